@@ -1,0 +1,1 @@
+"""The aisle command: one entry point for edge, cloud and demo."""

@@ -1,0 +1,113 @@
+"""The store server's app factory: wiring only (database, services, blueprints, errors)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from edge.auth.service import Authenticator
+from edge.checkout.exit_pass import load_or_create_store_key
+from edge.checkout.payments import PaymentProvider, SimulatedProvider
+from edge.context import StoreContext
+from edge.db import Database
+from edge.errors import AisleError
+from edge.migrations import current_revision, head_revision
+from edge.settings import EdgeSettings
+from sync.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the code's migration head: run ``aisle edge migrate``."""
+
+
+def build_context(
+    settings: EdgeSettings,
+    *,
+    clock: Clock | None = None,
+    payments: PaymentProvider | None = None,
+    rng: random.Random | None = None,
+) -> StoreContext:
+    """Open the store's database and keys; refuses a database that is not migrated."""
+    db = Database.open(settings.database_path)
+    at, head = current_revision(db.writer), head_revision()
+    if at != head:
+        db.dispose()
+        raise SchemaOutOfDate(
+            f"database {settings.database_path} is at revision {at}, the code needs {head}: "
+            "run `aisle edge migrate --config ...`"
+        )
+    p = settings.payments
+    return StoreContext(
+        settings=settings,
+        db=db,
+        clock=clock or SystemClock(),
+        payments=payments
+        or SimulatedProvider(
+            latency_ms=p.latency_ms,
+            decline_rate_bp=p.decline_rate_bp,
+            timeout_rate_bp=p.timeout_rate_bp,
+            timeout_s=p.timeout_s,
+        ),
+        store_key=load_or_create_store_key(settings.store_key_path),
+        authenticator=Authenticator(db),
+        rng=rng or random.SystemRandom(),
+    )
+
+
+def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
+    """Build the store server's WSGI app; ``overrides`` go to :func:`build_context`."""
+    from edge.catalog.api import api as catalog_api
+    from edge.checkout.api import api as checkout_api
+    from edge.inventory.api import api as inventory_api
+    from edge.reports.api import api as reports_api
+    from edge.system_api import api as system_api
+
+    app = Flask("edge")
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    ctx = build_context(settings, **overrides)
+    app.extensions["aisle"] = ctx
+    specs = []
+    for api in (system_api, catalog_api, checkout_api, inventory_api, reports_api):
+        app.register_blueprint(api.blueprint)
+        specs.extend(api.specs)
+    app.extensions["aisle_specs"] = specs
+
+    @app.errorhandler(AisleError)
+    def _domain_error(exc: AisleError) -> tuple[dict[str, Any], int]:
+        return exc.to_dict(), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:
+        status = exc.code or 500
+        code = HTTP_CODES.get(status, "http_error")
+        details: dict[str, Any] = {}
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            details["allowed"] = sorted(exc.valid_methods)  # type: ignore[attr-defined]
+        body = {"error": {"code": code, "message": exc.description or exc.name,
+                          "details": details}}
+        return body, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[dict[str, Any], int]:
+        log.exception("unhandled error")
+        return AisleError("internal error; the request was not applied").to_dict(), 500
+
+    return app

@@ -1,0 +1,1 @@
+"""Paired devices and staff: bearer tokens and roles."""

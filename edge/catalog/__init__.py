@@ -1,0 +1,1 @@
+"""Products, barcodes and prices."""

@@ -1,0 +1,1 @@
+"""Carts, sales, payments, receipts and returns."""

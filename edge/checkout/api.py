@@ -1,0 +1,206 @@
+"""HTTP routes of carts, checkout, sales, returns and the exit gate: parse, call, serialise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request
+
+from edge.api_contract import ApiBlueprint
+from edge.auth.service import Principal
+from edge.checkout import carts, exit_gate, returns, sales
+from edge.checkout.receipts import render_text
+from edge.checkout.schemas import (
+    AddLineIn,
+    ApproveIn,
+    CartOut,
+    CheckoutIn,
+    CheckoutOut,
+    CreateCartIn,
+    ExitPassIn,
+    ExitVerifyOut,
+    ReturnEnvelope,
+    ReturnIn,
+    SaleOut,
+    UpdateLineIn,
+)
+from edge.context import StoreContext
+from edge.errors import Unprocessable
+
+api = ApiBlueprint("checkout", "/api/v1")
+SHOPPERS = ("kiosk", "phone", "tablet", "manager")
+ATTENDANTS = ("tablet", "manager")
+STAFF = ("handheld", "tablet", "manager")
+
+
+def _ctx() -> StoreContext:
+    return current_app.extensions["aisle"]
+
+
+@api.endpoint(
+    "POST",
+    "/carts",
+    summary="Open a cart",
+    roles=SHOPPERS,
+    body=CreateCartIn,
+    response=CartOut,
+    status=201,
+)
+def create_cart(principal: Principal, body: CreateCartIn) -> dict[str, Any]:
+    ctx = _ctx()
+    return carts.create_cart(
+        ctx.db, principal, channel=body.channel, currency=ctx.currency, now=ctx.clock.now()
+    ).to_dict()
+
+
+@api.endpoint("GET", "/carts/<cart_id>", summary="Read a cart", roles=SHOPPERS, response=CartOut)
+def get_cart(principal: Principal, cart_id: str) -> dict[str, Any]:
+    return carts.get_cart(_ctx().db, principal, cart_id).to_dict()
+
+
+@api.endpoint(
+    "POST",
+    "/carts/<cart_id>/lines",
+    summary="Scan an item into a cart",
+    roles=SHOPPERS,
+    body=AddLineIn,
+    response=CartOut,
+)
+def add_line(principal: Principal, cart_id: str, body: AddLineIn) -> dict[str, Any]:
+    ctx = _ctx()
+    return carts.add_line(
+        ctx.db,
+        principal,
+        cart_id,
+        barcode=body.barcode,
+        quantity=body.quantity,
+        layout=ctx.layout,
+        now=ctx.clock.now(),
+    ).to_dict()
+
+
+@api.endpoint(
+    "PATCH",
+    "/carts/<cart_id>/lines/<line_id>",
+    summary="Change a line's quantity",
+    roles=SHOPPERS,
+    body=UpdateLineIn,
+    response=CartOut,
+)
+def update_line(
+    principal: Principal, cart_id: str, line_id: str, body: UpdateLineIn
+) -> dict[str, Any]:
+    ctx = _ctx()
+    return carts.update_line(
+        ctx.db, principal, cart_id, line_id, quantity=body.quantity, now=ctx.clock.now()
+    ).to_dict()
+
+
+@api.endpoint(
+    "DELETE",
+    "/carts/<cart_id>/lines/<line_id>",
+    summary="Remove a line",
+    roles=SHOPPERS,
+    response=CartOut,
+)
+def remove_line(principal: Principal, cart_id: str, line_id: str) -> dict[str, Any]:
+    ctx = _ctx()
+    return carts.remove_line(ctx.db, principal, cart_id, line_id, now=ctx.clock.now()).to_dict()
+
+
+@api.endpoint(
+    "POST",
+    "/carts/<cart_id>/approvals",
+    summary="Approve age-restricted items",
+    roles=ATTENDANTS,
+    body=ApproveIn,
+    response=CartOut,
+)
+def approve(principal: Principal, cart_id: str, body: ApproveIn) -> dict[str, Any]:
+    ctx = _ctx()
+    return carts.approve(ctx.db, principal, cart_id, now=ctx.clock.now()).to_dict()
+
+
+@api.endpoint(
+    "POST",
+    "/carts/<cart_id>/checkout",
+    summary="Pay for a cart",
+    roles=SHOPPERS,
+    body=CheckoutIn,
+    response=CheckoutOut,
+    status=201,
+    headers=("Idempotency-Key",),
+)
+def checkout(principal: Principal, cart_id: str, body: CheckoutIn) -> tuple[dict[str, Any], int]:
+    result = sales.checkout(
+        _ctx(),
+        principal,
+        cart_id,
+        payments=[sales.PaymentRequest(p.method, p.amount) for p in body.payments],
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return result.to_dict(), 201
+
+
+@api.endpoint(
+    "GET",
+    "/sales/<sale_id>",
+    summary="Read a sale",
+    roles=SHOPPERS + ("handheld",),
+    response=SaleOut,
+)
+def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
+    return sales.get_sale(_ctx(), principal, sale_id)
+
+
+@api.endpoint(
+    "GET",
+    "/sales/<sale_id>/receipt",
+    summary="Print a sale's receipt",
+    roles=SHOPPERS + ("handheld",),
+)
+def get_receipt(principal: Principal, sale_id: str) -> Any:
+    ctx = _ctx()
+    sale = sales.get_sale(ctx, principal, sale_id)
+    receipt = sales.receipt_of(ctx, sale)
+    if request.args.get("format", "json") == "text":
+        width_arg = request.args.get("width", "32")
+        if width_arg not in ("32", "48"):
+            raise Unprocessable(
+                "width must be 32 (58 mm) or 48 (80 mm)", details={"field": "width"}
+            )
+        return Response(render_text(receipt, int(width_arg)), 200, mimetype="text/plain")
+    return sales.receipt_dict(ctx, sale)
+
+
+@api.endpoint(
+    "POST",
+    "/sales/<sale_id>/returns",
+    summary="Refund returned items",
+    roles=STAFF,
+    body=ReturnIn,
+    response=ReturnEnvelope,
+    status=201,
+)
+def create_return(principal: Principal, sale_id: str, body: ReturnIn) -> tuple[dict[str, Any], int]:
+    result = returns.create_return(
+        _ctx(),
+        principal,
+        sale_id,
+        lines=[returns.ReturnRequestLine(line.line_id, line.quantity) for line in body.lines],
+        reason=body.reason,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return {"return": result}, 201
+
+
+@api.endpoint(
+    "POST",
+    "/exit-passes/verify",
+    summary="Verify an exit pass at the door",
+    roles=("exit",) + STAFF,
+    body=ExitPassIn,
+    response=ExitVerifyOut,
+)
+def verify_exit_pass(principal: Principal, body: ExitPassIn) -> dict[str, Any]:
+    return exit_gate.verify_at_exit(_ctx(), principal, body.token).to_dict()

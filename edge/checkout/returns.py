@@ -1,0 +1,202 @@
+"""Returns: refund some or all of a sale's lines; stock comes back and HQ hears of it.
+
+A line's refunds are computed cumulatively: after returning ``r`` of ``q`` pieces the line has
+refunded ``round_half_up(total * r / q)`` in all, so partial returns add up to exactly what was
+paid for the line (its share of discounts included) and never more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from edge.auth.service import Principal
+from edge.checkout.models import Payment, Return, ReturnLine, Sale, SaleLine
+from edge.checkout.sales import stock_units
+from edge.context import StoreContext
+from edge.errors import Conflict, NotFound, Unprocessable
+from edge.inventory.service import apply_movement
+from edge.outbox.service import record_event
+from sync.ids import new_id
+from sync.money import allocate, prorate
+
+
+@dataclass(frozen=True)
+class ReturnRequestLine:
+    line_id: str
+    quantity: int
+
+
+def create_return(
+    ctx: StoreContext,
+    principal: Principal,
+    sale_id: str,
+    *,
+    lines: list[ReturnRequestLine],
+    reason: str,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Refund the given quantities of a sale's lines, all or nothing."""
+    if not lines:
+        raise Unprocessable("a return needs at least one line", details={"field": "lines"})
+    if not reason.strip():
+        raise Unprocessable("a return needs a reason", details={"field": "reason"})
+    requested: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        if line.quantity <= 0:
+            raise Unprocessable(
+                "return quantities must be positive", details={"field": f"lines.{i}.quantity"}
+            )
+        requested[line.line_id] = requested.get(line.line_id, 0) + line.quantity
+    now = ctx.clock.now()
+    with ctx.db.write() as uow:
+        session = uow.session
+        if idempotency_key:
+            done = session.execute(
+                select(Return).where(Return.idempotency_key == idempotency_key)
+            ).scalar()
+            if done is not None:
+                if done.sale_id != sale_id:
+                    raise Conflict(
+                        "this Idempotency-Key was used for another return",
+                        code="idempotency_key_reused",
+                        details={"return_id": done.id},
+                    )
+                return return_dict(session, done)
+        sale = session.get(Sale, sale_id)
+        if sale is None:
+            raise NotFound(f"no sale {sale_id}", code="unknown_sale", details={"sale_id": sale_id})
+        sale_lines = {
+            line.id: line
+            for line in session.execute(
+                select(SaleLine).where(SaleLine.sale_id == sale.id)
+            ).scalars()
+        }
+        ret = Return(
+            id=new_id(),
+            sale_id=sale.id,
+            idempotency_key=idempotency_key or None,
+            reason=reason.strip()[:200],
+            refund_total=0,
+            device_id=principal.device_id,
+            created_at=now,
+        )
+        session.add(ret)
+        session.flush()
+        refund_total = 0
+        event_lines = []
+        for line_id, quantity in requested.items():
+            line = sale_lines.get(line_id)
+            if line is None:
+                raise NotFound(
+                    f"sale {sale.number} has no line {line_id}",
+                    code="unknown_line",
+                    details={"line_id": line_id},
+                )
+            left = line.quantity - line.returned_quantity
+            if quantity > left:
+                raise Conflict(
+                    f"only {left} of {line.name} can still be returned",
+                    code="return_exceeds_sale",
+                    details={"line_id": line_id, "returnable": left, "requested": quantity},
+                )
+            refunded_after = prorate(line.total, line.returned_quantity + quantity, line.quantity)
+            amount = refunded_after - line.refunded_amount
+            line.returned_quantity += quantity
+            line.refunded_amount = refunded_after
+            refund_total += amount
+            session.add(
+                ReturnLine(
+                    id=new_id(),
+                    return_id=ret.id,
+                    sale_line_id=line.id,
+                    quantity=quantity,
+                    amount=amount,
+                )
+            )
+            movement = apply_movement(
+                session,
+                sku=line.sku,
+                quantity=stock_units(quantity, line.weight_g),
+                kind="return",
+                reason=ret.reason,
+                now=now,
+                ref_id=ret.id,
+                device_id=principal.device_id,
+                emit_event=False,  # carried by the return event
+            )
+            event_lines.append(
+                {
+                    "sale_line_id": line.id,
+                    "sku": line.sku,
+                    "quantity": quantity,
+                    "amount": amount,
+                    "stock_units": movement.quantity,
+                    "movement_id": movement.id,
+                }
+            )
+        ret.refund_total = refund_total
+        refunds = _refund_tenders(session, sale, refund_total)
+        session.flush()
+        out = return_dict(session, ret)
+        out["refunds"] = refunds
+        record_event(
+            session,
+            type="return.created",
+            aggregate_id=ret.id,
+            payload={
+                "store_id": ctx.store_id,
+                "return_id": ret.id,
+                "sale_id": sale.id,
+                "sale_number": sale.number,
+                "reason": ret.reason,
+                "refund_total": refund_total,
+                "currency": sale.currency,
+                "lines": event_lines,
+                "refunds": refunds,
+                "at": now.isoformat(),
+            },
+            now=now,
+        )
+        uow.commit()
+    return out
+
+
+def _refund_tenders(session: Any, sale: Sale, amount: int) -> list[dict[str, Any]]:
+    """Spread a refund over the sale's tenders in proportion to what each really paid."""
+    payments = list(
+        session.execute(
+            select(Payment).where(Payment.sale_id == sale.id).order_by(Payment.id)
+        ).scalars()
+    )
+    kept = []
+    change_left = sale.change
+    for p in payments:
+        net = p.amount
+        if p.method == "cash" and change_left:
+            taken = min(change_left, net)
+            net -= taken
+            change_left -= taken
+        kept.append(net)
+    shares = allocate(amount, kept) if payments else []
+    return [
+        {"method": p.method, "amount": share}
+        for p, share in zip(payments, shares, strict=True)
+        if share
+    ]
+
+
+def return_dict(session: Any, ret: Return) -> dict[str, Any]:
+    rows = session.execute(select(ReturnLine).where(ReturnLine.return_id == ret.id)).scalars()
+    return {
+        "id": ret.id,
+        "sale_id": ret.sale_id,
+        "reason": ret.reason,
+        "refund_total": ret.refund_total,
+        "created_at": ret.created_at.isoformat(),
+        "lines": [
+            {"line_id": r.sale_line_id, "quantity": r.quantity, "amount": r.amount} for r in rows
+        ],
+    }

@@ -1,0 +1,185 @@
+"""Wire schemas of the checkout routes: requests validate with these, OpenAPI shows them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from edge.api_contract import RequestBody
+
+Quantity = Field(ge=1, le=9_999)
+
+
+class CreateCartIn(RequestBody):
+    channel: Literal["kiosk", "scan_to_buy"]
+
+
+class AddLineIn(RequestBody):
+    barcode: str = Field(min_length=1, max_length=128)
+    quantity: int | None = Field(default=None, ge=1, le=9_999)
+
+
+class UpdateLineIn(RequestBody):
+    quantity: int = Field(ge=1, le=9_999)
+
+
+class ApproveIn(RequestBody):
+    note: str | None = Field(default=None, max_length=200)
+
+
+class PaymentIn(RequestBody):
+    method: Literal["cash", "card", "wallet"]
+    amount: int = Field(ge=1, le=1_000_000_000)
+
+
+class CheckoutIn(RequestBody):
+    payments: list[PaymentIn] = Field(min_length=1, max_length=10)
+
+
+class ExitPassIn(RequestBody):
+    token: str = Field(min_length=1, max_length=1000)
+
+
+class ReturnLineIn(RequestBody):
+    line_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=9_999)
+
+
+class ReturnIn(RequestBody):
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class Totals(BaseModel):
+    subtotal: int
+    discount: int
+    tax: int
+    total: int
+
+
+class CartLineOut(BaseModel):
+    id: str
+    sku: str
+    name: str
+    barcode: str
+    sold_by: Literal["each", "kg"]
+    quantity: int
+    weight_g: int | None
+    unit_price: int
+    price: int
+    tax_rate_bp: int
+    age_restricted: bool
+    subtotal: int
+    discount: int
+    tax: int
+    total: int
+
+
+class Approval(BaseModel):
+    required: bool
+    approved: bool
+
+
+class CartOut(BaseModel):
+    id: str
+    channel: Literal["kiosk", "scan_to_buy"]
+    status: Literal["open", "checked_out"]
+    currency: str
+    lines: list[CartLineOut]
+    totals: Totals
+    item_count: int
+    approval: Approval
+    created_at: str
+    updated_at: str
+
+
+class SaleLineOut(BaseModel):
+    id: str
+    sku: str
+    name: str
+    barcode: str
+    quantity: int
+    weight_g: int | None
+    unit_price: int
+    price: int
+    subtotal: int
+    discount: int
+    tax: int
+    total: int
+    tax_rate_bp: int
+    returned_quantity: int
+    refunded_amount: int
+
+
+class PaymentOut(BaseModel):
+    method: str
+    amount: int
+    reference: str | None
+
+
+class SaleOut(BaseModel):
+    id: str
+    number: str
+    cart_id: str
+    channel: str
+    currency: str
+    subtotal: int
+    discount: int
+    tax: int
+    total: int
+    paid: int
+    change: int
+    item_count: int
+    device_id: str
+    approved_by: str | None
+    created_at: str
+    lines: list[SaleLineOut]
+    payments: list[PaymentOut]
+
+
+class ExitPassOut(BaseModel):
+    token: str
+    qr_svg: str
+    expires_at: str
+
+
+class CheckoutOut(BaseModel):
+    sale: SaleOut
+    receipt: dict[str, object]
+    exit_pass: ExitPassOut | None
+
+
+class ExitVerifyOut(BaseModel):
+    valid: bool
+    sale_id: str | None
+    audit: bool
+    reason: str | None
+    sale_number: str | None
+    item_count: int | None
+    total: int | None
+
+
+class ReturnLineOut(BaseModel):
+    line_id: str
+    quantity: int
+    amount: int
+
+
+class RefundOut(BaseModel):
+    method: str
+    amount: int
+
+
+class ReturnOut(BaseModel):
+    id: str
+    sale_id: str
+    reason: str
+    refund_total: int
+    created_at: str
+    lines: list[ReturnLineOut]
+    refunds: list[RefundOut] = []
+
+
+class ReturnEnvelope(BaseModel):
+    return_: ReturnOut = Field(alias="return")

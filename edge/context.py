@@ -1,0 +1,60 @@
+"""What one store server holds for its lifetime: settings, database, clock, keys and ports."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.auth.service import Authenticator
+from edge.catalog.barcodes import VariableMeasureLayout
+from edge.checkout.exit_pass import AuditPolicy
+from edge.checkout.payments import PaymentProvider
+from edge.db import Database
+from edge.settings import EdgeSettings
+from sync.clock import Clock
+
+
+@dataclass
+class StoreContext:
+    """Passed to services by the HTTP layer and the command line; built once per process."""
+
+    settings: EdgeSettings
+    db: Database
+    clock: Clock
+    payments: PaymentProvider
+    store_key: Ed25519PrivateKey
+    authenticator: Authenticator
+    rng: random.Random = field(default_factory=random.SystemRandom)
+
+    @property
+    def store_id(self) -> str:
+        return self.settings.store.id
+
+    @property
+    def currency(self) -> str:
+        return self.settings.store.currency
+
+    @property
+    def layout(self) -> VariableMeasureLayout:
+        vm = self.settings.barcodes.variable_measure
+        return VariableMeasureLayout(
+            prefix=vm.prefix,
+            plu_length=vm.plu_length,
+            kind=vm.kind,
+            value_length=vm.value_length,
+            decimals=vm.decimals,
+            value_check_digit=vm.value_check_digit,
+        )
+
+    @property
+    def audit_policy(self) -> AuditPolicy:
+        ep = self.settings.exit_pass
+        return AuditPolicy(
+            base_rate_bp=ep.audit_base_rate_bp,
+            large_basket_items=ep.audit_large_basket_items,
+            large_basket_rate_bp=ep.audit_large_basket_rate_bp,
+            large_total=ep.audit_large_total,
+            large_total_rate_bp=ep.audit_large_total_rate_bp,
+        )

@@ -1,0 +1,146 @@
+"""The store database: SQLite configured on purpose, the declarative base and the unit of work.
+
+SQLite settings and why:
+
+* ``journal_mode=WAL``: readers never block the one writer, so scans go on during a checkout.
+* ``synchronous=FULL``: a commit is on disk before the device hears "paid"; a power cut right
+  after a sale does not lose it. It costs an fsync per transaction, which the checkout benchmark
+  includes.
+* ``foreign_keys=ON`` and ``busy_timeout``: integrity enforced, and writers queue instead of failing.
+* Writes begin with ``BEGIN IMMEDIATE`` so two writers never both read and then fail to upgrade
+  their lock (SQLITE_BUSY mid-transaction); reads begin with a plain deferred ``BEGIN``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out; naive values are refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store times are UTC-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+# Shared column types.
+IdPk = Annotated[str, mapped_column(String(36), primary_key=True)]
+Id = Annotated[str, mapped_column(String(36))]
+
+
+def _configure(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to the "begin" listener below (pysqlite's own is unreliable).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def make_engine(path: Path, *, immediate: bool) -> Engine:
+    """An engine on the SQLite file at ``path``; ``immediate`` makes every transaction a writer."""
+    engine = create_engine(
+        f"sqlite:///{path}",
+        pool_size=16,
+        max_overflow=16,
+        pool_pre_ping=False,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _configure)
+    begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin_sql)
+
+    return engine
+
+
+@dataclass
+class Database:
+    """The two engines on one store file: writers (BEGIN IMMEDIATE) and readers (BEGIN)."""
+
+    path: Path
+    writer: Engine
+    reader: Engine
+
+    @classmethod
+    def open(cls, path: Path) -> Database:
+        return cls(path, make_engine(path, immediate=True), make_engine(path, immediate=False))
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        self.reader.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[UnitOfWork]:
+        """A write transaction that rolls back unless ``commit()`` is called."""
+        with Session(self.writer, expire_on_commit=False, autoflush=False) as session:
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+            finally:
+                if not uow.committed:
+                    session.rollback()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only snapshot; nothing it does is committed.
+
+        Closing (not rolling back) the session leaves loaded rows usable after the block; the
+        pool rolls the connection's transaction back when it takes it back.
+        """
+        with Session(self.reader, autoflush=False) as session:
+            yield session
+
+
+class UnitOfWork:
+    """One use case's transaction: the session plus an explicit ``commit()``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.committed = False
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.committed = True
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Stock: an append-only ledger of movements and the on-hand it adds up to."""

@@ -1,0 +1,1 @@
+"""Pricing rules: pure functions from lines to exact totals."""

@@ -1,0 +1,1 @@
+"""Store-level reports for managers: the day so far, the sync queue."""

@@ -1,0 +1,56 @@
+"""HTTP routes of the manager's views: the day so far and the sync queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from pydantic import BaseModel
+
+from edge.api_contract import ApiBlueprint
+from edge.auth.service import Principal
+from edge.reports.service import day_report, sync_status
+
+api = ApiBlueprint("reports", "/api/v1")
+
+
+class SyncStatusOut(BaseModel):
+    online: bool
+    cloud: str | None
+    outbox_pending: int
+    outbox_last_seq: int
+    oldest_pending_age_s: float | None
+    last_push_at: str | None
+    last_pull_at: str | None
+    last_error: str | None
+
+
+class DayReportOut(BaseModel):
+    store_id: str
+    date: str
+    currency: str
+    sales: int
+    items: int
+    revenue: int
+    returns: int
+    refunded: int
+    net_revenue: int
+    stock_movements: int
+    below_zero_movements: int
+    outbox_pending: int
+
+
+@api.endpoint(
+    "GET", "/sync/status", summary="Read the sync queue's state",
+    roles=("handheld", "tablet", "manager", "kiosk"), response=SyncStatusOut,
+)
+def get_sync_status(principal: Principal) -> dict[str, Any]:
+    return sync_status(current_app.extensions["aisle"])
+
+
+@api.endpoint(
+    "GET", "/reports/day", summary="Read the day's figures", roles=("tablet", "manager"),
+    response=DayReportOut,
+)
+def get_day_report(principal: Principal) -> dict[str, Any]:
+    return day_report(current_app.extensions["aisle"])
