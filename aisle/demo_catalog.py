@@ -34,124 +34,217 @@ MIN_PRODUCTS = 2000
 
 
 @dataclass(frozen=True)
+class _Family:
+    """Products of one kind: who makes them, what they are called, the packs they come in."""
+
+    brands: tuple[str, ...]  # "" stands for an unbranded (store-brand) product
+    base: str
+    sizes: tuple[str, ...]
+
+
+def _f(brands: str, base: str, sizes: str) -> _Family:
+    """Compact spelling of a family: ``_f("伊利/蒙牛", "纯牛奶", "250ml*12/1L")``."""
+    return _Family(tuple(brands.split("/")), base, tuple(sizes.split("/")))
+
+
+def _v(variants: str) -> tuple[str, ...]:
+    """Variant words of a range, plus the plain product: ``_v("原味/香辣味")``."""
+    return ("", *variants.split("/"))
+
+
+@dataclass(frozen=True)
 class _Range:
-    """One category's products: base names, brands and pack sizes in Chinese and English."""
+    """One category of packaged goods, with its VAT rate and shelf price range."""
+
+    category: str
+    code: str  # SKU prefix
+    tax_rate: str
+    price: tuple[int, int]  # minor units per piece
+    zh: tuple[_Family, ...]
+    en: tuple[_Family, ...]
+    # Variants multiply a family into distinct products, as on a real shelf; "" is the plain one.
+    zh_variants: tuple[str, ...] = ("",)
+    en_variants: tuple[str, ...] = ("",)
+
+
+@dataclass(frozen=True)
+class _Counter:
+    """A weighed-goods counter: products sold by the kg, priced per kg."""
 
     category: str
     code: str
     tax_rate: str
-    price: tuple[int, int]  # minor units, per piece (per kg for kg ranges)
+    price: tuple[int, int]  # minor units per kg
     zh: tuple[str, ...]
     en: tuple[str, ...]
-    zh_brands: tuple[str, ...] = ()
-    en_brands: tuple[str, ...] = ()
-    sizes: tuple[str, ...] = ()
 
 
 # fmt: off
 _EACH = (
-    _Range("dairy", "DAI", "9", (250, 6800),
-           ("纯牛奶", "鲜牛奶", "酸奶", "低脂牛奶", "奶酪片", "黄油", "风味酸奶", "儿童成长牛奶"),
-           ("Fresh Milk", "Whole Milk", "Skimmed Milk", "Greek Yogurt", "Cheddar Cheese",
-            "Salted Butter", "Natural Yogurt", "Double Cream"),
-           ("伊利", "蒙牛", "光明", "三元", "君乐宝"),
-           ("Anchor", "Arla", "Lurpak", "Danone", "Meiji"),
-           ("250ml", "1L", "950ml", "200g", "500g", "125g*4", "250ml*12")),
-    _Range("bakery", "BAK", "13", (350, 4800),
-           ("吐司面包", "全麦面包", "牛角包", "蛋糕卷", "肉松面包", "法棍", "红豆面包"),
-           ("White Bread", "Wholemeal Loaf", "Butter Croissants", "Plain Bagels",
-            "Blueberry Muffins", "Sourdough Loaf", "Baguette"),
-           ("桃李", "宾堡", "曼可顿", "好利来"), ("Warburtons", "Hovis", "Kingsmill"),
-           ("400g", "600g", "4个装", "6 pack", "350g")),
-    _Range("drinks", "DRK", "13", (150, 9900),
-           ("饮用天然水", "纯净水", "绿茶", "冰红茶", "可乐", "橙汁", "椰汁", "凉茶", "苏打水",
-            "咖啡饮料"),
-           ("Still Water", "Sparkling Water", "Cola", "Orange Juice", "Apple Juice", "Iced Tea",
-            "Energy Drink", "Cold Brew Coffee"),
-           ("农夫山泉", "怡宝", "康师傅", "统一", "王老吉", "椰树", "元气森林"),
-           ("Evian", "Coca-Cola", "Pepsi", "Tropicana", "Red Bull", "Innocent"),
-           ("550ml", "1.5L", "330ml*6", "500ml", "250ml*24", "1L")),
-    _Range("snacks", "SNK", "13", (250, 8800),
-           ("薯片", "夹心饼干", "每日坚果", "辣条", "牛肉干", "瓜子", "黑巧克力", "果冻", "海苔",
-            "方便面"),
-           ("Potato Chips", "Digestive Biscuits", "Mixed Nuts", "Dark Chocolate",
-            "Tortilla Chips", "Sweet Popcorn", "Choc Chip Cookies", "Granola Bars"),
-           ("乐事", "奥利奥", "三只松鼠", "卫龙", "良品铺子", "洽洽", "德芙", "旺旺"),
-           ("Pringles", "McVitie's", "KitKat", "Doritos", "Lindt", "Nature Valley"),
-           ("70g", "150g", "200g", "500g", "45g*5", "1kg")),
-    _Range("household", "HSH", "13", (390, 12900),
-           ("洗衣液", "洗洁精", "抽纸", "卷纸", "垃圾袋", "消毒液", "洗衣粉", "保鲜膜"),
-           ("Laundry Liquid", "Washing-up Liquid", "Kitchen Roll", "Toilet Tissue", "Bin Bags",
-            "Thick Bleach", "Cling Film", "Dishwasher Tablets"),
-           ("蓝月亮", "立白", "维达", "清风", "心相印", "威猛先生"),
-           ("Persil", "Fairy", "Andrex", "Finish", "Domestos"),
-           ("2kg", "500ml", "10卷", "1L", "30 pack", "100抽*6")),
-    _Range("personal_care", "PCR", "13", (590, 15900),
-           ("洗发水", "沐浴露", "牙膏", "牙刷", "护手霜", "洗面奶"),
-           ("Shampoo", "Shower Gel", "Toothpaste", "Toothbrush", "Hand Cream", "Face Wash"),
-           ("海飞丝", "舒肤佳", "云南白药", "高露洁", "佳洁士", "飘柔"),
-           ("Head & Shoulders", "Dove", "Colgate", "Nivea", "Oral-B"),
-           ("400ml", "750ml", "120g", "2支装", "50ml", "100g")),
-    _Range("pantry", "PAN", "9", (290, 16900),
-           ("东北大米", "五常大米", "高筋面粉", "挂面", "花生油", "生抽酱油", "陈醋", "食用盐",
-            "白砂糖", "鸡精"),
-           ("Basmati Rice", "Jasmine Rice", "Plain Flour", "Spaghetti", "Olive Oil", "Soy Sauce",
-            "Tomato Ketchup", "Sea Salt", "Clear Honey"),
-           ("福临门", "金龙鱼", "鲁花", "海天", "李锦记", "恒顺", "太太乐"),
-           ("Tilda", "Barilla", "Heinz", "Bertolli", "Kikkoman"),
-           ("5kg", "2.5kg", "1kg", "500g", "500ml", "1.8L", "400g")),
-    _Range("frozen", "FRZ", "13", (690, 9900),
-           ("猪肉白菜水饺", "芝麻汤圆", "香草冰淇淋", "速冻包子", "鸡块"),
-           ("Garden Peas", "Vanilla Ice Cream", "Fish Fingers", "Stone Baked Pizza",
-            "Chicken Nuggets", "Mixed Berries"),
-           ("思念", "三全", "湾仔码头", "和路雪"),
-           ("Birds Eye", "Haagen-Dazs", "Magnum", "Dr. Oetker"),
-           ("500g", "1kg", "400g", "4支装", "750g")),
-    _Range("produce", "PRD", "9", (300, 3990),
-           ("鸡蛋", "盒装草莓", "沙拉菜", "白玉菇", "内酯豆腐", "小番茄"),
-           ("Free Range Eggs", "Baby Spinach", "Mixed Salad", "Chestnut Mushrooms",
-            "Cherry Tomatoes", "Blueberries"),
-           (), (), ("10枚", "250g", "300g", "12 pack", "150g", "400g")),
+    _Range("dairy", "DAI", "9", (250, 6800), (
+        _f("伊利/蒙牛/光明/三元", "纯牛奶", "250ml*12/250ml*16/1L"),
+        _f("光明/三元/每日鲜语", "鲜牛奶", "950ml/1.8L/250ml"),
+        _f("君乐宝/简爱/安慕希", "酸奶", "200g/100g*8/1kg"),
+        _f("妙可蓝多/百吉福", "奶酪片", "166g/200g"),
+        _f("安佳/总统", "黄油", "227g/454g"),
+    ), (
+        _f("Anchor/Arla/Meiji", "Fresh Milk", "1L/2L"),
+        _f("Arla/Anchor", "Skimmed Milk", "1L/2L"),
+        _f("Fage/Danone/Oikos", "Greek Yogurt", "170g/500g"),
+        _f("Cathedral City/Kerrygold", "Cheddar Cheese", "200g/400g"),
+        _f("Lurpak/Anchor/Kerrygold", "Salted Butter", "250g/500g"),
+    ), _v("低脂/高钙/有机/原味"), _v("Organic/Light/Original")),
+    _Range("bakery", "BAK", "13", (350, 4800), (
+        _f("桃李/宾堡/曼可顿", "吐司面包", "400g/600g"),
+        _f("桃李/曼可顿", "全麦面包", "400g/500g"),
+        _f("好利来/", "牛角包", "4个装/6个装"),
+        _f("港荣/达利园", "蒸蛋糕", "500g/1kg"),
+        _f("桃李/", "肉松面包", "2个装/6个装"),
+    ), (
+        _f("Warburtons/Hovis/Kingsmill", "White Bread", "400g/800g"),
+        _f("Hovis/Warburtons", "Wholemeal Loaf", "800g"),
+        _f("St Pierre/", "Butter Croissants", "4 pack/6 pack"),
+        _f("New York Bakery/", "Plain Bagels", "5 pack"),
+    ), _v("经典/奶香/新品"), _v("Classic/Organic/Family")),
+    _Range("drinks", "DRK", "13", (150, 9900), (
+        _f("农夫山泉/怡宝/百岁山", "饮用天然水", "550ml/1.5L/550ml*24"),
+        _f("康师傅/统一", "冰红茶", "500ml/1L/500ml*15"),
+        _f("康师傅/统一/三得利", "绿茶", "500ml/500ml*15"),
+        _f("可口可乐/百事", "可乐", "330ml*6/2L/500ml"),
+        _f("汇源/美汁源", "橙汁", "1L/420ml*12"),
+        _f("椰树/", "椰汁", "245ml*24/1L"),
+        _f("王老吉/加多宝", "凉茶", "310ml*6/310ml*24"),
+        _f("元气森林/", "苏打气泡水", "480ml/480ml*15"),
+    ), (
+        _f("Evian/Volvic", "Still Water", "500ml/1.5L"),
+        _f("Perrier/San Pellegrino", "Sparkling Water", "330ml*6/750ml"),
+        _f("Tropicana/Innocent", "Orange Juice", "900ml/1.5L"),
+        _f("Red Bull/Monster", "Energy Drink", "250ml/250ml*4/500ml"),
+        _f("Starbucks/", "Cold Brew Coffee", "270ml/1L"),
+    ), _v("经典/新品/特惠装"), _v("Original/Classic/Value")),
+    _Range("snacks", "SNK", "13", (250, 8800), (
+        _f("乐事/可比克", "薯片", "70g/135g"),
+        _f("奥利奥/康师傅", "夹心饼干", "97g/388g"),
+        _f("三只松鼠/良品铺子/沃隆", "每日坚果", "25g*7/25g*30"),
+        _f("卫龙/", "辣条", "106g/260g"),
+        _f("科尔沁/良品铺子", "牛肉干", "100g/200g"),
+        _f("洽洽/", "香瓜子", "260g/500g"),
+        _f("德芙/费列罗", "巧克力", "43g/252g"),
+        _f("旺旺/", "雪饼", "84g/520g"),
+        _f("康师傅/统一/白象", "方便面", "5包装/105g"),
+    ), (
+        _f("Pringles/", "Original Crisps", "165g/40g"),
+        _f("McVitie's/", "Digestive Biscuits", "400g"),
+        _f("Lindt/Green & Black's", "Dark Chocolate 70%", "100g"),
+        _f("Doritos/", "Tortilla Chips", "180g/300g"),
+        _f("Nature Valley/", "Granola Bars", "5 pack/12 pack"),
+        _f("KitKat/", "4 Finger", "41.5g/9 pack"),
+    ), _v("原味/香辣味/烧烤味/番茄味/经典/家庭装"), _v("Original/Salted/Sea Salt/Family Size")),
+    _Range("household", "HSH", "13", (390, 12900), (
+        _f("蓝月亮/立白/奥妙", "洗衣液", "1kg/2kg/3kg"),
+        _f("立白/白猫", "洗洁精", "500g/1.5kg"),
+        _f("维达/清风/心相印", "抽纸", "3层100抽*6包/3层120抽*18包"),
+        _f("维达/清风", "卷纸", "10卷/27卷"),
+        _f("妙洁/", "垃圾袋", "50只/3卷"),
+        _f("威猛先生/", "厨房清洁剂", "500g"),
+    ), (
+        _f("Persil/Ariel", "Laundry Liquid", "1.3L/2.1L"),
+        _f("Fairy/", "Washing-up Liquid", "433ml/820ml"),
+        _f("Andrex/Cushelle", "Toilet Tissue", "9 rolls/16 rolls"),
+        _f("Finish/", "Dishwasher Tablets", "30 pack/60 pack"),
+        _f("Domestos/", "Thick Bleach", "750ml"),
+    ), _v("经典/家庭装/加量装"), _v("Value/Family Pack/Eco")),
+    _Range("personal_care", "PCR", "13", (590, 15900), (
+        _f("海飞丝/飘柔/清扬", "洗发水", "400ml/750ml"),
+        _f("舒肤佳/六神", "沐浴露", "720ml/1L"),
+        _f("云南白药/黑人/佳洁士", "牙膏", "120g/180g"),
+        _f("高露洁/佳洁士", "牙刷", "2支装/4支装"),
+    ), (
+        _f("Head & Shoulders/Pantene", "Shampoo", "400ml/500ml"),
+        _f("Dove/Radox", "Shower Gel", "225ml/450ml"),
+        _f("Colgate/Sensodyne", "Toothpaste", "75ml/100ml"),
+        _f("Nivea/Neutrogena", "Hand Cream", "75ml"),
+    ), _v("清爽/滋润/儿童/男士"), _v("Sensitive/Fresh/Kids/Men")),
+    _Range("pantry", "PAN", "9", (290, 16900), (
+        _f("/福临门/柴火大院", "东北大米", "5kg/10kg/2.5kg"),
+        _f("/五常", "稻花香大米", "5kg/2.5kg"),
+        _f("金龙鱼/香雪", "高筋面粉", "1kg/2.5kg/5kg"),
+        _f("金沙河/陈克明", "挂面", "500g/1kg"),
+        _f("鲁花/金龙鱼/胡姬花", "花生油", "900ml/1.8L/5L"),
+        _f("海天/李锦记/厨邦", "生抽酱油", "500ml/1.28L"),
+        _f("恒顺/东湖", "陈醋", "500ml"),
+        _f("太太乐/", "鸡精", "200g/454g"),
+    ), (
+        _f("Tilda/", "Basmati Rice", "1kg/2kg"),
+        _f("Barilla/De Cecco", "Spaghetti", "500g"),
+        _f("Bertolli/Filippo Berio", "Extra Virgin Olive Oil", "500ml/1L"),
+        _f("Kikkoman/", "Soy Sauce", "150ml/500ml"),
+        _f("Heinz/", "Tomato Ketchup", "460g/910g"),
+    ), _v("经典/特级/精选/家庭装"), _v("Organic/Classic/Value")),
+    _Range("frozen", "FRZ", "13", (690, 9900), (
+        _f("思念/三全/湾仔码头", "猪肉白菜水饺", "500g/1kg"),
+        _f("思念/三全", "黑芝麻汤圆", "400g/1kg"),
+        _f("和路雪/伊利", "冰淇淋", "4支装/500g"),
+        _f("安井/", "鱼丸", "400g/1kg"),
+    ), (
+        _f("Birds Eye/", "Garden Peas", "375g/800g"),
+        _f("Haagen-Dazs/Ben & Jerry's", "Vanilla Ice Cream", "460ml"),
+        _f("Birds Eye/", "Fish Fingers", "10 pack/20 pack"),
+        _f("Dr. Oetker/", "Stone Baked Pizza", "340g"),
+    ), _v("经典/新品/家庭装"), _v("Classic/Family Size/Organic")),
+    _Range("produce", "PRD", "9", (300, 3990), (
+        _f("/德青源", "鸡蛋", "10枚/30枚"),
+        _f("/", "丹东草莓", "250g/500g"),
+        _f("/", "白玉菇", "150g"),
+        _f("/", "小番茄", "500g"),
+    ), (
+        _f("/Happy Egg", "Free Range Eggs", "6 pack/12 pack"),
+        _f("/", "Baby Spinach", "200g"),
+        _f("/", "Blueberries", "125g/300g"),
+    ), _v("精选/有机"), _v("Organic/Premium")),
 )
-# fmt: on
 
 # Eggs are zero-rated in this demo, so the 0 % rate is exercised too.
 _ZERO_RATED = ("鸡蛋", "Free Range Eggs")
 
-# fmt: off
+_AGE = (
+    _Range("alcohol", "ALC", "13", (390, 20000), (
+        _f("青岛/雪花/燕京", "啤酒", "500ml/330ml*6/500ml*12"),
+        _f("五粮液/泸州老窖/洋河", "白酒", "500ml"),
+        _f("张裕/长城", "干红葡萄酒", "750ml"),
+        _f("古越龙山/塔牌", "绍兴黄酒", "500ml"),
+        _f("红星/牛栏山", "二锅头", "500ml/100ml"),
+    ), (
+        _f("Heineken/Corona/Budweiser", "Lager", "330ml/330ml*6"),
+        _f("Penfolds/Jacob's Creek", "Shiraz", "750ml"),
+        _f("Johnnie Walker/Jameson", "Whisky", "700ml"),
+        _f("Absolut/Smirnoff", "Vodka", "700ml"),
+    ), _v("经典/珍藏/特制"), _v("Reserve/Special")),
+    _Range("tobacco", "TOB", "13", (1000, 10000), (
+        _f("中华/玉溪/黄鹤楼/利群/芙蓉王", "香烟", "20支/条装"),
+    ), (
+        _f("Marlboro/Camel/Kent", "Cigarettes", "20s"),
+    ), _v("细支/硬盒/软盒"), _v("Gold/Blue")),
+)
+
 _KG = (
-    _Range("produce", "PRD", "9", (300, 3000),
-           ("红富士苹果", "香蕉", "西红柿", "黄瓜", "土豆", "胡萝卜", "大白菜", "西兰花",
-            "巨峰葡萄", "脐橙", "砀山梨", "芒果", "猕猴桃", "洋葱", "生姜",
-            "大蒜", "青椒", "茄子", "菠菜"),
-           ("Gala Apples", "Bananas", "Vine Tomatoes", "Cucumbers", "Potatoes", "Carrots",
-            "Broccoli", "Red Grapes", "Navel Oranges", "Conference Pears", "Mangoes",
-            "Kiwi Fruit", "Onions", "Ginger", "Garlic", "Green Peppers", "Lemons")),
-    _Range("meat", "MEA", "9", (1500, 20000),
-           ("猪五花肉", "猪里脊", "牛腩", "牛腱子", "鸡胸肉", "鸡翅中", "羊肉卷", "猪肋排",
-            "三文鱼", "鲈鱼", "基围虾", "猪肉馅"),
-           ("Pork Belly", "Pork Loin", "Beef Brisket", "Beef Shin", "Chicken Breast",
-            "Chicken Wings", "Lamb Shoulder", "Spare Ribs", "Salmon Fillet", "Sea Bass",
-            "King Prawns", "Minced Pork")),
+    _Counter("produce", "PRD", "9", (300, 3000),
+             ("红富士苹果", "香蕉", "西红柿", "黄瓜", "土豆", "胡萝卜", "大白菜", "西兰花",
+              "巨峰葡萄", "脐橙", "砀山梨", "芒果", "猕猴桃", "洋葱", "生姜", "大蒜", "青椒",
+              "茄子", "菠菜"),
+             ("Gala Apples", "Bananas", "Vine Tomatoes", "Cucumbers", "Potatoes", "Carrots",
+              "Broccoli", "Red Grapes", "Navel Oranges", "Conference Pears", "Mangoes",
+              "Kiwi Fruit", "Onions", "Ginger", "Garlic", "Green Peppers", "Lemons")),
+    _Counter("meat", "MEA", "9", (1500, 20000),
+             ("猪五花肉", "猪里脊", "牛腩", "牛腱子", "鸡胸肉", "鸡翅中", "羊肉卷", "猪肋排",
+              "三文鱼", "鲈鱼", "基围虾", "猪肉馅"),
+             ("Pork Belly", "Pork Loin", "Beef Brisket", "Beef Shin", "Chicken Breast",
+              "Chicken Wings", "Lamb Shoulder", "Spare Ribs", "Salmon Fillet", "Sea Bass",
+              "King Prawns", "Minced Pork")),
 )
 # fmt: on
 _KG_QUALIFIERS_ZH = ("", "有机", "精选", "本地", "进口")
 _KG_QUALIFIERS_EN = ("", "Organic ", "Loose ", "Local ", "Premium ")
-
-# fmt: off
-_AGE = (
-    _Range("alcohol", "ALC", "13", (390, 20000),
-           ("青岛啤酒", "雪花啤酒", "燕京啤酒", "五粮液", "泸州老窖", "张裕干红", "长城干红",
-            "绍兴黄酒", "红星二锅头"),
-           ("Heineken Lager", "Budweiser", "Corona Extra", "Penfolds Shiraz",
-            "Jacob's Creek Merlot", "Johnnie Walker Red Label", "Absolut Vodka", "Hennessy VS"),
-           (), (), ("500ml", "330ml*6", "750ml", "500ml*12", "700ml")),
-    _Range("tobacco", "TOB", "13", (1000, 10000),
-           ("中华香烟", "玉溪香烟", "黄鹤楼香烟", "利群香烟", "红塔山香烟", "芙蓉王香烟"),
-           ("Marlboro Red", "Camel Blue", "Lucky Strike", "Kent Silver"),
-           (), (), ("20支",)),
-)
-# fmt: on
 
 
 @dataclass(frozen=True)
@@ -204,18 +297,16 @@ def _price(rng: random.Random, low: int, high: int) -> int:
 
 
 def _each_name(rng: random.Random, spec: _Range) -> tuple[str, str, bool]:
-    """(name, base, english) for a packaged product, e.g. ``伊利纯牛奶 250ml*12``."""
+    """(name, base, english) for a packaged product, e.g. ``伊利高钙纯牛奶 250ml*12``."""
     english = rng.random() < 0.4
-    bases = spec.en if english else spec.zh
-    brands = spec.en_brands if english else spec.zh_brands
-    base = rng.choice(bases)
-    size = rng.choice(spec.sizes) if spec.sizes else ""
-    brand = rng.choice(brands) if brands and rng.random() < 0.8 else ""
+    family = rng.choice(spec.en if english else spec.zh)
+    brand = rng.choice(family.brands)
+    size = rng.choice(family.sizes)
     if english:
-        name = " ".join(p for p in (brand, base, size) if p)
-    else:
-        name = f"{brand}{base} {size}".strip()
-    return name, base, english
+        variant = rng.choice(spec.en_variants)
+        name = " ".join(p for p in (brand, variant, family.base, size) if p)
+        return name, family.base, True
+    return f"{brand}{rng.choice(spec.zh_variants)}{family.base} {size}", family.base, False
 
 
 def write_demo_catalog(path: Path, *, count: int = 2400, seed: int = 7) -> DemoCatalog:
@@ -238,6 +329,7 @@ def write_demo_catalog(path: Path, *, count: int = 2400, seed: int = 7) -> DemoC
     scannable: list[str] = []
     age_codes: list[str] = []
     weighed: list[tuple[str, int]] = []
+    names: set[str] = set()
     for index, kind in enumerate(kinds, start=1):
         if kind == "kg":
             # Produce outnumbers meat on a real counter about 3 to 2.
@@ -268,7 +360,12 @@ def write_demo_catalog(path: Path, *, count: int = 2400, seed: int = 7) -> DemoC
             spec = _AGE[0] if rng.random() < 0.67 else _AGE[1]
         else:
             spec = rng.choices(_EACH, weights=(12, 8, 16, 18, 10, 8, 14, 8, 6))[0]
-        name, base, english = _each_name(rng, spec)
+        # Retry a few times for a name not used yet; a rare repeat is harmless (SKUs differ).
+        for _ in range(20):
+            name, base, english = _each_name(rng, spec)
+            if name not in names:
+                break
+        names.add(name)
         # Imported goods keep their UPC-A; a few others carry a second (multipack or old) EAN.
         barcodes = [codes.upc_a() if english and rng.random() < 0.15 else codes.ean13()]
         if rng.random() < 0.08:

@@ -136,7 +136,9 @@ def parse_body(model: type[M]) -> M:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(
-                "request body is not valid JSON", code="malformed_json", details={"reason": str(exc)}
+                "request body is not valid JSON",
+                code="malformed_json",
+                details={"reason": str(exc)},
             ) from None
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object", code="malformed_json")
@@ -205,7 +207,9 @@ def openapi_document(specs: Iterable[RouteSpec], *, title: str, version: str) ->
                     "description": "success",
                     "content": {
                         "application/json": {
-                            "schema": schema_of(spec.response) if spec.response else {"type": "object"}
+                            "schema": schema_of(spec.response)
+                            if spec.response
+                            else {"type": "object"}
                         }
                     },
                 },

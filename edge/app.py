@@ -101,8 +101,7 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
         details: dict[str, Any] = {}
         if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             details["allowed"] = sorted(exc.valid_methods)  # type: ignore[attr-defined]
-        body = {"error": {"code": code, "message": exc.description or exc.name,
-                          "details": details}}
+        body = {"error": {"code": code, "message": exc.description or exc.name, "details": details}}
         return body, status
 
     @app.errorhandler(Exception)

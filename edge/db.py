@@ -6,7 +6,7 @@ SQLite settings and why:
 * ``synchronous=FULL``: a commit is on disk before the device hears "paid"; a power cut right
   after a sale does not lose it. It costs an fsync per transaction, which the checkout benchmark
   includes.
-* ``foreign_keys=ON`` and ``busy_timeout``: integrity enforced, and writers queue instead of failing.
+* ``foreign_keys=ON`` and ``busy_timeout``: integrity enforced; writers queue, not fail.
 * Writes begin with ``BEGIN IMMEDIATE`` so two writers never both read and then fail to upgrade
   their lock (SQLITE_BUSY mid-transaction); reads begin with a plain deferred ``BEGIN``.
 """

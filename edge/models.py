@@ -2,7 +2,16 @@
 
 from edge.auth.models import Device
 from edge.catalog.models import Barcode, Product
-from edge.checkout.models import Cart, CartLine, ExitPass, Payment, Return, ReturnLine, Sale, SaleLine
+from edge.checkout.models import (
+    Cart,
+    CartLine,
+    ExitPass,
+    Payment,
+    Return,
+    ReturnLine,
+    Sale,
+    SaleLine,
+)
 from edge.inventory.models import StockLevel, StockMovement
 from edge.outbox.models import Counter, OutboxEvent
 

@@ -21,8 +21,9 @@ class HealthOut(BaseModel):
     database: str
 
 
-@api.endpoint("GET", "/healthz", summary="Check liveness and the database", roles=PUBLIC,
-              response=HealthOut)
+@api.endpoint(
+    "GET", "/healthz", summary="Check liveness and the database", roles=PUBLIC, response=HealthOut
+)
 def healthz() -> dict[str, Any]:
     ctx: StoreContext = current_app.extensions["aisle"]
     with ctx.db.read() as session:

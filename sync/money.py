@@ -80,7 +80,7 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
 
 
 def prorate(amount: int, part: int, whole: int) -> int:
-    """``amount * part / whole`` rounded half up; the share of ``amount`` for ``part`` of ``whole``."""
+    """``amount * part / whole`` rounded half up: the share of ``amount`` for ``part``."""
     if whole <= 0:
         raise ValueError("whole must be positive")
     return round_half_up(Fraction(amount * part, whole))

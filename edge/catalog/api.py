@@ -29,7 +29,10 @@ class ProductOut(BaseModel):
 
 
 @api.endpoint(
-    "GET", "/products/by-barcode/<code>", summary="Look up a scanned barcode", roles=ALL_ROLES,
+    "GET",
+    "/products/by-barcode/<code>",
+    summary="Look up a scanned barcode",
+    roles=ALL_ROLES,
     response=ProductOut,
 )
 def by_barcode(principal: Principal, code: str) -> dict[str, Any]:

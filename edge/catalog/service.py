@@ -73,7 +73,9 @@ def _price_for_scan(product: Product, scanned: ScannedCode) -> tuple[int, int | 
             weight = scanned.weight_g
         return scanned.price, weight
     if scanned.weight_g is not None:
-        return round_half_up(Fraction(product.unit_price * scanned.weight_g, 1000)), scanned.weight_g
+        return round_half_up(
+            Fraction(product.unit_price * scanned.weight_g, 1000)
+        ), scanned.weight_g
     if product.sold_by == "kg":
         raise Unprocessable(
             f"{product.name} is sold by weight: scan the scale label",
@@ -90,9 +92,9 @@ def lookup_scan(session: Session, code: str, layout: VariableMeasureLayout) -> S
         product = session.execute(select(Product).where(Product.plu == scanned.plu)).scalar()
     else:
         product = session.execute(
-            select(Product).join(Barcode, Barcode.sku == Product.sku).where(
-                Barcode.gtin == scanned.gtin
-            )
+            select(Product)
+            .join(Barcode, Barcode.sku == Product.sku)
+            .where(Barcode.gtin == scanned.gtin)
         ).scalar()
     if product is None:
         raise NotFound(
@@ -280,12 +282,11 @@ def import_catalog(db: Database, path: Path, *, now: datetime) -> ImportResult:
                     problems.append(
                         {"row": number, "problem": f"barcode {gtin} belongs to sku {owner}"}
                     )
-            if row.plu and plu_owners.get(row.plu, row.sku) != row.sku:
-                if plu_owners[row.plu] not in in_file:
-                    problems.append(
-                        {"row": number, "problem": f"plu {row.plu} belongs to sku "
-                         f"{plu_owners[row.plu]}"}
-                    )
+            plu_owner = plu_owners.get(row.plu or "", row.sku)
+            if plu_owner != row.sku and plu_owner not in in_file:
+                problems.append(
+                    {"row": number, "problem": f"plu {row.plu} belongs to sku {plu_owner}"}
+                )
         if problems:
             raise CatalogImportError(
                 f"{len(problems)} bad row(s) in the catalog; nothing was imported",

@@ -146,7 +146,7 @@ def checkout(principal: Principal, cart_id: str, body: CheckoutIn) -> tuple[dict
     "GET",
     "/sales/<sale_id>",
     summary="Read a sale",
-    roles=SHOPPERS + ("handheld",),
+    roles=(*SHOPPERS, "handheld"),
     response=SaleOut,
 )
 def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
     "GET",
     "/sales/<sale_id>/receipt",
     summary="Print a sale's receipt",
-    roles=SHOPPERS + ("handheld",),
+    roles=(*SHOPPERS, "handheld"),
 )
 def get_receipt(principal: Principal, sale_id: str) -> Any:
     ctx = _ctx()
@@ -198,7 +198,7 @@ def create_return(principal: Principal, sale_id: str, body: ReturnIn) -> tuple[d
     "POST",
     "/exit-passes/verify",
     summary="Verify an exit pass at the door",
-    roles=("exit",) + STAFF,
+    roles=("exit", *STAFF),
     body=ExitPassIn,
     response=ExitVerifyOut,
 )

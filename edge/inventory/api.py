@@ -52,12 +52,22 @@ def get_stock(principal: Principal, sku: str) -> dict[str, Any]:
 
 
 @api.endpoint(
-    "POST", "/stock/movements", summary="Record a stock movement", roles=STAFF, body=MovementIn,
-    response=MovementOut, status=201,
+    "POST",
+    "/stock/movements",
+    summary="Record a stock movement",
+    roles=STAFF,
+    body=MovementIn,
+    response=MovementOut,
+    status=201,
 )
 def create_movement(principal: Principal, body: MovementIn) -> dict[str, Any]:
     ctx = _ctx()
     return post_movement(
-        ctx.db, sku=body.sku, quantity=body.quantity, kind=body.kind, reason=body.reason,
-        device_id=principal.device_id, now=ctx.clock.now(),
+        ctx.db,
+        sku=body.sku,
+        quantity=body.quantity,
+        kind=body.kind,
+        reason=body.reason,
+        device_id=principal.device_id,
+        now=ctx.clock.now(),
     ).to_dict()

@@ -96,9 +96,7 @@ def apply_movement(
             },
             now=now,
         )
-    return Movement(
-        movement.id, sku, quantity, kind, reason, on_hand, on_hand < 0, now
-    )
+    return Movement(movement.id, sku, quantity, kind, reason, on_hand, on_hand < 0, now)
 
 
 def post_movement(
@@ -121,9 +119,7 @@ def post_movement(
             f"kind must be one of {', '.join(STAFF_KINDS)}", details={"field": "kind"}
         )
     if kind in ("receive", "shrink") and quantity <= 0:
-        raise Unprocessable(
-            f"{kind} quantity must be positive", details={"field": "quantity"}
-        )
+        raise Unprocessable(f"{kind} quantity must be positive", details={"field": "quantity"})
     if kind == "adjust" and quantity == 0:
         raise Unprocessable("adjust quantity must not be zero", details={"field": "quantity"})
     if kind == "shrink" and not reason.strip():
@@ -173,9 +169,7 @@ def ledger_mismatches(session: Session) -> list[tuple[str, int, int]]:
     """SKUs whose cached level differs from the sum of their movements: (sku, cached, summed)."""
     sums = dict(
         session.execute(
-            select(StockMovement.sku, func.sum(StockMovement.quantity)).group_by(
-                StockMovement.sku
-            )
+            select(StockMovement.sku, func.sum(StockMovement.quantity)).group_by(StockMovement.sku)
         ).all()
     )
     cached = dict(session.execute(select(StockLevel.sku, StockLevel.on_hand)).all())

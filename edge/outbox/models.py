@@ -25,7 +25,7 @@ class OutboxEvent(Base):
 
 
 class Counter(Base):
-    """A named gap-free counter (outbox sequence, sale numbers), bumped inside write transactions."""
+    """A named gap-free counter (outbox sequence, sale numbers), bumped in write transactions."""
 
     __tablename__ = "counters"
 

@@ -39,7 +39,7 @@ def canonical_json(payload: Any) -> str:
 def record_event(
     session: Session,
     *,
-    type: str,  # noqa: A002 - the event's type is its name on the wire
+    type: str,
     aggregate_id: str,
     payload: dict[str, Any],
     now: datetime,

@@ -55,7 +55,9 @@ def price_lines(
 ) -> tuple[list[PricedLine], Totals]:
     """Price every line and the cart; ``cart_discount`` never exceeds what the lines are worth."""
     subtotals = [line.piece_price * line.quantity for line in lines]
-    after_line = [max(0, s - min(s, line.line_discount)) for s, line in zip(subtotals, lines, strict=True)]
+    after_line = [
+        max(0, s - min(s, line.line_discount)) for s, line in zip(subtotals, lines, strict=True)
+    ]
     cart_discount = max(0, min(cart_discount, sum(after_line)))
     shares = allocate(cart_discount, after_line) if lines else []
     priced = []

@@ -41,15 +41,21 @@ class DayReportOut(BaseModel):
 
 
 @api.endpoint(
-    "GET", "/sync/status", summary="Read the sync queue's state",
-    roles=("handheld", "tablet", "manager", "kiosk"), response=SyncStatusOut,
+    "GET",
+    "/sync/status",
+    summary="Read the sync queue's state",
+    roles=("handheld", "tablet", "manager", "kiosk"),
+    response=SyncStatusOut,
 )
 def get_sync_status(principal: Principal) -> dict[str, Any]:
     return sync_status(current_app.extensions["aisle"])
 
 
 @api.endpoint(
-    "GET", "/reports/day", summary="Read the day's figures", roles=("tablet", "manager"),
+    "GET",
+    "/reports/day",
+    summary="Read the day's figures",
+    roles=("tablet", "manager"),
     response=DayReportOut,
 )
 def get_day_report(principal: Principal) -> dict[str, Any]:

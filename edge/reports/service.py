@@ -22,7 +22,8 @@ def day_report(ctx: StoreContext) -> dict[str, Any]:
     with ctx.db.read() as session:
         sales, items, revenue = session.execute(
             select(
-                func.count(), func.coalesce(func.sum(Sale.item_count), 0),
+                func.count(),
+                func.coalesce(func.sum(Sale.item_count), 0),
                 func.coalesce(func.sum(Sale.total), 0),
             ).where(Sale.created_at >= start)
         ).one()

@@ -1,0 +1,3 @@
+from aisle.cli import main
+
+main()

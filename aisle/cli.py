@@ -1,0 +1,28 @@
+"""The ``aisle`` command: one entry point for the store server and the demo."""
+
+from __future__ import annotations
+
+import click
+
+from edge.cli import edge
+
+
+@click.group()
+@click.version_option(package_name="aisle")
+def main() -> None:
+    """Aisle: offline-first store server for retail chains."""
+
+
+main.add_command(edge)
+
+
+@main.command("demo")
+@click.option("--seconds", default=30.0, show_default=True, help="how long the devices shop")
+@click.option("--kiosks", default=4, show_default=True)
+@click.option("--phones", default=4, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+def demo(seconds: float, kiosks: int, phones: int, seed: int) -> None:
+    """Create a store, import 2,400 products, serve it and let kiosks and phones shop."""
+    from aisle.demo import run_demo
+
+    raise SystemExit(run_demo(duration_s=seconds, kiosks=kiosks, phones=phones, seed=seed))

@@ -1,0 +1,221 @@
+"""``aisle edge ...``: set up, run and look after one store server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from edge.settings import EdgeSettings, SettingsError, load_settings
+
+EDGE_TOML = """\
+# Aisle store server configuration. Every key can be overridden by an environment variable:
+# AISLE_<SECTION>__<KEY>, e.g. AISLE_SERVER__PORT=8081. Unknown keys are refused at start.
+
+# Where the store keeps its database and keys (relative to this file).
+data_dir = "."
+
+[store]
+id = "{store_id}"            # unique in the chain; prefixes sale numbers ({store_id}-000001)
+name = "{name}"
+currency = "{currency}"          # ISO 4217; amounts everywhere are integers in minor units
+timezone = "{timezone}"  # IANA name; the business day and receipts use it
+
+[server]
+host = "{host}"          # the store LAN; devices connect here
+port = {port}
+workers = 2               # processes: one per core
+threads = 8               # per process: devices waiting on a card terminal do not block scans
+
+# Scale labels of weighed goods: prefix + PLU + value + check digit (13 digits by default).
+[barcodes.variable_measure]
+prefix = "2"
+plu_length = 6
+kind = "price"            # "price": the value is the price; "weight": the value is the weight
+value_length = 5
+decimals = 2              # price: decimals in major units (2 = minor units); weight: kg decimals
+value_check_digit = false # true when the scale prints a GS1 price/weight check digit
+
+# The card and wallet provider. "simulator" behaves like an acquirer: latency, declines, timeouts.
+[payments]
+provider = "simulator"
+latency_ms = 30
+decline_rate_bp = 0       # chance of a decline, in basis points (100 = 1 %)
+timeout_rate_bp = 0
+timeout_s = 10.0
+
+# Scan-to-buy exit passes and random partial rescans at the door.
+[exit_pass]
+ttl_s = 1800
+audit_base_rate_bp = 300          # 3 % of exits
+audit_large_basket_items = 20
+audit_large_basket_rate_bp = 1500 # 15 % of baskets with 20 items or more
+audit_large_total = 50000
+audit_large_total_rate_bp = 1500
+"""
+
+
+def _load(config: str | None) -> EdgeSettings:
+    if not config:
+        raise click.UsageError("--config FILE is required (or set AISLE_CONFIG)")
+    try:
+        return load_settings(config)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+config_option = click.option(
+    "--config",
+    "config",
+    envvar="AISLE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="the store's edge.toml",
+)
+
+
+@click.group("edge")
+def edge() -> None:
+    """The store server."""
+
+
+@edge.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--store-id", required=True, help="the store's id in the chain, e.g. S001")
+@click.option("--name", default="Aisle store", show_default=True)
+@click.option("--currency", default="CNY", show_default=True)
+@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104
+@click.option("--port", default=8080, show_default=True, type=int)
+def init(
+    directory: str, store_id: str, name: str, currency: str, timezone: str, host: str, port: int
+) -> None:
+    """Create a store: DIRECTORY/edge.toml, the database and the store's signing key."""
+    root = Path(directory)
+    target = root / "edge.toml"
+    if target.exists():
+        raise click.ClickException(f"{target} exists; refusing to overwrite a store")
+    root.mkdir(parents=True, exist_ok=True)
+    text = EDGE_TOML.format(
+        store_id=store_id,
+        name=name.replace('"', "'"),
+        currency=currency,
+        timezone=timezone,
+        host=host,
+        port=port,
+    )
+    target.write_text(text, encoding="utf-8")
+    try:
+        settings = load_settings(target, environ={})
+    except SettingsError as exc:
+        target.unlink()
+        raise click.ClickException(str(exc)) from None
+    _migrate(settings)
+    from edge.checkout.exit_pass import load_or_create_store_key
+
+    load_or_create_store_key(settings.store_key_path)
+    click.echo(f"store {store_id} created in {root}")
+    click.echo(f"config: {target}")
+
+
+def _migrate(settings: EdgeSettings) -> str | None:
+    from edge.db import Database
+    from edge.migrations import current_revision, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database.open(settings.database_path)
+    try:
+        upgrade(db.writer)
+        return current_revision(db.writer)
+    finally:
+        db.dispose()
+
+
+@edge.command("migrate")
+@config_option
+def migrate(config: str | None) -> None:
+    """Upgrade the store database to this version's schema (safe to run again)."""
+    settings = _load(config)
+    click.echo(f"database at revision {_migrate(settings)}")
+
+
+@edge.command("import-catalog")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@config_option
+def import_catalog_cmd(file: str, config: str | None) -> None:
+    """Import products from a CSV file, all or nothing."""
+    from edge.catalog.service import CatalogImportError, import_catalog
+    from edge.db import Database
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    _migrate(settings)
+    db = Database.open(settings.database_path)
+    try:
+        result = import_catalog(db, Path(file), now=SystemClock().now())
+    except CatalogImportError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        for row in exc.details.get("rows", [])[:50]:
+            click.echo(f"  row {row['row']}: {row['problem']}", err=True)
+        sys.exit(1)
+    finally:
+        db.dispose()
+    click.echo(
+        f"imported {result.created + result.updated} products "
+        f"({result.created} new, {result.updated} updated, {result.barcodes} barcodes)"
+    )
+
+
+@edge.command("pair")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["kiosk", "phone", "handheld", "tablet", "manager", "exit"]),
+)
+@click.option("--name", default="", help="a label, e.g. 'kiosk 3'")
+@config_option
+def pair(role: str, name: str, config: str | None) -> None:
+    """Pair a device; prints its bearer token on the last line (shown once)."""
+    from edge.auth.service import pair_device
+    from edge.db import Database
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = Database.open(settings.database_path)
+    try:
+        device_id, token = pair_device(db, role=role, name=name, now=SystemClock().now())
+    finally:
+        db.dispose()
+    click.echo(f"paired {role} device {device_id}")
+    click.echo(token)
+
+
+@edge.command("serve")
+@config_option
+@click.option("--host", default=None, help="overrides server.host")
+@click.option("--port", default=None, type=int, help="overrides server.port")
+@click.option("--workers", default=None, type=int, help="overrides server.workers")
+def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Migrate the database, then serve the store API with the production server."""
+    from edge.server import EdgeServer
+
+    settings = _load(config)
+    _migrate(settings)
+    click.echo(
+        f"store {settings.store.id} serving on "
+        f"{host or settings.server.host}:{port or settings.server.port}"
+    )
+    EdgeServer(
+        settings,
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        workers=workers or settings.server.workers,
+    ).run()
+
+
+@edge.command("routes")
+def routes() -> None:
+    """Print the device API: each route's roles and connectivity class (markdown table)."""
+    from edge.route_table import route_table_markdown
+
+    click.echo(route_table_markdown())
