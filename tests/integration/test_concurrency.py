@@ -1,4 +1,4 @@
-"""Many devices paying at once on one SQLite file: numbers stay unique and gap-free, no event is lost."""
+"""Many devices paying at once on one SQLite file: unique gap-free numbers, no event lost."""
 
 from __future__ import annotations
 
@@ -185,6 +185,6 @@ def test_two_server_processes_share_the_file_safely(tmp_path):
         for n in range(3)
     ]
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-2000:]
     _assert_consistent(store, 60)
