@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.route_table import all_specs, route_table_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_shows_the_current_route_table():
+    assert route_table_markdown() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_route_declares_roles_and_connectivity():
+    specs = all_specs()
+    assert len(specs) >= 18
+    for spec in specs:
+        assert spec.connectivity in {"offline", "online_only", "offline_bounded"}
+        assert spec.summary
+    public = {s.path for s in specs if not s.roles}
+    assert public == {"/healthz", "/api/v1/openapi.json"}
+
+
+def test_the_flask_app_serves_exactly_the_declared_routes(store):
+    from tests.builders import make_app_for
+
+    app = make_app_for(store)
+    served = {
+        (method, rule.rule.replace("<", "{").replace(">", "}"))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    declared = {(s.method, s.path) for s in all_specs()}
+    assert served == declared
