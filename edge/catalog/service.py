@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from edge.catalog.barcodes import ScannedCode, VariableMeasureLayout, normalize_gtin, parse_barcode
@@ -85,24 +85,33 @@ def _price_for_scan(product: Product, scanned: ScannedCode) -> tuple[int, int | 
     return product.unit_price, None
 
 
+_PRODUCTS = Product.__table__
+_BARCODES = Barcode.__table__
+_BY_PLU = select(_PRODUCTS).where(_PRODUCTS.c.plu == bindparam("key"))
+_BY_GTIN = (
+    select(_PRODUCTS)
+    .join(_BARCODES, _BARCODES.c.sku == _PRODUCTS.c.sku)
+    .where(_BARCODES.c.gtin == bindparam("key"))
+)
+
+
 def lookup_scan(session: Session, code: str, layout: VariableMeasureLayout) -> ScannedItem:
-    """Parse ``code`` and find its product; 422 ``invalid_barcode``, 404 ``unknown_product``."""
+    """Parse ``code`` and find its product; 422 ``invalid_barcode``, 404 ``unknown_product``.
+
+    On every scan's path, so it reads rows with Core statements rather than loading ORM objects.
+    """
     scanned = parse_barcode(code, layout)
-    if scanned.kind == "variable_measure":
-        product = session.execute(select(Product).where(Product.plu == scanned.plu)).scalar()
-    else:
-        product = session.execute(
-            select(Product)
-            .join(Barcode, Barcode.sku == Product.sku)
-            .where(Barcode.gtin == scanned.gtin)
-        ).scalar()
+    query, key = (
+        (_BY_PLU, scanned.plu) if scanned.kind == "variable_measure" else (_BY_GTIN, scanned.gtin)
+    )
+    product = session.connection().execute(query, {"key": key}).first()
     if product is None:
         raise NotFound(
             f"no product for barcode {scanned.raw}",
             code="unknown_product",
             details={"barcode": scanned.raw, "kind": scanned.kind},
         )
-    piece_price, weight_g = _price_for_scan(product, scanned)
+    piece_price, weight_g = _price_for_scan(product, scanned)  # type: ignore[arg-type]
     return ScannedItem(
         sku=product.sku,
         name=product.name,
@@ -112,7 +121,7 @@ def lookup_scan(session: Session, code: str, layout: VariableMeasureLayout) -> S
         weight_g=weight_g,
         sold_by=product.sold_by,
         tax_rate_bp=product.tax_rate_bp,
-        age_restricted=product.age_restricted,
+        age_restricted=bool(product.age_restricted),
         category=product.category,
     )
 

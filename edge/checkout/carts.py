@@ -6,11 +6,12 @@ and a restarted server finds every open cart where it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from edge.auth.service import ATTENDANT_ROLES, Principal
@@ -27,12 +28,58 @@ MAX_LINES = 500
 CHANNELS = ("kiosk", "scan_to_buy")
 
 
+_CARTS = Cart.__table__
+_LINES = CartLine.__table__
+_CART_BY_ID = select(_CARTS).where(_CARTS.c.id == bindparam("id"))
+_LINES_OF = (
+    select(_LINES).where(_LINES.c.cart_id == bindparam("cart_id")).order_by(_LINES.c.position)
+)
+_SAME_ITEM = select(_LINES.c.id, _LINES.c.quantity).where(
+    _LINES.c.cart_id == bindparam("cart_id"),
+    _LINES.c.sku == bindparam("sku"),
+    _LINES.c.piece_price == bindparam("piece_price"),
+    _LINES.c.weight_g.is_(None),
+)
+_LINE_STATS = select(func.count(), func.max(_LINES.c.position)).where(
+    _LINES.c.cart_id == bindparam("cart_id")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CartHead:
+    """A cart's own columns (its lines live in :class:`CartView`)."""
+
+    id: str
+    channel: str
+    status: str
+    device_id: str
+    currency: str
+    approved_by: str | None
+    approved_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Row[Any] | Cart) -> CartHead:
+        return cls(
+            id=row.id,
+            channel=row.channel,
+            status=row.status,
+            device_id=row.device_id,
+            currency=row.currency,
+            approved_by=row.approved_by,
+            approved_at=row.approved_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
 @dataclass(frozen=True)
 class CartView:
     """A cart as devices see it, priced."""
 
-    cart: Cart
-    lines: list[CartLine]
+    cart: CartHead
+    lines: list[Row[Any]]
     priced: list[PricedLine]
     totals: Totals
 
@@ -66,7 +113,7 @@ class CartView:
         }
 
 
-def _line_dict(line: CartLine, priced: PricedLine) -> dict[str, Any]:
+def _line_dict(line: Row[Any], priced: PricedLine) -> dict[str, Any]:
     return {
         "id": line.id,
         "sku": line.sku,
@@ -78,7 +125,7 @@ def _line_dict(line: CartLine, priced: PricedLine) -> dict[str, Any]:
         "unit_price": line.unit_price,
         "price": line.piece_price,
         "tax_rate_bp": line.tax_rate_bp,
-        "age_restricted": line.age_restricted,
+        "age_restricted": bool(line.age_restricted),
         "subtotal": priced.subtotal,
         "discount": priced.discount,
         "tax": priced.tax,
@@ -86,30 +133,25 @@ def _line_dict(line: CartLine, priced: PricedLine) -> dict[str, Any]:
     }
 
 
-def load_cart(session: Session, principal: Principal, cart_id: str) -> Cart:
+def load_cart(session: Session, principal: Principal, cart_id: str) -> CartHead:
     """The cart, if this caller may touch it: a phone only its own carts."""
-    cart = session.get(Cart, cart_id)
-    if cart is None:
+    row = session.connection().execute(_CART_BY_ID, {"id": cart_id}).first()
+    if row is None or (principal.role == "phone" and row.device_id != principal.device_id):
+        # A phone is answered as if another's cart did not exist: it must not learn cart ids.
         raise NotFound(f"no cart {cart_id}", code="unknown_cart", details={"cart_id": cart_id})
-    if principal.role == "phone" and cart.device_id != principal.device_id:
-        # Answer as if it did not exist: a phone must not learn other shoppers' cart ids.
-        raise NotFound(f"no cart {cart_id}", code="unknown_cart", details={"cart_id": cart_id})
-    return cart
+    return CartHead.of(row)
 
 
-def _open(cart: Cart) -> None:
+def _open(cart: CartHead) -> None:
     if cart.status != "open":
         raise Conflict(
             "this cart is already checked out", code="cart_closed", details={"cart_id": cart.id}
         )
 
 
-def view_of(session: Session, cart: Cart) -> CartView:
-    lines = list(
-        session.execute(
-            select(CartLine).where(CartLine.cart_id == cart.id).order_by(CartLine.position)
-        ).scalars()
-    )
+def view_of(session: Session, cart: CartHead) -> CartView:
+    """The cart with its lines, priced by the pricing rules."""
+    lines = list(session.connection().execute(_LINES_OF, {"cart_id": cart.id}).all())
     priced, totals = price_lines(
         [LineInput(line.piece_price, line.quantity, line.tax_rate_bp) for line in lines]
     )
@@ -124,7 +166,7 @@ def create_cart(
         raise Unprocessable("channel must be kiosk or scan_to_buy", details={"field": "channel"})
     if principal.role == "phone" and channel != "scan_to_buy":
         raise Forbidden("a phone opens scan_to_buy carts only", details={"channel": channel})
-    cart = Cart(
+    cart = CartHead(
         id=new_id(),
         channel=channel,
         status="open",
@@ -136,14 +178,30 @@ def create_cart(
         updated_at=now,
     )
     with db.write() as uow:
-        uow.session.add(cart)
+        uow.session.connection().execute(insert(_CARTS).values(**_columns(cart)))
         uow.commit()
     return CartView(cart, [], [], Totals(0, 0, 0, 0))
+
+
+def _columns(cart: CartHead) -> dict[str, Any]:
+    return {name: getattr(cart, name) for name in CartHead.__slots__}
 
 
 def get_cart(db: Database, principal: Principal, cart_id: str) -> CartView:
     with db.read() as session:
         return view_of(session, load_cart(session, principal, cart_id))
+
+
+def _touch(conn: Connection, cart: CartHead, **changes: Any) -> CartHead:
+    cart = replace(cart, **changes)
+    conn.execute(
+        update(_CARTS)
+        .where(_CARTS.c.id == cart.id)
+        .values(
+            updated_at=cart.updated_at, approved_at=cart.approved_at, approved_by=cart.approved_by
+        )
+    )
+    return cart
 
 
 def add_line(
@@ -156,37 +214,39 @@ def add_line(
     layout: VariableMeasureLayout,
     now: datetime,
 ) -> CartView:
-    """Scan ``barcode`` into the cart; the same plain item scanned again adds to its line."""
+    """Scan ``barcode`` into the cart; the same plain item scanned again adds to its line.
+
+    The busiest write of the store (every scan of every device), so it runs on Core statements.
+    """
     qty = 1 if quantity is None else quantity
     _check_quantity(qty)
     with db.write() as uow:
         session = uow.session
+        conn = session.connection()
         cart = load_cart(session, principal, cart_id)
         _open(cart)
         item = lookup_scan(session, barcode, layout)
         existing = None
         if item.weight_g is None:
-            existing = session.execute(
-                select(CartLine).where(
-                    CartLine.cart_id == cart.id,
-                    CartLine.sku == item.sku,
-                    CartLine.piece_price == item.piece_price,
-                    CartLine.weight_g.is_(None),
-                )
-            ).scalar()
+            existing = conn.execute(
+                _SAME_ITEM,
+                {"cart_id": cart.id, "sku": item.sku, "piece_price": item.piece_price},
+            ).first()
         if existing is not None:
             _check_quantity(existing.quantity + qty)
-            existing.quantity += qty
+            conn.execute(
+                update(_LINES)
+                .where(_LINES.c.id == existing.id)
+                .values(quantity=existing.quantity + qty)
+            )
         else:
-            count, last = session.execute(
-                select(func.count(), func.max(CartLine.position)).where(CartLine.cart_id == cart.id)
-            ).one()
+            count, last = conn.execute(_LINE_STATS, {"cart_id": cart.id}).one()
             if count >= MAX_LINES:
                 raise Conflict(
                     f"a cart holds at most {MAX_LINES} lines", code="cart_full", details={}
                 )
-            session.add(
-                CartLine(
+            conn.execute(
+                insert(_LINES).values(
                     id=new_id(),
                     cart_id=cart.id,
                     position=(last or 0) + 1,
@@ -202,12 +262,11 @@ def add_line(
                     tax_rate_bp=item.tax_rate_bp,
                 )
             )
+        changes: dict[str, Any] = {"updated_at": now}
         if item.age_restricted and cart.approved_at is not None:
             # An approval covers what the attendant saw; a new restricted item needs a new look.
-            cart.approved_at = None
-            cart.approved_by = None
-        cart.updated_at = now
-        session.flush()
+            changes.update(approved_at=None, approved_by=None)
+        cart = _touch(conn, cart, **changes)
         view = view_of(session, cart)
         uow.commit()
     return view
@@ -221,13 +280,15 @@ def _check_quantity(quantity: int) -> None:
         )
 
 
-def _line(session: Session, cart: Cart, line_id: str) -> CartLine:
-    line = session.get(CartLine, line_id)
-    if line is None or line.cart_id != cart.id:
+def _line_id(conn: Connection, cart: CartHead, line_id: str) -> str:
+    found = conn.execute(
+        select(_LINES.c.id).where(_LINES.c.id == line_id, _LINES.c.cart_id == cart.id)
+    ).first()
+    if found is None:
         raise NotFound(
             f"no line {line_id} in this cart", code="unknown_line", details={"line_id": line_id}
         )
-    return line
+    return line_id
 
 
 def update_line(
@@ -236,13 +297,15 @@ def update_line(
     """Set a line's quantity."""
     _check_quantity(quantity)
     with db.write() as uow:
-        session = uow.session
-        cart = load_cart(session, principal, cart_id)
+        conn = uow.session.connection()
+        cart = load_cart(uow.session, principal, cart_id)
         _open(cart)
-        _line(session, cart, line_id).quantity = quantity
-        cart.updated_at = now
-        session.flush()
-        view = view_of(session, cart)
+        conn.execute(
+            update(_LINES)
+            .where(_LINES.c.id == _line_id(conn, cart, line_id))
+            .values(quantity=quantity)
+        )
+        view = view_of(uow.session, _touch(conn, cart, updated_at=now))
         uow.commit()
     return view
 
@@ -252,13 +315,11 @@ def remove_line(
 ) -> CartView:
     """Take a line out of the cart."""
     with db.write() as uow:
-        session = uow.session
-        cart = load_cart(session, principal, cart_id)
+        conn = uow.session.connection()
+        cart = load_cart(uow.session, principal, cart_id)
         _open(cart)
-        session.delete(_line(session, cart, line_id))
-        cart.updated_at = now
-        session.flush()
-        view = view_of(session, cart)
+        conn.execute(delete(_LINES).where(_LINES.c.id == _line_id(conn, cart, line_id)))
+        view = view_of(uow.session, _touch(conn, cart, updated_at=now))
         uow.commit()
     return view
 
@@ -268,13 +329,10 @@ def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) 
     if principal.role not in ATTENDANT_ROLES:
         raise Forbidden("only an attendant may approve", details={"role": principal.role})
     with db.write() as uow:
-        session = uow.session
-        cart = load_cart(session, principal, cart_id)
+        conn = uow.session.connection()
+        cart = load_cart(uow.session, principal, cart_id)
         _open(cart)
-        cart.approved_at = now
-        cart.approved_by = principal.device_id
-        cart.updated_at = now
-        session.flush()
-        view = view_of(session, cart)
+        cart = _touch(conn, cart, updated_at=now, approved_at=now, approved_by=principal.device_id)
+        view = view_of(uow.session, cart)
         uow.commit()
     return view
