@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from edge.catalog.models import Barcode, Product
+from edge.catalog.service import CatalogImportError, import_catalog, lookup_scan
+from edge.errors import NotFound, Unprocessable
+from tests.builders import DEFAULT_PRODUCTS, MILK, RICE, SOAP, T0, ean13, write_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def product_count(store):
+    with store.db.read() as s:
+        return s.scalar(select(func.count()).select_from(Product))
+
+
+def test_bad_rows_are_reported_with_their_numbers_and_nothing_is_imported(store, tmp_path):
+    rows = [
+        dict(MILK, sku="NEW1", barcodes=ean13("690000000010")),
+        dict(MILK, sku="NEW2", barcodes="6900000000109"),  # wrong check digit
+        dict(MILK, sku="NEW3", barcodes=ean13("690000000011"), unit_price="12.50"),
+        dict(MILK, sku="NEW4", barcodes=ean13("690000000012"), sold_by="litre"),
+        dict(MILK, sku="NEW1", barcodes=ean13("690000000013")),  # sku repeats row 2
+        dict(MILK, sku="NEW5", barcodes=ean13("690000000014"), tax_rate="130"),
+    ]
+    before = product_count(store)
+    with pytest.raises(CatalogImportError) as err:
+        import_catalog(store.db, write_catalog(tmp_path / "bad.csv", rows), now=T0)
+    problems = {p["row"]: p["problem"] for p in err.value.details["rows"]}
+    assert set(problems) == {3, 4, 5, 6, 7}
+    assert "check digit" in problems[3]
+    assert "unit_price" in problems[4]
+    assert "sold_by" in problems[5]
+    assert "repeats row 2" in problems[6]
+    assert "tax_rate" in problems[7]
+    assert product_count(store) == before
+
+
+def test_reimport_updates_in_place_and_moves_barcodes(store, tmp_path):
+    rows = [dict(p) for p in DEFAULT_PRODUCTS]
+    rows[0]["unit_price"] = "1350"
+    rows[0]["name"] = "Fresh Milk 1L (new pack)"
+    # Swap barcodes between two products in the same file.
+    rows[1]["barcodes"], rows[2]["barcodes"] = SOAP["barcodes"], RICE["barcodes"]
+    result = import_catalog(store.db, write_catalog(tmp_path / "again.csv", rows), now=T0)
+    assert (result.created, result.updated) == (0, len(rows))
+    assert product_count(store) == len(rows)
+    with store.db.read() as s:
+        assert s.get(Product, "MILK1L").unit_price == 1350
+        assert lookup_scan(s, RICE["barcodes"], store.ctx.layout).sku == "SOAP"
+        assert lookup_scan(s, "036000291452", store.ctx.layout).sku == "RICE5"
+        assert s.scalar(select(func.count()).select_from(Barcode)) == 5
+
+
+def test_a_barcode_owned_by_a_product_outside_the_file_is_refused(store, tmp_path):
+    rows = [dict(MILK, sku="COPYCAT", barcodes=RICE["barcodes"])]
+    with pytest.raises(CatalogImportError) as err:
+        import_catalog(store.db, write_catalog(tmp_path / "steal.csv", rows), now=T0)
+    assert "belongs to sku RICE5" in err.value.details["rows"][0]["problem"]
+
+
+def test_upc_a_is_found_under_its_13_digit_form_too(store):
+    with store.db.read() as s:
+        assert lookup_scan(s, "036000291452", store.ctx.layout).sku == "SOAP"
+        assert lookup_scan(s, "0036000291452", store.ctx.layout).sku == "SOAP"
+        with pytest.raises(NotFound):
+            lookup_scan(s, ean13("690000009999"), store.ctx.layout)
+        with pytest.raises(Unprocessable) as err:
+            lookup_scan(s, "6900000000019", store.ctx.layout)
+        assert err.value.code == "invalid_barcode"
+
+
+def test_the_cli_lists_bad_rows_and_exits_non_zero(tmp_path):
+    store_dir = tmp_path / "s"
+    subprocess.run(
+        [sys.executable, "-m", "aisle", "edge", "init", str(store_dir), "--store-id", "S002"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    bad = write_catalog(tmp_path / "bad.csv", [dict(MILK, unit_price="-5")])
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aisle",
+            "edge",
+            "import-catalog",
+            str(bad),
+            "--config",
+            str(store_dir / "edge.toml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1
+    assert "row 2" in run.stderr and "unit_price" in run.stderr
+    good = write_catalog(tmp_path / "good.csv")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aisle",
+            "edge",
+            "import-catalog",
+            str(good),
+            "--config",
+            str(store_dir / "edge.toml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "imported 5 products (5 new, 0 updated" in run.stdout
