@@ -220,13 +220,13 @@ def _shop(
         total=duration_s,
         desc="  shopping",
         unit="s",
-        bar_format="{desc} {bar} {n:.0f}/{total:.0f} s {postfix}",
+        bar_format="{desc} {bar} {n:.0f}/{total:.0f} s{postfix}",
     ) as bar:
 
         def progress(stats: FleetStats) -> None:
             elapsed = min(time.monotonic() - started, duration_s)
             bar.update(elapsed - bar.n)
-            bar.set_postfix(sales=stats.sales, errors=stats.failed_requests, refresh=True)
+            bar.set_postfix_str(f"sales {stats.sales}, failed requests {stats.failed_requests}")
 
         return run_fleet(
             base_url,
@@ -284,7 +284,7 @@ def _summarise(
     rows: Sequence[tuple[str, str]] = (
         ("devices", f"{kiosks} kiosks, {phones} phones for {stats.elapsed_s:.0f} s"),
         ("sales", f"{report.get('sales')} (devices counted {stats.sales})"),
-        ("items", f"{report.get('items')}"),
+        ("items", f"{report.get('items')} (devices counted {stats.items})"),
         ("revenue", _money(report.get("revenue"), currency)),
         (
             "scans",

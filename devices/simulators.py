@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from biip.checksums import gs1_standard_check_digit
@@ -155,8 +155,9 @@ class FleetStats:
     error_samples: dict[str, str] = field(default_factory=dict)
     latencies: dict[str, list[float]] = field(default_factory=dict)
 
+    #: The plain counters :meth:`add` may increment; money and sales go through record_sale.
     _COUNTERS: ClassVar[frozenset[str]] = frozenset(
-        {
+        (
             "trips",
             "abandoned_trips",
             "scans",
@@ -167,7 +168,7 @@ class FleetStats:
             "exit_passes_verified",
             "audits",
             "requests",
-        }
+        )
     )
 
     def __post_init__(self) -> None:
@@ -247,27 +248,10 @@ class FleetStats:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (benchmarks write it to their results)."""
         with self._lock:
-            counts = {
-                name: getattr(self, name)
-                for name in (
-                    "devices",
-                    "trips",
-                    "abandoned_trips",
-                    "sales",
-                    "items",
-                    "revenue",
-                    "scans",
-                    "weighed_scans",
-                    "line_changes",
-                    "line_removals",
-                    "approvals",
-                    "exit_passes_verified",
-                    "audits",
-                    "requests",
-                    "failed_requests",
-                    "stuck_devices",
-                    "elapsed_s",
-                )
+            counts: dict[str, Any] = {
+                f.name: getattr(self, f.name)
+                for f in fields(self)
+                if f.name not in ("errors", "error_samples", "latencies")
             }
             errors = dict(self.errors)
         counts["errors"] = errors
