@@ -5,7 +5,10 @@ SQLite settings and why:
 * ``journal_mode=WAL``: readers never block the one writer, so scans go on during a checkout.
 * ``synchronous=FULL``: a commit is on disk before the device hears "paid"; a power cut right
   after a sale does not lose it. It costs an fsync per transaction, which the checkout benchmark
-  includes.
+  includes. Cart edits (scans) commit with ``synchronous=NORMAL`` instead: in WAL mode that
+  survives any crash of the server process and loses at most the last scans on a power cut
+  (the shopper scans them again), and the next sale's fsync makes them durable too. Scans are
+  the busiest write of the store; this takes an fsync off each one.
 * ``foreign_keys=ON`` and ``busy_timeout``: integrity enforced; writers queue, not fail.
 * Writes begin with ``BEGIN IMMEDIATE`` so two writers never both read and then fail to upgrade
   their lock (SQLITE_BUSY mid-transaction); reads begin with a plain deferred ``BEGIN``.
@@ -69,18 +72,25 @@ IdPk = Annotated[str, mapped_column(String(36), primary_key=True)]
 Id = Annotated[str, mapped_column(String(36))]
 
 
-def _configure(dbapi_connection: Any, _record: Any) -> None:
+def _configurer(synchronous: str) -> Any:
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        _configure(dbapi_connection, synchronous)
+
+    return configure
+
+
+def _configure(dbapi_connection: Any, synchronous: str) -> None:
     # Hand transaction control to the "begin" listener below (pysqlite's own is unreliable).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
-def make_engine(path: Path, *, immediate: bool) -> Engine:
+def make_engine(path: Path, *, immediate: bool, synchronous: str = "FULL") -> Engine:
     """An engine on the SQLite file at ``path``; ``immediate`` makes every transaction a writer."""
     engine = create_engine(
         f"sqlite:///{path}",
@@ -89,7 +99,7 @@ def make_engine(path: Path, *, immediate: bool) -> Engine:
         pool_pre_ping=False,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
     )
-    event.listen(engine, "connect", _configure)
+    event.listen(engine, "connect", _configurer(synchronous))
     begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     @event.listens_for(engine, "begin")
@@ -140,6 +150,7 @@ class Database:
     writer: Engine
     reader: Engine
     write_lock: WriteLock
+    cart_writer: Engine
 
     @classmethod
     def open(cls, path: Path) -> Database:
@@ -148,23 +159,27 @@ class Database:
             make_engine(path, immediate=True),
             make_engine(path, immediate=False),
             WriteLock(path.with_name(path.name + ".writelock")),
+            make_engine(path, immediate=True, synchronous="NORMAL"),
         )
 
     def dispose(self) -> None:
         self.writer.dispose()
         self.reader.dispose()
+        self.cart_writer.dispose()
         self.write_lock.close()
 
     @contextmanager
-    def write(self) -> Iterator[UnitOfWork]:
+    def write(self, *, durable: bool = True) -> Iterator[UnitOfWork]:
         """A write transaction that rolls back unless ``commit()`` is called.
 
-        Keep it short: it holds the store's one write lock. Nothing slow (a payment provider, a
-        network call) belongs inside.
+        ``durable=False`` is for cart edits only (see the module docstring). Keep the
+        transaction short: it holds the store's one write lock. Nothing slow (a payment
+        provider, a network call) belongs inside.
         """
+        engine = self.writer if durable else self.cart_writer
         with (
             self.write_lock.held(),
-            Session(self.writer, expire_on_commit=False, autoflush=False) as session,
+            Session(engine, expire_on_commit=False, autoflush=False) as session,
         ):
             uow = UnitOfWork(session)
             try:

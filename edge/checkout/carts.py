@@ -177,7 +177,7 @@ def create_cart(
         created_at=now,
         updated_at=now,
     )
-    with db.write() as uow:
+    with db.write(durable=False) as uow:
         uow.session.connection().execute(insert(_CARTS).values(**_columns(cart)))
         uow.commit()
     return CartView(cart, [], [], Totals(0, 0, 0, 0))
@@ -220,7 +220,7 @@ def add_line(
     """
     qty = 1 if quantity is None else quantity
     _check_quantity(qty)
-    with db.write() as uow:
+    with db.write(durable=False) as uow:
         session = uow.session
         conn = session.connection()
         cart = load_cart(session, principal, cart_id)
@@ -296,7 +296,7 @@ def update_line(
 ) -> CartView:
     """Set a line's quantity."""
     _check_quantity(quantity)
-    with db.write() as uow:
+    with db.write(durable=False) as uow:
         conn = uow.session.connection()
         cart = load_cart(uow.session, principal, cart_id)
         _open(cart)
@@ -314,7 +314,7 @@ def remove_line(
     db: Database, principal: Principal, cart_id: str, line_id: str, *, now: datetime
 ) -> CartView:
     """Take a line out of the cart."""
-    with db.write() as uow:
+    with db.write(durable=False) as uow:
         conn = uow.session.connection()
         cart = load_cart(uow.session, principal, cart_id)
         _open(cart)
@@ -328,7 +328,7 @@ def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) 
     """An attendant has checked the shopper's age: age-restricted lines may be paid for."""
     if principal.role not in ATTENDANT_ROLES:
         raise Forbidden("only an attendant may approve", details={"role": principal.role})
-    with db.write() as uow:
+    with db.write(durable=False) as uow:
         conn = uow.session.connection()
         cart = load_cart(uow.session, principal, cart_id)
         _open(cart)

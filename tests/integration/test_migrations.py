@@ -38,6 +38,9 @@ def test_database_runs_in_wal_with_full_sync_and_foreign_keys(tmp_path):
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    with db.cart_writer.connect() as conn:
+        # Cart edits skip the fsync (WAL + NORMAL); sales and stock keep it.
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     db.dispose()
     raw = sqlite3.connect(tmp_path / "s.sqlite3")
     with pytest.raises(sqlite3.IntegrityError):
