@@ -220,12 +220,14 @@ def add_line(
     """
     qty = 1 if quantity is None else quantity
     _check_quantity(qty)
-    with db.write(durable=False) as uow:
-        session = uow.session
-        conn = session.connection()
-        cart = load_cart(session, principal, cart_id)
-        _open(cart)
+    # The catalog lookup and the pricing happen outside the write transaction: the store has
+    # one writer at a time, so the lock is held only for the few statements that change the cart.
+    with db.read() as session:
         item = lookup_scan(session, barcode, layout)
+    with db.write(durable=False) as uow:
+        conn = uow.session.connection()
+        cart = load_cart(uow.session, principal, cart_id)
+        _open(cart)
         existing = None
         if item.weight_g is None:
             existing = conn.execute(
@@ -267,9 +269,14 @@ def add_line(
             # An approval covers what the attendant saw; a new restricted item needs a new look.
             changes.update(approved_at=None, approved_by=None)
         cart = _touch(conn, cart, **changes)
-        view = view_of(session, cart)
         uow.commit()
-    return view
+    return _view_after(db, cart)
+
+
+def _view_after(db: Database, cart: CartHead) -> CartView:
+    """The cart as just committed, read and priced outside the write lock."""
+    with db.read() as session:
+        return view_of(session, cart)
 
 
 def _check_quantity(quantity: int) -> None:
@@ -305,9 +312,9 @@ def update_line(
             .where(_LINES.c.id == _line_id(conn, cart, line_id))
             .values(quantity=quantity)
         )
-        view = view_of(uow.session, _touch(conn, cart, updated_at=now))
+        cart = _touch(conn, cart, updated_at=now)
         uow.commit()
-    return view
+    return _view_after(db, cart)
 
 
 def remove_line(
@@ -319,9 +326,9 @@ def remove_line(
         cart = load_cart(uow.session, principal, cart_id)
         _open(cart)
         conn.execute(delete(_LINES).where(_LINES.c.id == _line_id(conn, cart, line_id)))
-        view = view_of(uow.session, _touch(conn, cart, updated_at=now))
+        cart = _touch(conn, cart, updated_at=now)
         uow.commit()
-    return view
+    return _view_after(db, cart)
 
 
 def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) -> CartView:
@@ -333,6 +340,5 @@ def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) 
         cart = load_cart(uow.session, principal, cart_id)
         _open(cart)
         cart = _touch(conn, cart, updated_at=now, approved_at=now, approved_by=principal.device_id)
-        view = view_of(uow.session, cart)
         uow.commit()
-    return view
+    return _view_after(db, cart)

@@ -210,16 +210,18 @@ def _write_sale(
             cart.status = "checked_out"
             cart.updated_at = now
             session.flush()
-            result = _result(ctx, session, sale, replayed=False)
+            data = sale_dict(session, sale)
+            exit_row = _exit_pass_row(session, sale)
             record_event(
                 session,
                 type="sale.completed",
                 aggregate_id=sale.id,
-                payload=_sale_event(result.sale, ctx.store_id),
+                payload=_sale_event(data, ctx.store_id),
                 now=now,
             )
             uow.commit()
-            return result
+        # Receipt text and the QR code are rendered after the write lock is released.
+        return _result_of(ctx, data, exit_row, replayed=False)
     except IntegrityError:
         # The unique key on sales.idempotency_key caught a concurrent twin: answer with its sale.
         with ctx.db.read() as session:
@@ -431,17 +433,29 @@ def receipt_dict(ctx: StoreContext, sale: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _result(ctx: StoreContext, session: Session, sale: Sale, *, replayed: bool) -> CheckoutResult:
-    data = sale_dict(session, sale)
+def _exit_pass_row(session: Session, sale: Sale) -> ExitPass | None:
+    if sale.channel != "scan_to_buy":
+        return None
+    return session.execute(select(ExitPass).where(ExitPass.sale_id == sale.id)).scalar_one()
+
+
+def _result_of(
+    ctx: StoreContext, data: dict[str, Any], row: ExitPass | None, *, replayed: bool
+) -> CheckoutResult:
     exit_pass = None
-    if sale.channel == "scan_to_buy":
-        row = session.execute(select(ExitPass).where(ExitPass.sale_id == sale.id)).scalar_one()
+    if row is not None:
         exit_pass = {
             "token": row.token,
             "qr_svg": exit_pass_qr_svg(row.token),
             "expires_at": row.expires_at.isoformat(),
         }
     return CheckoutResult(data, receipt_dict(ctx, data), exit_pass, replayed)
+
+
+def _result(ctx: StoreContext, session: Session, sale: Sale, *, replayed: bool) -> CheckoutResult:
+    return _result_of(
+        ctx, sale_dict(session, sale), _exit_pass_row(session, sale), replayed=replayed
+    )
 
 
 def get_sale(ctx: StoreContext, principal: Principal, sale_id: str) -> dict[str, Any]:
