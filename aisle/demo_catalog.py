@@ -333,22 +333,22 @@ def write_demo_catalog(path: Path, *, count: int = 2400, seed: int = 7) -> DemoC
     for index, kind in enumerate(kinds, start=1):
         if kind == "kg":
             # Produce outnumbers meat on a real counter about 3 to 2.
-            spec = _KG[0] if rng.random() < 0.6 else _KG[1]
+            counter = _KG[0] if rng.random() < 0.6 else _KG[1]
             if rng.random() < 0.4:
-                name = f"{rng.choice(_KG_QUALIFIERS_EN)}{rng.choice(spec.en)} per kg"
+                name = f"{rng.choice(_KG_QUALIFIERS_EN)}{rng.choice(counter.en)} per kg"
             else:
-                name = f"{rng.choice(_KG_QUALIFIERS_ZH)}{rng.choice(spec.zh)} 散称"
+                name = f"{rng.choice(_KG_QUALIFIERS_ZH)}{rng.choice(counter.zh)} 散称"
             plu = f"{next(plus):06d}"
-            unit_price = _price(rng, *spec.price)
+            unit_price = _price(rng, *counter.price)
             weighed.append((plu, unit_price))
             rows.append(
                 _row(
                     index,
-                    spec,
+                    counter,
                     name,
                     barcodes=[],
                     unit_price=unit_price,
-                    tax_rate=spec.tax_rate,
+                    tax_rate=counter.tax_rate,
                     sold_by="kg",
                     age_restricted=False,
                     plu=plu,
@@ -409,7 +409,7 @@ def write_demo_catalog(path: Path, *, count: int = 2400, seed: int = 7) -> DemoC
 
 def _row(
     index: int,
-    spec: _Range,
+    spec: _Range | _Counter,
     name: str,
     *,
     barcodes: list[str],

@@ -13,7 +13,7 @@ from edge.settings import EdgeSettings
 SWITCH_INTERVAL_S = 0.0005
 
 
-class EdgeServer(BaseApplication):  # type: ignore[misc]
+class EdgeServer(BaseApplication):
     """gunicorn, configured from the store's settings; each worker builds its own app."""
 
     def __init__(self, settings: EdgeSettings, *, host: str, port: int, workers: int) -> None:

@@ -9,8 +9,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from edge.catalog.barcodes import ScannedCode, VariableMeasureLayout, normalize_gtin, parse_barcode
@@ -85,8 +86,8 @@ def _price_for_scan(product: Product, scanned: ScannedCode) -> tuple[int, int | 
     return product.unit_price, None
 
 
-_PRODUCTS = Product.__table__
-_BARCODES = Barcode.__table__
+_PRODUCTS = cast(Table, Product.__table__)
+_BARCODES = cast(Table, Barcode.__table__)
 _BY_PLU = select(_PRODUCTS).where(_PRODUCTS.c.plu == bindparam("key"))
 _BY_GTIN = (
     select(_PRODUCTS)

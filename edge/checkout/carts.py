@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
@@ -28,8 +28,8 @@ MAX_LINES = 500
 CHANNELS = ("kiosk", "scan_to_buy")
 
 
-_CARTS = Cart.__table__
-_LINES = CartLine.__table__
+_CARTS = cast(Table, Cart.__table__)
+_LINES = cast(Table, CartLine.__table__)
 _CART_BY_ID = select(_CARTS).where(_CARTS.c.id == bindparam("id"))
 _LINES_OF = (
     select(_LINES).where(_LINES.c.cart_id == bindparam("cart_id")).order_by(_LINES.c.position)

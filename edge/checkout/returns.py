@@ -44,12 +44,12 @@ def create_return(
     if not reason.strip():
         raise Unprocessable("a return needs a reason", details={"field": "reason"})
     requested: dict[str, int] = {}
-    for i, line in enumerate(lines):
-        if line.quantity <= 0:
+    for i, wanted in enumerate(lines):
+        if wanted.quantity <= 0:
             raise Unprocessable(
                 "return quantities must be positive", details={"field": f"lines.{i}.quantity"}
             )
-        requested[line.line_id] = requested.get(line.line_id, 0) + line.quantity
+        requested[wanted.line_id] = requested.get(wanted.line_id, 0) + wanted.quantity
     now = ctx.clock.now()
     with ctx.db.write() as uow:
         session = uow.session
