@@ -138,10 +138,9 @@ def create_return(
                 }
             )
         ret.refund_total = refund_total
-        refunds = _refund_tenders(session, sale, refund_total)
         session.flush()
         out = return_dict(session, ret)
-        out["refunds"] = refunds
+        refunds = out["refunds"]
         record_event(
             session,
             type="return.created",
@@ -189,7 +188,9 @@ def _refund_tenders(session: Any, sale: Sale, amount: int) -> list[dict[str, Any
 
 
 def return_dict(session: Any, ret: Return) -> dict[str, Any]:
+    """A return as devices see it; the refund split is derived the same way every time."""
     rows = session.execute(select(ReturnLine).where(ReturnLine.return_id == ret.id)).scalars()
+    sale = session.get(Sale, ret.sale_id)
     return {
         "id": ret.id,
         "sale_id": ret.sale_id,
@@ -199,4 +200,5 @@ def return_dict(session: Any, ret: Return) -> dict[str, Any]:
         "lines": [
             {"line_id": r.sale_line_id, "quantity": r.quantity, "amount": r.amount} for r in rows
         ],
+        "refunds": _refund_tenders(session, sale, ret.refund_total),
     }

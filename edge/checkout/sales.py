@@ -131,10 +131,10 @@ def checkout(
     """Pay for the cart and record the sale; see the module docstring for the order of work."""
     key = _check_key(idempotency_key)
     with ctx.db.read() as session:
+        cart = load_cart(session, principal, cart_id)  # first: a phone sees only its own carts
         replay = _replay(ctx, session, key, cart_id)
         if replay is not None:
             return replay
-        cart = load_cart(session, principal, cart_id)
         if cart.status != "open":
             raise Conflict(
                 "this cart is already checked out", code="cart_closed", details={"cart_id": cart_id}
