@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
@@ -189,6 +190,19 @@ class Database:
                     session.rollback()
 
     @contextmanager
+    def raw_write(self, *, durable: bool = True) -> Iterator[RawTransaction]:
+        """Like :meth:`write`, on a bare cursor; see :class:`RawTransaction`."""
+        engine = self.writer if durable else self.cart_writer
+        with self.write_lock.held(), _raw(engine, "BEGIN IMMEDIATE") as tx:
+            yield tx
+
+    @contextmanager
+    def raw_read(self) -> Iterator[RawTransaction]:
+        """A read snapshot on a bare cursor."""
+        with _raw(self.reader, "BEGIN") as tx:
+            yield tx
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only snapshot; nothing it does is committed.
 
@@ -197,6 +211,62 @@ class Database:
         """
         with Session(self.reader, autoflush=False) as session:
             yield session
+
+
+def to_sql_time(moment: datetime) -> str:
+    """The text form SQLAlchemy's SQLite DateTime stores: naive UTC with microseconds."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime refused: store times are UTC-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def from_sql_time(text: str | None) -> datetime | None:
+    """Parse what :func:`to_sql_time` (or SQLAlchemy) wrote back into an aware UTC datetime."""
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class RawTransaction:
+    """A transaction on a bare ``sqlite3`` cursor, for the few hottest paths (scans, checkout).
+
+    SQLAlchemy costs tens of microseconds per statement; a scan runs about ten statements and a
+    checkout dozens, all while holding the store's one write lock. These paths use plain SQL on
+    the pooled connection instead. It rolls back unless :meth:`commit` is called.
+    """
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.cur = cursor
+        self.committed = False
+
+    def one(self, sql: str, params: Any = ()) -> Any:
+        return self.cur.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Any = ()) -> list[Any]:
+        return self.cur.execute(sql, params).fetchall()
+
+    def run(self, sql: str, params: Any = ()) -> None:
+        self.cur.execute(sql, params)
+
+    def commit(self) -> None:
+        self.cur.execute("COMMIT")
+        self.committed = True
+
+
+@contextmanager
+def _raw(engine: Engine, begin: str) -> Iterator[RawTransaction]:
+    proxy = engine.raw_connection()
+    try:
+        cursor = cast(sqlite3.Cursor, proxy.cursor())
+        cursor.row_factory = sqlite3.Row
+        cursor.execute(begin)
+        tx = RawTransaction(cursor)
+        try:
+            yield tx
+        finally:
+            if not tx.committed:
+                cursor.execute("ROLLBACK")
+            cursor.close()
+    finally:
+        proxy.close()
 
 
 class UnitOfWork:

@@ -37,5 +37,5 @@ class ProductOut(BaseModel):
 )
 def by_barcode(principal: Principal, code: str) -> dict[str, Any]:
     ctx: StoreContext = current_app.extensions["aisle"]
-    with ctx.db.read() as session:
-        return lookup_scan(session, code, ctx.layout).to_dict()
+    with ctx.db.raw_read() as tx:
+        return lookup_scan(tx, code, ctx.layout).to_dict()

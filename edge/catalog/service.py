@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from edge.catalog.barcodes import ScannedCode, VariableMeasureLayout, normalize_gtin, parse_barcode
 from edge.catalog.models import Barcode, Product
-from edge.db import Database
+from edge.db import Database, RawTransaction
 from edge.errors import InvalidBarcode, NotFound, Unprocessable
 from sync.money import round_half_up
 
@@ -64,66 +64,63 @@ class ScannedItem:
         }
 
 
-def _price_for_scan(product: Product, scanned: ScannedCode) -> tuple[int, int | None]:
+def _price_for_scan(product: sqlite3.Row, scanned: ScannedCode) -> tuple[int, int | None]:
     """(price of this piece, its weight in grams) for a scanned product."""
+    unit_price: int = product["unit_price"]
     if scanned.price is not None:
         weight = None
-        if product.sold_by == "kg" and product.unit_price > 0:
-            weight = round_half_up(Fraction(scanned.price * 1000, product.unit_price))
+        if product["sold_by"] == "kg" and unit_price > 0:
+            weight = round_half_up(Fraction(scanned.price * 1000, unit_price))
         if scanned.weight_g is not None:
             weight = scanned.weight_g
         return scanned.price, weight
     if scanned.weight_g is not None:
-        return round_half_up(
-            Fraction(product.unit_price * scanned.weight_g, 1000)
-        ), scanned.weight_g
-    if product.sold_by == "kg":
+        return round_half_up(Fraction(unit_price * scanned.weight_g, 1000)), scanned.weight_g
+    if product["sold_by"] == "kg":
         raise Unprocessable(
-            f"{product.name} is sold by weight: scan the scale label",
+            f"{product['name']} is sold by weight: scan the scale label",
             code="weight_required",
-            details={"sku": product.sku, "barcode": scanned.raw},
+            details={"sku": product["sku"], "barcode": scanned.raw},
         )
-    return product.unit_price, None
+    return unit_price, None
 
 
-_PRODUCTS = cast(Table, Product.__table__)
-_BARCODES = cast(Table, Barcode.__table__)
-_BY_PLU = select(_PRODUCTS).where(_PRODUCTS.c.plu == bindparam("key"))
+_PRODUCT_COLUMNS = "p.sku, p.name, p.unit_price, p.tax_rate_bp, p.category, p.sold_by, "
+_PRODUCT_COLUMNS += "p.age_restricted"
+_BY_PLU = f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.plu = ?"
 _BY_GTIN = (
-    select(_PRODUCTS)
-    .join(_BARCODES, _BARCODES.c.sku == _PRODUCTS.c.sku)
-    .where(_BARCODES.c.gtin == bindparam("key"))
+    f"SELECT {_PRODUCT_COLUMNS} FROM barcodes b JOIN products p ON p.sku = b.sku WHERE b.gtin = ?"
 )
 
 
-def lookup_scan(session: Session, code: str, layout: VariableMeasureLayout) -> ScannedItem:
+def lookup_scan(tx: RawTransaction, code: str, layout: VariableMeasureLayout) -> ScannedItem:
     """Parse ``code`` and find its product; 422 ``invalid_barcode``, 404 ``unknown_product``.
 
-    On every scan's path, so it reads rows with Core statements rather than loading ORM objects.
+    On every scan's path, so it reads with one plain SQL statement.
     """
     scanned = parse_barcode(code, layout)
-    query, key = (
-        (_BY_PLU, scanned.plu) if scanned.kind == "variable_measure" else (_BY_GTIN, scanned.gtin)
-    )
-    product = session.connection().execute(query, {"key": key}).first()
+    if scanned.kind == "variable_measure":
+        product = tx.one(_BY_PLU, (scanned.plu,))
+    else:
+        product = tx.one(_BY_GTIN, (scanned.gtin,))
     if product is None:
         raise NotFound(
             f"no product for barcode {scanned.raw}",
             code="unknown_product",
             details={"barcode": scanned.raw, "kind": scanned.kind},
         )
-    piece_price, weight_g = _price_for_scan(product, scanned)  # type: ignore[arg-type]
+    piece_price, weight_g = _price_for_scan(product, scanned)
     return ScannedItem(
-        sku=product.sku,
-        name=product.name,
+        sku=product["sku"],
+        name=product["name"],
         barcode=scanned.raw,
-        unit_price=product.unit_price,
+        unit_price=product["unit_price"],
         piece_price=piece_price,
         weight_g=weight_g,
-        sold_by=product.sold_by,
-        tax_rate_bp=product.tax_rate_bp,
-        age_restricted=bool(product.age_restricted),
-        category=product.category,
+        sold_by=product["sold_by"],
+        tax_rate_bp=product["tax_rate_bp"],
+        age_restricted=bool(product["age_restricted"]),
+        category=product["category"],
     )
 
 

@@ -1,24 +1,23 @@
 """Cart use cases: open a cart, scan into it, change and remove lines, attendant approval.
 
 Carts live in the database, not in a worker's memory: any server worker can serve the next scan,
-and a restarted server finds every open cart where it was.
+and a restarted server finds every open cart where it was. Scans are the busiest writes of the
+store, so this module speaks plain SQL on a bare cursor (see :class:`edge.db.RawTransaction`)
+and holds the write lock only for the statements that change the cart; the catalog lookup and
+the pricing happen outside it.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
-
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.engine import Connection, Row
-from sqlalchemy.orm import Session
+from typing import Any
 
 from edge.auth.service import ATTENDANT_ROLES, Principal
 from edge.catalog.barcodes import VariableMeasureLayout
 from edge.catalog.service import lookup_scan
-from edge.checkout.models import Cart, CartLine
-from edge.db import Database
+from edge.db import Database, RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, Forbidden, NotFound, Unprocessable
 from edge.pricing.cart_pricing import LineInput, PricedLine, Totals, price_lines
 from sync.ids import new_id
@@ -27,22 +26,23 @@ MAX_QUANTITY = 9_999
 MAX_LINES = 500
 CHANNELS = ("kiosk", "scan_to_buy")
 
-
-_CARTS = cast(Table, Cart.__table__)
-_LINES = cast(Table, CartLine.__table__)
-_CART_BY_ID = select(_CARTS).where(_CARTS.c.id == bindparam("id"))
-_LINES_OF = (
-    select(_LINES).where(_LINES.c.cart_id == bindparam("cart_id")).order_by(_LINES.c.position)
+_CART_BY_ID = "SELECT * FROM carts WHERE id = ?"
+_LINES_OF = "SELECT * FROM cart_lines WHERE cart_id = ? ORDER BY position"
+_SAME_ITEM = (
+    "SELECT id, quantity FROM cart_lines "
+    "WHERE cart_id = ? AND sku = ? AND piece_price = ? AND weight_g IS NULL"
 )
-_SAME_ITEM = select(_LINES.c.id, _LINES.c.quantity).where(
-    _LINES.c.cart_id == bindparam("cart_id"),
-    _LINES.c.sku == bindparam("sku"),
-    _LINES.c.piece_price == bindparam("piece_price"),
-    _LINES.c.weight_g.is_(None),
+_LINE_STATS = "SELECT COUNT(*), MAX(position) FROM cart_lines WHERE cart_id = ?"
+_INSERT_LINE = (
+    "INSERT INTO cart_lines (id, cart_id, position, sku, name, sold_by, age_restricted, barcode, "
+    "quantity, weight_g, unit_price, piece_price, tax_rate_bp) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_LINE_STATS = select(func.count(), func.max(_LINES.c.position)).where(
-    _LINES.c.cart_id == bindparam("cart_id")
+_INSERT_CART = (
+    "INSERT INTO carts (id, channel, status, device_id, currency, approved_by, approved_at, "
+    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_TOUCH = "UPDATE carts SET updated_at = ?, approved_at = ?, approved_by = ? WHERE id = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +60,55 @@ class CartHead:
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Row[Any] | Cart) -> CartHead:
+    def of(cls, row: sqlite3.Row) -> CartHead:
+        created = from_sql_time(row["created_at"])
+        updated = from_sql_time(row["updated_at"])
+        assert created is not None and updated is not None
         return cls(
-            id=row.id,
-            channel=row.channel,
-            status=row.status,
-            device_id=row.device_id,
-            currency=row.currency,
-            approved_by=row.approved_by,
-            approved_at=row.approved_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
+            id=row["id"],
+            channel=row["channel"],
+            status=row["status"],
+            device_id=row["device_id"],
+            currency=row["currency"],
+            approved_by=row["approved_by"],
+            approved_at=from_sql_time(row["approved_at"]),
+            created_at=created,
+            updated_at=updated,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CartLineRow:
+    """One line of a cart as stored: what was scanned and what one piece costs."""
+
+    id: str
+    position: int
+    sku: str
+    name: str
+    sold_by: str
+    age_restricted: bool
+    barcode: str
+    quantity: int
+    weight_g: int | None
+    unit_price: int
+    piece_price: int
+    tax_rate_bp: int
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> CartLineRow:
+        return cls(
+            id=row["id"],
+            position=row["position"],
+            sku=row["sku"],
+            name=row["name"],
+            sold_by=row["sold_by"],
+            age_restricted=bool(row["age_restricted"]),
+            barcode=row["barcode"],
+            quantity=row["quantity"],
+            weight_g=row["weight_g"],
+            unit_price=row["unit_price"],
+            piece_price=row["piece_price"],
+            tax_rate_bp=row["tax_rate_bp"],
         )
 
 
@@ -79,7 +117,7 @@ class CartView:
     """A cart as devices see it, priced."""
 
     cart: CartHead
-    lines: list[Row[Any]]
+    lines: list[CartLineRow]
     priced: list[PricedLine]
     totals: Totals
 
@@ -113,7 +151,7 @@ class CartView:
         }
 
 
-def _line_dict(line: Row[Any], priced: PricedLine) -> dict[str, Any]:
+def _line_dict(line: CartLineRow, priced: PricedLine) -> dict[str, Any]:
     return {
         "id": line.id,
         "sku": line.sku,
@@ -125,7 +163,7 @@ def _line_dict(line: Row[Any], priced: PricedLine) -> dict[str, Any]:
         "unit_price": line.unit_price,
         "price": line.piece_price,
         "tax_rate_bp": line.tax_rate_bp,
-        "age_restricted": bool(line.age_restricted),
+        "age_restricted": line.age_restricted,
         "subtotal": priced.subtotal,
         "discount": priced.discount,
         "tax": priced.tax,
@@ -133,10 +171,10 @@ def _line_dict(line: Row[Any], priced: PricedLine) -> dict[str, Any]:
     }
 
 
-def load_cart(session: Session, principal: Principal, cart_id: str) -> CartHead:
+def load_cart(tx: RawTransaction, principal: Principal, cart_id: str) -> CartHead:
     """The cart, if this caller may touch it: a phone only its own carts."""
-    row = session.connection().execute(_CART_BY_ID, {"id": cart_id}).first()
-    if row is None or (principal.role == "phone" and row.device_id != principal.device_id):
+    row = tx.one(_CART_BY_ID, (cart_id,))
+    if row is None or (principal.role == "phone" and row["device_id"] != principal.device_id):
         # A phone is answered as if another's cart did not exist: it must not learn cart ids.
         raise NotFound(f"no cart {cart_id}", code="unknown_cart", details={"cart_id": cart_id})
     return CartHead.of(row)
@@ -149,9 +187,9 @@ def _open(cart: CartHead) -> None:
         )
 
 
-def view_of(session: Session, cart: CartHead) -> CartView:
+def view_of(tx: RawTransaction, cart: CartHead) -> CartView:
     """The cart with its lines, priced by the pricing rules."""
-    lines = list(session.connection().execute(_LINES_OF, {"cart_id": cart.id}).all())
+    lines = [CartLineRow.of(row) for row in tx.all(_LINES_OF, (cart.id,))]
     priced, totals = price_lines(
         [LineInput(line.piece_price, line.quantity, line.tax_rate_bp) for line in lines]
     )
@@ -177,31 +215,32 @@ def create_cart(
         created_at=now,
         updated_at=now,
     )
-    with db.write(durable=False) as uow:
-        uow.session.connection().execute(insert(_CARTS).values(**_columns(cart)))
-        uow.commit()
+    stamp = to_sql_time(now)
+    with db.raw_write(durable=False) as tx:
+        tx.run(
+            _INSERT_CART,
+            (cart.id, channel, "open", cart.device_id, currency, None, None, stamp, stamp),
+        )
+        tx.commit()
     return CartView(cart, [], [], Totals(0, 0, 0, 0))
 
 
-def _columns(cart: CartHead) -> dict[str, Any]:
-    return {name: getattr(cart, name) for name in CartHead.__slots__}
-
-
 def get_cart(db: Database, principal: Principal, cart_id: str) -> CartView:
-    with db.read() as session:
-        return view_of(session, load_cart(session, principal, cart_id))
+    with db.raw_read() as tx:
+        return view_of(tx, load_cart(tx, principal, cart_id))
 
 
-def _touch(conn: Connection, cart: CartHead, **changes: Any) -> CartHead:
+def _touch(tx: RawTransaction, cart: CartHead, **changes: Any) -> CartHead:
     cart = replace(cart, **changes)
-    conn.execute(
-        update(_CARTS)
-        .where(_CARTS.c.id == cart.id)
-        .values(
-            updated_at=cart.updated_at, approved_at=cart.approved_at, approved_by=cart.approved_by
-        )
-    )
+    approved_at = to_sql_time(cart.approved_at) if cart.approved_at else None
+    tx.run(_TOUCH, (to_sql_time(cart.updated_at), approved_at, cart.approved_by, cart.id))
     return cart
+
+
+def _view_after(db: Database, cart: CartHead) -> CartView:
+    """The cart as just committed, read and priced outside the write lock."""
+    with db.raw_read() as tx:
+        return view_of(tx, cart)
 
 
 def add_line(
@@ -214,69 +253,54 @@ def add_line(
     layout: VariableMeasureLayout,
     now: datetime,
 ) -> CartView:
-    """Scan ``barcode`` into the cart; the same plain item scanned again adds to its line.
-
-    The busiest write of the store (every scan of every device), so it runs on Core statements.
-    """
+    """Scan ``barcode`` into the cart; the same plain item scanned again adds to its line."""
     qty = 1 if quantity is None else quantity
     _check_quantity(qty)
-    # The catalog lookup and the pricing happen outside the write transaction: the store has
-    # one writer at a time, so the lock is held only for the few statements that change the cart.
-    with db.read() as session:
-        item = lookup_scan(session, barcode, layout)
-    with db.write(durable=False) as uow:
-        conn = uow.session.connection()
-        cart = load_cart(uow.session, principal, cart_id)
+    with db.raw_read() as tx:
+        item = lookup_scan(tx, barcode, layout)
+    with db.raw_write(durable=False) as tx:
+        cart = load_cart(tx, principal, cart_id)
         _open(cart)
         existing = None
         if item.weight_g is None:
-            existing = conn.execute(
-                _SAME_ITEM,
-                {"cart_id": cart.id, "sku": item.sku, "piece_price": item.piece_price},
-            ).first()
+            existing = tx.one(_SAME_ITEM, (cart.id, item.sku, item.piece_price))
         if existing is not None:
-            _check_quantity(existing.quantity + qty)
-            conn.execute(
-                update(_LINES)
-                .where(_LINES.c.id == existing.id)
-                .values(quantity=existing.quantity + qty)
+            _check_quantity(existing["quantity"] + qty)
+            tx.run(
+                "UPDATE cart_lines SET quantity = ? WHERE id = ?",
+                (existing["quantity"] + qty, existing["id"]),
             )
         else:
-            count, last = conn.execute(_LINE_STATS, {"cart_id": cart.id}).one()
+            count, last = tx.one(_LINE_STATS, (cart.id,))
             if count >= MAX_LINES:
                 raise Conflict(
                     f"a cart holds at most {MAX_LINES} lines", code="cart_full", details={}
                 )
-            conn.execute(
-                insert(_LINES).values(
-                    id=new_id(),
-                    cart_id=cart.id,
-                    position=(last or 0) + 1,
-                    sku=item.sku,
-                    name=item.name,
-                    sold_by=item.sold_by,
-                    age_restricted=item.age_restricted,
-                    barcode=item.barcode,
-                    quantity=qty,
-                    weight_g=item.weight_g,
-                    unit_price=item.unit_price,
-                    piece_price=item.piece_price,
-                    tax_rate_bp=item.tax_rate_bp,
-                )
+            tx.run(
+                _INSERT_LINE,
+                (
+                    new_id(),
+                    cart.id,
+                    (last or 0) + 1,
+                    item.sku,
+                    item.name,
+                    item.sold_by,
+                    item.age_restricted,
+                    item.barcode,
+                    qty,
+                    item.weight_g,
+                    item.unit_price,
+                    item.piece_price,
+                    item.tax_rate_bp,
+                ),
             )
         changes: dict[str, Any] = {"updated_at": now}
         if item.age_restricted and cart.approved_at is not None:
             # An approval covers what the attendant saw; a new restricted item needs a new look.
             changes.update(approved_at=None, approved_by=None)
-        cart = _touch(conn, cart, **changes)
-        uow.commit()
+        cart = _touch(tx, cart, **changes)
+        tx.commit()
     return _view_after(db, cart)
-
-
-def _view_after(db: Database, cart: CartHead) -> CartView:
-    """The cart as just committed, read and priced outside the write lock."""
-    with db.read() as session:
-        return view_of(session, cart)
 
 
 def _check_quantity(quantity: int) -> None:
@@ -287,11 +311,8 @@ def _check_quantity(quantity: int) -> None:
         )
 
 
-def _line_id(conn: Connection, cart: CartHead, line_id: str) -> str:
-    found = conn.execute(
-        select(_LINES.c.id).where(_LINES.c.id == line_id, _LINES.c.cart_id == cart.id)
-    ).first()
-    if found is None:
+def _line_id(tx: RawTransaction, cart: CartHead, line_id: str) -> str:
+    if tx.one("SELECT 1 FROM cart_lines WHERE id = ? AND cart_id = ?", (line_id, cart.id)) is None:
         raise NotFound(
             f"no line {line_id} in this cart", code="unknown_line", details={"line_id": line_id}
         )
@@ -303,17 +324,15 @@ def update_line(
 ) -> CartView:
     """Set a line's quantity."""
     _check_quantity(quantity)
-    with db.write(durable=False) as uow:
-        conn = uow.session.connection()
-        cart = load_cart(uow.session, principal, cart_id)
+    with db.raw_write(durable=False) as tx:
+        cart = load_cart(tx, principal, cart_id)
         _open(cart)
-        conn.execute(
-            update(_LINES)
-            .where(_LINES.c.id == _line_id(conn, cart, line_id))
-            .values(quantity=quantity)
+        tx.run(
+            "UPDATE cart_lines SET quantity = ? WHERE id = ?",
+            (quantity, _line_id(tx, cart, line_id)),
         )
-        cart = _touch(conn, cart, updated_at=now)
-        uow.commit()
+        cart = _touch(tx, cart, updated_at=now)
+        tx.commit()
     return _view_after(db, cart)
 
 
@@ -321,13 +340,12 @@ def remove_line(
     db: Database, principal: Principal, cart_id: str, line_id: str, *, now: datetime
 ) -> CartView:
     """Take a line out of the cart."""
-    with db.write(durable=False) as uow:
-        conn = uow.session.connection()
-        cart = load_cart(uow.session, principal, cart_id)
+    with db.raw_write(durable=False) as tx:
+        cart = load_cart(tx, principal, cart_id)
         _open(cart)
-        conn.execute(delete(_LINES).where(_LINES.c.id == _line_id(conn, cart, line_id)))
-        cart = _touch(conn, cart, updated_at=now)
-        uow.commit()
+        tx.run("DELETE FROM cart_lines WHERE id = ?", (_line_id(tx, cart, line_id),))
+        cart = _touch(tx, cart, updated_at=now)
+        tx.commit()
     return _view_after(db, cart)
 
 
@@ -335,10 +353,9 @@ def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) 
     """An attendant has checked the shopper's age: age-restricted lines may be paid for."""
     if principal.role not in ATTENDANT_ROLES:
         raise Forbidden("only an attendant may approve", details={"role": principal.role})
-    with db.write(durable=False) as uow:
-        conn = uow.session.connection()
-        cart = load_cart(uow.session, principal, cart_id)
+    with db.raw_write(durable=False) as tx:
+        cart = load_cart(tx, principal, cart_id)
         _open(cart)
-        cart = _touch(conn, cart, updated_at=now, approved_at=now, approved_by=principal.device_id)
-        uow.commit()
+        cart = _touch(tx, cart, updated_at=now, approved_at=now, approved_by=principal.device_id)
+        tx.commit()
     return _view_after(db, cart)

@@ -18,16 +18,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from edge.auth.service import Principal
 from edge.checkout.carts import CartView, load_cart, view_of
 from edge.checkout.exit_pass import exit_pass_qr_svg, issue_exit_pass
-from edge.checkout.models import Cart, ExitPass, Payment, Sale, SaleLine
+from edge.checkout.models import ExitPass, Payment, Sale, SaleLine
 from edge.checkout.payments import Authorization
 from edge.checkout.receipts import Receipt, ReceiptLine, ReceiptPayment, render_text
 from edge.context import StoreContext
+from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, NotFound, Unprocessable
 from edge.inventory.service import apply_movement
 from edge.outbox.service import next_value, record_event
@@ -107,17 +107,25 @@ def _check_key(key: str | None) -> str:
     return key
 
 
-def _replay(ctx: StoreContext, session: Session, key: str, cart_id: str) -> CheckoutResult | None:
-    sale = session.execute(select(Sale).where(Sale.idempotency_key == key)).scalar()
-    if sale is None:
+def _replayed_sale_id(tx: RawTransaction, key: str, cart_id: str) -> str | None:
+    """The sale already made with this key, if any; the key on another cart is refused."""
+    row = tx.one("SELECT id, cart_id FROM sales WHERE idempotency_key = ?", (key,))
+    if row is None:
         return None
-    if sale.cart_id != cart_id:
+    if row["cart_id"] != cart_id:
         raise Conflict(
             "this Idempotency-Key was used for another cart",
             code="idempotency_key_reused",
-            details={"cart_id": cart_id, "sale_id": sale.id},
+            details={"cart_id": cart_id, "sale_id": row["id"]},
         )
-    return _result(ctx, session, sale, replayed=True)
+    return str(row["id"])
+
+
+def _replay(ctx: StoreContext, sale_id: str) -> CheckoutResult:
+    with ctx.db.read() as session:
+        sale = session.get(Sale, sale_id)
+        assert sale is not None
+        return _result(ctx, session, sale, replayed=True)
 
 
 def checkout(
@@ -130,16 +138,19 @@ def checkout(
 ) -> CheckoutResult:
     """Pay for the cart and record the sale; see the module docstring for the order of work."""
     key = _check_key(idempotency_key)
-    with ctx.db.read() as session:
-        cart = load_cart(session, principal, cart_id)  # first: a phone sees only its own carts
-        replay = _replay(ctx, session, key, cart_id)
-        if replay is not None:
-            return replay
-        if cart.status != "open":
-            raise Conflict(
-                "this cart is already checked out", code="cart_closed", details={"cart_id": cart_id}
-            )
-        view = view_of(session, cart)
+    with ctx.db.raw_read() as tx:
+        cart = load_cart(tx, principal, cart_id)  # first: a phone sees only its own carts
+        done = _replayed_sale_id(tx, key, cart_id)
+        if done is None:
+            if cart.status != "open":
+                raise Conflict(
+                    "this cart is already checked out",
+                    code="cart_closed",
+                    details={"cart_id": cart_id},
+                )
+            view = view_of(tx, cart)
+    if done is not None:
+        return _replay(ctx, done)
     if not view.lines:
         raise Conflict("the cart is empty", code="cart_empty", details={"cart_id": cart_id})
     if view.needs_approval and not view.approved:
@@ -162,12 +173,41 @@ def checkout(
                 authorizations.append(
                     ctx.payments.authorize(method=p.method, amount=p.amount, reference=key)
                 )
-        return _write_sale(ctx, principal, view, payments, authorizations, change, key)
+        sale, exit_pass = _write_sale(ctx, principal, view, payments, authorizations, change, key)
     except BaseException:
         for auth in authorizations:
             if auth is not None:
                 ctx.payments.void(auth)
         raise
+    if isinstance(sale, str):
+        # Another request with this key won the race: ours must not charge twice.
+        for auth in authorizations:
+            if auth is not None:
+                ctx.payments.void(auth)
+        return _replay(ctx, sale)
+    # Receipt text and the QR code are rendered after the write lock is released.
+    return _result_of(ctx, sale, exit_pass, replayed=False)
+
+
+_INSERT_SALE = (
+    "INSERT INTO sales (id, number, cart_id, idempotency_key, channel, device_id, approved_by, "
+    "currency, subtotal, discount, tax, total, paid, change, item_count, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SALE_LINE = (
+    "INSERT INTO sale_lines (id, sale_id, position, sku, name, barcode, quantity, weight_g, "
+    "unit_price, piece_price, subtotal, discount, tax, total, tax_rate_bp, returned_quantity, "
+    "refunded_amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)"
+)
+_INSERT_PAYMENT = (
+    "INSERT INTO payments (id, sale_id, method, amount, provider_ref) VALUES (?, ?, ?, ?, ?)"
+)
+_INSERT_EXIT = (
+    "INSERT INTO exit_passes (pass_id, sale_id, token, issued_at, expires_at, used_at, used_by, "
+    "audit) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL)"
+)
+
+ExitPassInfo = tuple[str, datetime]  # (token, expires_at)
 
 
 def _write_sale(
@@ -178,159 +218,178 @@ def _write_sale(
     authorizations: list[Authorization | None],
     change: int,
     key: str,
-) -> CheckoutResult:
+) -> tuple[dict[str, Any] | str, ExitPassInfo | None]:
+    """Write the sale in one transaction; returns its dict, or the id of the sale this key made.
+
+    Everything that can be prepared without the lock (ids, the sale's shape, the exit pass
+    signature) is prepared first; the transaction itself is a short run of plain inserts.
+    """
     now = ctx.clock.now()
-    try:
-        with ctx.db.write() as uow:
-            session = uow.session
-            replay = _replay(ctx, session, key, view.cart.id)
-            if replay is not None:
-                # Another request with this key won the race; ours must not charge twice.
-                for auth in authorizations:
-                    if auth is not None:
-                        ctx.payments.void(auth)
-                return replay
-            cart = session.get(Cart, view.cart.id)
-            assert cart is not None
-            if cart.status != "open":
-                raise Conflict(
-                    "this cart is already checked out",
-                    code="cart_closed",
-                    details={"cart_id": cart.id},
-                )
-            if cart.updated_at != view.cart.updated_at:
-                raise Conflict(
-                    "the cart changed while it was being paid; review it and pay again",
-                    code="cart_changed",
-                    details={"cart_id": cart.id},
-                )
-            sale = _insert_sale(
-                ctx, session, principal, view, payments, authorizations, change, key, now
-            )
-            cart.status = "checked_out"
-            cart.updated_at = now
-            session.flush()
-            data = sale_dict(session, sale)
-            exit_row = _exit_pass_row(session, sale)
-            record_event(
-                session,
-                type="sale.completed",
-                aggregate_id=sale.id,
-                payload=_sale_event(data, ctx.store_id),
-                now=now,
-            )
-            uow.commit()
-        # Receipt text and the QR code are rendered after the write lock is released.
-        return _result_of(ctx, data, exit_row, replayed=False)
-    except IntegrityError:
-        # The unique key on sales.idempotency_key caught a concurrent twin: answer with its sale.
-        with ctx.db.read() as session:
-            replay = _replay(ctx, session, key, view.cart.id)
-        if replay is None:
-            raise
-        for auth in authorizations:
-            if auth is not None:
-                ctx.payments.void(auth)
-        return replay
-
-
-def _insert_sale(
-    ctx: StoreContext,
-    session: Session,
-    principal: Principal,
-    view: CartView,
-    payments: list[PaymentRequest],
-    authorizations: list[Authorization | None],
-    change: int,
-    key: str,
-    now: datetime,
-) -> Sale:
-    number = next_value(session, "sale")
-    sale = Sale(
-        id=new_id(),
-        number=f"{ctx.store_id}-{number:06d}",
-        cart_id=view.cart.id,
-        idempotency_key=key,
-        channel=view.cart.channel,
-        device_id=principal.device_id,
-        approved_by=view.cart.approved_by,
-        currency=view.cart.currency,
-        subtotal=view.totals.subtotal,
-        discount=view.totals.discount,
-        tax=view.totals.tax,
-        total=view.totals.total,
-        paid=sum(p.amount for p in payments),
-        change=change,
-        item_count=view.item_count,
-        created_at=now,
-    )
-    session.add(sale)
-    session.flush()
-    for position, (line, priced) in enumerate(zip(view.lines, view.priced, strict=True), 1):
-        sale_line = SaleLine(
-            id=new_id(),
-            sale_id=sale.id,
-            position=position,
-            sku=line.sku,
-            name=line.name,
-            barcode=line.barcode,
-            quantity=line.quantity,
-            weight_g=line.weight_g,
-            unit_price=line.unit_price,
-            piece_price=line.piece_price,
-            subtotal=priced.subtotal,
-            discount=priced.discount,
-            tax=priced.tax,
-            total=priced.total,
-            tax_rate_bp=line.tax_rate_bp,
-            returned_quantity=0,
-            refunded_amount=0,
-        )
-        session.add(sale_line)
-        apply_movement(
-            session,
-            sku=line.sku,
-            quantity=-stock_units(line.quantity, line.weight_g),
-            kind="sale",
-            reason="",
-            now=now,
-            ref_id=sale.id,
-            device_id=principal.device_id,
-            emit_event=False,  # the sale event carries its lines; HQ derives the movements
-        )
-    for p, auth in zip(payments, authorizations, strict=True):
-        session.add(
-            Payment(
-                id=new_id(),
-                sale_id=sale.id,
-                method=p.method,
-                amount=p.amount,
-                provider_ref=auth.reference if auth else None,
-            )
-        )
-    if sale.channel == "scan_to_buy":
+    stamp = to_sql_time(now)
+    cart = view.cart
+    sale = _sale_shape(view, principal, payments, authorizations, change, now)
+    exit_pass: ExitPassInfo | None = None
+    claims = None
+    if cart.channel == "scan_to_buy":
         token, claims = issue_exit_pass(
             ctx.store_key,
             store_id=ctx.store_id,
-            sale_id=sale.id,
-            total=sale.total,
-            item_count=sale.item_count,
+            sale_id=sale["id"],
+            total=sale["total"],
+            item_count=sale["item_count"],
             issued_at=now,
             ttl_s=ctx.settings.exit_pass.ttl_s,
         )
-        session.add(
-            ExitPass(
-                pass_id=claims.pass_id,
-                sale_id=sale.id,
-                token=token,
-                issued_at=now,
-                expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
-                used_at=None,
-                used_by=None,
-                audit=None,
+        exit_pass = (token, datetime.fromtimestamp(claims.expires_at, UTC))
+    with ctx.db.raw_write() as tx:
+        done = _replayed_sale_id(tx, key, cart.id)
+        if done is not None:
+            return done, None
+        row = tx.one("SELECT status, updated_at FROM carts WHERE id = ?", (cart.id,))
+        if row["status"] != "open":
+            raise Conflict(
+                "this cart is already checked out", code="cart_closed", details={"cart_id": cart.id}
             )
+        if from_sql_time(row["updated_at"]) != cart.updated_at:
+            raise Conflict(
+                "the cart changed while it was being paid; review it and pay again",
+                code="cart_changed",
+                details={"cart_id": cart.id},
+            )
+        sale["number"] = f"{ctx.store_id}-{next_value(tx, 'sale'):06d}"
+        tx.run(
+            _INSERT_SALE,
+            (
+                sale["id"],
+                sale["number"],
+                cart.id,
+                key,
+                cart.channel,
+                principal.device_id,
+                cart.approved_by,
+                cart.currency,
+                sale["subtotal"],
+                sale["discount"],
+                sale["tax"],
+                sale["total"],
+                sale["paid"],
+                change,
+                sale["item_count"],
+                stamp,
+            ),
         )
-    return sale
+        tx.cur.executemany(
+            _INSERT_SALE_LINE,
+            [
+                (
+                    line["id"],
+                    sale["id"],
+                    position,
+                    line["sku"],
+                    line["name"],
+                    line["barcode"],
+                    line["quantity"],
+                    line["weight_g"],
+                    line["unit_price"],
+                    line["price"],
+                    line["subtotal"],
+                    line["discount"],
+                    line["tax"],
+                    line["total"],
+                    line["tax_rate_bp"],
+                )
+                for position, line in enumerate(sale["lines"], 1)
+            ],
+        )
+        for line in sale["lines"]:
+            apply_movement(
+                tx,
+                sku=line["sku"],
+                quantity=-stock_units(line["quantity"], line["weight_g"]),
+                kind="sale",
+                reason="",
+                now=now,
+                ref_id=sale["id"],
+                device_id=principal.device_id,
+                emit_event=False,  # the sale event carries its lines; HQ derives the movements
+            )
+        tx.cur.executemany(
+            _INSERT_PAYMENT,
+            [
+                (new_id(), sale["id"], p["method"], p["amount"], p["reference"])
+                for p in sale["payments"]
+            ],
+        )
+        if exit_pass is not None and claims is not None:
+            tx.run(
+                _INSERT_EXIT,
+                (claims.pass_id, sale["id"], exit_pass[0], stamp, to_sql_time(exit_pass[1])),
+            )
+        record_event(
+            tx,
+            type="sale.completed",
+            aggregate_id=sale["id"],
+            payload=_sale_event(sale, ctx.store_id),
+            now=now,
+        )
+        tx.run(
+            "UPDATE carts SET status = 'checked_out', updated_at = ? WHERE id = ?",
+            (stamp, cart.id),
+        )
+        tx.commit()
+    return sale, exit_pass
+
+
+def _sale_shape(
+    view: CartView,
+    principal: Principal,
+    payments: list[PaymentRequest],
+    authorizations: list[Authorization | None],
+    change: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The sale as :func:`sale_dict` will read it back, built before the write (number later)."""
+    return {
+        "id": new_id(),
+        "number": "",
+        "cart_id": view.cart.id,
+        "channel": view.cart.channel,
+        "currency": view.cart.currency,
+        "subtotal": view.totals.subtotal,
+        "discount": view.totals.discount,
+        "tax": view.totals.tax,
+        "total": view.totals.total,
+        "paid": sum(p.amount for p in payments),
+        "change": change,
+        "item_count": view.item_count,
+        "device_id": principal.device_id,
+        "approved_by": view.cart.approved_by,
+        "created_at": now.isoformat(),
+        "lines": [
+            {
+                "id": new_id(),
+                "sku": line.sku,
+                "name": line.name,
+                "barcode": line.barcode,
+                "quantity": line.quantity,
+                "weight_g": line.weight_g,
+                "unit_price": line.unit_price,
+                "price": line.piece_price,
+                "subtotal": priced.subtotal,
+                "discount": priced.discount,
+                "tax": priced.tax,
+                "total": priced.total,
+                "tax_rate_bp": line.tax_rate_bp,
+                "returned_quantity": 0,
+                "refunded_amount": 0,
+            }
+            for line, priced in zip(view.lines, view.priced, strict=True)
+        ],
+        "payments": [
+            {"method": p.method, "amount": p.amount, "reference": auth.reference if auth else None}
+            for p, auth in zip(payments, authorizations, strict=True)
+        ],
+    }
 
 
 def stock_units(quantity: int, weight_g: int | None) -> int:
@@ -433,28 +492,30 @@ def receipt_dict(ctx: StoreContext, sale: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _exit_pass_row(session: Session, sale: Sale) -> ExitPass | None:
+def _exit_pass_info(session: Session, sale: Sale) -> ExitPassInfo | None:
     if sale.channel != "scan_to_buy":
         return None
-    return session.execute(select(ExitPass).where(ExitPass.sale_id == sale.id)).scalar_one()
+    row = session.execute(select(ExitPass).where(ExitPass.sale_id == sale.id)).scalar_one()
+    return row.token, row.expires_at
 
 
 def _result_of(
-    ctx: StoreContext, data: dict[str, Any], row: ExitPass | None, *, replayed: bool
+    ctx: StoreContext, data: dict[str, Any], exit_pass: ExitPassInfo | None, *, replayed: bool
 ) -> CheckoutResult:
-    exit_pass = None
-    if row is not None:
-        exit_pass = {
-            "token": row.token,
-            "qr_svg": exit_pass_qr_svg(row.token),
-            "expires_at": row.expires_at.isoformat(),
+    rendered = None
+    if exit_pass is not None:
+        token, expires_at = exit_pass
+        rendered = {
+            "token": token,
+            "qr_svg": exit_pass_qr_svg(token),
+            "expires_at": expires_at.isoformat(),
         }
-    return CheckoutResult(data, receipt_dict(ctx, data), exit_pass, replayed)
+    return CheckoutResult(data, receipt_dict(ctx, data), rendered, replayed)
 
 
 def _result(ctx: StoreContext, session: Session, sale: Sale, *, replayed: bool) -> CheckoutResult:
     return _result_of(
-        ctx, sale_dict(session, sale), _exit_pass_row(session, sale), replayed=replayed
+        ctx, sale_dict(session, sale), _exit_pass_info(session, sale), replayed=replayed
     )
 
 

@@ -5,22 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from edge.catalog.models import Product
-from edge.db import Database
+from edge.db import Database, to_sql_time
 from edge.errors import NotFound, Unprocessable
 from edge.inventory.models import StockLevel, StockMovement
-from edge.outbox.service import record_event
+from edge.outbox.service import Tx, execute, record_event
 from sync.ids import new_id
 
 STAFF_KINDS = ("receive", "shrink", "adjust")
 SHRINK_REASONS = ("damaged", "expired", "theft", "spoiled", "sample", "other")
 
-_APPLY = text(
-    "INSERT INTO stock_levels (sku, on_hand) VALUES (:sku, :qty) "
-    "ON CONFLICT (sku) DO UPDATE SET on_hand = on_hand + :qty RETURNING on_hand"
+_APPLY = (
+    "INSERT INTO stock_levels (sku, on_hand) VALUES (?, ?) "
+    "ON CONFLICT (sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand"
+)
+_INSERT_MOVEMENT = (
+    "INSERT INTO stock_movements (id, sku, quantity, kind, reason, ref_id, device_id, "
+    "on_hand_after, below_zero, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -49,7 +53,7 @@ class Movement:
 
 
 def apply_movement(
-    session: Session,
+    tx: Tx,
     *,
     sku: str,
     quantity: int,
@@ -65,23 +69,27 @@ def apply_movement(
     Selling below zero is allowed (the goods are physically in the basket) and flagged on the
     movement, so the per-SKU report shows where the books and the shelf disagree.
     """
-    on_hand = int(session.execute(_APPLY, {"sku": sku, "qty": quantity}).scalar_one())
-    movement = StockMovement(
-        id=new_id(),
-        sku=sku,
-        quantity=quantity,
-        kind=kind,
-        reason=reason,
-        ref_id=ref_id,
-        device_id=device_id,
-        on_hand_after=on_hand,
-        below_zero=on_hand < 0,
-        created_at=now,
+    on_hand = int(execute(tx, _APPLY, (sku, quantity))[0])
+    movement = Movement(new_id(), sku, quantity, kind, reason, on_hand, on_hand < 0, now)
+    execute(
+        tx,
+        _INSERT_MOVEMENT,
+        (
+            movement.id,
+            sku,
+            quantity,
+            kind,
+            reason,
+            ref_id,
+            device_id,
+            on_hand,
+            on_hand < 0,
+            to_sql_time(now),
+        ),
     )
-    session.add(movement)
     if emit_event:
         record_event(
-            session,
+            tx,
             type="stock.moved",
             aggregate_id=sku,
             payload={
@@ -96,7 +104,7 @@ def apply_movement(
             },
             now=now,
         )
-    return Movement(movement.id, sku, quantity, kind, reason, on_hand, on_hand < 0, now)
+    return movement
 
 
 def post_movement(

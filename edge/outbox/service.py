@@ -2,9 +2,9 @@
 
 Events are written by the use case that makes the change, inside its transaction, so a change
 and its event commit or vanish together. Sequence numbers come from a counter row bumped in that
-same transaction; since every write transaction holds SQLite's write lock from its first
-statement (``BEGIN IMMEDIATE``), numbers are handed out one writer at a time and a rolled-back
-transaction takes its number with it: the sequence has no gaps.
+same transaction; since every write transaction holds the store's write lock and SQLite's from
+its first statement (``BEGIN IMMEDIATE``), numbers are handed out one writer at a time and a
+rolled-back transaction takes its number with it: the sequence has no gaps.
 """
 
 from __future__ import annotations
@@ -14,21 +14,37 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.outbox.models import OutboxEvent
 from sync.ids import new_id
 
-_BUMP = text(
-    "INSERT INTO counters (name, value) VALUES (:name, 1) "
+_BUMP = (
+    "INSERT INTO counters (name, value) VALUES (?, 1) "
     "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"
 )
+_INSERT_EVENT = (
+    "INSERT INTO outbox (seq, id, type, aggregate_id, payload, created_at, pushed_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, NULL)"
+)
+
+#: A write transaction of either kind: an ORM unit of work's session or a bare cursor.
+Tx = Session | RawTransaction
 
 
-def next_value(session: Session, name: str) -> int:
+def execute(tx: Tx, sql: str, params: tuple[Any, ...]) -> Any:
+    """Run plain SQL in ``tx``; returns the first row, if the statement returns any."""
+    if isinstance(tx, RawTransaction):
+        return tx.one(sql, params)
+    result = tx.connection().exec_driver_sql(sql, params)
+    return result.first() if result.returns_rows else None
+
+
+def next_value(tx: Tx, name: str) -> int:
     """The next value of counter ``name`` (1, 2, 3, ...), inside the caller's transaction."""
-    return int(session.execute(_BUMP, {"name": name}).scalar_one())
+    return int(execute(tx, _BUMP, (name,))[0])
 
 
 def canonical_json(payload: Any) -> str:
@@ -37,26 +53,21 @@ def canonical_json(payload: Any) -> str:
 
 
 def record_event(
-    session: Session,
+    tx: Tx,
     *,
     type: str,
     aggregate_id: str,
     payload: dict[str, Any],
     now: datetime,
-) -> OutboxEvent:
-    """Append an event to the outbox in the caller's transaction and return it."""
-    seq = next_value(session, "outbox")
-    event = OutboxEvent(
-        seq=seq,
-        id=new_id(),
-        type=type,
-        aggregate_id=aggregate_id,
-        payload=canonical_json(payload),
-        created_at=now,
-        pushed_at=None,
+) -> int:
+    """Append an event to the outbox in the caller's transaction; returns its sequence number."""
+    seq = next_value(tx, "outbox")
+    execute(
+        tx,
+        _INSERT_EVENT,
+        (seq, new_id(), type, aggregate_id, canonical_json(payload), to_sql_time(now)),
     )
-    session.add(event)
-    return event
+    return seq
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ def outbox_status(session: Session) -> OutboxStatus:
         )
     ).one()
     last = session.execute(select(func.max(OutboxEvent.seq))).scalar_one()
-    oldest_at = None
-    if oldest is not None:
-        oldest_at = OutboxEvent.created_at.type.process_result_value(oldest, None)
+    oldest_at = from_sql_time(oldest) if isinstance(oldest, str) else oldest
+    if oldest_at is not None and oldest_at.tzinfo is None:
+        oldest_at = OutboxEvent.created_at.type.process_result_value(oldest_at, None)
     return OutboxStatus(pending=int(pending), oldest_pending_at=oldest_at, last_seq=int(last or 0))
