@@ -44,6 +44,7 @@ NAMING_CONVENTION = {
 }
 
 BUSY_TIMEOUT_MS = 10_000
+CACHE_KIB = 1024
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -88,14 +89,19 @@ def _configure(dbapi_connection: Any, synchronous: str) -> None:
     cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # SQLite's default page cache is 2 MB per connection; the OS caches the file anyway, and a
+    # store server keeps a dozen connections per worker, so keep each one's cache small.
+    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cursor.close()
 
 
-def make_engine(path: Path, *, immediate: bool, synchronous: str = "FULL") -> Engine:
+def make_engine(
+    path: Path, *, immediate: bool, synchronous: str = "FULL", pool_size: int = 8
+) -> Engine:
     """An engine on the SQLite file at ``path``; ``immediate`` makes every transaction a writer."""
     engine = create_engine(
         f"sqlite:///{path}",
-        pool_size=16,
+        pool_size=pool_size,
         max_overflow=16,
         pool_pre_ping=False,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
@@ -157,10 +163,11 @@ class Database:
     def open(cls, path: Path) -> Database:
         return cls(
             path,
-            make_engine(path, immediate=True),
+            # Writers take turns on the write lock: one or two connections each is plenty.
+            make_engine(path, immediate=True, pool_size=2),
             make_engine(path, immediate=False),
             WriteLock(path.with_name(path.name + ".writelock")),
-            make_engine(path, immediate=True, synchronous="NORMAL"),
+            make_engine(path, immediate=True, synchronous="NORMAL", pool_size=2),
         )
 
     def dispose(self) -> None:

@@ -3,6 +3,7 @@ with a few threads for devices that wait on the payment provider."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -20,6 +21,17 @@ class EdgeServer(BaseApplication):
         self.settings = settings
         self.bind = f"{host}:{port}"
         self.workers = workers
+        # Import the app's code in the master and freeze it out of the collector's reach, so
+        # the forked workers share those pages instead of each holding a copy. The app itself
+        # (database engines, keys) is still built in each worker: SQLite connections must not
+        # cross a fork.
+        import edge.app
+        import edge.route_table
+
+        edge.route_table.all_specs()
+        del edge
+        gc.collect()
+        gc.freeze()
         super().__init__()
 
     def load_config(self) -> None:
