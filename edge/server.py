@@ -40,6 +40,7 @@ class EdgeServer(BaseApplication):
             "workers": self.workers,
             "worker_class": "gthread",
             "threads": self.settings.server.threads,
+            "worker_connections": self.settings.server.worker_connections,
             "keepalive": 75,  # devices hold their connection between scans
             "timeout": 60,
             "graceful_timeout": 20,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sync.money import CURRENCY_EXPONENTS
 
@@ -55,6 +55,20 @@ class ServerSettings(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
     workers: int = Field(default=2, ge=1, le=32)
     threads: int = Field(default=8, ge=1, le=128)
+    # Open device connections one worker keeps. Without a cap, one worker can accept every
+    # device's keep-alive connection while the other idles; above ``worker_connections -
+    # threads`` idle ones, a worker closes a connection after answering and the device
+    # reconnects, landing on whichever worker accepts first.
+    worker_connections: int = Field(default=20, ge=2, le=10_000)
+
+    @model_validator(mode="after")
+    def _room_for_keepalive(self) -> ServerSettings:
+        if self.worker_connections <= self.threads:
+            raise ValueError(
+                f"server.worker_connections ({self.worker_connections}) must be more than "
+                f"server.threads ({self.threads})"
+            )
+        return self
 
 
 class VariableMeasureSettings(_Section):

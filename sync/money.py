@@ -49,7 +49,13 @@ def tax_included(gross: int, rate_bp: int) -> int:
     """Tax contained in a tax-inclusive ``gross`` at ``rate_bp`` basis points (1300 = 13 %)."""
     if rate_bp == 0 or gross == 0:
         return 0
-    return round_half_up(Fraction(gross * rate_bp, 10_000 + rate_bp))
+    # round_half_up(Fraction(gross * rate_bp, 10_000 + rate_bp)) in integers: this runs for every
+    # line of every scan, and a Fraction costs a gcd and an object each time.
+    denominator = 10_000 + rate_bp
+    whole, remainder = divmod(abs(gross) * rate_bp, denominator)
+    if remainder * 2 >= denominator:
+        whole += 1
+    return whole if gross > 0 else -whole
 
 
 def allocate(total: int, weights: Sequence[int]) -> list[int]:

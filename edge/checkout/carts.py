@@ -189,7 +189,14 @@ def _open(cart: CartHead) -> None:
 
 def view_of(tx: RawTransaction, cart: CartHead) -> CartView:
     """The cart with its lines, priced by the pricing rules."""
-    lines = [CartLineRow.of(row) for row in tx.all(_LINES_OF, (cart.id,))]
+    return _priced(cart, _lines_of(tx, cart))
+
+
+def _lines_of(tx: RawTransaction, cart: CartHead) -> list[CartLineRow]:
+    return [CartLineRow.of(row) for row in tx.all(_LINES_OF, (cart.id,))]
+
+
+def _priced(cart: CartHead, lines: list[CartLineRow]) -> CartView:
     priced, totals = price_lines(
         [LineInput(line.piece_price, line.quantity, line.tax_rate_bp) for line in lines]
     )
@@ -235,12 +242,6 @@ def _touch(tx: RawTransaction, cart: CartHead, **changes: Any) -> CartHead:
     approved_at = to_sql_time(cart.approved_at) if cart.approved_at else None
     tx.run(_TOUCH, (to_sql_time(cart.updated_at), approved_at, cart.approved_by, cart.id))
     return cart
-
-
-def _view_after(db: Database, cart: CartHead) -> CartView:
-    """The cart as just committed, read and priced outside the write lock."""
-    with db.raw_read() as tx:
-        return view_of(tx, cart)
 
 
 def add_line(
@@ -299,8 +300,10 @@ def add_line(
             # An approval covers what the attendant saw; a new restricted item needs a new look.
             changes.update(approved_at=None, approved_by=None)
         cart = _touch(tx, cart, **changes)
+        lines = _lines_of(tx, cart)
         tx.commit()
-    return _view_after(db, cart)
+    # Priced after the commit, outside the write lock: the lines are the ones just committed.
+    return _priced(cart, lines)
 
 
 def _check_quantity(quantity: int) -> None:
@@ -332,8 +335,9 @@ def update_line(
             (quantity, _line_id(tx, cart, line_id)),
         )
         cart = _touch(tx, cart, updated_at=now)
+        lines = _lines_of(tx, cart)
         tx.commit()
-    return _view_after(db, cart)
+    return _priced(cart, lines)
 
 
 def remove_line(
@@ -345,8 +349,9 @@ def remove_line(
         _open(cart)
         tx.run("DELETE FROM cart_lines WHERE id = ?", (_line_id(tx, cart, line_id),))
         cart = _touch(tx, cart, updated_at=now)
+        lines = _lines_of(tx, cart)
         tx.commit()
-    return _view_after(db, cart)
+    return _priced(cart, lines)
 
 
 def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) -> CartView:
@@ -357,5 +362,6 @@ def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) 
         cart = load_cart(tx, principal, cart_id)
         _open(cart)
         cart = _touch(tx, cart, updated_at=now, approved_at=now, approved_by=principal.device_id)
+        lines = _lines_of(tx, cart)
         tx.commit()
-    return _view_after(db, cart)
+    return _priced(cart, lines)

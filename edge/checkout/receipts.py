@@ -10,6 +10,7 @@ not depend on the printer's code page.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -210,9 +211,14 @@ def render_text(receipt: Receipt, width: int = 32) -> str:
 
 def display_width(text: str) -> int:
     """Columns ``text`` takes on a terminal or printer: wide/fullwidth 2, combining marks 0."""
+    if text.isascii():
+        # Amounts, labels and most names: one column a character (control characters never
+        # get this far, ``_clean`` turned them into spaces).
+        return len(text)
     return sum(_char_width(ch) for ch in text)
 
 
+@functools.lru_cache(maxsize=4096)
 def _char_width(ch: str) -> int:
     if unicodedata.category(ch) in ("Mn", "Me", "Cf") or ch in _DROPPED:
         return 0
@@ -221,6 +227,8 @@ def _char_width(ch: str) -> int:
 
 def _clean(text: str) -> str:
     """One printable line: NFC, control characters and line breaks as spaces, invisibles gone."""
+    if text.isascii() and text.isprintable():
+        return " ".join(text.split())
     kept: list[str] = []
     for ch in unicodedata.normalize("NFC", text):
         category = unicodedata.category(ch)

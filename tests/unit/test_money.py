@@ -50,6 +50,15 @@ def test_tax_included_is_never_more_than_the_gross_and_is_the_nearest(gross, rat
     assert abs(tax - exact) <= Fraction(1, 2)
 
 
+@given(st.integers(-(10**9), 10**9), st.integers(0, 10_000))
+def test_tax_included_rounds_half_up_away_from_zero_like_the_written_rule(gross, rate_bp):
+    # The rule in words: the exact share, rounded half away from zero (refunds mirror sales).
+    assert tax_included(gross, rate_bp) == round_half_up(
+        Fraction(gross * rate_bp, 10_000 + rate_bp)
+    )
+    assert tax_included(-gross, rate_bp) == -tax_included(gross, rate_bp)
+
+
 @given(st.integers(-(10**9), 10**9), st.lists(st.integers(0, 10**6), min_size=1, max_size=40))
 def test_allocate_sums_exactly_and_stays_proportional(total, weights):
     shares = allocate(total, weights)

@@ -62,3 +62,10 @@ def test_bad_toml_and_missing_file_are_clear(tmp_path):
         load_settings(bad, environ={})
     with pytest.raises(SettingsError, match="not found"):
         load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_worker_connections_must_leave_room_for_keep_alive(tmp_path):
+    settings = load_settings(_write(tmp_path), environ={})
+    assert settings.server.worker_connections == 20
+    with pytest.raises(SettingsError, match="worker_connections"):
+        load_settings(_write(tmp_path), environ={"AISLE_SERVER__WORKER_CONNECTIONS": "8"})
