@@ -1,0 +1,1 @@
+"""Master data (catalog, prices, store price overrides) and the feeds that carry it to stores."""

@@ -1,0 +1,81 @@
+"""The chain's catalog, store price overrides, and the change log the pull feeds read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db import Base
+
+#: Autoincrementing 64-bit key: BIGINT on PostgreSQL, the rowid alias on SQLite.
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+        CheckConstraint("tax_rate_bp >= 0 AND tax_rate_bp <= 10000", name="tax_rate_range"),
+        CheckConstraint("sold_by IN ('each', 'kg')", name="sold_by_known"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit_price: Mapped[int] = mapped_column(BigInteger)  # the chain price, minor units
+    tax_rate_bp: Mapped[int]
+    category: Mapped[str] = mapped_column(String(64), default="")
+    sold_by: Mapped[str] = mapped_column(String(8), default="each")
+    age_restricted: Mapped[bool] = mapped_column(default=False)
+    plu: Mapped[str | None] = mapped_column(String(16), unique=True)
+    updated_at: Mapped[datetime]
+
+
+class Barcode(Base):
+    __tablename__ = "barcodes"
+
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)  # normalised to GTIN-14
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku", ondelete="CASCADE"), index=True)
+
+
+class StorePrice(Base):
+    """A store's own price for a product, overriding the chain price in that store only."""
+
+    __tablename__ = "store_prices"
+    __table_args__ = (CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),)
+
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), primary_key=True)
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class Change(Base):
+    """One changed key of a feed, for every store (``store_id`` NULL) or for one store.
+
+    ``xid`` is the writing transaction's id (``pg_current_xact_id()``) on PostgreSQL and 0 on
+    SQLite; pulls read in ``(xid, id)`` order below the oldest running transaction (see
+    :mod:`cloud.catalog.feeds`).
+    """
+
+    __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_feed_xid_id", "feed", "xid", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    xid: Mapped[int] = mapped_column(BigInteger)
+    feed: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(64))
+    store_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class FeedHorizon(Base):
+    """The newest change pruned from a feed's log: a cursor before it gets a snapshot."""
+
+    __tablename__ = "feed_horizons"
+
+    feed: Mapped[str] = mapped_column(String(32), primary_key=True)
+    xid: Mapped[int] = mapped_column(BigInteger)
+    change_id: Mapped[int] = mapped_column(BigInteger)
+    pruned_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Ingest of the stores' events: exactly once, in each store's sequence order."""

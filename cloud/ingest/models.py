@@ -1,0 +1,74 @@
+"""Per-store sync state, the record of every applied event, quarantine and divergences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db import Base
+
+
+class SyncState(Base):
+    """Where a store's event stream stands at the cloud.
+
+    ``high_water_seq`` moves in the same transaction as the effects of the events up to it, and
+    the row is locked (``FOR UPDATE``) while a batch applies: one batch of a store at a time.
+    """
+
+    __tablename__ = "sync_states"
+
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    high_water_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    events_applied: Mapped[int] = mapped_column(BigInteger, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    last_seen_at: Mapped[datetime | None]
+    last_push_at: Mapped[datetime | None]
+    clock_skew_s: Mapped[float | None]
+    protocol_version: Mapped[int | None]
+    diverged_at: Mapped[datetime | None]
+
+
+class AppliedEvent(Base):
+    """Every event a store sent that the cloud took (applied or quarantined), by its seq."""
+
+    __tablename__ = "applied_events"
+    __table_args__ = (UniqueConstraint("store_id", "event_id", name="uq_applied_events_store_event"),)
+
+    store_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # applied | quarantined
+    received_at: Mapped[datetime]
+
+
+class Quarantined(Base):
+    """An event the cloud could not apply, with its reason and the event as it came."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("store_id", "seq", name="uq_quarantine_store_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(Text)  # the event's canonical JSON
+    created_at: Mapped[datetime]
+
+
+class Divergence(Base):
+    """A store that sent another event under a seq the cloud had applied: its database was
+    restored from an old backup or replaced. Recorded, never merged."""
+
+    __tablename__ = "divergences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    applied_event_id: Mapped[str | None] = mapped_column(String(64))
+    offered_event_id: Mapped[str] = mapped_column(String(64))
+    detected_at: Mapped[datetime]

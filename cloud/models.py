@@ -1,0 +1,28 @@
+"""Imports every feature's rows so the metadata is complete (for migrations and checks)."""
+
+from cloud.catalog.models import Barcode, Change, FeedHorizon, Product, StorePrice
+from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, SyncState
+from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
+from cloud.stores.models import ApiToken, EnrollmentCode, RequestNonce, Store, StoreKey
+
+__all__ = [
+    "ApiToken",
+    "AppliedEvent",
+    "Barcode",
+    "Change",
+    "Divergence",
+    "EnrollmentCode",
+    "ExitPassUse",
+    "FeedHorizon",
+    "Product",
+    "Quarantined",
+    "RequestNonce",
+    "Return",
+    "Sale",
+    "SaleLine",
+    "StockMovement",
+    "Store",
+    "StoreKey",
+    "StorePrice",
+    "SyncState",
+]

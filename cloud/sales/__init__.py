@@ -1,0 +1,1 @@
+"""The stores' sales, returns and stock movements as HQ reads them (projections of events)."""

@@ -1,0 +1,129 @@
+"""Cloud settings: read once from TOML plus ``AISLE_*`` environment overrides, then frozen.
+
+An override names its key with double underscores between levels: ``AISLE_SERVER__PORT=9090``,
+``AISLE_DATABASE_URL=postgresql+psycopg://aisle@db/aisle``. A bad value stops the service at
+start with a message that names the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_PULL_LIMIT
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names the bad key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9090, ge=1, le=65535)
+    workers: int = Field(default=2, ge=1, le=64)
+    threads: int = Field(default=4, ge=1, le=128)
+
+
+class SyncSettings(_Section):
+    timestamp_window_s: int = Field(default=300, ge=5, le=86_400)
+    max_batch_events: int = Field(default=MAX_BATCH_EVENTS, ge=1, le=MAX_BATCH_EVENTS)
+    max_batch_bytes: int = Field(default=MAX_BATCH_BYTES, ge=1024, le=MAX_BATCH_BYTES)
+    max_pull_limit: int = Field(default=MAX_PULL_LIMIT, ge=1, le=MAX_PULL_LIMIT)
+    feed_retention_days: int = Field(default=90, ge=1, le=3650)
+
+
+class EnrollmentSettings(_Section):
+    code_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+
+
+class CloudSettings(_Section):
+    """Everything the cloud service needs to know, validated."""
+
+    data_dir: Path
+    database_url: str = ""
+    server: ServerSettings = ServerSettings()
+    sync: SyncSettings = SyncSettings()
+    enrollment: EnrollmentSettings = EnrollmentSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``database_url``, or the embedded SQLite file in ``data_dir`` when it is empty."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'cloud.sqlite3'}"
+
+    @property
+    def key_path(self) -> Path:
+        """The cloud's Ed25519 signing key; stores pin its public half at enrollment."""
+        return self.data_dir / "cloud_key.pem"
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SettingsError(f"AISLE_{'__'.join(path).upper()}: {part} is not a section")
+    node[path[-1]] = value
+
+
+def load_settings(
+    path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> CloudSettings:
+    """Read ``path`` (TOML), apply ``AISLE_*`` overrides and validate.
+
+    ``data_dir`` is resolved relative to the file that names it.
+    """
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"configuration file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+        base = path.parent
+    env = os.environ if environ is None else environ
+    for name, value in env.items():
+        # AISLE_CONFIG names the file; AISLE_TEST_* belong to the test suite, not the service.
+        if name.startswith("AISLE_") and name != "AISLE_CONFIG" and not name.startswith(
+            "AISLE_TEST_"
+        ):
+            _set_path(raw, name.removeprefix("AISLE_").lower().split("__"), value)
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    raw.setdefault("data_dir", ".")
+    data_dir = Path(str(raw["data_dir"]))
+    raw["data_dir"] = data_dir if data_dir.is_absolute() else (base / data_dir).resolve()
+    try:
+        return CloudSettings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{key}: {err['msg']}")
+        where = f" in {path}" if path else ""
+        raise SettingsError(f"invalid configuration{where}: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""Stores of the chain: master data, enrollment, keys, request authentication, HQ tokens."""

@@ -1,0 +1,85 @@
+"""Stores, their signing keys, enrollment codes, seen request nonces and HQ API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db import Base, StoreId
+
+STORE_FORMATS = ("hypermarket", "supermarket", "convenience", "online")
+TOKEN_ROLES = ("hq",)
+
+
+class Store(Base):
+    """A store of the chain, as HQ knows it; its settings reach the store by pull."""
+
+    __tablename__ = "stores"
+    __table_args__ = (
+        CheckConstraint(
+            "format IN ('hypermarket', 'supermarket', 'convenience', 'online')",
+            name="format_known",
+        ),
+        CheckConstraint("area_m2 IS NULL OR area_m2 >= 0", name="area_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(16))
+    area_m2: Mapped[int | None]
+    timezone: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    enrolled_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class StoreKey(Base):
+    """A store's Ed25519 public key, registered at enrollment; requests are checked with it."""
+
+    __tablename__ = "store_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store_id: Mapped[StoreId] = mapped_column(ForeignKey("stores.id"), index=True)
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)  # base64 of 32 raw bytes
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class EnrollmentCode(Base):
+    """A one-time, expiring code that lets one store register its key. Only its hash is kept."""
+
+    __tablename__ = "enrollment_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    store_id: Mapped[StoreId] = mapped_column(ForeignKey("stores.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class RequestNonce(Base):
+    """A nonce a store used, kept while its request could still be replayed in the window."""
+
+    __tablename__ = "request_nonces"
+
+    store_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ApiToken(Base):
+    """A bearer token for the HQ API. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("role IN ('hq')", name="role_known"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
