@@ -15,7 +15,7 @@ from edge.checkout.payments import PaymentProvider, SimulatedProvider
 from edge.context import StoreContext
 from edge.db import Database
 from edge.errors import AisleError
-from edge.migrations import current_revision, head_revision
+from edge.migrations import HEAD, current_revision
 from edge.settings import EdgeSettings
 from sync.clock import Clock, SystemClock
 
@@ -45,7 +45,7 @@ def build_context(
 ) -> StoreContext:
     """Open the store's database and keys; refuses a database that is not migrated."""
     db = Database.open(settings.database_path)
-    at, head = current_revision(db.writer), head_revision()
+    at, head = current_revision(db.writer), HEAD
     if at != head:
         db.dispose()
         raise SchemaOutOfDate(

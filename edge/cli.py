@@ -121,13 +121,12 @@ def init(
 
 def _migrate(settings: EdgeSettings) -> str | None:
     from edge.db import Database
-    from edge.migrations import current_revision, upgrade
+    from edge.migrations import upgrade_if_behind
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database.open(settings.database_path)
     try:
-        upgrade(db.writer)
-        return current_revision(db.writer)
+        return upgrade_if_behind(db.writer)
     finally:
         db.dispose()
 

@@ -44,7 +44,7 @@ NAMING_CONVENTION = {
 }
 
 BUSY_TIMEOUT_MS = 10_000
-CACHE_KIB = 1024
+CACHE_KIB = 512
 
 
 class UTCDateTime(TypeDecorator[datetime]):

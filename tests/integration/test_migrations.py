@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -9,7 +10,7 @@ from alembic.migration import MigrationContext
 import edge.models  # noqa: F401
 from edge.app import SchemaOutOfDate, build_context
 from edge.db import Base, Database
-from edge.migrations import current_revision, head_revision, upgrade
+from edge.migrations import HEAD, current_revision, head_revision, upgrade, upgrade_if_behind
 from tests.builders import make_settings
 
 
@@ -28,6 +29,41 @@ def test_upgrade_is_repeatable_and_reaches_head(tmp_path):
     upgrade(db.writer)
     assert current_revision(db.writer) == head_revision()
     db.dispose()
+
+
+def test_the_head_constant_the_server_checks_is_alembics_head(tmp_path):
+    assert head_revision() == HEAD
+    db = Database.open(tmp_path / "s.sqlite3")
+    assert current_revision(db.writer) is None
+    assert upgrade_if_behind(db.writer) == HEAD
+    db.dispose()
+
+
+def test_serving_processes_never_load_the_migration_tooling(tmp_path):
+    # The server checks the schema revision itself; alembic, mako and pygments would cost each
+    # worker process megabytes. Run in a clean interpreter: this test process has them loaded.
+    import subprocess
+    import sys
+
+    db = Database.open(tmp_path / "edge.sqlite3")
+    upgrade(db.writer)
+    db.dispose()
+    probe = (
+        "import sys\n"
+        "from edge.app import build_context\n"
+        "from tests.builders import make_settings\n"
+        "from pathlib import Path\n"
+        f"ctx = build_context(make_settings(Path({str(tmp_path)!r})))\n"
+        "print(sorted(m for m in ('alembic', 'mako', 'pygments') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_database_runs_in_wal_with_full_sync_and_foreign_keys(tmp_path):
