@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cloud.cli import cloud
 from edge.cli import edge
 
 
@@ -14,6 +15,7 @@ def main() -> None:
 
 
 main.add_command(edge)
+main.add_command(cloud)
 
 
 @main.command("demo")

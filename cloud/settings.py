@@ -105,8 +105,10 @@ def load_settings(
     env = os.environ if environ is None else environ
     for name, value in env.items():
         # AISLE_CONFIG names the file; AISLE_TEST_* belong to the test suite, not the service.
-        if name.startswith("AISLE_") and name != "AISLE_CONFIG" and not name.startswith(
-            "AISLE_TEST_"
+        if (
+            name.startswith("AISLE_")
+            and name != "AISLE_CONFIG"
+            and not name.startswith("AISLE_TEST_")
         ):
             _set_path(raw, name.removeprefix("AISLE_").lower().split("__"), value)
     for dotted, value in (overrides or {}).items():

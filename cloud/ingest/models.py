@@ -34,7 +34,9 @@ class AppliedEvent(Base):
     """Every event a store sent that the cloud took (applied or quarantined), by its seq."""
 
     __tablename__ = "applied_events"
-    __table_args__ = (UniqueConstraint("store_id", "event_id", name="uq_applied_events_store_event"),)
+    __table_args__ = (
+        UniqueConstraint("store_id", "event_id", name="uq_applied_events_store_event"),
+    )
 
     store_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

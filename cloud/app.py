@@ -1,0 +1,135 @@
+"""The cloud's app factory: wiring only (database, keys, blueprints, errors, answer signing)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection
+from typing import Any
+
+from flask import Flask, Response, request
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from cloud.context import CloudContext
+from cloud.db import Database
+from cloud.errors import CloudError, Unavailable
+from cloud.migrations import current_revision, head_revision
+from cloud.settings import CloudSettings
+from sync.clock import Clock, SystemClock
+from sync.keys import load_or_create_private_key
+from sync.protocol import MAX_BATCH_BYTES, PROTOCOL_VERSION, accepted_versions
+from sync.signing import H_NONCE, H_PROTOCOL, sign_response
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the code's migration head: run ``aisle cloud migrate``."""
+
+
+def build_context(
+    settings: CloudSettings,
+    *,
+    clock: Clock | None = None,
+    protocol_version: int = PROTOCOL_VERSION,
+    accepted: Collection[int] | None = None,
+) -> CloudContext:
+    """Open the database and the cloud's key; refuses a database that is not migrated."""
+    db = Database.open(settings.resolved_database_url)
+    at, head = current_revision(db.writer), head_revision()
+    if at != head:
+        db.dispose()
+        raise SchemaOutOfDate(
+            f"cloud database is at revision {at}, the code needs {head}: "
+            "run `aisle cloud migrate --config ...`"
+        )
+    return CloudContext(
+        settings=settings,
+        db=db,
+        clock=clock or SystemClock(),
+        cloud_key=load_or_create_private_key(settings.key_path),
+        protocol_version=protocol_version,
+        accepted_versions=frozenset(accepted or accepted_versions(protocol_version)),
+    )
+
+
+def create_app(settings: CloudSettings, **overrides: Any) -> Flask:
+    """Build the cloud's WSGI app; ``overrides`` go to :func:`build_context`."""
+    from cloud.catalog.api import api as feeds_api
+    from cloud.ingest.api import api as ingest_api
+    from cloud.sales.api import api as sales_api
+    from cloud.stores.api import api as stores_api
+
+    app = Flask("cloud")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BATCH_BYTES + 64 * 1024
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    ctx = build_context(settings, **overrides)
+    app.extensions["aisle_cloud"] = ctx
+    for api in (stores_api, ingest_api, feeds_api, sales_api):
+        app.register_blueprint(api)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        with ctx.db.read() as session:
+            session.execute(text("SELECT 1"))
+        return {"ok": True, "protocol_version": ctx.protocol_version}
+
+    @app.after_request
+    def _sign_answer(response: Response) -> Response:
+        # Answers to signed requests are signed with the cloud's key, bound to the request's
+        # nonce, so the edge can check them against the key it pinned at enrollment.
+        response.headers[H_PROTOCOL] = str(ctx.protocol_version)
+        nonce = request.headers.get(H_NONCE, "")
+        if _NONCE.match(nonce) and not response.direct_passthrough:
+            response.headers.update(
+                sign_response(
+                    ctx.cloud_key,
+                    request_nonce=nonce,
+                    status=response.status_code,
+                    body=response.get_data(),
+                    now=ctx.clock.now(),
+                )
+            )
+        return response
+
+    @app.errorhandler(CloudError)
+    def _domain_error(exc: CloudError) -> tuple[dict[str, Any], int]:
+        return exc.to_dict(), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:
+        status = exc.code or 500
+        code = HTTP_CODES.get(status, "http_error")
+        details: dict[str, Any] = {}
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            details["allowed"] = sorted(exc.valid_methods)  # type: ignore[attr-defined]
+        body = {"error": {"code": code, "message": exc.description or exc.name, "details": details}}
+        return body, status
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> tuple[dict[str, Any], int]:
+        log.warning("database unavailable: %s", exc)
+        return Unavailable("the database is unavailable; nothing was applied, retry").to_dict(), 503
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[dict[str, Any], int]:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return _database_down(OperationalError(None, None, exc))
+        log.exception("unhandled error")
+        return CloudError("internal error; the request was not applied").to_dict(), 500
+
+    return app

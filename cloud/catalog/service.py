@@ -1,0 +1,282 @@
+"""Catalog use cases at the cloud: importing the chain's catalog and setting store prices.
+
+The CSV has the columns of the store import (``sku,name,barcodes,unit_price,tax_rate,category,
+sold_by,age_restricted,plu``); a file is imported all or nothing, and every bad row is reported
+with its line number. Each change is logged for the pull feeds in the same transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import delete, select
+
+from cloud.catalog.feeds import record_changes
+from cloud.catalog.models import Barcode, Product, StorePrice
+from cloud.db import Database
+from cloud.errors import NotFound, Unprocessable
+from cloud.stores.models import Store
+
+CATALOG_COLUMNS = (
+    "sku",
+    "name",
+    "barcodes",
+    "unit_price",
+    "tax_rate",
+    "category",
+    "sold_by",
+    "age_restricted",
+    "plu",
+)
+MAX_UNIT_PRICE = 100_000_000  # one million in a 2-decimal currency: anything above is a typo
+GTIN_LENGTHS = (8, 12, 13, 14)
+
+
+class CatalogImportError(Unprocessable):
+    """A catalog file with bad rows; ``details["rows"]`` lists each row number and problem."""
+
+    code = "invalid_catalog"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    sku: str
+    name: str
+    gtins: tuple[str, ...]
+    unit_price: int
+    tax_rate_bp: int
+    category: str
+    sold_by: str
+    age_restricted: bool
+    plu: str | None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+    barcodes: int
+
+
+def gs1_check_digit(payload: str) -> int:
+    """The GS1 mod-10 check digit of ``payload`` (all digits but the last)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(payload)))
+    return (10 - total % 10) % 10
+
+
+def normalize_gtin(code: str) -> str:
+    """A GTIN-8/12/13/14 checked (digits, length, check digit) and padded to 14 digits."""
+    raw = code.strip()
+    if not raw.isascii() or not raw.isdigit():
+        raise ValueError(f"barcode {raw!r} must contain digits only")
+    if len(raw) not in GTIN_LENGTHS:
+        raise ValueError(f"barcode {raw!r} has {len(raw)} digits; a GTIN has 8, 12, 13 or 14")
+    if gs1_check_digit(raw[:-1]) != int(raw[-1]):
+        raise ValueError(f"barcode {raw!r} has a wrong check digit")
+    return raw.rjust(14, "0")
+
+
+def _parse_tax_rate(text: str) -> int:
+    try:
+        value = Decimal(text.strip().rstrip("%"))
+    except InvalidOperation:
+        raise ValueError(f"tax_rate {text!r} is not a number") from None
+    if not Decimal(0) <= value <= Decimal(100):
+        raise ValueError(f"tax_rate {text!r} must be between 0 and 100")
+    bp = value * 100
+    if bp != bp.to_integral_value():
+        raise ValueError(f"tax_rate {text!r} has more than two decimals")
+    return int(bp)
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "1"):
+        return True
+    if value in ("false", "no", "0", ""):
+        return False
+    raise ValueError(f"age_restricted {text!r} must be true or false")
+
+
+def _parse_row(row: dict[str, str]) -> CatalogRow:
+    sku = (row.get("sku") or "").strip()
+    if not sku or len(sku) > 64:
+        raise ValueError("sku is empty or longer than 64 characters")
+    name = (row.get("name") or "").strip()
+    if not name or len(name) > 200:
+        raise ValueError("name is empty or longer than 200 characters")
+    price_text = (row.get("unit_price") or "").strip()
+    if not price_text.isascii() or not price_text.isdigit():
+        raise ValueError(f"unit_price {price_text!r} must be a whole number of minor units")
+    unit_price = int(price_text)
+    if unit_price > MAX_UNIT_PRICE:
+        raise ValueError(f"unit_price {unit_price} is implausibly large")
+    sold_by = (row.get("sold_by") or "each").strip().lower()
+    if sold_by not in ("each", "kg"):
+        raise ValueError(f"sold_by {sold_by!r} must be each or kg")
+    plu = (row.get("plu") or "").strip() or None
+    if plu is not None and (not plu.isascii() or not plu.isdigit() or len(plu) > 16):
+        raise ValueError(f"plu {plu!r} must be up to 16 digits")
+    gtins = [normalize_gtin(p) for p in (row.get("barcodes") or "").split("|") if p.strip()]
+    if not gtins and plu is None:
+        raise ValueError("a product needs at least one barcode or a plu")
+    return CatalogRow(
+        sku=sku,
+        name=name,
+        gtins=tuple(dict.fromkeys(gtins)),
+        unit_price=unit_price,
+        tax_rate_bp=_parse_tax_rate(row.get("tax_rate") or "0"),
+        category=(row.get("category") or "").strip()[:64],
+        sold_by=sold_by,
+        age_restricted=_parse_bool(row.get("age_restricted") or ""),
+        plu=plu,
+    )
+
+
+def parse_catalog(text: str) -> list[CatalogRow]:
+    """Validate a whole catalog CSV; raises :class:`CatalogImportError` listing every bad row."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = tuple(h.strip() for h in (reader.fieldnames or ()))
+    missing = [c for c in CATALOG_COLUMNS if c not in header]
+    if missing:
+        raise CatalogImportError(
+            f"catalog header lacks columns: {', '.join(missing)}",
+            details={"rows": [{"row": 1, "problem": f"missing columns {missing}"}]},
+        )
+    rows: list[CatalogRow] = []
+    problems: list[dict[str, object]] = []
+    seen: dict[str, dict[str, int]] = {"sku": {}, "barcode": {}, "plu": {}}
+    for number, raw in enumerate(reader, start=2):
+        if None in raw:
+            problems.append({"row": number, "problem": "more fields than the header has"})
+            continue
+        try:
+            row = _parse_row({k.strip(): v for k, v in raw.items()})
+        except ValueError as exc:
+            problems.append({"row": number, "problem": str(exc)})
+            continue
+        for label, values in (
+            ("sku", (row.sku,)),
+            ("barcode", row.gtins),
+            ("plu", (row.plu,) if row.plu else ()),
+        ):
+            for value in values:
+                if value in seen[label]:
+                    problems.append(
+                        {
+                            "row": number,
+                            "problem": f"{label} {value} repeats row {seen[label][value]}",
+                        }
+                    )
+                seen[label][value] = number
+        rows.append(row)
+    if problems:
+        raise CatalogImportError(
+            f"{len(problems)} bad row(s) in the catalog; nothing was imported",
+            details={"rows": problems},
+        )
+    return rows
+
+
+def import_catalog(db: Database, path: Path, *, now: datetime) -> ImportResult:
+    """Import a catalog CSV all or nothing; re-importing a SKU updates it in place. Changed
+    products are logged for the ``catalog`` and ``prices`` feeds in the same transaction."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CatalogImportError("catalog file is not UTF-8 text", details={"rows": []}) from None
+    rows = parse_catalog(text)
+    created = updated = 0
+    with db.write() as uow:
+        session = uow.session
+        existing = {p.sku: p for p in session.execute(select(Product)).scalars()}
+        owners = dict(session.execute(select(Barcode.gtin, Barcode.sku)).all())
+        plu_owners = {p.plu: p.sku for p in existing.values() if p.plu}
+        in_file = {r.sku for r in rows}
+        problems = []
+        for number, row in enumerate(rows, start=2):
+            for gtin in row.gtins:
+                owner = owners.get(gtin)
+                if owner is not None and owner != row.sku and owner not in in_file:
+                    problems.append(
+                        {"row": number, "problem": f"barcode {gtin} belongs to sku {owner}"}
+                    )
+            plu_owner = plu_owners.get(row.plu or "", row.sku)
+            if plu_owner != row.sku and plu_owner not in in_file:
+                problems.append(
+                    {"row": number, "problem": f"plu {row.plu} belongs to sku {plu_owner}"}
+                )
+        if problems:
+            raise CatalogImportError(
+                f"{len(problems)} bad row(s) in the catalog; nothing was imported",
+                details={"rows": problems},
+            )
+        # Free PLUs and barcodes of the rows being rewritten first, so swaps between rows work.
+        skus = [r.sku for r in rows]
+        for chunk in range(0, len(skus), 500):
+            part = skus[chunk : chunk + 500]
+            session.execute(delete(Barcode).where(Barcode.sku.in_(part)))
+            for sku in part:
+                if sku in existing and existing[sku].plu is not None:
+                    existing[sku].plu = None
+        session.flush()
+        for row in rows:
+            product = existing.get(row.sku)
+            if product is None:
+                product = Product(sku=row.sku)
+                session.add(product)
+                created += 1
+            else:
+                updated += 1
+            product.name = row.name
+            product.unit_price = row.unit_price
+            product.tax_rate_bp = row.tax_rate_bp
+            product.category = row.category
+            product.sold_by = row.sold_by
+            product.age_restricted = row.age_restricted
+            product.plu = row.plu
+            product.updated_at = now
+        session.flush()
+        session.add_all(Barcode(gtin=g, sku=r.sku) for r in rows for g in r.gtins)
+        record_changes(
+            session,
+            [(feed, r.sku, None) for r in rows for feed in ("catalog", "prices")],
+            now=now,
+        )
+        uow.commit()
+    return ImportResult(created=created, updated=updated, barcodes=sum(len(r.gtins) for r in rows))
+
+
+def set_store_price(
+    db: Database, *, store_id: str, sku: str, unit_price: int | None, now: datetime
+) -> None:
+    """Give ``store_id`` its own price for ``sku`` (None: back to the chain price). Only that
+    store's feeds carry the change."""
+    if unit_price is not None and not 0 <= unit_price <= MAX_UNIT_PRICE:
+        raise Unprocessable(
+            f"unit_price must be between 0 and {MAX_UNIT_PRICE}", details={"field": "unit_price"}
+        )
+    with db.write() as uow:
+        session = uow.session
+        if session.get(Store, store_id) is None:
+            raise NotFound(f"no store {store_id!r}", code="unknown_store")
+        if session.get(Product, sku) is None:
+            raise NotFound(f"no product with sku {sku!r}", code="unknown_sku")
+        row = session.get(StorePrice, (store_id, sku))
+        if unit_price is None:
+            if row is not None:
+                session.delete(row)
+        elif row is None:
+            session.add(
+                StorePrice(store_id=store_id, sku=sku, unit_price=unit_price, updated_at=now)
+            )
+        else:
+            row.unit_price, row.updated_at = unit_price, now
+        session.flush()
+        record_changes(session, [("catalog", sku, store_id), ("prices", sku, store_id)], now=now)
+        uow.commit()

@@ -1,0 +1,331 @@
+"""``aisle cloud ...``: set up, run and look after the chain's cloud service."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from cloud.settings import CloudSettings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from cloud.db import Database
+
+CLOUD_TOML = """\
+# Aisle cloud configuration. Every key can be overridden by an environment variable:
+# AISLE_<KEY> or AISLE_<SECTION>__<KEY>, e.g. AISLE_SERVER__PORT=9091. Unknown keys are refused.
+
+# Where the cloud keeps its signing key (and the embedded database), relative to this file.
+data_dir = "."
+
+# Empty: the embedded SQLite database in data_dir (a laptop or a demo).
+# Production: PostgreSQL through psycopg 3, e.g.
+#   database_url = "postgresql+psycopg://aisle:secret@db.internal:5432/aisle"
+database_url = "{database_url}"
+
+[server]
+host = "{host}"
+port = {port}
+workers = 2               # processes; the workers are stateless, add one per core
+threads = 4               # per process
+
+[sync]
+timestamp_window_s = 300  # a signed request older or newer than this is refused (clock skew)
+max_batch_events = 1000   # events in one push batch
+max_batch_bytes = 2097152 # compressed size of one push batch
+max_pull_limit = 1000     # changes in one pull page
+feed_retention_days = 90  # change history kept; an older cursor gets a paged snapshot
+
+[enrollment]
+code_ttl_s = 86400        # a one-time enrollment code expires after this many seconds
+"""
+
+
+def _load(config: str | None) -> CloudSettings:
+    if not config:
+        raise click.UsageError("--config FILE is required (or set AISLE_CONFIG)")
+    try:
+        return load_settings(config)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+config_option = click.option(
+    "--config",
+    "config",
+    envvar="AISLE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="the cloud's cloud.toml",
+)
+
+
+def _migrate(settings: CloudSettings) -> str | None:
+    from cloud.db import Database
+    from cloud.migrations import current_revision, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database.open(settings.resolved_database_url)
+    try:
+        upgrade(db.writer)
+        return current_revision(db.writer)
+    finally:
+        db.dispose()
+
+
+def _open(settings: CloudSettings) -> Database:
+    from cloud.db import Database
+
+    return Database.open(settings.resolved_database_url)
+
+
+@click.group("cloud")
+def cloud() -> None:
+    """The chain's cloud service."""
+
+
+@cloud.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--database-url", default="", help="PostgreSQL URL; empty for embedded SQLite")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9090, show_default=True, type=int)
+def init(directory: str, database_url: str, host: str, port: int) -> None:
+    """Create DIRECTORY/cloud.toml, the cloud's signing key and the (migrated) database."""
+    from sync.keys import load_or_create_private_key, public_key_b64
+
+    root = Path(directory)
+    target = root / "cloud.toml"
+    if target.exists():
+        raise click.ClickException(f"{target} exists; refusing to overwrite a cloud")
+    root.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        CLOUD_TOML.format(database_url=database_url.replace('"', ""), host=host, port=port),
+        encoding="utf-8",
+    )
+    try:
+        settings = load_settings(target, environ={})
+    except SettingsError as exc:
+        target.unlink()
+        raise click.ClickException(str(exc)) from None
+    revision = _migrate(settings)
+    key = load_or_create_private_key(settings.key_path)
+    click.echo(f"cloud created in {root} (database at revision {revision})")
+    click.echo(f"cloud public key: {public_key_b64(key)}")
+    click.echo(f"config: {target}")
+
+
+@cloud.command("migrate")
+@config_option
+def migrate(config: str | None) -> None:
+    """Upgrade the cloud database to this version's schema (safe to run again)."""
+    click.echo(f"database at revision {_migrate(_load(config))}")
+
+
+@cloud.command("serve")
+@config_option
+@click.option("--host", default=None, help="overrides server.host")
+@click.option("--port", default=None, type=int, help="overrides server.port")
+@click.option("--workers", default=None, type=int, help="overrides server.workers")
+def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Migrate the database, then serve the cloud API with the production server."""
+    from cloud.server import CloudServer
+
+    settings = _load(config)
+    _migrate(settings)
+    bind_host, bind_port = host or settings.server.host, port or settings.server.port
+    click.echo(f"cloud serving on {bind_host}:{bind_port}")
+    CloudServer(
+        settings, host=bind_host, port=bind_port, workers=workers or settings.server.workers
+    ).run()
+
+
+@cloud.command("token")
+@click.option("--role", required=True, type=click.Choice(["hq"]))
+@click.option("--name", default="", help="a label, e.g. 'finance dashboard'")
+@config_option
+def token(role: str, name: str, config: str | None) -> None:
+    """Issue an API token; prints it on the last line (shown once)."""
+    from cloud.stores.service import issue_token
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        value = issue_token(db, role=role, name=name, now=SystemClock().now())
+    finally:
+        db.dispose()
+    click.echo(f"issued {role} token")
+    click.echo(value)
+
+
+@cloud.command("add-store")
+@click.argument("store_id")
+@click.option("--name", default="", help="defaults to the id")
+@click.option(
+    "--format",
+    "store_format",
+    default="supermarket",
+    show_default=True,
+    type=click.Choice(["hypermarket", "supermarket", "convenience", "online"]),
+)
+@click.option("--area-m2", default=None, type=int, help="selling area in square metres")
+@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@click.option("--currency", default="CNY", show_default=True)
+@config_option
+def add_store_cmd(
+    store_id: str,
+    name: str,
+    store_format: str,
+    area_m2: int | None,
+    timezone: str,
+    currency: str,
+    config: str | None,
+) -> None:
+    """Add a store; prints its one-time, expiring enrollment code on the last line."""
+    from cloud.errors import CloudError
+    from cloud.stores.service import StoreInput, add_store
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        code = add_store(
+            db,
+            StoreInput(store_id, name, store_format, area_m2, timezone, currency),
+            now=SystemClock().now(),
+            code_ttl_s=settings.enrollment.code_ttl_s,
+        )
+    except CloudError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
+    hours = settings.enrollment.code_ttl_s / 3600
+    click.echo(f"store {store_id} added; enrollment code (single use, valid {hours:g} h):")
+    click.echo(code)
+
+
+@cloud.command("revoke-store")
+@click.argument("store_id")
+@config_option
+def revoke_store_cmd(store_id: str, config: str | None) -> None:
+    """Revoke a store: its key stops working at once."""
+    from cloud.errors import CloudError
+    from cloud.stores.service import revoke_store
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        revoke_store(db, store_id, now=SystemClock().now())
+    except CloudError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
+    click.echo(f"store {store_id} revoked")
+
+
+@cloud.command("import-catalog")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@config_option
+def import_catalog_cmd(file: str, config: str | None) -> None:
+    """Import the chain's catalog from a CSV file, all or nothing; stores get it by pull."""
+    from cloud.catalog.service import CatalogImportError, import_catalog
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        result = import_catalog(db, Path(file), now=SystemClock().now())
+    except CatalogImportError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        for row in exc.details.get("rows", [])[:50]:
+            click.echo(f"  row {row['row']}: {row['problem']}", err=True)
+        sys.exit(1)
+    finally:
+        db.dispose()
+    click.echo(
+        f"imported {result.created + result.updated} products "
+        f"({result.created} new, {result.updated} updated, {result.barcodes} barcodes)"
+    )
+
+
+@cloud.command("set-price")
+@click.argument("store_id")
+@click.argument("sku")
+@click.argument("unit_price", required=False, type=int)
+@config_option
+def set_price_cmd(store_id: str, sku: str, unit_price: int | None, config: str | None) -> None:
+    """Set STORE_ID's own price for SKU in minor units (omit the price to clear it)."""
+    from cloud.catalog.service import set_store_price
+    from cloud.errors import CloudError
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        set_store_price(
+            db, store_id=store_id, sku=sku, unit_price=unit_price, now=SystemClock().now()
+        )
+    except CloudError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
+    what = "the chain price" if unit_price is None else f"{unit_price}"
+    click.echo(f"{sku} at store {store_id}: {what}")
+
+
+@cloud.command("prune-changes")
+@config_option
+def prune_changes_cmd(config: str | None) -> None:
+    """Drop feed history older than sync.feed_retention_days (older cursors get snapshots)."""
+    from datetime import timedelta
+
+    from cloud.catalog.feeds import prune_changes
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = _open(settings)
+    now = SystemClock().now()
+    try:
+        with db.write() as uow:
+            pruned = prune_changes(
+                uow.session,
+                older_than=now - timedelta(days=settings.sync.feed_retention_days),
+                now=now,
+            )
+            uow.commit()
+    finally:
+        db.dispose()
+    click.echo(f"pruned {sum(pruned.values())} change rows")
+
+
+@cloud.group("quarantine")
+def quarantine() -> None:
+    """Events the cloud could not apply."""
+
+
+@quarantine.command("list")
+@click.option("--store", default=None, help="only this store")
+@click.option("--limit", default=100, show_default=True, type=int)
+@config_option
+def quarantine_list_cmd(store: str | None, limit: int, config: str | None) -> None:
+    """List quarantined events, newest first, with their reasons."""
+    from cloud.ingest.service import quarantine_list
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        with db.read() as session:
+            rows = quarantine_list(session, store_id=store, limit=limit)
+    finally:
+        db.dispose()
+    if not rows:
+        click.echo("no quarantined events")
+        return
+    for row in rows:
+        click.echo(
+            f"{row['store_id']}  seq {row['seq']}  {row['type'] or '?'}  {row['event_id']}  "
+            f"{row['created_at']}  {row['reason']}"
+        )
+    click.echo(f"{len(rows)} quarantined event(s)")

@@ -1,0 +1,312 @@
+"""Applying a store's push: exactly once, in sequence order, in one transaction.
+
+For one batch, in one transaction:
+
+1. Lock the store's sync state (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite writers are
+   serialised anyway), so two pushes of one store never interleave.
+2. Events at or below the high-water seq were applied before: they are skipped, but only if
+   the cloud recorded that very event id under that seq. Another id under an applied seq means
+   the store's database was restored from an old backup (or replaced): the push is refused
+   with 409 ``sequence_diverged``, the divergence is recorded and the store's stream is frozen
+   until someone looks. Nothing is merged.
+3. New events are taken while they continue the sequence (``high-water + 1``, ``+ 2``, ...);
+   the first one after a hole stops the batch (``gap_at``) and the answer says where to resume.
+4. Each event is projected (sales, returns, stock movements, ...). One that cannot be applied
+   (unknown type, bad payload, a row the database refuses) is quarantined with its reason and
+   the sequence moves past it: a poison event never blocks the queue. Database refusals are
+   found per event inside a savepoint, after the whole batch's rows failed as one insert.
+5. The applied events, the quarantine rows and the new high-water seq commit together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
+
+from cloud.db import Database
+from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
+from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, SyncState
+from cloud.ingest.projections import PoisonEvent, Rows, project
+from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
+from sync.protocol import (
+    ERR_DIVERGED,
+    ERR_STORE_MISMATCH,
+    ERR_UNKNOWN_STORE,
+    Batch,
+    PushResult,
+    QuarantinedEvent,
+    WireEvent,
+    canonical_json,
+)
+
+#: Insert order: parents before children.
+TABLE_ORDER = (Sale, SaleLine, Return, StockMovement, ExitPassUse)
+MAX_REASON_CHARS = 500
+
+
+class _Diverged(Exception):
+    def __init__(self, seq: int, applied_event_id: str | None, offered_event_id: str) -> None:
+        super().__init__(seq)
+        self.seq = seq
+        self.applied_event_id = applied_event_id
+        self.offered_event_id = offered_event_id
+
+
+def _diverged_error(store_id: str, row: Divergence, acked_seq: int) -> Conflict:
+    return Conflict(
+        f"store {store_id} sent event {row.offered_event_id} as seq {row.seq}, but the cloud "
+        f"applied {row.applied_event_id} under that seq: the store's database looks restored "
+        "from an old backup. Its events are not merged; HQ must resolve this.",
+        code=ERR_DIVERGED,
+        details={
+            "seq": row.seq,
+            "applied_event_id": row.applied_event_id,
+            "offered_event_id": row.offered_event_id,
+            "detected_at": row.detected_at.isoformat(),
+            "acked_seq": acked_seq,
+        },
+    )
+
+
+def push(db: Database, *, store_id: str, batch: Batch, now: datetime) -> PushResult:
+    """Apply ``batch`` from the authenticated ``store_id``; see the module docstring."""
+    if batch.store_id != store_id:
+        raise Forbidden(
+            f"the batch names store {batch.store_id!r} but is signed by {store_id!r}",
+            code=ERR_STORE_MISMATCH,
+            details={"signed_by": store_id, "batch_store_id": batch.store_id},
+        )
+    try:
+        with db.write() as uow:
+            result = _apply_batch(uow.session, store_id, batch.events, now)
+            uow.commit()
+            return result
+    except _Diverged as diverged:
+        row, acked = _record_divergence(db, store_id, diverged, now)
+        raise _diverged_error(store_id, row, acked) from None
+
+
+def _lock_state(session: Session, store_id: str) -> SyncState:
+    state = session.execute(
+        select(SyncState).where(SyncState.store_id == store_id).with_for_update()
+    ).scalar_one_or_none()
+    if state is None:
+        raise Unauthorized(f"store {store_id} is not enrolled", code=ERR_UNKNOWN_STORE)
+    return state
+
+
+def _apply_batch(
+    session: Session, store_id: str, events: Sequence[WireEvent], now: datetime
+) -> PushResult:
+    state = _lock_state(session, store_id)
+    if state.diverged_at is not None:
+        first = (
+            session.execute(
+                select(Divergence).where(Divergence.store_id == store_id).order_by(Divergence.id)
+            )
+            .scalars()
+            .first()
+        )
+        assert first is not None
+        raise _diverged_error(store_id, first, state.high_water_seq)
+    high = state.high_water_seq
+    old = [e for e in events if e.seq <= high]
+    if old:
+        recorded = dict(
+            session.execute(
+                select(AppliedEvent.seq, AppliedEvent.event_id).where(
+                    AppliedEvent.store_id == store_id,
+                    AppliedEvent.seq.in_([e.seq for e in old]),
+                )
+            ).all()
+        )
+        for event in old:
+            if recorded.get(event.seq) != event.id:
+                raise _Diverged(event.seq, recorded.get(event.seq), event.id)
+    take: list[WireEvent] = []
+    gap_at = None
+    for event in (e for e in events if e.seq > high):
+        if event.seq != high + len(take) + 1:
+            gap_at = event.seq
+            break
+        take.append(event)
+    quarantined: list[QuarantinedEvent] = []
+    if take:
+        clash = session.execute(
+            select(AppliedEvent.seq, AppliedEvent.event_id).where(
+                AppliedEvent.store_id == store_id,
+                AppliedEvent.event_id.in_([e.id for e in take]),
+            )
+        ).first()
+        if clash is not None:
+            offered = next(e for e in take if e.id == clash.event_id)
+            raise _Diverged(offered.seq, None, offered.id)
+        quarantined = _apply_events(session, store_id, take, now)
+        state.high_water_seq = take[-1].seq
+        state.events_applied += len(take) - len(quarantined)
+        state.quarantined += len(quarantined)
+    state.last_push_at = now
+    acked = state.high_water_seq
+    return PushResult(
+        acked_seq=acked,
+        resume_from=acked + 1,
+        applied=len(take) - len(quarantined),
+        duplicates=len(old),
+        quarantined=tuple(quarantined),
+        gap_at=gap_at,
+        server_time=now.isoformat(),
+        clock_skew_s=state.clock_skew_s or 0.0,
+    )
+
+
+def _insert_rows(session: Session, by_table: dict[Any, list[dict[str, Any]]]) -> None:
+    for table in TABLE_ORDER:
+        rows = by_table.get(table)
+        if rows:
+            session.execute(insert(table), rows)
+
+
+def _db_reason(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return f"the database refused it: {text}"
+
+
+def _apply_events(
+    session: Session, store_id: str, events: list[WireEvent], now: datetime
+) -> list[QuarantinedEvent]:
+    poisoned: dict[int, str] = {}
+    projected: list[tuple[WireEvent, Rows]] = []
+    for event in events:
+        try:
+            projected.append((event, project(event, store_id, now)))
+        except PoisonEvent as exc:
+            poisoned[event.seq] = str(exc)
+    merged = Rows()
+    for _, rows in projected:
+        merged.extend(rows)
+    try:
+        with session.begin_nested():
+            _insert_rows(session, merged.by_table)
+    except (IntegrityError, DataError):
+        # Some row is refused (a sale id seen before, a number out of range): find which
+        # events, one savepoint each, and quarantine just those.
+        for event, rows in projected:
+            try:
+                with session.begin_nested():
+                    _insert_rows(session, rows.by_table)
+            except (IntegrityError, DataError) as exc:
+                poisoned[event.seq] = _db_reason(exc)
+    session.execute(
+        insert(AppliedEvent),
+        [
+            {
+                "store_id": store_id,
+                "seq": e.seq,
+                "event_id": e.id,
+                "type": e.type[:64],
+                "status": "quarantined" if e.seq in poisoned else "applied",
+                "received_at": now,
+            }
+            for e in events
+        ],
+    )
+    out = []
+    if poisoned:
+        rows_q = []
+        for event in events:
+            reason = poisoned.get(event.seq)
+            if reason is None:
+                continue
+            reason = reason[:MAX_REASON_CHARS]
+            rows_q.append(
+                {
+                    "store_id": store_id,
+                    "seq": event.seq,
+                    "event_id": event.id,
+                    "type": event.type[:64],
+                    "reason": reason,
+                    "event": canonical_json(event.to_dict()).decode(),
+                    "created_at": now,
+                }
+            )
+            out.append(QuarantinedEvent(event.seq, event.id, event.type, reason))
+        session.execute(insert(Quarantined), rows_q)
+    return out
+
+
+def _record_divergence(
+    db: Database, store_id: str, diverged: _Diverged, now: datetime
+) -> tuple[Divergence, int]:
+    with db.write() as uow:
+        session = uow.session
+        state = _lock_state(session, store_id)
+        row = Divergence(
+            store_id=store_id,
+            seq=diverged.seq,
+            applied_event_id=diverged.applied_event_id,
+            offered_event_id=diverged.offered_event_id,
+            detected_at=now,
+        )
+        session.add(row)
+        if state.diverged_at is None:
+            state.diverged_at = now
+        session.flush()
+        uow.commit()
+        return row, state.high_water_seq
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def sync_state(session: Session, store_id: str) -> dict[str, Any]:
+    """Where a store's stream stands, for HQ."""
+    state = session.get(SyncState, store_id)
+    if state is None:
+        raise NotFound(f"no enrolled store {store_id!r}", code="unknown_store")
+    return {
+        "store_id": store_id,
+        "high_water_seq": state.high_water_seq,
+        "events_applied": state.events_applied,
+        "quarantined": state.quarantined,
+        "last_seen_at": _iso(state.last_seen_at),
+        "last_push_at": _iso(state.last_push_at),
+        "clock_skew_s": state.clock_skew_s,
+        "protocol_version": state.protocol_version,
+        "diverged": state.diverged_at is not None,
+        "diverged_at": _iso(state.diverged_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def quarantine_list(
+    session: Session, *, store_id: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Quarantined events, newest first, with their reasons and the events as they came."""
+    query = select(Quarantined).order_by(Quarantined.id.desc()).limit(limit)
+    if store_id is not None:
+        query = query.where(Quarantined.store_id == store_id)
+    return [
+        {
+            "store_id": q.store_id,
+            "seq": q.seq,
+            "event_id": q.event_id,
+            "type": q.type,
+            "reason": q.reason,
+            "created_at": q.created_at.isoformat(),
+            "event": json.loads(q.event),
+        }
+        for q in session.execute(query).scalars()
+    ]
+
+
+def quarantine_count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(Quarantined)).scalar_one())

@@ -1,0 +1,340 @@
+"""Test harness for the cloud: the app on a test client, stores that sign like an edge, events.
+
+``StoreClient`` is what the edge's sync client will do, built only on ``sync/``: it signs each
+request with the store's key and checks the cloud's answer signature against the pinned key.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from cloud.app import create_app
+from cloud.catalog.service import import_catalog
+from cloud.context import CloudContext
+from cloud.settings import load_settings
+from cloud.stores.service import StoreInput, add_store, issue_token
+from sync.clock import FixedClock
+from sync.ids import new_id
+from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
+from sync.protocol import PROTOCOL_VERSION, WireEvent, canonical_json, encode_batch, request_target
+from sync.signing import H_NONCE, new_nonce, sign_request, verify_response
+
+T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+
+CATALOG_HEADER = "sku,name,barcodes,unit_price,tax_rate,category,sold_by,age_restricted,plu"
+
+
+def ean13(payload12: str) -> str:
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(payload12)))
+    return payload12 + str((10 - total % 10) % 10)
+
+
+def catalog_csv(count: int = 5, *, price: int = 1000) -> str:
+    rows = [CATALOG_HEADER]
+    for i in range(1, count + 1):
+        rows.append(
+            f"SKU{i:04d},Product {i},{ean13(f'69000000{i:04d}')},{price + i},9,grocery,each,false,"
+        )
+    return "\n".join(rows) + "\n"
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+def sale_event(seq: int, store_id: str, *, lines: int = 2, at: datetime = T0) -> dict[str, Any]:
+    """A ``sale.completed`` outbox event shaped like the edge's (edge/checkout/sales.py)."""
+    sale_id = new_id()
+    sale_lines = [
+        {
+            "id": new_id(),
+            "sku": f"SKU{i:04d}",
+            "name": f"Product {i}",
+            "barcode": ean13(f"69000000{i:04d}"),
+            "quantity": 1,
+            "weight_g": None,
+            "unit_price": 1000 + i,
+            "price": 1000 + i,
+            "subtotal": 1000 + i,
+            "discount": 0,
+            "tax": 83,
+            "total": 1000 + i,
+            "tax_rate_bp": 900,
+            "returned_quantity": 0,
+            "refunded_amount": 0,
+        }
+        for i in range(1, lines + 1)
+    ]
+    total = sum(line["total"] for line in sale_lines)
+    sale = {
+        "id": sale_id,
+        "number": f"{store_id}-{seq:06d}",
+        "cart_id": new_id(),
+        "channel": "kiosk",
+        "currency": "CNY",
+        "subtotal": total,
+        "discount": 0,
+        "tax": 83 * lines,
+        "total": total,
+        "paid": total,
+        "change": 0,
+        "item_count": lines,
+        "device_id": new_id(),
+        "approved_by": None,
+        "created_at": at.isoformat(),
+        "lines": sale_lines,
+        "payments": [{"method": "card", "amount": total, "reference": "auth-1"}],
+    }
+    return {
+        "seq": seq,
+        "id": new_id(),
+        "type": "sale.completed",
+        "aggregate_id": sale_id,
+        "payload": {"store_id": store_id, "sale": sale},
+        "created_at": at.isoformat(),
+    }
+
+
+def stock_event(seq: int, *, sku: str = "SKU0001", quantity: int = 12) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "id": new_id(),
+        "type": "stock.moved",
+        "aggregate_id": sku,
+        "payload": {
+            "movement_id": new_id(),
+            "sku": sku,
+            "quantity": quantity,
+            "kind": "receive",
+            "reason": "delivery",
+            "ref_id": None,
+            "on_hand_after": quantity,
+            "at": T0.isoformat(),
+        },
+        "created_at": T0.isoformat(),
+    }
+
+
+def return_event(seq: int, store_id: str, sale: dict[str, Any]) -> dict[str, Any]:
+    line = sale["payload"]["sale"]["lines"][0]
+    return {
+        "seq": seq,
+        "id": new_id(),
+        "type": "return.created",
+        "aggregate_id": (return_id := new_id()),
+        "payload": {
+            "store_id": store_id,
+            "return_id": return_id,
+            "sale_id": sale["aggregate_id"],
+            "sale_number": sale["payload"]["sale"]["number"],
+            "reason": "damaged",
+            "refund_total": line["total"],
+            "currency": "CNY",
+            "lines": [{"sale_line_id": line["id"], "sku": line["sku"], "quantity": 1}],
+            "refunds": [{"method": "card", "amount": line["total"]}],
+            "at": T0.isoformat(),
+        },
+        "created_at": T0.isoformat(),
+    }
+
+
+def exit_event(seq: int, store_id: str, sale_id: str) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "id": new_id(),
+        "type": "exit_pass.used",
+        "aggregate_id": sale_id,
+        "payload": {"store_id": store_id, "sale_id": sale_id, "audit": False, "at": T0.isoformat()},
+        "created_at": T0.isoformat(),
+    }
+
+
+def sales(store_id: str, seqs: Iterable[int]) -> list[dict[str, Any]]:
+    return [sale_event(seq, store_id) for seq in seqs]
+
+
+# --- the cloud and its stores -------------------------------------------------------------------
+
+
+@dataclass
+class Cloud:
+    app: Flask
+    client: FlaskClient
+    clock: FixedClock
+    data_dir: Path
+    hq_token: str = ""
+
+    @property
+    def ctx(self) -> CloudContext:
+        context: CloudContext = self.app.extensions["aisle_cloud"]
+        return context
+
+    def close(self) -> None:
+        self.ctx.db.dispose()
+
+    def add_store(self, store_id: str = "S001", **kw: Any) -> str:
+        """The store's one-time enrollment code."""
+        return add_store(
+            self.ctx.db,
+            StoreInput(store_id, **kw),
+            now=self.clock.now(),
+            code_ttl_s=self.ctx.settings.enrollment.code_ttl_s,
+        )
+
+    def store(self, store_id: str = "S001", **kw: Any) -> StoreClient:
+        """A store added and enrolled, ready to push and pull."""
+        code = self.add_store(store_id, **kw)
+        client = StoreClient(self, store_id)
+        response = client.enroll(code)
+        assert response.status_code == 200, response.get_json()
+        return client
+
+    def import_catalog(self, text: str) -> None:
+        path = self.data_dir / f"catalog-{new_id()}.csv"
+        path.write_text(text, encoding="utf-8")
+        import_catalog(self.ctx.db, path, now=self.clock.now())
+
+    def hq(self, path: str, **kw: Any) -> TestResponse:
+        if not self.hq_token:
+            self.hq_token = issue_token(self.ctx.db, role="hq", name="tests", now=self.clock.now())
+        headers = {"Authorization": f"Bearer {self.hq_token}"}
+        return self.client.get(path, headers=headers, **kw)
+
+
+def make_cloud(data_dir: Path, database_url: str, **overrides: Any) -> Cloud:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(
+        None, environ={}, overrides={"data_dir": str(data_dir), "database_url": database_url}
+    )
+    clock = FixedClock(T0)
+    app = create_app(settings, clock=clock, **overrides)
+    return Cloud(app, app.test_client(), clock, data_dir)
+
+
+@dataclass
+class StoreClient:
+    """A store as the cloud sees it: its key, and signed push and pull like the edge's client."""
+
+    cloud: Cloud
+    store_id: str
+    key: Ed25519PrivateKey = field(default_factory=generate_private_key)
+    protocol: int = PROTOCOL_VERSION
+    cloud_public_key: str = ""
+    last_nonce: str = ""
+
+    def enroll(self, code: str, *, key: Ed25519PrivateKey | None = None) -> TestResponse:
+        body = canonical_json(
+            {"code": code, "store_public_key": public_key_b64(self.key), "store_id": self.store_id}
+        )
+        target = "/api/v1/enroll"
+        headers = sign_request(
+            key or self.key,
+            method="POST",
+            target=target,
+            store_id=self.store_id,
+            body=body,
+            now=self.cloud.clock.now(),
+            protocol=self.protocol,
+        )
+        response = self.cloud.client.post(
+            target, data=body, headers={**headers, "Content-Type": "application/json"}
+        )
+        if response.status_code == 200:
+            self.cloud_public_key = response.get_json()["cloud_public_key"]
+        return response
+
+    def signed(
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        *,
+        key: Ed25519PrivateKey | None = None,
+        store_id: str | None = None,
+        at: datetime | None = None,
+        nonce: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> TestResponse:
+        self.last_nonce = nonce or new_nonce()
+        signed = sign_request(
+            key or self.key,
+            method=method,
+            target=target,
+            store_id=store_id or self.store_id,
+            body=body,
+            now=at or self.cloud.clock.now(),
+            protocol=self.protocol,
+            nonce=self.last_nonce,
+        )
+        signed.update(headers or {})
+        return self.cloud.client.open(
+            target,
+            method=method,
+            data=body,
+            headers={**signed, "Content-Type": "application/vnd.aisle.batch+json"},
+        )
+
+    def batch(self, events: list[dict[str, Any]], *, store_id: str | None = None) -> bytes:
+        return encode_batch(
+            store_id or self.store_id,
+            [WireEvent(**e) for e in events],
+            batch_id=new_id(),
+        )
+
+    def push(self, events: list[dict[str, Any]], **kw: Any) -> TestResponse:
+        return self.signed("POST", "/api/v1/sync/push", self.batch(events), **kw)
+
+    def pull(
+        self, feed: str, cursor: str | None = None, limit: int | None = None, **kw: Any
+    ) -> TestResponse:
+        target = request_target(
+            "/api/v1/sync/pull", {"feed": feed, "cursor": cursor, "limit": limit}
+        )
+        response = self.signed("GET", target, **kw)
+        self.verify(response)
+        return response
+
+    def verify(self, response: TestResponse) -> None:
+        """Check the answer's signature against the pinned cloud key, as the edge must."""
+        verify_response(
+            load_public_key_b64(self.cloud_public_key),
+            request_nonce=self.last_nonce,
+            status=response.status_code,
+            body=response.get_data(),
+            headers=dict(response.headers.items()),
+        )
+
+    def pull_all(
+        self, feed: str, cursor: str | None = None, limit: int = 100
+    ) -> tuple[dict[str, Any], str, list[bool]]:
+        """Follow pages to the end: (key -> data, final cursor, snapshot flag per page)."""
+        seen: dict[str, Any] = {}
+        flags = []
+        while True:
+            response = self.pull(feed, cursor, limit)
+            assert response.status_code == 200, response.get_json()
+            page = response.get_json()
+            for change in page["changes"]:
+                seen[change["key"]] = change["data"]
+            flags.append(page["snapshot"])
+            cursor = page["next_cursor"]
+            if not page["has_more"]:
+                return seen, cursor, flags
+
+
+def gz(value: Any) -> bytes:
+    return gzip.compress(json.dumps(value).encode())
+
+
+def later(clock: FixedClock, **delta: float) -> datetime:
+    return clock.now() + timedelta(**delta)
