@@ -28,7 +28,7 @@ from sync.clock import FixedClock
 from sync.ids import new_id
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
 from sync.protocol import PROTOCOL_VERSION, WireEvent, canonical_json, encode_batch, request_target
-from sync.signing import H_NONCE, new_nonce, sign_request, verify_response
+from sync.signing import new_nonce, sign_request, verify_response
 
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
