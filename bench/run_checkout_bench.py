@@ -382,7 +382,7 @@ FLOOR_VARIANTS = {
 }
 
 
-FLOOR_WORKER_CONNECTIONS = 20  # as edge.toml's server.worker_connections
+FLOOR_WORKER_CONNECTIONS = 16  # as edge.toml's server.worker_connections
 
 
 def floor_gunicorn(

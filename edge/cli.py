@@ -27,7 +27,7 @@ host = "{host}"          # the store LAN; devices connect here
 port = {port}
 workers = 2               # processes: one per core
 threads = 8               # per process: devices waiting on a card terminal do not block scans
-worker_connections = 20   # device connections a process keeps open; about devices / workers + 4
+worker_connections = 16   # connections a process holds; idle ones past (this - threads) are closed
 
 # Scale labels of weighed goods: prefix + PLU + value + check digit (13 digits by default).
 [barcodes.variable_measure]

@@ -59,7 +59,7 @@ class ServerSettings(_Section):
     # device's keep-alive connection while the other idles; above ``worker_connections -
     # threads`` idle ones, a worker closes a connection after answering and the device
     # reconnects, landing on whichever worker accepts first.
-    worker_connections: int = Field(default=20, ge=2, le=10_000)
+    worker_connections: int = Field(default=16, ge=2, le=10_000)
 
     @model_validator(mode="after")
     def _room_for_keepalive(self) -> ServerSettings:

@@ -66,6 +66,6 @@ def test_bad_toml_and_missing_file_are_clear(tmp_path):
 
 def test_worker_connections_must_leave_room_for_keep_alive(tmp_path):
     settings = load_settings(_write(tmp_path), environ={})
-    assert settings.server.worker_connections == 20
+    assert settings.server.worker_connections == 16
     with pytest.raises(SettingsError, match="worker_connections"):
         load_settings(_write(tmp_path), environ={"AISLE_SERVER__WORKER_CONNECTIONS": "8"})
