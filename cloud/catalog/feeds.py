@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, literal_column, or_, select, tuple_
+from sqlalchemy import delete, insert, literal, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -346,13 +345,3 @@ def prune_changes(session: Session, *, older_than: datetime, now: datetime) -> d
             horizon.xid, horizon.change_id, horizon.pruned_at = last[0], last[1], now
     session.flush()
     return pruned
-
-
-def feed_lengths(session: Session) -> dict[str, int]:
-    """Change rows kept per feed (for the operator)."""
-    rows = session.execute(select(Change.feed, func.count()).group_by(Change.feed)).all()
-    return {feed: int(n) for feed, n in rows}
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -165,11 +165,17 @@ def _apply_batch(
     )
 
 
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
 def _insert_rows(session: Session, by_table: dict[Any, list[dict[str, Any]]]) -> None:
     for table in TABLE_ORDER:
         rows = by_table.get(table)
         if rows:
-            session.execute(insert(table), rows)
+            # Core inserts of the table: several times cheaper than the ORM's bulk path.
+            session.execute(insert(_table(table)), rows)
 
 
 def _db_reason(exc: Exception) -> str:
@@ -203,7 +209,7 @@ def _apply_events(
             except (IntegrityError, DataError) as exc:
                 poisoned[event.seq] = _db_reason(exc)
     session.execute(
-        insert(AppliedEvent),
+        insert(_table(AppliedEvent)),
         [
             {
                 "store_id": store_id,

@@ -10,6 +10,7 @@ request that later fails cannot be replayed.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from cloud.db import Database
 from cloud.errors import Forbidden, Unauthorized, UpgradeRequired
 from cloud.ingest.models import SyncState
-from cloud.stores.models import RequestNonce, Store
+from cloud.stores.models import RequestNonce, Store, StoreKey
 from cloud.stores.service import active_key
 from sync.keys import load_public_key_b64
 from sync.protocol import ERR_REPLAY, ERR_REVOKED, ERR_UNKNOWN_STORE, ERR_VERSION, PROTOCOL_VERSION
@@ -32,6 +33,10 @@ from sync.signing import (
     parse_signed_headers,
     verify_request,
 )
+
+#: Expired nonces are purged on about one request in this many: cheap, and the table stays
+#: bounded by the requests of one window.
+NONCE_PURGE_ONE_IN = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +117,6 @@ def authenticate_store(
 
 
 def _last_key(session: Session, store_id: str) -> str | None:
-    from cloud.stores.models import StoreKey
-
     return session.execute(
         select(StoreKey.public_key)
         .where(StoreKey.store_id == store_id)
@@ -144,14 +147,7 @@ def _spend_nonce(
             state.last_seen_at = now
             state.clock_skew_s = round(skew, 3)
             state.protocol_version = signed.protocol
-        if inserted is not None and secrets_roll():
+        if inserted is not None and secrets.randbelow(NONCE_PURGE_ONE_IN) == 0:
             session.execute(delete(RequestNonce).where(RequestNonce.expires_at < now))
         uow.commit()
     return inserted is not None
-
-
-def secrets_roll(one_in: int = 50) -> bool:
-    """Purge expired nonces on about one request in ``one_in``: cheap and bounded."""
-    import secrets
-
-    return secrets.randbelow(one_in) == 0

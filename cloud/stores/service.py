@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.catalog.feeds import record_changes, store_settings_dict
@@ -53,8 +53,6 @@ class StoreInput:
     currency: str = "CNY"
 
     def validate(self) -> None:
-        import re
-
         if not re.match(STORE_ID_PATTERN, self.id):
             raise Unprocessable(
                 "store id must be 1-32 letters, digits, '-' or '_'", details={"field": "id"}
@@ -255,13 +253,3 @@ def authenticate_token(session: Session, token: str | None, *, role: str) -> Api
     if row.role != role:
         raise Forbidden(f"this route needs a {role} token", details={"role": row.role})
     return row
-
-
-def count_stores(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(Store)).scalar_one())
-
-
-def fingerprint(public_key_b64: str) -> str:
-    """A short fingerprint of a public key, for people to compare."""
-    digest = hashlib.sha256(base64.b64decode(public_key_b64)).hexdigest()
-    return ":".join(digest[i : i + 4] for i in range(0, 16, 4))

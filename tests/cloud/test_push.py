@@ -198,3 +198,31 @@ def test_payload_naming_another_store_is_quarantined(cloud):
     assert body["acked_seq"] == 1
     assert "names store 'S999'" in body["quarantined"][0]["reason"]
     assert _totals(cloud)[0] == 0
+
+
+def test_concurrent_pushes_of_one_store_apply_each_event_once(cloud):
+    import threading
+
+    store = cloud.store()
+    events = sales("S001", range(1, 41))
+    bodies = [store.batch(events[i : i + 20]) for i in (0, 10, 20, 0, 20)]
+    answers: list[int] = []
+    barrier = threading.Barrier(len(bodies))
+
+    def send(body: bytes) -> None:
+        barrier.wait()
+        answers.append(store.signed("POST", "/api/v1/sync/push", body).status_code)
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * len(bodies)
+    # Whatever interleaving happened, a final resend from the start converges exactly once.
+    for start in range(0, 40, 20):
+        store.push(events[start : start + 20])
+    count, total = _totals(cloud)
+    assert count == 40
+    assert total == sum(e["payload"]["sale"]["total"] for e in events)
+    assert _count(cloud, AppliedEvent) == 40
