@@ -281,7 +281,11 @@ class StoreClient:
             target,
             method=method,
             data=body,
-            headers={**signed, "Content-Type": "application/vnd.aisle.batch+json"},
+            headers={
+                **signed,
+                "Content-Type": "application/vnd.aisle.batch+json",
+                "Content-Encoding": "gzip",
+            },
         )
 
     def batch(self, events: list[dict[str, Any]], *, store_id: str | None = None) -> bytes:

@@ -115,6 +115,7 @@ def _signed(http, method, base, target, key, store_id, body=b""):
     )
     if body:
         headers["Content-Type"] = BATCH_CONTENT_TYPE
+        headers["Content-Encoding"] = "gzip"
     response = http.request(method, base + target, data=body, headers=headers, timeout=30)
     return response, headers["X-Aisle-Nonce"]
 

@@ -159,3 +159,12 @@ def test_malformed_and_oversized_batches_are_refused(cloud):
     )
     _error(store.signed("POST", "/api/v1/sync/push", big), 413, "batch_too_large")
     assert _sales(cloud) == 0
+
+
+def test_error_answers_to_signed_requests_are_signed_too(cloud):
+    # The edge acts on refusals (revoked, diverged, unsupported version): they must be genuine.
+    store = cloud.store()
+    revoke_store(cloud.ctx.db, "S001", now=cloud.clock.now())
+    response = store.push(sales("S001", [1]))
+    assert response.status_code == 403
+    store.verify(response)
