@@ -6,7 +6,7 @@ import logging
 import random
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from edge.auth.service import Authenticator
@@ -70,6 +70,17 @@ def build_context(
     )
 
 
+#: Endpoints whose success writes an outbox event.
+EVENT_WRITERS = frozenset(
+    {
+        "checkout.checkout",
+        "checkout.create_return",
+        "checkout.verify_exit_pass",
+        "inventory.create_movement",
+    }
+)
+
+
 def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
     """Build the store server's WSGI app; ``overrides`` go to :func:`build_context`."""
     from edge.catalog.api import api as catalog_api
@@ -89,6 +100,14 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
         app.register_blueprint(api.blueprint)
         specs.extend(api.specs)
     app.extensions["aisle_specs"] = specs
+
+    @app.after_request
+    def _kick_sync(response: Response) -> Response:
+        # A write that queued an event for the cloud: push soon rather than at the next tick.
+        sync = app.extensions.get("aisle_sync")
+        if sync is not None and request.endpoint in EVENT_WRITERS and response.status_code < 300:
+            sync.kick()
+        return response
 
     @app.errorhandler(AisleError)
     def _domain_error(exc: AisleError) -> tuple[dict[str, Any], int]:

@@ -46,6 +46,16 @@ decline_rate_bp = 0       # chance of a decline, in basis points (100 = 1 %)
 timeout_rate_bp = 0
 timeout_s = 10.0
 
+# The link to the chain's cloud (after `aisle edge enroll`). Selling never waits for it.
+[sync]
+enabled = true
+push_interval_s = 5.0     # push the outbox this often, and soon after every sale
+push_debounce_s = 0.5
+pull_interval_s = 15.0    # catalog, prices and store settings
+batch_events = 500        # events per push batch
+backoff_initial_s = 1.0   # while the cloud is unreachable: 1 s, 2 s, 4 s ... with jitter
+backoff_max_s = 60.0
+
 # Scan-to-buy exit passes and random partial rescans at the door.
 [exit_pass]
 ttl_s = 1800
@@ -188,6 +198,60 @@ def pair(role: str, name: str, config: str | None) -> None:
         db.dispose()
     click.echo(f"paired {role} device {device_id}")
     click.echo(token)
+
+
+@edge.command("enroll")
+@click.option("--cloud", "cloud_url", required=True, help="the cloud's address, e.g. https://hq")
+@click.option("--code", required=True, help="the one-time code from `aisle cloud add-store`")
+@config_option
+def enroll_cmd(cloud_url: str, code: str, config: str | None) -> None:
+    """Link this store to the chain's cloud: makes the store's key and pins the cloud's."""
+    from edge.db import Database
+    from edge.errors import AisleError
+    from edge.sync_client.service import enroll
+    from edge.sync_client.transport import CloudError
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    _migrate(settings)
+    db = Database.open(settings.database_path)
+    try:
+        done = enroll(settings, db, cloud_url=cloud_url, code=code, now=SystemClock().now())
+    except (CloudError, AisleError) as exc:
+        raise click.ClickException(f"enrollment failed: {exc.message}") from None
+    finally:
+        db.dispose()
+    click.echo(f"store {done.store_id} enrolled with {done.cloud_url}")
+    click.echo(f"cloud key pinned: {done.cloud_public_key}")
+
+
+@edge.command("sync-now")
+@config_option
+def sync_now(config: str | None) -> None:
+    """Push every waiting event and pull every feed once, now (waits for a running sync)."""
+    from edge.db import Database
+    from edge.sync_client.scheduler import SyncRunner
+    from edge.sync_client.service import status
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    _migrate(settings)
+    db = Database.open(settings.database_path)
+    clock = SystemClock()
+    runner = SyncRunner(settings, db, clock)
+    try:
+        outcome = runner.run(push=True, pull=True, force=True)
+        state = status(db, clock.now())
+    finally:
+        runner.close()
+        db.dispose()
+    click.echo(outcome)
+    click.echo(
+        f"outbox pending {state['outbox_pending']}, cloud holds up to seq {state['acked_seq']}, "
+        f"quarantined {len(state['quarantined'])}"
+    )
+    if outcome.startswith(("failed", "not enrolled", "cannot")) or "failed (" in outcome:
+        sys.exit(1)
 
 
 @edge.command("serve")

@@ -14,21 +14,33 @@ from edge.checkout.models import (
 )
 from edge.inventory.models import StockLevel, StockMovement
 from edge.outbox.models import Counter, OutboxEvent
+from edge.sync_client.models import (
+    CloudLink,
+    FeedCursor,
+    QuarantinedEvent,
+    StoreSetting,
+    SyncState,
+)
 
 __all__ = [
     "Barcode",
     "Cart",
     "CartLine",
+    "CloudLink",
     "Counter",
     "Device",
     "ExitPass",
+    "FeedCursor",
     "OutboxEvent",
     "Payment",
     "Product",
+    "QuarantinedEvent",
     "Return",
     "ReturnLine",
     "Sale",
     "SaleLine",
     "StockLevel",
     "StockMovement",
+    "StoreSetting",
+    "SyncState",
 ]

@@ -59,4 +59,12 @@ class EdgeServer(BaseApplication):
         # must win it back from threads busy parsing requests; the default 5 ms switch interval
         # turns that into a convoy where scans queue behind the lock. 0.5 ms keeps it moving.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        if self.settings.sync.enabled:
+            from edge.sync_client.scheduler import SyncRunner, SyncScheduler
+
+            ctx = app.extensions["aisle"]
+            scheduler = SyncScheduler(SyncRunner(self.settings, ctx.db, ctx.clock))
+            scheduler.start()
+            app.extensions["aisle_sync"] = scheduler
+        return app

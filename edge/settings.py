@@ -101,6 +101,18 @@ class ExitPassSettings(_Section):
     audit_large_total_rate_bp: int = Field(default=1500, ge=0, le=10_000)
 
 
+class SyncSettings(_Section):
+    enabled: bool = True  # push and pull in the background once the store is enrolled
+    push_interval_s: float = Field(default=5.0, ge=0.2, le=3600)
+    push_debounce_s: float = Field(default=0.5, ge=0.0, le=60)
+    pull_interval_s: float = Field(default=15.0, ge=0.5, le=86_400)
+    batch_events: int = Field(default=500, ge=1, le=1000)
+    backoff_initial_s: float = Field(default=1.0, ge=0.05, le=600)
+    backoff_max_s: float = Field(default=60.0, ge=0.1, le=3600)
+    connect_timeout_s: float = Field(default=3.0, gt=0, le=120)
+    read_timeout_s: float = Field(default=20.0, gt=0, le=600)
+
+
 class EdgeSettings(_Section):
     """Everything one store server needs to know, validated."""
 
@@ -110,6 +122,7 @@ class EdgeSettings(_Section):
     barcodes: BarcodeSettings = BarcodeSettings()
     payments: PaymentSettings = PaymentSettings()
     exit_pass: ExitPassSettings = ExitPassSettings()
+    sync: SyncSettings = SyncSettings()
 
     @property
     def database_path(self) -> Path:
@@ -122,6 +135,16 @@ class EdgeSettings(_Section):
     @property
     def store_key_path(self) -> Path:
         return self.data_dir / "store_key.pem"
+
+    @property
+    def sync_key_path(self) -> Path:
+        """The key that signs this store's requests to the cloud (made at enrollment)."""
+        return self.data_dir / "sync_key.pem"
+
+    @property
+    def sync_lock_path(self) -> Path:
+        """Held by the one process that talks to the cloud at a time."""
+        return self.data_dir / "sync.lock"
 
 
 def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:

@@ -12,6 +12,7 @@ from edge.checkout.models import Return, Sale
 from edge.context import StoreContext
 from edge.inventory.models import StockMovement
 from edge.outbox.service import outbox_status
+from edge.sync_client.service import status
 
 
 def day_report(ctx: StoreContext) -> dict[str, Any]:
@@ -56,20 +57,5 @@ def day_report(ctx: StoreContext) -> dict[str, Any]:
 
 
 def sync_status(ctx: StoreContext) -> dict[str, Any]:
-    """The sync queue as devices see it; this store has no cloud link configured yet."""
-    now = ctx.clock.now()
-    with ctx.db.read() as session:
-        outbox = outbox_status(session)
-    age = None
-    if outbox.oldest_pending_at is not None:
-        age = max(0.0, round((now - outbox.oldest_pending_at).total_seconds(), 3))
-    return {
-        "online": False,
-        "cloud": None,
-        "outbox_pending": outbox.pending,
-        "outbox_last_seq": outbox.last_seq,
-        "oldest_pending_age_s": age,
-        "last_push_at": None,
-        "last_pull_at": None,
-        "last_error": None,
-    }
+    """The sync queue and the cloud link's health, as devices and staff see them."""
+    return status(ctx.db, ctx.clock.now())

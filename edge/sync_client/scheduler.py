@@ -1,0 +1,194 @@
+"""Background sync inside the store server: APScheduler jobs that push and pull.
+
+Every server process runs the jobs, and each run first takes ``sync.lock`` (``flock``, not
+waiting): whichever process holds it talks to the cloud, the others skip that run. So exactly one
+process pushes at a time, and if it dies the kernel drops its lock and another takes over on its
+next run. A write in any process calls :meth:`SyncScheduler.kick`, which brings the next push
+forward to ``push_debounce_s`` from now, so a burst of sales becomes one batch.
+
+Nothing here runs on a request thread: a sale never waits for the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from edge.db import Database
+from edge.settings import EdgeSettings
+from edge.sync_client import service
+from edge.sync_client.transport import CloudClient, CloudError
+from sync.clock import Clock
+from sync.keys import KeyFileError
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def sync_lock(path: Path, *, wait: bool = False) -> Iterator[bool]:
+    """Hold the store's sync lock; yields False (and holds nothing) if another process has it
+    and ``wait`` is false."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+class SyncRunner:
+    """One push-and-pull exchange with the cloud, under the sync lock, with backoff."""
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        db: Database,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+        client_factory: Callable[[EdgeSettings, service.Link], CloudClient] = service.client_for,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._client_factory = client_factory
+        self._client: CloudClient | None = None
+        self._client_link: service.Link | None = None
+
+    def _client_for(self, link: service.Link) -> CloudClient:
+        if self._client is None or self._client_link != link:
+            if self._client is not None:
+                self._client.close()
+            self._client = self._client_factory(self.settings, link)
+            self._client_link = link
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def run(self, *, push: bool = True, pull: bool = False, force: bool = False) -> str:
+        """Push (drain the outbox) and/or pull once; returns what happened, for logs and CLI.
+
+        ``force`` ignores the backoff (``aisle edge sync-now``) and waits for the lock.
+        """
+        link = service.link_of(self.db)
+        if link is None:
+            return "not enrolled"
+        now = self.clock.now()
+        if not force and not service.may_attempt(self.db, now):
+            return "backing off"
+        with sync_lock(self.settings.sync_lock_path, wait=force) as held:
+            if not held:
+                return "another process is syncing"
+            try:
+                client = self._client_for(link)
+            except KeyFileError as exc:
+                return f"cannot sync: {exc}"
+            parts = []
+            try:
+                if push:
+                    report = service.drain(
+                        self.db,
+                        client,
+                        link,
+                        batch_events=self.settings.sync.batch_events,
+                        now_fn=self.clock.now,
+                    )
+                    parts.append(
+                        f"pushed {report.sent} events, cloud holds up to {report.acked_seq}"
+                    )
+                if pull:
+                    pulled = service.pull_all(self.db, client, now=self.clock.now())
+                    parts.append("pulled " + ", ".join(f"{feed} {n}" for feed, n in pulled.items()))
+            except CloudError as exc:
+                wait = service.record_failure(
+                    self.db,
+                    exc,
+                    now=self.clock.now(),
+                    initial_s=self.settings.sync.backoff_initial_s,
+                    max_s=self.settings.sync.backoff_max_s,
+                    rng=self.rng,
+                )
+                parts.append(f"failed ({exc.code}): {exc.message}; next try in {wait:.1f} s")
+            return "; ".join(parts)
+
+
+class SyncScheduler:
+    """The APScheduler jobs of one server process."""
+
+    def __init__(self, runner: SyncRunner) -> None:
+        self.runner = runner
+        self.settings = runner.settings.sync
+        self._scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
+        self._kick_lock = threading.Lock()
+
+    def start(self) -> None:
+        jitter = random.random()  # processes started together do not run in lockstep
+        now = datetime.now(UTC)
+        self._scheduler.add_job(
+            self._push,
+            "interval",
+            seconds=self.settings.push_interval_s,
+            id="push",
+            next_run_time=now + timedelta(seconds=jitter),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self._scheduler.add_job(
+            self._pull,
+            "interval",
+            seconds=self.settings.pull_interval_s,
+            id="pull",
+            next_run_time=now + timedelta(seconds=1 + jitter),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        self._scheduler.shutdown(wait=False)
+        self.runner.close()
+
+    def kick(self) -> None:
+        """Something was written: push soon (debounced), without waiting for the interval."""
+        soon = datetime.now(UTC) + timedelta(seconds=self.settings.push_debounce_s)
+        with self._kick_lock:
+            job = self._scheduler.get_job("push")
+            if job is not None and job.next_run_time is not None and job.next_run_time > soon:
+                job.modify(next_run_time=soon)
+
+    def _push(self) -> None:
+        self._run(push=True, pull=False)
+
+    def _pull(self) -> None:
+        self._run(push=False, pull=True)
+
+    def _run(self, *, push: bool, pull: bool) -> None:
+        try:
+            outcome = self.runner.run(push=push, pull=pull)
+        except Exception:  # a bug must not stop the schedule; the next run tries again
+            log.exception("sync run failed")
+            return
+        if outcome.startswith("failed"):
+            log.warning("sync: %s", outcome)

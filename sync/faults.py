@@ -1,0 +1,30 @@
+"""Named fault points for crash tests: a process dies right there, as if the power went.
+
+A test starts a real process with ``AISLE_FAULT_POINT=<name>``; the first time the code passes
+:func:`fault_point` with that name the process sends itself SIGKILL (no cleanup, no flush, no
+``finally``). ``AISLE_FAULT_AFTER=N`` lets the point pass N times first. Unset (production), a
+fault point costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+ENV_POINT = "AISLE_FAULT_POINT"
+ENV_AFTER = "AISLE_FAULT_AFTER"
+
+_passes: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+def fault_point(name: str) -> None:
+    """Die here if this process was started to die at ``name``."""
+    if os.environ.get(ENV_POINT) != name:
+        return
+    with _lock:
+        seen = _passes.get(name, 0)
+        _passes[name] = seen + 1
+    if seen >= int(os.environ.get(ENV_AFTER, "0")):
+        os.kill(os.getpid(), signal.SIGKILL)
