@@ -28,7 +28,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -291,7 +291,3 @@ def verify_response(
         raise SignatureError(
             "the answer's signature does not verify with the pinned cloud key"
         ) from None
-
-
-def utc_from_timestamp(timestamp: int) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
