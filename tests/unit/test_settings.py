@@ -69,3 +69,12 @@ def test_worker_connections_must_leave_room_for_keep_alive(tmp_path):
     assert settings.server.worker_connections == 16
     with pytest.raises(SettingsError, match="worker_connections"):
         load_settings(_write(tmp_path), environ={"AISLE_SERVER__WORKER_CONNECTIONS": "8"})
+
+
+def test_the_server_caps_malloc_arenas_on_linux():
+    import sys
+
+    from edge.server import limit_malloc_arenas
+
+    if sys.platform.startswith("linux"):
+        assert limit_malloc_arenas(8) is True  # 8: leave this test process as it was
