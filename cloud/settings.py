@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_PULL_LIMIT
+from sync.settings_env import is_override
 
 
 class SettingsError(Exception):
@@ -104,12 +105,7 @@ def load_settings(
         base = path.parent
     env = os.environ if environ is None else environ
     for name, value in env.items():
-        # AISLE_CONFIG names the file; AISLE_TEST_* belong to the test suite, not the service.
-        if (
-            name.startswith("AISLE_")
-            and name != "AISLE_CONFIG"
-            and not name.startswith("AISLE_TEST_")
-        ):
+        if is_override(name):
             _set_path(raw, name.removeprefix("AISLE_").lower().split("__"), value)
     for dotted, value in (overrides or {}).items():
         node = raw

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sync.money import CURRENCY_EXPONENTS
+from sync.settings_env import is_override
 
 
 class SettingsError(Exception):
@@ -179,7 +180,7 @@ def load_settings(
         base = path.parent
     env = os.environ if environ is None else environ
     for name, value in env.items():
-        if name.startswith("AISLE_") and name not in {"AISLE_CONFIG"}:
+        if is_override(name):
             _set_path(raw, name.removeprefix("AISLE_").lower().split("__"), value)
     for dotted, value in (overrides or {}).items():
         node = raw

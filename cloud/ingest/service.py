@@ -34,6 +34,7 @@ from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, SyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
+from sync.faults import fault_point
 from sync.protocol import (
     ERR_DIVERGED,
     ERR_STORE_MISMATCH,
@@ -85,8 +86,10 @@ def push(db: Database, *, store_id: str, batch: Batch, now: datetime) -> PushRes
     try:
         with db.write() as uow:
             result = _apply_batch(uow.session, store_id, batch.events, now)
+            fault_point("cloud.push.before_commit")
             uow.commit()
-            return result
+        fault_point("cloud.push.after_commit")  # applied and committed, answer not yet sent
+        return result
     except _Diverged as diverged:
         row, acked = _record_divergence(db, store_id, diverged, now)
         raise _diverged_error(store_id, row, acked) from None

@@ -31,6 +31,7 @@ from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, NotFound, Unprocessable
 from edge.inventory.service import apply_movement
 from edge.outbox.service import next_value, record_event
+from sync.faults import fault_point
 from sync.ids import new_id
 
 PAYMENT_METHODS = ("cash", "card", "wallet")
@@ -337,6 +338,7 @@ def _write_sale(
             (stamp, cart.id),
         )
         tx.commit()
+    fault_point("edge.sale.after_commit")  # paid and on disk, the device not yet answered
     return sale, exit_pass
 
 

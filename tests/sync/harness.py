@@ -248,3 +248,31 @@ def assert_exactly_once(cloud: CloudProcess, store: Store) -> None:
     events = outbox_count(store)
     assert state["high_water_seq"] == events
     assert state["events_applied"] + state["quarantined"] == events
+
+
+def write_config(store: Store) -> str:
+    """An edge.toml for the store's files, for the command line (`aisle edge ...`)."""
+    path = store.settings.data_dir / "edge.toml"
+    path.write_text(
+        'data_dir = "."\n'
+        f'[store]\nid = "{store.settings.store.id}"\n'
+        "[payments]\nlatency_ms = 0\n"
+        f"[sync]\nbatch_events = {store.settings.sync.batch_events}\n"
+    )
+    return str(path)
+
+
+def chain_catalog(directory: Path, count: int, *, prefix: str = "CH") -> Path:
+    """A cloud catalog CSV of ``count`` products with their own barcodes."""
+    import hashlib
+
+    from tests.builders import ean13
+
+    family = int(hashlib.sha1(prefix.encode()).hexdigest(), 16) % 1000
+    path = directory / f"chain-{prefix}.csv"
+    rows = ["sku,name,barcodes,unit_price,tax_rate,category,sold_by,age_restricted,plu"]
+    for i in range(count):
+        code = ean13(f"69{family:03d}{i:07d}")
+        rows.append(f"{prefix}-{i:05d},Chain product {i},{code},{100 + i},13,grocery,each,false,")
+    path.write_text("\n".join(rows) + "\n")
+    return path

@@ -78,3 +78,16 @@ def test_the_server_caps_malloc_arenas_on_linux():
 
     if sys.platform.startswith("linux"):
         assert limit_malloc_arenas(8) is True  # 8: leave this test process as it was
+
+
+def test_test_and_fault_switches_are_not_taken_for_settings(tmp_path):
+    settings = load_settings(
+        _write(tmp_path),
+        environ={
+            "AISLE_TEST_POSTGRES_URL": "postgresql+psycopg://x@y/z",
+            "AISLE_FAULT_POINT": "edge.push.mid_ack",
+            "AISLE_CONFIG": "elsewhere.toml",
+            "AISLE_SERVER__PORT": "9191",
+        },
+    )
+    assert settings.server.port == 9191
