@@ -6,11 +6,14 @@ ingest both build on it, so the two sides cannot drift apart.
 Push body (``POST /api/v1/sync/push``, ``Content-Type: application/vnd.aisle.batch+json``,
 ``Content-Encoding: gzip``): the gzip of the canonical JSON of ::
 
-    {"store_id": "S001", "batch_id": "<uuid>",
+    {"store_id": "S001", "batch_id": "<uuid>", "edge_clock": 1764140000.123,
      "events": [{"seq": 1, "id": "<uuid>", "type": "sale.completed",
                  "aggregate_id": "<sale id>", "payload": {...}, "created_at": "<ISO 8601>"}]}
 
 Events are the store's outbox rows in sequence order; ``payload`` is the event's JSON object.
+``edge_clock`` (optional) is the store's own clock reading, unix seconds, when it sent the batch:
+the store signs its requests with a clock corrected to the cloud's (so a store whose clock is off
+by days can still sync), and reports its raw clock here so the skew is recorded, never trusted.
 """
 
 from __future__ import annotations
@@ -152,6 +155,7 @@ class Batch:
     store_id: str
     batch_id: str
     events: tuple[WireEvent, ...]
+    edge_clock: float | None = None
 
 
 def encode_batch(
@@ -161,6 +165,7 @@ def encode_batch(
     batch_id: str,
     max_events: int = MAX_BATCH_EVENTS,
     max_bytes: int = MAX_BATCH_BYTES,
+    edge_clock: float | None = None,
 ) -> bytes:
     """The gzip-compressed canonical JSON of a batch; refuses one the cloud would refuse."""
     if len(events) > max_events:
@@ -168,7 +173,9 @@ def encode_batch(
             f"{len(events)} events in one batch; at most {max_events}", code=ERR_BATCH_TOO_LARGE
         )
     items = [e.to_dict() if isinstance(e, WireEvent) else dict(e) for e in events]
-    doc = {"store_id": store_id, "batch_id": batch_id, "events": items}
+    doc: dict[str, Any] = {"store_id": store_id, "batch_id": batch_id, "events": items}
+    if edge_clock is not None:
+        doc["edge_clock"] = round(edge_clock, 3)
     body = gzip.compress(canonical_json(doc), compresslevel=6, mtime=0)
     if len(body) > max_bytes:
         raise ProtocolError(
@@ -232,7 +239,17 @@ def decode_batch(
             raise ProtocolError(f"seq {after.seq} appears twice in the batch")
     if len({e.id for e in events}) != len(events):
         raise ProtocolError("an event id appears twice in the batch")
-    return Batch(store_id=store_id, batch_id=batch_id, events=tuple(events))
+    edge_clock = doc.get("edge_clock")
+    if edge_clock is not None and (
+        not isinstance(edge_clock, int | float) or isinstance(edge_clock, bool)
+    ):
+        raise ProtocolError("batch.edge_clock must be a number of unix seconds")
+    return Batch(
+        store_id=store_id,
+        batch_id=batch_id,
+        events=tuple(events),
+        edge_clock=None if edge_clock is None else float(edge_clock),
+    )
 
 
 def _event(index: int, raw: Any) -> WireEvent:

@@ -33,7 +33,9 @@ def sync_push() -> dict[str, Any]:
     except ProtocolError as exc:
         error = PayloadTooLarge if exc.code == ERR_BATCH_TOO_LARGE else BadRequest
         raise error(exc.message, code=exc.code) from None
-    result = push(c.db, store_id=caller.store_id, batch=batch, now=c.clock.now())
+    result = push(
+        c.db, store_id=caller.store_id, batch=batch, now=c.clock.now(), header_skew_s=caller.skew_s
+    )
     return result.to_dict()
 
 

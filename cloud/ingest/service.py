@@ -75,7 +75,9 @@ def _diverged_error(store_id: str, row: Divergence, acked_seq: int) -> Conflict:
     )
 
 
-def push(db: Database, *, store_id: str, batch: Batch, now: datetime) -> PushResult:
+def push(
+    db: Database, *, store_id: str, batch: Batch, now: datetime, header_skew_s: float = 0.0
+) -> PushResult:
     """Apply ``batch`` from the authenticated ``store_id``; see the module docstring."""
     if batch.store_id != store_id:
         raise Forbidden(
@@ -85,7 +87,9 @@ def push(db: Database, *, store_id: str, batch: Batch, now: datetime) -> PushRes
         )
     try:
         with db.write() as uow:
-            result = _apply_batch(uow.session, store_id, batch.events, now)
+            # The store's own clock as it reported it; older stores only have the signature's.
+            skew = header_skew_s if batch.edge_clock is None else batch.edge_clock - now.timestamp()
+            result = _apply_batch(uow.session, store_id, batch.events, now, round(skew, 3))
             fault_point("cloud.push.before_commit")
             uow.commit()
         fault_point("cloud.push.after_commit")  # applied and committed, answer not yet sent
@@ -105,9 +109,14 @@ def _lock_state(session: Session, store_id: str) -> SyncState:
 
 
 def _apply_batch(
-    session: Session, store_id: str, events: Sequence[WireEvent], now: datetime
+    session: Session,
+    store_id: str,
+    events: Sequence[WireEvent],
+    now: datetime,
+    clock_skew_s: float,
 ) -> PushResult:
     state = _lock_state(session, store_id)
+    state.clock_skew_s = clock_skew_s
     if state.diverged_at is not None:
         first = (
             session.execute(

@@ -107,7 +107,9 @@ def authenticate_store(
     except SignatureError as exc:
         _spend_nonce(db, signed, now=now, window_s=window_s, skew=signed.skew_s(now))
         raise _refuse(exc) from None
-    if not _spend_nonce(db, signed, now=now, window_s=window_s, skew=skew):
+    # A push records the skew the store reports about its own clock (``edge_clock``); the
+    # signature's timestamp of a store that corrects its clock says little.
+    if not _spend_nonce(db, signed, now=now, window_s=window_s, skew=None):
         raise Unauthorized(
             "this request was already received (replayed nonce)",
             code=ERR_REPLAY,
@@ -126,7 +128,7 @@ def _last_key(session: Session, store_id: str) -> str | None:
 
 
 def _spend_nonce(
-    db: Database, signed: SignedHeaders, *, now: datetime, window_s: int, skew: float
+    db: Database, signed: SignedHeaders, *, now: datetime, window_s: int, skew: float | None
 ) -> bool:
     """Record the nonce (False if it was there) and the store's last contact and clock skew."""
     with db.write() as uow:
@@ -145,7 +147,8 @@ def _spend_nonce(
         state = session.get(SyncState, signed.store_id)
         if state is not None:
             state.last_seen_at = now
-            state.clock_skew_s = round(skew, 3)
+            if skew is not None:
+                state.clock_skew_s = round(skew, 3)
             state.protocol_version = signed.protocol
         if inserted is not None and secrets.randbelow(NONCE_PURGE_ONE_IN) == 0:
             session.execute(delete(RequestNonce).where(RequestNonce.expires_at < now))

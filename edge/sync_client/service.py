@@ -215,14 +215,21 @@ def _pending(db: Database, after_seq: int, limit: int) -> list[dict[str, Any]]:
     ]
 
 
-def _encode(store_id: str, events: list[dict[str, Any]], max_bytes: int) -> tuple[bytes, int]:
+def _encode(
+    store_id: str, events: list[dict[str, Any]], max_bytes: int, now: datetime
+) -> tuple[bytes, int]:
     """The largest prefix of ``events`` whose batch fits ``max_bytes``; (body, count)."""
     count = len(events)
     while True:
         try:
-            return encode_batch(
-                store_id, events[:count], batch_id=new_id(), max_bytes=max_bytes
-            ), count
+            body = encode_batch(
+                store_id,
+                events[:count],
+                batch_id=new_id(),
+                max_bytes=max_bytes,
+                edge_clock=now.timestamp(),  # this store's own clock, for the skew report
+            )
+            return body, count
         except ProtocolError:
             if count == 1:
                 raise
@@ -242,7 +249,7 @@ def push_once(
     events = _pending(db, acked, limit)
     if not events:
         return 0, 0
-    body, count = _encode(link.store_id, events, link.max_batch_bytes)
+    body, count = _encode(link.store_id, events, link.max_batch_bytes, now)
     result = client.push(body, now=now)
     fault_point("edge.push.after_answer")
     last_sent = events[count - 1]["seq"]

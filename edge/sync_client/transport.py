@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sync.keys import load_public_key_b64
 from sync.protocol import (
     BATCH_CONTENT_TYPE,
+    ERR_STALE,
     PROTOCOL_VERSION,
     ProtocolError,
     PullPage,
@@ -100,6 +101,10 @@ class CloudClient:
         self.timeout = timeout
         self.protocol = protocol
         self.session = session or requests.Session()
+        #: Seconds to add to this store's clock to get the cloud's, learnt from the cloud's
+        #: signed refusal of a request outside its timestamp window. A store whose clock is off
+        #: by days still syncs; the skew is reported (``edge_clock`` in pushes), never trusted.
+        self.clock_offset_s = 0.0
 
     def close(self) -> None:
         self.session.close()
@@ -118,10 +123,33 @@ class CloudClient:
     ) -> Answer:
         """Send one signed request; returns a 2xx answer or raises a :class:`CloudError`.
 
+        A refusal for a stale timestamp corrects this client's clock offset and is retried
+        once with a fresh signature.
+
         ``trust_key_in`` names a field of a successful answer holding the key to check that
         answer with, for enrollment, when no key is pinned yet (the one-time code is what
         makes that first answer trustworthy).
         """
+        try:
+            return self._call_once(method, path, now, params, body, headers, store_id, trust_key_in)
+        except CloudRefused as exc:
+            skew = exc.details.get("skew_s")
+            if exc.code != ERR_STALE or not isinstance(skew, int | float):
+                raise
+            self.clock_offset_s -= float(skew)
+        return self._call_once(method, path, now, params, body, headers, store_id, trust_key_in)
+
+    def _call_once(
+        self,
+        method: str,
+        path: str,
+        now: datetime,
+        params: dict[str, Any] | None,
+        body: bytes,
+        headers: dict[str, str] | None,
+        store_id: str | None,
+        trust_key_in: str | None,
+    ) -> Answer:
         target = request_target(path, params)
         signed = sign_request(
             self.store_key,
@@ -129,7 +157,7 @@ class CloudClient:
             target=target,
             store_id=self.store_id if store_id is None else store_id,
             body=body,
-            now=now,
+            now=now + timedelta(seconds=self.clock_offset_s),
             protocol=self.protocol,
         )
         try:
