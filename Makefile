@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench clean
+.PHONY: demo test lint fmt bench bench-sync clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_checkout_bench.py
+
+# Three days of a store's sales drained into the cloud on PostgreSQL (AISLE_TEST_POSTGRES_URL).
+bench-sync: $(STAMP)
+	$(BIN)/python bench/run_sync_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

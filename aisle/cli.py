@@ -20,11 +20,11 @@ main.add_command(cloud)
 
 @main.command("demo")
 @click.option("--seconds", default=30.0, show_default=True, help="how long the devices shop")
-@click.option("--kiosks", default=4, show_default=True)
-@click.option("--phones", default=4, show_default=True)
+@click.option("--kiosks", default=3, show_default=True, help="per store")
+@click.option("--phones", default=3, show_default=True, help="per store")
 @click.option("--seed", default=7, show_default=True)
 def demo(seconds: float, kiosks: int, phones: int, seed: int) -> None:
-    """Create a store, import 2,400 products, serve it and let kiosks and phones shop."""
+    """A cloud and two stores; devices shop at both while one loses its link for a while."""
     from aisle.demo import run_demo
 
     raise SystemExit(run_demo(duration_s=seconds, kiosks=kiosks, phones=phones, seed=seed))

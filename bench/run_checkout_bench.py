@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import hashlib
 import http.client
+import importlib.util
 import json
 import os
 import platform
@@ -1395,6 +1396,11 @@ def main(argv: list[str] | None = None) -> int:
             res["sweep_duration"], res["sweep_warmup"] = args.sweep_duration, args.sweep_warmup
             res["sweep"] = []
             items = [i for i in args.sweep.split(",") if i]
+            if importlib.util.find_spec("waitress") is None:
+                skipped = [i for i in items if "waitress" in i]
+                if skipped:
+                    log(f"waitress is not installed (pip install waitress): skipping {skipped}")
+                items = [i for i in items if "waitress" not in i]
             for rep in range(args.repeat):  # interleaved, so drift hits every setting alike
                 for item in items:
                     kind, shape = item.split(":")
