@@ -276,3 +276,81 @@ def chain_catalog(directory: Path, count: int, *, prefix: str = "CH") -> Path:
         rows.append(f"{prefix}-{i:05d},Chain product {i},{code},{100 + i},13,grocery,each,false,")
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+@dataclass
+class EdgeProcess:
+    """``aisle edge serve`` on a store's files (its background sync included)."""
+
+    store: Store
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EdgeProcess:
+        config = write_config(self.store)
+        log_path = self.store.settings.data_dir / "serve.log"
+        command = [AISLE, "edge", "serve", "--config", config, "--host", "127.0.0.1"]
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*command, "--port", str(self.port)],
+                env={**os.environ, "AISLE_PAYMENTS__LATENCY_MS": "0", **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"edge exited {self.proc.returncode}; see {log_path}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise AssertionError("edge did not come up")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+    def call(self, method: str, path: str, **kw: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.store.tokens['kiosk']}", **kw.pop("headers", {})}
+        return requests.request(method, self.url + path, headers=headers, timeout=10, **kw)
+
+    def open_cart(self, items: int = 2) -> dict[str, Any]:
+        cart = self.call("POST", "/api/v1/carts", json={"channel": "kiosk"}).json()
+        for i in range(items):
+            cart = self.call(
+                "POST", f"/api/v1/carts/{cart['id']}/lines", json={"barcode": CODES[i % 3]}
+            ).json()
+        return dict(cart)
+
+    def pay(self, cart: dict[str, Any], key: str, timeout: float = 10) -> requests.Response:
+        return requests.post(
+            f"{self.url}/api/v1/carts/{cart['id']}/checkout",
+            json={"payments": [{"method": "cash", "amount": cart["totals"]["total"]}]},
+            headers={
+                "Authorization": f"Bearer {self.store.tokens['kiosk']}",
+                "Idempotency-Key": key,
+            },
+            timeout=timeout,
+        )
+
+
+def wait_for(predicate: Any, *, timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds (a liveness bound)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")

@@ -1,0 +1,95 @@
+"""PostgreSQL stopped abruptly (``pg_ctlcluster ... stop -m immediate``: no checkpoint, as if the
+machine died) while a store drains its backlog, then started again: the cloud answers 503 meanwhile,
+the store backs off, and once the database is back every event lands exactly once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from edge.sync_client import service
+from tests.sync.harness import CloudProcess, assert_exactly_once, cloud_database, new_store, sell
+from tests.sync.harness import runner as make_runner
+
+PG_CTL = shutil.which("pg_ctlcluster")
+
+
+def _cluster() -> tuple[str, str]:
+    versions = sorted(os.listdir("/etc/postgresql")) if Path("/etc/postgresql").is_dir() else []
+    if not PG_CTL or not versions:
+        message = "PostgreSQL outage test needs a local cluster managed by pg_ctlcluster"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return versions[-1], "main"
+
+
+def _pg(action: str, *options: str) -> None:
+    version, name = _cluster()
+    subprocess.run(
+        [PG_CTL, "--skip-systemctl-redirect", *options, version, name, action],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    _cluster()
+    root = tmp_path_factory.mktemp("cloud-pg-outage")
+    with cloud_database("postgresql", root) as url:
+        process = CloudProcess(root / "cloud", url).init().start()
+        try:
+            yield process
+        finally:
+            process.stop()
+
+
+def test_postgres_dies_mid_drain_and_nothing_is_lost_or_doubled(cloud, tmp, store_id):
+    store = new_store(tmp, store_id, **{"sync.batch_events": 5, "sync.read_timeout_s": 5.0})
+    service.enroll(
+        store.settings,
+        store.db,
+        cloud_url=cloud.url,
+        code=cloud.add_store(store_id),
+        now=datetime.now(UTC),
+    )
+    sell(store, 200)
+    sync = make_runner(store)
+    outcomes: list[str] = []
+    stop_drains = threading.Event()
+
+    def drain_repeatedly() -> None:
+        while not stop_drains.is_set():
+            outcomes.append(sync.run(push=True, force=True))
+            time.sleep(0.05)
+
+    drainer = threading.Thread(target=drain_repeatedly)
+    try:
+        drainer.start()
+        time.sleep(0.2)  # some batches in
+        _pg("stop", "--mode", "immediate")
+        time.sleep(2.0)  # the store keeps trying against a cloud without its database
+        sell(store, 5)
+    finally:
+        _pg("start")
+    deadline = time.monotonic() + 60
+    while service.status(store.db, datetime.now(UTC))["outbox_pending"] and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    stop_drains.set()
+    drainer.join(timeout=60)
+    failures = [o for o in outcomes if o.startswith("failed")]
+    assert failures, "the outage was never seen: the test did not test anything"
+    assert any("database_unavailable" in f or "cloud_unreachable" in f for f in failures)
+    assert service.status(store.db, datetime.now(UTC))["outbox_pending"] == 0
+    assert_exactly_once(cloud, store)
