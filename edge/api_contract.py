@@ -95,6 +95,10 @@ class ApiBlueprint:
 
             @wraps(view)
             def handler(**kwargs: Any) -> Any:
+                with current_app.extensions["aisle"].gate.entered():
+                    return work(**kwargs)
+
+            def work(**kwargs: Any) -> Any:
                 if roles:
                     principal = current_app.extensions["aisle"].authenticator.authenticate(
                         _bearer_token()

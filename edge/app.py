@@ -17,6 +17,7 @@ from edge.db import Database
 from edge.errors import AisleError
 from edge.migrations import HEAD, current_revision
 from edge.settings import EdgeSettings
+from edge.work_gate import WorkGate
 from sync.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def build_context(
         store_key=load_or_create_store_key(settings.store_key_path),
         authenticator=Authenticator(db),
         rng=rng or random.SystemRandom(),
+        gate=WorkGate(settings.server.work_slots),
     )
 
 

@@ -28,6 +28,7 @@ port = {port}
 workers = 2               # processes: one per core
 threads = 8               # per process: devices waiting on a card terminal do not block scans
 worker_connections = 16   # connections a process holds; idle ones past (this - threads) are closed
+work_slots = 4            # threads of a process working at once (others wait on card terminals)
 
 # Scale labels of weighed goods: prefix + PLU + value + check digit (13 digits by default).
 [barcodes.variable_measure]

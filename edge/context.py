@@ -13,6 +13,7 @@ from edge.checkout.exit_pass import AuditPolicy
 from edge.checkout.payments import PaymentProvider
 from edge.db import Database
 from edge.settings import EdgeSettings
+from edge.work_gate import WorkGate
 from sync.clock import Clock
 
 
@@ -27,6 +28,7 @@ class StoreContext:
     store_key: Ed25519PrivateKey
     authenticator: Authenticator
     rng: random.Random = field(default_factory=random.SystemRandom)
+    gate: WorkGate = field(default_factory=lambda: WorkGate(4))
 
     @property
     def store_id(self) -> str:

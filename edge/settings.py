@@ -61,6 +61,9 @@ class ServerSettings(_Section):
     # threads`` idle ones, a worker closes a connection after answering and the device
     # reconnects, landing on whichever worker accepts first.
     worker_connections: int = Field(default=16, ge=2, le=10_000)
+    # Threads of a process doing store work at once (the others wait on card terminals or for
+    # a slot); see edge/work_gate.py.
+    work_slots: int = Field(default=4, ge=1, le=128)
 
     @model_validator(mode="after")
     def _room_for_keepalive(self) -> ServerSettings:

