@@ -11,8 +11,39 @@ it waits on the network (a card authorization), letting another request work mea
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+class FairSemaphore:
+    """A semaphore that hands a freed slot to the thread that has waited longest.
+
+    ``threading.Semaphore`` wakes an arbitrary waiter, so under load some requests wait many
+    turns while others go straight through: the tail latency grows. First come, first served
+    keeps every request's wait close to the queue's length.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: deque[threading.Event] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # release() handed this thread the slot
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._free += 1
 
 
 class WorkGate:
@@ -22,7 +53,7 @@ class WorkGate:
         if slots < 1:
             raise ValueError("a work gate needs at least one slot")
         self.slots = slots
-        self._semaphore = threading.BoundedSemaphore(slots)
+        self._semaphore = FairSemaphore(slots)
         self._local = threading.local()
 
     def _inside(self) -> bool:
