@@ -53,3 +53,28 @@ def test_entering_twice_on_one_thread_takes_one_slot():
         pass
     with pytest.raises(ValueError):
         WorkGate(0)
+
+
+def test_slots_go_to_the_longest_waiting_thread_first():
+    gate = WorkGate(1)
+    order: list[int] = []
+    ready = []
+    with gate.entered():
+        threads = []
+        for n in range(5):
+            arrived = threading.Event()
+            ready.append(arrived)
+
+            def work(n: int = n, arrived: threading.Event = arrived) -> None:
+                arrived.set()
+                with gate.entered():
+                    order.append(n)
+
+            t = threading.Thread(target=work)
+            t.start()
+            arrived.wait(1)
+            time.sleep(0.02)  # it is now queued behind the ones before it
+            threads.append(t)
+    for t in threads:
+        t.join(2)
+    assert order == [0, 1, 2, 3, 4]
