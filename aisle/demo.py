@@ -65,7 +65,7 @@ def run_demo(
             start_store(store, cloud.codes[store_id], kiosks, phones, servers)
             stores.append(store)
         outcome = shop_at_all(stores, catalog, duration_s, seed, relay)
-        caught_up = wait_until_synced(stores, relay)
+        caught_up = wait_until_synced(stores)
         return summarise_chain(
             stores, outcome, caught_up, cloud, kiosks=kiosks, phones=phones, root=root
         )

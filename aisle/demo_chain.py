@@ -194,7 +194,7 @@ def shop_at_all(
     return results, outage
 
 
-def wait_until_synced(stores: Sequence[DemoStore], relay: Relay) -> dict[str, float | None]:
+def wait_until_synced(stores: Sequence[DemoStore]) -> dict[str, float | None]:
     """Seconds until each store's outbox is empty once shopping ended (None: not in time)."""
     started = time.monotonic()
     done: dict[str, float | None] = {s.store_id: None for s in stores}

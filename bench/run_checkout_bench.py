@@ -608,7 +608,7 @@ def measured(server: Server, test: Any, *targs: Any) -> dict[str, Any]:
         result["server"]["connections_by_process"] = splits[len(splits) // 2]
     busy = window.get("machine_busy_cores")
     if busy is not None and window.get("server_cpu_cores") is not None:
-        # Whatever else ran on the machine meanwhile (other people's tests, builds...).
+        # Whatever else ran on the machine meanwhile (tests, builds...).
         other = busy - window["server_cpu_cores"] - result["client_cpu_share"]
         result["machine"] = {"busy_cores": busy, "other_cores": max(0.0, other)}
     return result
@@ -1012,7 +1012,7 @@ def report(res: dict[str, Any]) -> str:
         lines += [
             "",
             "**Warning: files under edge/, sync/ or aisle/ changed while this ran** "
-            "(other people's edits); servers started at different times ran different code. "
+            "(edits during the run); servers started at different times ran different code. "
             "Use --code HEAD to benchmark a fixed commit.",
         ]
     return "\n".join(lines)
@@ -1343,7 +1343,7 @@ def main(argv: list[str] | None = None) -> int:
         "--code",
         metavar="REV",
         help="benchmark the committed code of git revision REV (e.g. HEAD), extracted with "
-        "git archive, instead of the work tree (which others may be editing)",
+        "git archive, instead of the work tree (which may change during a run)",
     )
     parser.add_argument(
         "--sweep",

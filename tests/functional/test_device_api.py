@@ -783,7 +783,8 @@ def test_weighed_sales_move_stock_in_grams(live: Live) -> None:
 
 def test_sync_status_counts_each_sale_return_and_movement(live: Live) -> None:
     status = live.ok(live.get("/api/v1/sync/status", "kiosk"))
-    assert set(status) == {
+    # The contract's fields (DESIGN.md section 5), and what an unenrolled store says of its link.
+    assert {
         "online",
         "cloud",
         "outbox_pending",
@@ -792,8 +793,13 @@ def test_sync_status_counts_each_sale_return_and_movement(live: Live) -> None:
         "last_push_at",
         "last_pull_at",
         "last_error",
-    }
-    assert status["online"] is False
+        "enrolled",
+        "acked_seq",
+        "halted",
+        "quarantined",
+    } <= set(status)
+    assert status["online"] is False and status["enrolled"] is False
+    assert status["cloud"] is None and status["halted"] is None
     assert status["last_push_at"] is None
     assert _error_code(live, live.get("/api/v1/sync/status", "phone"), 403) == "forbidden"
 

@@ -36,10 +36,10 @@ def test_the_server_pushes_soon_after_a_sale_by_itself(cloud, tmp, store_id):
         store, {"AISLE_SYNC__PUSH_INTERVAL_S": "600", "AISLE_SYNC__PUSH_DEBOUNCE_S": "0.2"}
     ).start()
     try:
-        wait_for(  # the first scheduled push (at start) has run
-            lambda: edge.call("GET", "/api/v1/sync/status").json()["last_push_at"] is not None,
+        wait_for(  # the first scheduled runs (push, then pull) at start are over
+            lambda: edge.call("GET", "/api/v1/sync/status").json()["last_pull_at"] is not None,
             timeout=20,
-            what="the server's first push",
+            what="the server's first pull",
         )
         for _ in range(3):
             assert edge.pay(edge.open_cart(), uuid.uuid4().hex).status_code == 201
