@@ -333,10 +333,12 @@ def summarise_chain(
         if late is None:
             problems.append(f"{sid}: outbox not empty {CATCH_UP_TIMEOUT_S:.0f} s after shopping")
     cut = stores[-1].store_id
+    late = caught_up.get(cut)
+    caught = "never caught up" if late is None else f"all sent {late:.1f} s after shopping ended"
     print(
         f"  {cut}  lost the cloud from {outage.cut_at_s:.0f} s to {outage.restored_at_s:.0f} s: "
         f"kept selling, up to {outage.max_pending} events waited"
-        f"{' (status showed offline)' if outage.seen_offline else ''}, then caught up"
+        f"{' (status showed offline)' if outage.seen_offline else ''}; {caught}"
     )
     for problem in problems:
         print(f"  PROBLEM: {problem}")
