@@ -104,7 +104,10 @@ def init(directory: str, database_url: str, host: str, port: int) -> None:
         encoding="utf-8",
     )
     try:
-        settings = load_settings(target, environ={})
+        load_settings(target, environ={})  # the file as written must be valid on its own
+        # ... and the database is the one the service will use: AISLE_* overrides count, as
+        # for every other command (AISLE_DATABASE_URL pointing at PostgreSQL, say).
+        settings = load_settings(target)
     except SettingsError as exc:
         target.unlink()
         raise click.ClickException(str(exc)) from None

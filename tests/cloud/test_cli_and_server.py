@@ -212,3 +212,21 @@ def test_a_store_enrolls_pushes_and_pulls_over_a_real_socket(tmp_path, database_
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
+
+
+def test_init_migrates_the_database_the_environment_names(tmp_path):
+    # AISLE_DATABASE_URL overrides the file for every command; init must migrate that database,
+    # not the embedded one, or the next command finds no tables.
+    elsewhere = tmp_path / "elsewhere.sqlite3"
+    env = {"AISLE_DATABASE_URL": f"sqlite:///{elsewhere}"}
+    result = CliRunner().invoke(main, ["cloud", "init", str(tmp_path / "c")], env=env)
+    assert result.exit_code == 0, result.output
+    assert elsewhere.exists()
+    assert not (tmp_path / "c" / "cloud.sqlite3").exists()
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(catalog_csv(3))
+    config = str(tmp_path / "c" / "cloud.toml")
+    imported = CliRunner().invoke(
+        main, ["cloud", "import-catalog", str(catalog), "--config", config], env=env
+    )
+    assert imported.exit_code == 0, imported.output
