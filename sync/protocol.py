@@ -184,6 +184,57 @@ def encode_batch(
     return body
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An outbox row as the store keeps it: the payload already canonical JSON text."""
+
+    seq: int
+    id: str
+    type: str
+    aggregate_id: str
+    payload_json: str
+    created_at: str
+
+
+def _text(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def encode_stored_batch(
+    store_id: str,
+    events: Sequence[StoredEvent],
+    *,
+    batch_id: str,
+    edge_clock: float | None = None,
+    max_events: int = MAX_BATCH_EVENTS,
+    max_bytes: int = MAX_BATCH_BYTES,
+) -> bytes:
+    """Exactly the bytes of :func:`encode_batch` for these events, built without parsing the
+    payloads again: a store draining a three-day backlog spends its time here otherwise.
+
+    ``payload_json`` must be canonical JSON (sorted keys, no spaces), as the outbox stores it.
+    """
+    if len(events) > max_events:
+        raise ProtocolError(
+            f"{len(events)} events in one batch; at most {max_events}", code=ERR_BATCH_TOO_LARGE
+        )
+    # Keys in sorted order, as canonical_json writes them.
+    items = ",".join(
+        f'{{"aggregate_id":{_text(e.aggregate_id)},"created_at":{_text(e.created_at)},'
+        f'"id":{_text(e.id)},"payload":{e.payload_json},"seq":{int(e.seq)},'
+        f'"type":{_text(e.type)}}}'
+        for e in events
+    )
+    clock = "" if edge_clock is None else f'"edge_clock":{json.dumps(round(edge_clock, 3))},'
+    doc = f'{{"batch_id":{_text(batch_id)},{clock}"events":[{items}],"store_id":{_text(store_id)}}}'
+    body = gzip.compress(doc.encode("utf-8"), compresslevel=6, mtime=0)
+    if len(body) > max_bytes:
+        raise ProtocolError(
+            f"batch is {len(body)} bytes compressed; at most {max_bytes}", code=ERR_BATCH_TOO_LARGE
+        )
+    return body
+
+
 def _gunzip_bounded(data: bytes, limit: int) -> bytes:
     # A small hostile body can inflate to gigabytes: stop at the limit instead of finding out.
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,8 +52,10 @@ from sync.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
     PullPage,
+    PushResult,
+    StoredEvent,
     cloud_compatible,
-    encode_batch,
+    encode_stored_batch,
 )
 
 #: Refusals that stop pushing until a person acts (re-enrol, upgrade, investigate a restore).
@@ -194,65 +197,57 @@ class PushReport:
     rewound_to: int | None = None
 
 
-def _pending(db: Database, after_seq: int, limit: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """A push batch ready to send: its body and the sequence numbers it carries."""
+
+    body: bytes
+    first_seq: int
+    last_seq: int
+    count: int
+
+
+def _prepare(db: Database, link: Link, after_seq: int, limit: int, now: datetime) -> _Batch | None:
+    """The oldest events after ``after_seq``, as one batch within the cloud's bounds."""
     with db.raw_read() as tx:
         rows = tx.all(
             "SELECT seq, id, type, aggregate_id, payload, created_at FROM outbox "
             "WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         )
-    return [
-        {
-            "seq": row["seq"],
-            "id": row["id"],
-            "type": row["type"],
-            "aggregate_id": row["aggregate_id"],
-            "payload": json.loads(row["payload"]),
+    if not rows:
+        return None
+    events = [
+        StoredEvent(
+            seq=row["seq"],
+            id=row["id"],
+            type=row["type"],
+            aggregate_id=row["aggregate_id"],
+            payload_json=row["payload"],  # stored canonical: sent as it is, not re-encoded
             # Stored as naive UTC "YYYY-MM-DD HH:MM:SS.ffffff"; sent as ISO 8601 with offset.
-            "created_at": row["created_at"].replace(" ", "T") + "+00:00",
-        }
+            created_at=row["created_at"].replace(" ", "T") + "+00:00",
+        )
         for row in rows
     ]
-
-
-def _encode(
-    store_id: str, events: list[dict[str, Any]], max_bytes: int, now: datetime
-) -> tuple[bytes, int]:
-    """The largest prefix of ``events`` whose batch fits ``max_bytes``; (body, count)."""
     count = len(events)
     while True:
         try:
-            body = encode_batch(
-                store_id,
+            body = encode_stored_batch(
+                link.store_id,
                 events[:count],
                 batch_id=new_id(),
-                max_bytes=max_bytes,
+                max_bytes=link.max_batch_bytes,
                 edge_clock=now.timestamp(),  # this store's own clock, for the skew report
             )
-            return body, count
+            return _Batch(body, events[0].seq, events[count - 1].seq, count)
         except ProtocolError:
             if count == 1:
                 raise
             count = max(1, count // 2)
 
 
-def push_once(
-    db: Database, client: CloudClient, link: Link, *, batch_events: int, now: datetime
-) -> tuple[int, int]:
-    """Send the oldest unsent events as one batch; returns (events sent, pending after).
-
-    Raises :class:`CloudError` when the cloud gives no usable answer or refuses.
-    """
-    with db.read() as session:
-        acked = _state(session).acked_seq
-    limit = max(1, min(batch_events, link.max_batch_events))
-    events = _pending(db, acked, limit)
-    if not events:
-        return 0, 0
-    body, count = _encode(link.store_id, events, link.max_batch_bytes, now)
-    result = client.push(body, now=now)
-    fault_point("edge.push.after_answer")
-    last_sent = events[count - 1]["seq"]
+def _take_answer(db: Database, batch: _Batch, result: PushResult, now: datetime) -> int:
+    """Record what the cloud says it holds, in one transaction; returns its mark."""
     with db.write() as uow:
         session = uow.session
         state = _state(session)
@@ -268,13 +263,13 @@ def push_once(
             )
             state.last_error_code = "cloud_behind"
             state.last_error_at = now
-        elif result.acked_seq > last_sent and result.acked_seq > state.acked_seq:
+        elif result.acked_seq > batch.last_seq and result.acked_seq > state.acked_seq:
             # It acknowledges events we never sent in this batch: only a store restored from an
             # old backup (numbers reused) can cause this. Do not mark anything; stop and tell.
             state.halted_code = ERR_DIVERGED
             state.last_error = (
                 f"the cloud holds events up to seq {result.acked_seq} but this store's outbox "
-                f"ends at {last_sent}: was the store database restored from a backup?"
+                f"ends at {batch.last_seq}: was the store database restored from a backup?"
             )
             state.last_error_code = ERR_DIVERGED
             state.last_error_at = now
@@ -297,9 +292,7 @@ def push_once(
         state.clock_skew_s = result.clock_skew_s
         _healthy(state, now)
         uow.commit()
-    with db.raw_read() as tx:
-        (pending,) = tx.one("SELECT COUNT(*) FROM outbox WHERE seq > ?", (result.acked_seq,))
-    return count, int(pending)
+    return result.acked_seq
 
 
 def drain(
@@ -311,17 +304,36 @@ def drain(
     now_fn: Any,
     max_batches: int = 1_000_000,
 ) -> PushReport:
-    """Push batch after batch until the outbox is empty (or ``max_batches`` were sent)."""
+    """Push batch after batch, oldest first, until the outbox is empty (or ``max_batches``).
+
+    The next batch is read and compressed while the current one is on its way (the cloud's
+    answer is most of a batch's time), on the assumption that the cloud takes the current one
+    whole; when it does not (a gap, a cloud restored from a backup) the prepared batch is
+    dropped and the next starts from the cloud's mark. Raises :class:`CloudError` when the
+    cloud gives no usable answer or refuses; what was acknowledged until then stays recorded.
+    """
     report = PushReport()
-    for _ in range(max_batches):
-        sent, pending = push_once(db, client, link, batch_events=batch_events, now=now_fn())
-        if sent:
-            report.batches += 1
-            report.sent += sent
-        if not pending or not sent:
-            break
+    limit = max(1, min(batch_events, link.max_batch_events))
     with db.read() as session:
-        report.acked_seq = _state(session).acked_seq
+        acked = _state(session).acked_seq
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-prepare") as pool:
+        upcoming = pool.submit(_prepare, db, link, acked, limit, now_fn())
+        while report.batches < max_batches:
+            batch = upcoming.result()
+            if batch is None:
+                break
+            upcoming = pool.submit(_prepare, db, link, batch.last_seq, limit, now_fn())
+            result = client.push(batch.body, now=now_fn())
+            fault_point("edge.push.after_answer")
+            acked = _take_answer(db, batch, result, now_fn())
+            report.batches += 1
+            report.sent += batch.count
+            report.quarantined.extend(q.to_dict() for q in result.quarantined)
+            if acked != batch.last_seq:
+                upcoming.result()  # prepared from the wrong place: start again from the mark
+                report.rewound_to = acked
+                upcoming = pool.submit(_prepare, db, link, acked, limit, now_fn())
+    report.acked_seq = acked
     return report
 
 

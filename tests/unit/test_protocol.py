@@ -6,6 +6,8 @@ import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sync.keys import (
     KeyFileError,
@@ -333,3 +335,51 @@ def test_public_keys_travel_as_base64_raw():
     for bad in ("", "abc", "QUJD", "%%"):
         with pytest.raises(ValueError):
             load_public_key_b64(bad)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "type": st.text(min_size=1, max_size=20),
+                "aggregate_id": st.text(max_size=40),
+                "payload": st.dictionaries(
+                    st.text(max_size=8),
+                    st.one_of(st.integers(), st.text(max_size=12), st.booleans(), st.none()),
+                    max_size=5,
+                ),
+            }
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=4e9)),
+)
+def test_a_batch_built_from_stored_rows_is_byte_for_byte_the_canonical_one(events, edge_clock):
+    from sync.protocol import StoredEvent, encode_stored_batch
+
+    wire = [
+        {
+            "seq": n,
+            "id": f"id-{n}",
+            "type": e["type"],
+            "aggregate_id": e["aggregate_id"],
+            "payload": e["payload"],
+            "created_at": "2026-11-26T08:00:00.000001+00:00",
+        }
+        for n, e in enumerate(events, start=1)
+    ]
+    stored = [
+        StoredEvent(
+            w["seq"],
+            w["id"],
+            w["type"],
+            w["aggregate_id"],
+            canonical_json(w["payload"]).decode(),
+            w["created_at"],
+        )
+        for w in wire
+    ]
+    assert encode_stored_batch(
+        "S001", stored, batch_id="b-1", edge_clock=edge_clock
+    ) == encode_batch("S001", wire, batch_id="b-1", edge_clock=edge_clock)
