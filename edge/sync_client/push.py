@@ -1,0 +1,172 @@
+"""Pushing the outbox: batches oldest first, marked sent only on the cloud's signed word."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from edge.db import Database
+from edge.outbox.models import OutboxEvent
+from edge.sync_client.link import Link
+from edge.sync_client.models import QuarantinedEvent
+from edge.sync_client.state import mark_healthy, sync_state
+from edge.sync_client.transport import CloudClient, CloudRefused
+from sync.faults import fault_point
+from sync.ids import new_id
+from sync.protocol import ERR_DIVERGED, ProtocolError, PushResult, StoredEvent, encode_stored_batch
+
+#: Refusals that stop pushing until a person acts (re-enrol, upgrade, investigate a restore).
+# --- push -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PushReport:
+    batches: int = 0
+    sent: int = 0
+    acked_seq: int = 0
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    rewound_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """A push batch ready to send: its body and the sequence numbers it carries."""
+
+    body: bytes
+    first_seq: int
+    last_seq: int
+    count: int
+
+
+def _prepare(db: Database, link: Link, after_seq: int, limit: int, now: datetime) -> _Batch | None:
+    """The oldest events after ``after_seq``, as one batch within the cloud's bounds."""
+    with db.raw_read() as tx:
+        rows = tx.all(
+            "SELECT seq, id, type, aggregate_id, payload, created_at FROM outbox "
+            "WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+    if not rows:
+        return None
+    events = [
+        StoredEvent(
+            seq=row["seq"],
+            id=row["id"],
+            type=row["type"],
+            aggregate_id=row["aggregate_id"],
+            payload_json=row["payload"],  # stored canonical: sent as it is, not re-encoded
+            # Stored as naive UTC "YYYY-MM-DD HH:MM:SS.ffffff"; sent as ISO 8601 with offset.
+            created_at=row["created_at"].replace(" ", "T") + "+00:00",
+        )
+        for row in rows
+    ]
+    count = len(events)
+    while True:
+        try:
+            body = encode_stored_batch(
+                link.store_id,
+                events[:count],
+                batch_id=new_id(),
+                max_bytes=link.max_batch_bytes,
+                edge_clock=now.timestamp(),  # this store's own clock, for the skew report
+            )
+            return _Batch(body, events[0].seq, events[count - 1].seq, count)
+        except ProtocolError:
+            if count == 1:
+                raise
+            count = max(1, count // 2)
+
+
+def _take_answer(db: Database, batch: _Batch, result: PushResult, now: datetime) -> int:
+    """Record what the cloud says it holds, in one transaction; returns its mark."""
+    with db.write() as uow:
+        session = uow.session
+        state = sync_state(session)
+        if result.acked_seq < state.acked_seq:
+            # The cloud holds less than it once acknowledged: it was restored from a backup.
+            # Send again from its mark; it applies each event once whatever we resend.
+            session.execute(
+                update(OutboxEvent).where(OutboxEvent.seq > result.acked_seq).values(pushed_at=None)
+            )
+            state.last_error = (
+                f"the cloud's mark went back from {state.acked_seq} to {result.acked_seq}; "
+                "resending from there"
+            )
+            state.last_error_code = "cloud_behind"
+            state.last_error_at = now
+        elif result.acked_seq > batch.last_seq and result.acked_seq > state.acked_seq:
+            # It acknowledges events we never sent in this batch: only a store restored from an
+            # old backup (numbers reused) can cause this. Do not mark anything; stop and tell.
+            state.halted_code = ERR_DIVERGED
+            state.last_error = (
+                f"the cloud holds events up to seq {result.acked_seq} but this store's outbox "
+                f"ends at {batch.last_seq}: was the store database restored from a backup?"
+            )
+            state.last_error_code = ERR_DIVERGED
+            state.last_error_at = now
+            uow.commit()
+            raise CloudRefused(state.last_error, code=ERR_DIVERGED)
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.seq <= result.acked_seq, OutboxEvent.pushed_at.is_(None))
+            .values(pushed_at=now)
+        )
+        fault_point("edge.push.mid_ack")
+        for q in result.quarantined:
+            session.merge(
+                QuarantinedEvent(
+                    seq=q.seq, event_id=q.event_id, type=q.type, reason=q.reason, reported_at=now
+                )
+            )
+        state.acked_seq = result.acked_seq
+        state.last_push_at = now
+        state.clock_skew_s = result.clock_skew_s
+        mark_healthy(state, now)
+        uow.commit()
+    return result.acked_seq
+
+
+def drain(
+    db: Database,
+    client: CloudClient,
+    link: Link,
+    *,
+    batch_events: int,
+    now_fn: Any,
+    max_batches: int = 1_000_000,
+) -> PushReport:
+    """Push batch after batch, oldest first, until the outbox is empty (or ``max_batches``).
+
+    The next batch is read and compressed while the current one is on its way (the cloud's
+    answer is most of a batch's time), on the assumption that the cloud takes the current one
+    whole; when it does not (a gap, a cloud restored from a backup) the prepared batch is
+    dropped and the next starts from the cloud's mark. Raises :class:`CloudError` when the
+    cloud gives no usable answer or refuses; what was acknowledged until then stays recorded.
+    """
+    report = PushReport()
+    limit = max(1, min(batch_events, link.max_batch_events))
+    with db.read() as session:
+        acked = sync_state(session).acked_seq
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-prepare") as pool:
+        upcoming = pool.submit(_prepare, db, link, acked, limit, now_fn())
+        while report.batches < max_batches:
+            batch = upcoming.result()
+            if batch is None:
+                break
+            upcoming = pool.submit(_prepare, db, link, batch.last_seq, limit, now_fn())
+            result = client.push(batch.body, now=now_fn())
+            fault_point("edge.push.after_answer")
+            acked = _take_answer(db, batch, result, now_fn())
+            report.batches += 1
+            report.sent += batch.count
+            report.quarantined.extend(q.to_dict() for q in result.quarantined)
+            if acked != batch.last_seq:
+                upcoming.result()  # prepared from the wrong place: start again from the mark
+                report.rewound_to = acked
+                upcoming = pool.submit(_prepare, db, link, acked, limit, now_fn())
+    report.acked_seq = acked
+    return report

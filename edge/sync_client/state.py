@@ -1,0 +1,138 @@
+"""The store's sync health: one row shared by every process, backoff, and the status view."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from edge.db import Database
+from edge.outbox.service import outbox_status
+from edge.sync_client.models import CloudLink, FeedCursor, QuarantinedEvent, SyncState
+from edge.sync_client.transport import CloudError, CloudRefused
+from sync.protocol import ERR_DIVERGED
+
+#: Refusals that stop pushing until a person acts (re-enrol, upgrade, investigate a restore).
+HALTING_CODES = frozenset(
+    {ERR_DIVERGED, "store_revoked", "unsupported_protocol_version", "unknown_store"}
+)
+
+
+def sync_state(session: Session) -> SyncState:
+    """The one sync-state row, created on first use."""
+    state = session.get(SyncState, 1)
+    if state is None:
+        state = SyncState(id=1, acked_seq=0, consecutive_failures=0)
+        session.add(state)
+        session.flush()
+    return state
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+def mark_healthy(state: SyncState, now: datetime) -> None:
+    """A good exchange with the cloud: clear failures, backoff and a halt."""
+    state.last_contact_at = now
+    state.consecutive_failures = 0
+    state.next_attempt_at = None
+    state.halted_code = None
+
+
+def backoff_s(failures: int, *, initial: float, cap: float, rng: random.Random) -> float:
+    """Seconds to wait after ``failures`` failures in a row: exponential, capped, "full jitter"
+    between half and all of it, so a fleet of stores does not return in lockstep."""
+    ceiling = min(cap, initial * (2 ** max(0, failures - 1)))
+    return ceiling * (0.5 + rng.random() / 2)
+
+
+def record_failure(
+    db: Database,
+    error: CloudError,
+    *,
+    now: datetime,
+    initial_s: float,
+    max_s: float,
+    rng: random.Random,
+) -> float:
+    """Note a failed exchange; returns the backoff before the next attempt."""
+    with db.write() as uow:
+        state = sync_state(uow.session)
+        state.consecutive_failures += 1
+        wait = backoff_s(state.consecutive_failures, initial=initial_s, cap=max_s, rng=rng)
+        state.next_attempt_at = now + timedelta(seconds=wait)
+        state.last_error = error.message
+        state.last_error_code = error.code
+        state.last_error_at = now
+        if isinstance(error, CloudRefused) and error.code in HALTING_CODES:
+            state.halted_code = error.code
+        uow.commit()
+    return wait
+
+
+def may_attempt(db: Database, now: datetime) -> bool:
+    """Whether the backoff allows talking to the cloud now."""
+    with db.read() as session:
+        state = session.get(SyncState, 1)
+        return state is None or state.next_attempt_at is None or state.next_attempt_at <= now
+
+
+def status(db: Database, now: datetime) -> dict[str, Any]:
+    """The sync queue and link health, as ``GET /api/v1/sync/status`` shows them."""
+    with db.read() as session:
+        outbox = outbox_status(session)
+        link = session.get(CloudLink, 1)
+        state = session.get(SyncState, 1)
+        quarantined = session.execute(
+            select(QuarantinedEvent).order_by(QuarantinedEvent.seq.desc()).limit(20)
+        ).scalars()
+        quarantine = [
+            {"seq": q.seq, "event_id": q.event_id, "type": q.type, "reason": q.reason}
+            for q in quarantined
+        ]
+        cursors = {
+            c.feed: {"changes_applied": c.changes_applied, "in_snapshot": c.in_snapshot}
+            for c in session.execute(select(FeedCursor)).scalars()
+        }
+    age = None
+    if outbox.oldest_pending_at is not None:
+        age = max(0.0, round((now - outbox.oldest_pending_at).total_seconds(), 3))
+
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    online = bool(
+        state
+        and state.consecutive_failures == 0
+        and state.last_contact_at is not None
+        and state.halted_code is None
+    )
+    error = None
+    if state and state.last_error and (state.consecutive_failures or state.halted_code):
+        error = {
+            "code": state.last_error_code,
+            "message": state.last_error,
+            "at": iso(state.last_error_at),
+        }
+    return {
+        "online": online,
+        "cloud": link.cloud_url if link else None,
+        "enrolled": link is not None,
+        "outbox_pending": outbox.pending,
+        "outbox_last_seq": outbox.last_seq,
+        "acked_seq": state.acked_seq if state else 0,
+        "oldest_pending_age_s": age,
+        "last_push_at": iso(state.last_push_at) if state else None,
+        "last_pull_at": iso(state.last_pull_at) if state else None,
+        "last_contact_at": iso(state.last_contact_at) if state else None,
+        "last_error": error,
+        "halted": state.halted_code if state else None,
+        "consecutive_failures": state.consecutive_failures if state else 0,
+        "next_attempt_at": iso(state.next_attempt_at) if state else None,
+        "clock_skew_s": state.clock_skew_s if state else None,
+        "quarantined": quarantine,
+        "feeds": cursors,
+    }
