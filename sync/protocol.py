@@ -40,9 +40,6 @@ MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = 2 * 1024 * 1024  # compressed, on the wire
 MAX_BATCH_JSON_BYTES = 32 * 1024 * 1024  # once decompressed
 MAX_EVENT_ID_CHARS = 64
-#: gzip level of push batches. Level 1 makes a batch of sales about a third larger than level
-#: 6 but costs a fraction of the CPU, which a store draining a backlog while it sells needs more.
-BATCH_GZIP_LEVEL = 1
 
 #: Feeds a store pulls; more will join (members, coupons, promotions, pickup orders).
 FEEDS = ("catalog", "prices", "store_settings")
@@ -179,7 +176,7 @@ def encode_batch(
     doc: dict[str, Any] = {"store_id": store_id, "batch_id": batch_id, "events": items}
     if edge_clock is not None:
         doc["edge_clock"] = round(edge_clock, 3)
-    body = gzip.compress(canonical_json(doc), compresslevel=BATCH_GZIP_LEVEL, mtime=0)
+    body = gzip.compress(canonical_json(doc), compresslevel=6, mtime=0)
     if len(body) > max_bytes:
         raise ProtocolError(
             f"batch is {len(body)} bytes compressed; at most {max_bytes}", code=ERR_BATCH_TOO_LARGE
@@ -230,7 +227,7 @@ def encode_stored_batch(
     )
     clock = "" if edge_clock is None else f'"edge_clock":{json.dumps(round(edge_clock, 3))},'
     doc = f'{{"batch_id":{_text(batch_id)},{clock}"events":[{items}],"store_id":{_text(store_id)}}}'
-    body = gzip.compress(doc.encode("utf-8"), compresslevel=BATCH_GZIP_LEVEL, mtime=0)
+    body = gzip.compress(doc.encode("utf-8"), compresslevel=6, mtime=0)
     if len(body) > max_bytes:
         raise ProtocolError(
             f"batch is {len(body)} bytes compressed; at most {max_bytes}", code=ERR_BATCH_TOO_LARGE
