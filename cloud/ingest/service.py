@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -49,6 +50,8 @@ from sync.protocol import (
 #: Insert order: parents before children.
 TABLE_ORDER = (Sale, SaleLine, Return, StockMovement, ExitPassUse)
 MAX_REASON_CHARS = 500
+#: From this many rows of one table in a batch, PostgreSQL gets them by COPY.
+COPY_MIN_ROWS = 50
 
 
 class _Diverged(Exception):
@@ -183,11 +186,42 @@ def _table(model: Any) -> Table:
 
 
 def _insert_rows(session: Session, by_table: dict[Any, list[dict[str, Any]]]) -> None:
+    postgres = session.get_bind().dialect.name == "postgresql"
     for table in TABLE_ORDER:
         rows = by_table.get(table)
-        if rows:
+        if not rows:
+            continue
+        if postgres and len(rows) >= COPY_MIN_ROWS:
+            _copy_rows(session, _table(table), rows)
+        else:
             # Core inserts of the table: several times cheaper than the ORM's bulk path.
             session.execute(insert(_table(table)), rows)
+
+
+def _copy_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``COPY ... FROM STDIN`` in the session's transaction: a batch's thousands of sale lines
+    go in as one stream instead of one INSERT each (the database's work per row drops several
+    times). Values pass through the columns' own bind processing, as an INSERT's would; a
+    refused row raises the same IntegrityError or DataError an INSERT would."""
+    connection = session.connection()
+    dialect = connection.dialect
+    columns = [c for c in table.columns if any(c.key in row for row in rows[:1])]
+    processors = [c.type.bind_processor(dialect) for c in columns]
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [row.get(c.key) for c in columns]
+                copy.write_row(
+                    [p(v) if p is not None else v for p, v in zip(processors, values, strict=True)]
+                )
+    except psycopg.errors.IntegrityError as exc:
+        raise IntegrityError(statement, None, exc) from None
+    except (psycopg.errors.DataError, ValueError) as exc:
+        raise DataError(statement, None, exc) from None
 
 
 def _db_reason(exc: Exception) -> str:

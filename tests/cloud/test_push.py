@@ -226,3 +226,19 @@ def test_concurrent_pushes_of_one_store_apply_each_event_once(cloud):
     assert count == 40
     assert total == sum(e["payload"]["sale"]["total"] for e in events)
     assert _count(cloud, AppliedEvent) == 40
+
+
+def test_a_large_batch_goes_in_whole_and_a_refused_row_in_it_is_quarantined_alone(cloud):
+    # Big enough that PostgreSQL takes the sales and their lines by COPY: the same outcome as
+    # row by row, including a row the database refuses halfway through.
+    store = cloud.store()
+    events = [sale_event(seq, "S001", lines=3) for seq in range(1, 81)]
+    events[40]["payload"]["sale"]["id"] = events[10]["aggregate_id"]
+    events[40]["aggregate_id"] = events[10]["aggregate_id"]
+    body = store.push(events).get_json()
+    assert body["acked_seq"] == 80
+    assert [q["seq"] for q in body["quarantined"]] == [41]
+    assert "database refused" in body["quarantined"][0]["reason"]
+    assert _count(cloud, Sale) == 79
+    assert _count(cloud, SaleLine) == 79 * 3
+    assert _totals(cloud)[0] == 79
