@@ -54,6 +54,7 @@ push_interval_s = 5.0     # push the outbox this often, and soon after every sal
 push_debounce_s = 0.5
 pull_interval_s = 15.0    # catalog, prices and store settings
 batch_events = 500        # events per push batch
+batch_pause_s = 0.05      # pause between batches of a backlog: the devices come first
 backoff_initial_s = 1.0   # while the cloud is unreachable: 1 s, 2 s, 4 s ... with jitter
 backoff_max_s = 60.0
 

@@ -111,6 +111,7 @@ class SyncSettings(_Section):
     push_debounce_s: float = Field(default=0.5, ge=0.0, le=60)
     pull_interval_s: float = Field(default=15.0, ge=0.5, le=86_400)
     batch_events: int = Field(default=500, ge=1, le=1000)
+    batch_pause_s: float = Field(default=0.05, ge=0.0, le=10)
     backoff_initial_s: float = Field(default=1.0, ge=0.05, le=600)
     backoff_max_s: float = Field(default=60.0, ge=0.1, le=3600)
     connect_timeout_s: float = Field(default=3.0, gt=0, le=120)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,8 +83,13 @@ def _prepare(db: Database, link: Link, after_seq: int, limit: int, now: datetime
 
 
 def _take_answer(db: Database, batch: _Batch, result: PushResult, now: datetime) -> int:
-    """Record what the cloud says it holds, in one transaction; returns its mark."""
-    with db.write() as uow:
+    """Record what the cloud says it holds, in one transaction; returns its mark.
+
+    Committed without an fsync of its own (``durable=False``): if a power cut loses the mark,
+    the store sends those events again and the cloud answers from what it already applied.
+    The next sale's commit makes it durable anyway.
+    """
+    with db.write(durable=False) as uow:
         session = uow.session
         state = sync_state(session)
         if result.acked_seq < state.acked_seq:
@@ -138,13 +144,15 @@ def drain(
     batch_events: int,
     now_fn: Any,
     max_batches: int = 1_000_000,
+    pause_s: float = 0.0,
 ) -> PushReport:
     """Push batch after batch, oldest first, until the outbox is empty (or ``max_batches``).
 
     The next batch is read and compressed while the current one is on its way (the cloud's
     answer is most of a batch's time), on the assumption that the cloud takes the current one
     whole; when it does not (a gap, a cloud restored from a backup) the prepared batch is
-    dropped and the next starts from the cloud's mark. Raises :class:`CloudError` when the
+    dropped and the next starts from the cloud's mark. ``pause_s`` between batches leaves the
+    store's CPU to the devices while a long backlog drains. Raises :class:`CloudError` when the
     cloud gives no usable answer or refuses; what was acknowledged until then stays recorded.
     """
     report = PushReport()
@@ -164,6 +172,8 @@ def drain(
             report.batches += 1
             report.sent += batch.count
             report.quarantined.extend(q.to_dict() for q in result.quarantined)
+            if pause_s:
+                time.sleep(pause_s)  # selling comes first: leave the store's CPU some room
             if acked != batch.last_seq:
                 upcoming.result()  # prepared from the wrong place: start again from the mark
                 report.rewound_to = acked

@@ -112,6 +112,7 @@ class SyncRunner:
                         link,
                         batch_events=self.settings.sync.batch_events,
                         now_fn=self.clock.now,
+                        pause_s=self.settings.sync.batch_pause_s,
                     )
                     parts.append(
                         f"pushed {report.sent} events, cloud holds up to {report.acked_seq}"
