@@ -32,6 +32,11 @@ from sync.keys import KeyFileError
 
 log = logging.getLogger(__name__)
 
+#: What a run says when another process holds the sync lock.
+BUSY = "another process is syncing"
+#: How soon a push is tried again when the lock was busy or a write came in during a run.
+RETRY_S = 0.5
+
 
 @contextlib.contextmanager
 def sync_lock(path: Path, *, wait: bool = False) -> Iterator[bool]:
@@ -98,7 +103,7 @@ class SyncRunner:
             return "backing off"
         with sync_lock(self.settings.sync_lock_path, wait=force) as held:
             if not held:
-                return "another process is syncing"
+                return BUSY
             try:
                 client = self._client_for(link)
             except KeyFileError as exc:
@@ -141,6 +146,7 @@ class SyncScheduler:
         self.settings = runner.settings.sync
         self._scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
         self._kick_lock = threading.Lock()
+        self._kicked = threading.Event()
 
     def start(self) -> None:
         jitter = random.random()  # processes started together do not run in lockstep
@@ -173,23 +179,34 @@ class SyncScheduler:
 
     def kick(self) -> None:
         """Something was written: push soon (debounced), without waiting for the interval."""
-        soon = datetime.now(UTC) + timedelta(seconds=self.settings.push_debounce_s)
+        self._kicked.set()
+        self._bring_forward(self.settings.push_debounce_s)
+
+    def _bring_forward(self, delay_s: float) -> None:
+        soon = datetime.now(UTC) + timedelta(seconds=delay_s)
         with self._kick_lock:
             job = self._scheduler.get_job("push")
             if job is not None and job.next_run_time is not None and job.next_run_time > soon:
                 job.modify(next_run_time=soon)
 
     def _push(self) -> None:
-        self._run(push=True, pull=False)
+        self._kicked.clear()
+        outcome = self._run(push=True, pull=False)
+        if outcome == BUSY or self._kicked.is_set():
+            # Another process held the lock (it may be pulling, not pushing), or a sale came in
+            # while this run was going: APScheduler drops a run that would overlap a running
+            # one, so ask again shortly rather than at the next interval.
+            self._bring_forward(max(self.settings.push_debounce_s, RETRY_S))
 
     def _pull(self) -> None:
         self._run(push=False, pull=True)
 
-    def _run(self, *, push: bool, pull: bool) -> None:
+    def _run(self, *, push: bool, pull: bool) -> str:
         try:
             outcome = self.runner.run(push=push, pull=pull)
         except Exception:  # a bug must not stop the schedule; the next run tries again
             log.exception("sync run failed")
-            return
+            return "failed (bug)"
         if outcome.startswith("failed"):
             log.warning("sync: %s", outcome)
+        return outcome

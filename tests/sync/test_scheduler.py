@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -46,6 +47,32 @@ def test_the_server_pushes_soon_after_a_sale_by_itself(cloud, tmp, store_id):
         wait_for(lambda: len(cloud.sales_of(store_id)) == 3, timeout=20, what="sales at the cloud")
         status = edge.call("GET", "/api/v1/sync/status").json()
         assert status["online"] is True and status["outbox_pending"] == 0
+    finally:
+        edge.stop()
+    assert_exactly_once(cloud, store)
+
+
+def test_a_push_asked_for_while_another_process_syncs_is_not_dropped(cloud, tmp, store_id):
+    from edge.sync_client.scheduler import sync_lock
+
+    store = enrolled(cloud, tmp, store_id)
+    edge = EdgeProcess(
+        store, {"AISLE_SYNC__PUSH_INTERVAL_S": "600", "AISLE_SYNC__PUSH_DEBOUNCE_S": "0.2"}
+    ).start()
+    try:
+        wait_for(
+            lambda: edge.call("GET", "/api/v1/sync/status").json()["last_pull_at"] is not None,
+            timeout=20,
+            what="the server's first pull",
+        )
+        # The sale's push finds the lock taken (as by a long pull in the other worker): it
+        # must come back for it soon, not at the next interval ten minutes away.
+        with sync_lock(store.settings.sync_lock_path) as held:
+            assert held
+            assert edge.pay(edge.open_cart(), uuid.uuid4().hex).status_code == 201
+            time.sleep(1.0)
+            assert cloud.sales_of(store_id) == []
+        wait_for(lambda: len(cloud.sales_of(store_id)) == 1, timeout=15, what="the sale")
     finally:
         edge.stop()
     assert_exactly_once(cloud, store)
