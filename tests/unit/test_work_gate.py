@@ -35,12 +35,14 @@ def test_no_more_than_the_slots_work_at_once_and_waiters_step_out():
     time.sleep(0.05)
     # Both slots' holders are waiting outside: others get in meanwhile.
     workers = [threading.Thread(target=work, args=(False,)) for _ in range(6)]
-    started = time.monotonic()
     for t in workers:
         t.start()
     for t in workers:
-        t.join(2)
-    assert time.monotonic() - started < 1.5, "work was blocked by threads waiting outside"
+        t.join(10)
+    # The two slot holders are still waiting outside: had they kept their slots, no worker
+    # could have finished.
+    assert not any(t.is_alive() for t in workers), "work was blocked by threads waiting outside"
+    assert not stepped_out.is_set()
     stepped_out.set()
     for t in waiters:
         t.join(2)
