@@ -36,7 +36,8 @@ def normalize_code(code: str) -> str:
 
 
 def new_enrollment_code() -> str:
-    """``XXXX-XXXX-XXXX-XXXX``: 80 random bits in an alphabet without look-alikes."""
+    """Four groups of four characters (e.g. ``KSZT-LAL6-MUEW-6ECC``): 80 random bits in an
+    alphabet without look-alikes."""
     chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
     return "-".join(chars[i : i + 4] for i in range(0, 16, 4))
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,20 +15,9 @@ from edge.catalog.barcodes import ScannedCode, VariableMeasureLayout, normalize_
 from edge.catalog.models import Barcode, Product
 from edge.db import Database, RawTransaction
 from edge.errors import InvalidBarcode, NotFound, Unprocessable
+from sync import catalog_csv
+from sync.catalog_csv import CatalogFileError, CatalogRow
 from sync.money import round_half_up
-
-CATALOG_COLUMNS = (
-    "sku",
-    "name",
-    "barcodes",
-    "unit_price",
-    "tax_rate",
-    "category",
-    "sold_by",
-    "age_restricted",
-    "plu",
-)
-MAX_UNIT_PRICE = 100_000_000  # one million in a 2-decimal currency: anything above is a typo
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,19 +120,6 @@ def get_product(session: Session, sku: str) -> Product:
 # --- import -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CatalogRow:
-    sku: str
-    name: str
-    gtins: tuple[str, ...]
-    unit_price: int
-    tax_rate_bp: int
-    category: str
-    sold_by: str
-    age_restricted: bool
-    plu: str | None
-
-
 @dataclass(frozen=True)
 class ImportResult:
     created: int
@@ -160,111 +133,19 @@ class CatalogImportError(Unprocessable):
     code = "invalid_catalog"
 
 
-def _parse_tax_rate(text: str) -> int:
+def _gtin(code: str) -> str:
     try:
-        value = Decimal(text.strip().rstrip("%"))
-    except InvalidOperation:
-        raise ValueError(f"tax_rate {text!r} is not a number") from None
-    if not Decimal(0) <= value <= Decimal(100):
-        raise ValueError(f"tax_rate {text!r} must be between 0 and 100")
-    bp = value * 100
-    if bp != bp.to_integral_value():
-        raise ValueError(f"tax_rate {text!r} has more than two decimals")
-    return int(bp)
-
-
-def _parse_bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "yes", "1"):
-        return True
-    if value in ("false", "no", "0", ""):
-        return False
-    raise ValueError(f"age_restricted {text!r} must be true or false")
-
-
-def _parse_row(row: dict[str, str]) -> CatalogRow:
-    sku = (row.get("sku") or "").strip()
-    if not sku or len(sku) > 64:
-        raise ValueError("sku is empty or longer than 64 characters")
-    name = (row.get("name") or "").strip()
-    if not name or len(name) > 200:
-        raise ValueError("name is empty or longer than 200 characters")
-    price_text = (row.get("unit_price") or "").strip()
-    if not price_text.isdigit():
-        raise ValueError(f"unit_price {price_text!r} must be a whole number of minor units")
-    unit_price = int(price_text)
-    if unit_price > MAX_UNIT_PRICE:
-        raise ValueError(f"unit_price {unit_price} is implausibly large")
-    sold_by = (row.get("sold_by") or "each").strip().lower()
-    if sold_by not in ("each", "kg"):
-        raise ValueError(f"sold_by {sold_by!r} must be each or kg")
-    plu = (row.get("plu") or "").strip() or None
-    if plu is not None and not plu.isdigit():
-        raise ValueError(f"plu {plu!r} must be digits")
-    gtins = []
-    for part in (row.get("barcodes") or "").split("|"):
-        if part.strip():
-            try:
-                gtins.append(normalize_gtin(part.strip()))
-            except InvalidBarcode as exc:
-                raise ValueError(f"barcode {part.strip()!r}: {exc.message}") from None
-    if not gtins and plu is None:
-        raise ValueError("a product needs at least one barcode or a plu")
-    return CatalogRow(
-        sku=sku,
-        name=name,
-        gtins=tuple(dict.fromkeys(gtins)),
-        unit_price=unit_price,
-        tax_rate_bp=_parse_tax_rate(row.get("tax_rate") or "0"),
-        category=(row.get("category") or "").strip()[:64],
-        sold_by=sold_by,
-        age_restricted=_parse_bool(row.get("age_restricted") or ""),
-        plu=plu,
-    )
+        return normalize_gtin(code)
+    except InvalidBarcode as exc:
+        raise ValueError(f"barcode {code!r}: {exc.message}") from None
 
 
 def parse_catalog(text: str) -> list[CatalogRow]:
     """Validate a whole catalog CSV; raises :class:`CatalogImportError` listing every bad row."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = tuple(h.strip() for h in (reader.fieldnames or ()))
-    missing = [c for c in CATALOG_COLUMNS if c not in header]
-    if missing:
-        raise CatalogImportError(
-            f"catalog header lacks columns: {', '.join(missing)}",
-            details={"rows": [{"row": 1, "problem": f"missing columns {missing}"}]},
-        )
-    rows: list[CatalogRow] = []
-    problems: list[dict[str, object]] = []
-    seen_sku: dict[str, int] = {}
-    seen_gtin: dict[str, int] = {}
-    seen_plu: dict[str, int] = {}
-    for number, raw in enumerate(reader, start=2):
-        if None in raw:
-            problems.append({"row": number, "problem": "more fields than the header has"})
-            continue
-        try:
-            row = _parse_row({k.strip(): v for k, v in raw.items()})
-        except ValueError as exc:
-            problems.append({"row": number, "problem": str(exc)})
-            continue
-        for key, seen, label in (
-            ((row.sku,), seen_sku, "sku"),
-            (row.gtins, seen_gtin, "barcode"),
-            ((row.plu,) if row.plu else (), seen_plu, "plu"),
-        ):
-            for value in key:
-                if value in seen:
-                    problems.append(
-                        {"row": number, "problem": f"{label} {value} repeats row {seen[value]}"}
-                    )
-                seen[value] = number
-        rows.append(row)
-    if problems:
-        raise CatalogImportError(
-            f"{len(problems)} bad row(s) in the catalog; nothing was imported",
-            details={"rows": problems},
-        )
-    return rows
+    try:
+        return catalog_csv.parse_catalog(text, gtin=_gtin)
+    except CatalogFileError as exc:
+        raise CatalogImportError(exc.message, details={"rows": exc.rows}) from None
 
 
 def import_catalog(db: Database, path: Path, *, now: datetime) -> ImportResult:
