@@ -319,8 +319,7 @@ def quarantine_list_cmd(store: str | None, limit: int, config: str | None) -> No
     settings = _load(config)
     db = _open(settings)
     try:
-        with db.read() as session:
-            rows = quarantine_list(session, store_id=store, limit=limit)
+        rows = quarantine_list(db, store_id=store, limit=limit)
     finally:
         db.dispose()
     if not rows:

@@ -29,12 +29,11 @@ def sync_pull() -> dict[str, Any]:
         low=1,
         high=c.settings.sync.max_pull_limit,
     )
-    with c.db.read() as session:
-        page = read_page(
-            session,
-            store_id=caller.store_id,
-            feed=feed,
-            cursor_text=request.args.get("cursor"),
-            limit=limit,
-        )
+    page = read_page(
+        c.db,
+        store_id=caller.store_id,
+        feed=feed,
+        cursor_text=request.args.get("cursor"),
+        limit=limit,
+    )
     return page.to_dict()

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from cloud.catalog.models import Barcode, Change, FeedHorizon, Product, StorePrice
+from cloud.db import Database
 from cloud.errors import BadRequest, NotFound
 from cloud.stores.models import Store
 from sync.protocol import ERR_BAD_CURSOR, ERR_UNKNOWN_FEED, FEEDS, FeedChange, PullPage
@@ -142,7 +143,7 @@ def _servable(query: Any, xmin: int | None) -> Any:
 # --- reading a page -----------------------------------------------------------------------------
 
 
-def read_page(
+def _read_page(
     session: Session, *, store_id: str, feed: str, cursor_text: str | None, limit: int
 ) -> PullPage:
     """One page of ``feed`` for ``store_id`` after the cursor; never skips, never restarts."""
@@ -345,3 +346,13 @@ def prune_changes(session: Session, *, older_than: datetime, now: datetime) -> d
             horizon.xid, horizon.change_id, horizon.pruned_at = last[0], last[1], now
     session.flush()
     return pruned
+
+
+def read_page(
+    db: Database, *, store_id: str, feed: str, cursor_text: str | None, limit: int
+) -> PullPage:
+    """One page of ``feed`` for ``store_id``, read in one transaction."""
+    with db.read() as session:
+        return _read_page(
+            session, store_id=store_id, feed=feed, cursor_text=cursor_text, limit=limit
+        )

@@ -44,9 +44,8 @@ def quarantine() -> dict[str, Any]:
     """Quarantined events of every store (or ``?store=ID``), newest first (HQ)."""
     hq_caller()
     limit = int_arg("limit", default=100, low=1, high=1000)
-    with ctx().db.read() as session:
-        return {
-            "quarantined": quarantine_list(
-                session, store_id=request.args.get("store") or None, limit=limit
-            )
-        }
+    return {
+        "quarantined": quarantine_list(
+            ctx().db, store_id=request.args.get("store") or None, limit=limit
+        )
+    }

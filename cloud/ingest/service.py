@@ -316,7 +316,7 @@ def _record_divergence(
 # --- reading ------------------------------------------------------------------------------------
 
 
-def sync_state(session: Session, store_id: str) -> dict[str, Any]:
+def _sync_state(session: Session, store_id: str) -> dict[str, Any]:
     """Where a store's stream stands, for HQ."""
     state = session.get(SyncState, store_id)
     if state is None:
@@ -339,7 +339,7 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def quarantine_list(
+def _quarantine_list(
     session: Session, *, store_id: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Quarantined events, newest first, with their reasons and the events as they came."""
@@ -362,3 +362,17 @@ def quarantine_list(
 
 def quarantine_count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Quarantined)).scalar_one())
+
+
+def sync_state(db: Database, store_id: str) -> dict[str, Any]:
+    """A store's sync state as HQ reads it."""
+    with db.read() as session:
+        return _sync_state(session, store_id)
+
+
+def quarantine_list(
+    db: Database, *, store_id: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Quarantined events, newest first (of one store, or of all)."""
+    with db.read() as session:
+        return _quarantine_list(session, store_id=store_id, limit=limit)

@@ -20,8 +20,7 @@ def store_sales(store_id: str) -> dict[str, Any]:
     hq_caller()
     limit = int_arg("limit", default=100, low=1, high=MAX_LIMIT)
     after = int_arg("after", default=0, low=0, high=2**62)
-    with ctx().db.read() as session:
-        sales, last_seq, more = sales_page(session, store_id, after_seq=after, limit=limit)
+    sales, last_seq, more = sales_page(ctx().db, store_id, after_seq=after, limit=limit)
     next_url = (
         url_for(".store_sales", store_id=store_id, limit=limit, after=last_seq, _external=True)
         if more

@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.db import Database
 from cloud.errors import NotFound
 from cloud.sales.models import Sale, SaleLine
 from cloud.stores.models import Store
 
 
-def sales_page(
+def _sales_page(
     session: Session, store_id: str, *, after_seq: int, limit: int
 ) -> tuple[list[dict[str, Any]], int, bool]:
     """Sales of ``store_id`` after ``after_seq`` in the store's sequence order: (sales, last seq,
@@ -79,3 +80,11 @@ def sales_page(
         for s in sales
     ]
     return out, (sales[-1].seq if sales else after_seq), more
+
+
+def sales_page(
+    db: Database, store_id: str, *, after_seq: int, limit: int
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """A page of a store's sales for HQ, after ``after_seq``."""
+    with db.read() as session:
+        return _sales_page(session, store_id, after_seq=after_seq, limit=limit)

@@ -83,13 +83,11 @@ def enroll_store() -> tuple[dict[str, Any], int]:
 def stores() -> dict[str, Any]:
     """Every store of the chain with its enrollment and sync position (HQ)."""
     hq_caller()
-    with ctx().db.read() as session:
-        return {"stores": list_stores(session)}
+    return {"stores": list_stores(ctx().db)}
 
 
 @api.get("/stores/<store_id>/sync-state")
 def store_sync_state(store_id: str) -> dict[str, Any]:
     """A store's high-water seq, events applied, last contact, quarantine and clock skew (HQ)."""
     hq_caller()
-    with ctx().db.read() as session:
-        return sync_state(session, store_id)
+    return sync_state(ctx().db, store_id)

@@ -199,7 +199,7 @@ def active_key(session: Session, store_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def list_stores(session: Session) -> list[dict[str, Any]]:
+def _list_stores(session: Session) -> list[dict[str, Any]]:
     """Every store with its enrollment and sync state, for HQ."""
     states = {s.store_id: s for s in session.execute(select(SyncState)).scalars()}
     out = []
@@ -254,3 +254,9 @@ def authenticate_token(session: Session, token: str | None, *, role: str) -> Api
     if row.role != role:
         raise Forbidden(f"this route needs a {role} token", details={"role": row.role})
     return row
+
+
+def list_stores(db: Database) -> list[dict[str, Any]]:
+    """Every store, as HQ lists them."""
+    with db.read() as session:
+        return _list_stores(session)
