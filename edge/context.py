@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.auth.service import Authenticator
-from edge.catalog.barcodes import VariableMeasureLayout
+from edge.catalog.scan_rules import ScanRules
 from edge.checkout.exit_pass import AuditPolicy
 from edge.checkout.payments import PaymentProvider
 from edge.db import Database
@@ -38,17 +39,10 @@ class StoreContext:
     def currency(self) -> str:
         return self.settings.store.currency
 
-    @property
-    def layout(self) -> VariableMeasureLayout:
-        vm = self.settings.barcodes.variable_measure
-        return VariableMeasureLayout(
-            prefix=vm.prefix,
-            plu_length=vm.plu_length,
-            kind=vm.kind,
-            value_length=vm.value_length,
-            decimals=vm.decimals,
-            value_check_digit=vm.value_check_digit,
-        )
+    @cached_property
+    def scan_rules(self) -> ScanRules:
+        """How this store reads codes; validated when the settings were loaded."""
+        return self.settings.barcodes.scan_rules(self.currency)
 
     @property
     def audit_policy(self) -> AuditPolicy:

@@ -23,7 +23,16 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "SGD": 2,
     "JPY": 0,
     "KRW": 0,
+    "KWD": 3,
+    "BHD": 3,
+    "OMR": 3,
 }
+
+#: The largest amount a cart, a sale or a payment may come to, in minor units of any currency.
+#: Devices pay what the contract lets them send (``payments[].amount`` is bounded by it), so a
+#: cart that could total more is refused at the scan that would take it over: a cart nobody can
+#: pay is never built.
+MAX_AMOUNT = 1_000_000_000
 
 
 def currency_exponent(currency: str) -> int:

@@ -290,6 +290,7 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
                     "sold_by": product.sold_by,
                     "age_restricted": product.age_restricted,
                     "plu": product.plu,
+                    "max_price": product.max_price,
                     "updated_at": product.updated_at.isoformat(),
                 },
             )

@@ -120,6 +120,7 @@ def import_catalog(db: Database, path: Path, *, now: datetime) -> ImportResult:
             product.sold_by = row.sold_by
             product.age_restricted = row.age_restricted
             product.plu = row.plu
+            product.max_price = row.max_price
             product.updated_at = now
         session.flush()
         session.add_all(Barcode(gtin=g, sku=r.sku) for r in rows for g in r.gtins)

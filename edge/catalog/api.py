@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import current_app
 from pydantic import BaseModel
@@ -22,7 +22,7 @@ class ProductOut(BaseModel):
     unit_price: int
     price: int
     weight_g: int | None
-    sold_by: str
+    sold_by: Literal["each", "kg", "variable"]
     tax_rate_bp: int
     age_restricted: bool
     category: str
@@ -34,8 +34,9 @@ class ProductOut(BaseModel):
     summary="Look up a scanned barcode",
     roles=ALL_ROLES,
     response=ProductOut,
+    errors=(422,),
 )
 def by_barcode(principal: Principal, code: str) -> dict[str, Any]:
     ctx: StoreContext = current_app.extensions["aisle"]
     with ctx.db.raw_read() as tx:
-        return lookup_scan(tx, code, ctx.layout).to_dict()
+        return lookup_scan(tx, code, ctx.scan_rules).to_dict()

@@ -9,20 +9,25 @@ Pure functions, no I/O: this runs on every scan. Three shapes are understood:
 * a GS1 element string (GS1-128 / DataBar / GS1 DataMatrix content, bracketed or FNC1-less)
   with AI (01), optionally with a net weight in kg (AI 310n) and an amount payable (AI 392n).
 
+A scanner set to send AIM symbology identifiers prefixes what it read with one (``]C1`` for
+GS1-128, ``]d2`` for GS1 DataMatrix, ``]e0`` for DataBar, ``]Q3`` for a GS1 QR code, ``]E0`` for
+EAN-13, ...): the prefix is read with biip and says whether the rest is a GS1 element string.
+
 Anything else raises :class:`~edge.errors.InvalidBarcode`, whose ``details["reason"]`` is one of
 ``empty``, ``not_digits``, ``length``, ``check_digit``, ``value_check_digit``, ``gs1_syntax``,
-``gs1_no_gtin`` or ``gs1_precision``.
+``gs1_no_gtin``, ``gs1_precision`` or ``symbology``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from biip import ParseConfig, ParseError
 from biip.checksums import gs1_price_weight_check_digit, gs1_standard_check_digit
 from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
+from biip.symbology import GS1Symbology, SymbologyIdentifier
 
 from edge.errors import InvalidBarcode
 
@@ -39,6 +44,18 @@ MeasureKind = Literal["price", "weight"]
 CodeKind = Literal["gtin", "variable_measure"]
 
 _GTIN_LENGTHS = frozenset((8, 12, 13, 14))
+#: Symbologies whose content is a GS1 element string (AIs), not a bare GTIN.
+_ELEMENT_STRING_SYMBOLOGIES = frozenset(
+    {
+        GS1Symbology.GS1_128,
+        GS1Symbology.GS1_DATABAR,
+        GS1Symbology.GS1_COMPOSITE_WITH_SEPARATOR_CHAR,
+        GS1Symbology.GS1_COMPOSITE_WITH_ESCAPE_CHAR,
+        GS1Symbology.GS1_DATAMATRIX,
+        GS1Symbology.GS1_QR_CODE,
+        GS1Symbology.GS1_DOTCODE,
+    }
+)
 
 # Built once: biip otherwise builds a fresh config per call. Dates are not checked because an
 # all-zero or odd date in some unrelated AI (best-before, packed-on) must not block a sale; the
@@ -180,6 +197,8 @@ def parse_barcode(
     raw = code.strip()
     if not raw:
         raise _invalid(raw, "empty", "Barcode is empty.")
+    if raw[0] == "]":
+        return _parse_with_symbology(raw, layout, minor_exponent)
     # A GTIN is at most 14 digits, so anything longer starting with AI (01) is a GS1 element
     # string; so is the bracketed human-readable form.
     if raw[0] == "(" or (len(raw) > 14 and raw.startswith("01")):
@@ -195,6 +214,25 @@ def parse_barcode(
         return _parse_variable_measure(raw, raw[1:], layout, minor_exponent)
 
     return ScannedCode(raw, "gtin", normalize_gtin(raw), None, None, None)
+
+
+def _parse_with_symbology(
+    raw: str, layout: VariableMeasureLayout, minor_exponent: int
+) -> ScannedCode:
+    """A code behind an AIM symbology identifier: GS1 element string or plain code by its kind."""
+    symbology = SymbologyIdentifier.extract(raw) if raw.isascii() else None
+    if symbology is None or len(raw) <= len(symbology.value):
+        raise _invalid(
+            raw, "symbology", f"Barcode {raw!r} starts with an unknown symbology identifier."
+        )
+    content = raw[len(symbology.value) :]
+    if symbology.gs1_symbology in _ELEMENT_STRING_SYMBOLOGIES:
+        scanned = _parse_gs1(content, minor_exponent, raw=raw)
+    else:
+        scanned = parse_barcode(content, layout, minor_exponent=minor_exponent)
+        if scanned.raw != content:  # a symbology prefix inside a symbology prefix
+            raise _invalid(raw, "symbology", f"Barcode {raw!r} has two symbology identifiers.")
+    return replace(scanned, raw=raw)
 
 
 def _parse_variable_measure(
@@ -248,15 +286,17 @@ def _scale_exact(raw: str, value: str, decimals: int, target_decimals: int) -> i
     return whole
 
 
-def _parse_gs1(raw: str, minor_exponent: int) -> ScannedCode:
+def _parse_gs1(content: str, minor_exponent: int, *, raw: str | None = None) -> ScannedCode:
+    """Read a GS1 element string; ``raw`` is what was scanned, when it had a symbology prefix."""
+    raw = content if raw is None else raw
     # biip's AI patterns use \d, which also matches non-ASCII digits.
-    if not raw.isascii():
+    if not content.isascii():
         raise _invalid(raw, "gs1_syntax", f"Barcode {raw!r} contains non-ASCII characters.")
     try:
-        if raw[0] == "(":
-            message = GS1Message.parse_hri(raw, config=_PARSE_CONFIG)
+        if content[0] == "(":
+            message = GS1Message.parse_hri(content, config=_PARSE_CONFIG)
         else:
-            message = GS1Message.parse(raw, config=_PARSE_CONFIG)
+            message = GS1Message.parse(content, config=_PARSE_CONFIG)
     except ParseError as exc:
         raise _invalid(
             raw, "gs1_syntax", f"Barcode {raw!r} is not a valid GS1 element string.", error=str(exc)

@@ -15,7 +15,8 @@ class Product(Base):
     __table_args__ = (
         CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
         CheckConstraint("tax_rate_bp >= 0 AND tax_rate_bp <= 10000", name="tax_rate_range"),
-        CheckConstraint("sold_by IN ('each', 'kg')", name="sold_by_known"),
+        CheckConstraint("sold_by IN ('each', 'kg', 'variable')", name="sold_by_known"),
+        CheckConstraint("max_price IS NULL OR max_price > 0", name="max_price_positive"),
     )
 
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -25,7 +26,10 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(64), default="")
     sold_by: Mapped[str] = mapped_column(String(8), default="each")
     age_restricted: Mapped[bool] = mapped_column(default=False)
+    # The scale's item number without leading zeros (sync.catalog_csv.normalize_plu).
     plu: Mapped[str | None] = mapped_column(String(16), unique=True)
+    # The highest price a scale label may carry for one piece (kg and variable products).
+    max_price: Mapped[int | None]
     updated_at: Mapped[datetime]
 
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from fractions import Fraction
 from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from edge.catalog.barcodes import ScannedCode, VariableMeasureLayout, normalize_gtin, parse_barcode
+from edge.catalog.barcodes import normalize_gtin, parse_barcode
 from edge.catalog.models import Barcode, Product
+from edge.catalog.scan_rules import ProductTerms, ScanRules, price_scan
 from edge.db import Database, RawTransaction
 from edge.errors import InvalidBarcode, NotFound, Unprocessable
 from sync import catalog_csv
-from sync.catalog_csv import CatalogFileError, CatalogRow
-from sync.money import round_half_up
+from sync.catalog_csv import CatalogFileError, CatalogRow, normalize_plu
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,43 +48,25 @@ class ScannedItem:
         }
 
 
-def _price_for_scan(product: sqlite3.Row, scanned: ScannedCode) -> tuple[int, int | None]:
-    """(price of this piece, its weight in grams) for a scanned product."""
-    unit_price: int = product["unit_price"]
-    if scanned.price is not None:
-        weight = None
-        if product["sold_by"] == "kg" and unit_price > 0:
-            weight = round_half_up(Fraction(scanned.price * 1000, unit_price))
-        if scanned.weight_g is not None:
-            weight = scanned.weight_g
-        return scanned.price, weight
-    if scanned.weight_g is not None:
-        return round_half_up(Fraction(unit_price * scanned.weight_g, 1000)), scanned.weight_g
-    if product["sold_by"] == "kg":
-        raise Unprocessable(
-            f"{product['name']} is sold by weight: scan the scale label",
-            code="weight_required",
-            details={"sku": product["sku"], "barcode": scanned.raw},
-        )
-    return unit_price, None
-
-
 _PRODUCT_COLUMNS = "p.sku, p.name, p.unit_price, p.tax_rate_bp, p.category, p.sold_by, "
-_PRODUCT_COLUMNS += "p.age_restricted"
+_PRODUCT_COLUMNS += "p.age_restricted, p.max_price"
 _BY_PLU = f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.plu = ?"
 _BY_GTIN = (
     f"SELECT {_PRODUCT_COLUMNS} FROM barcodes b JOIN products p ON p.sku = b.sku WHERE b.gtin = ?"
 )
 
 
-def lookup_scan(tx: RawTransaction, code: str, layout: VariableMeasureLayout) -> ScannedItem:
-    """Parse ``code`` and find its product; 422 ``invalid_barcode``, 404 ``unknown_product``.
+def lookup_scan(tx: RawTransaction, code: str, rules: ScanRules) -> ScannedItem:
+    """Parse ``code`` and find its product and price; 422 ``invalid_barcode``, 404
+    ``unknown_product``, or a 422 from :func:`~edge.catalog.scan_rules.price_scan` for a code
+    that may not set the price it carries.
 
     On every scan's path, so it reads with one plain SQL statement.
     """
-    scanned = parse_barcode(code, layout)
+    scanned = parse_barcode(code, rules.layout, minor_exponent=rules.minor_exponent)
     if scanned.kind == "variable_measure":
-        product = tx.one(_BY_PLU, (scanned.plu,))
+        assert scanned.plu is not None
+        product = tx.one(_BY_PLU, (normalize_plu(scanned.plu),))
     else:
         product = tx.one(_BY_GTIN, (scanned.gtin,))
     if product is None:
@@ -95,14 +75,21 @@ def lookup_scan(tx: RawTransaction, code: str, layout: VariableMeasureLayout) ->
             code="unknown_product",
             details={"barcode": scanned.raw, "kind": scanned.kind},
         )
-    piece_price, weight_g = _price_for_scan(product, scanned)
+    terms = ProductTerms(
+        sku=product["sku"],
+        name=product["name"],
+        sold_by=product["sold_by"],
+        unit_price=product["unit_price"],
+        max_price=product["max_price"],
+    )
+    piece = price_scan(terms, scanned, rules)
     return ScannedItem(
         sku=product["sku"],
         name=product["name"],
         barcode=scanned.raw,
         unit_price=product["unit_price"],
-        piece_price=piece_price,
-        weight_g=weight_g,
+        piece_price=piece.price,
+        weight_g=piece.weight_g,
         sold_by=product["sold_by"],
         tax_rate_bp=product["tax_rate_bp"],
         age_restricted=bool(product["age_restricted"]),
@@ -148,13 +135,34 @@ def parse_catalog(text: str) -> list[CatalogRow]:
         raise CatalogImportError(exc.message, details={"rows": exc.rows}) from None
 
 
-def import_catalog(db: Database, path: Path, *, now: datetime) -> ImportResult:
-    """Import a catalog CSV all or nothing; re-importing a SKU updates it in place."""
+def import_catalog(
+    db: Database, path: Path, *, now: datetime, plu_length: int | None = None
+) -> ImportResult:
+    """Import a catalog CSV all or nothing; re-importing a SKU updates it in place.
+
+    ``plu_length`` is the store's scale-label PLU width: a PLU with more digits could never be
+    scanned, so its row is refused.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise CatalogImportError("catalog file is not UTF-8 text", details={"rows": []}) from None
     rows = parse_catalog(text)
+    if plu_length is not None:
+        too_long = [
+            {
+                "row": number,
+                "problem": f"plu {row.plu} has more than the {plu_length} digits "
+                "the store's scale labels carry",
+            }
+            for number, row in enumerate(rows, start=2)
+            if row.plu is not None and len(row.plu) > plu_length
+        ]
+        if too_long:
+            raise CatalogImportError(
+                f"{len(too_long)} bad row(s) in the catalog; nothing was imported",
+                details={"rows": too_long},
+            )
     created = updated = 0
     with db.write() as uow:
         session = uow.session
@@ -204,6 +212,7 @@ def import_catalog(db: Database, path: Path, *, now: datetime) -> ImportResult:
             product.sold_by = row.sold_by
             product.age_restricted = row.age_restricted
             product.plu = row.plu
+            product.max_price = row.max_price
             product.updated_at = now
         session.flush()
         session.add_all(Barcode(gtin=g, sku=r.sku) for r in rows for g in r.gtins)

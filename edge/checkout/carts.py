@@ -9,18 +9,20 @@ the pricing happen outside it.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from edge.auth.service import ATTENDANT_ROLES, Principal
-from edge.catalog.barcodes import VariableMeasureLayout
+from edge.catalog.scan_rules import ScanRules
 from edge.catalog.service import lookup_scan
 from edge.db import Database, RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, Forbidden, NotFound, Unprocessable
 from edge.pricing.cart_pricing import LineInput, PricedLine, Totals, price_lines
 from sync.ids import new_id
+from sync.money import MAX_AMOUNT
 
 MAX_QUANTITY = 9_999
 MAX_LINES = 500
@@ -40,9 +42,12 @@ _INSERT_LINE = (
 )
 _INSERT_CART = (
     "INSERT INTO carts (id, channel, status, device_id, currency, approved_by, approved_at, "
-    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "approved_lines, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_TOUCH = "UPDATE carts SET updated_at = ?, approved_at = ?, approved_by = ? WHERE id = ?"
+_TOUCH = (
+    "UPDATE carts SET updated_at = ?, approved_at = ?, approved_by = ?, approved_lines = ? "
+    "WHERE id = ?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class CartHead:
     currency: str
     approved_by: str | None
     approved_at: datetime | None
+    # {line id: quantity} of the age-restricted lines the attendant saw when approving.
+    approved_lines: dict[str, int] | None
     created_at: datetime
     updated_at: datetime
 
@@ -64,6 +71,7 @@ class CartHead:
         created = from_sql_time(row["created_at"])
         updated = from_sql_time(row["updated_at"])
         assert created is not None and updated is not None
+        covered = row["approved_lines"]
         return cls(
             id=row["id"],
             channel=row["channel"],
@@ -72,6 +80,7 @@ class CartHead:
             currency=row["currency"],
             approved_by=row["approved_by"],
             approved_at=from_sql_time(row["approved_at"]),
+            approved_lines=None if covered is None else json.loads(covered),
             created_at=created,
             updated_at=updated,
         )
@@ -127,7 +136,8 @@ class CartView:
 
     @property
     def approved(self) -> bool:
-        return self.cart.approved_at is not None
+        """Whether an approval covers every age-restricted line at its current quantity."""
+        return approval_covers(self.cart, self.lines)
 
     @property
     def item_count(self) -> int:
@@ -145,10 +155,35 @@ class CartView:
             ],
             "totals": self.totals.to_dict(),
             "item_count": self.item_count,
-            "approval": {"required": self.needs_approval, "approved": self.approved},
+            "approval": self._approval_dict(),
             "created_at": self.cart.created_at.isoformat(),
             "updated_at": self.cart.updated_at.isoformat(),
         }
+
+    def _approval_dict(self) -> dict[str, Any]:
+        cart = self.cart
+        return {
+            "required": self.needs_approval,
+            "approved": self.approved,
+            "approved_by": cart.approved_by,
+            "approved_at": cart.approved_at.isoformat() if cart.approved_at else None,
+            "lines": [
+                {"line_id": line_id, "quantity": quantity}
+                for line_id, quantity in (cart.approved_lines or {}).items()
+            ],
+        }
+
+
+def approval_covers(cart: CartHead, lines: list[CartLineRow]) -> bool:
+    """An attendant approved this cart, and saw every age-restricted line at least at its
+    present quantity: raising a quantity or adding a restricted line is not covered."""
+    if cart.approved_at is None or cart.approved_lines is None:
+        return False
+    return all(
+        line.quantity <= cart.approved_lines.get(line.id, 0)
+        for line in lines
+        if line.age_restricted
+    )
 
 
 def _line_dict(line: CartLineRow, priced: PricedLine) -> dict[str, Any]:
@@ -172,10 +207,11 @@ def _line_dict(line: CartLineRow, priced: PricedLine) -> dict[str, Any]:
 
 
 def load_cart(tx: RawTransaction, principal: Principal, cart_id: str) -> CartHead:
-    """The cart, if this caller may touch it: a phone only its own carts."""
+    """The cart, if this caller may touch it: a kiosk or phone only its own, staff any."""
     row = tx.one(_CART_BY_ID, (cart_id,))
-    if row is None or (principal.role == "phone" and row["device_id"] != principal.device_id):
-        # A phone is answered as if another's cart did not exist: it must not learn cart ids.
+    if row is None or (not principal.is_staff and row["device_id"] != principal.device_id):
+        # Another device's cart is answered as if it did not exist: a shopper's device must not
+        # learn cart ids, nor pay for, change or replay another's.
         raise NotFound(f"no cart {cart_id}", code="unknown_cart", details={"cart_id": cart_id})
     return CartHead.of(row)
 
@@ -219,6 +255,7 @@ def create_cart(
         currency=currency,
         approved_by=None,
         approved_at=None,
+        approved_lines=None,
         created_at=now,
         updated_at=now,
     )
@@ -226,7 +263,7 @@ def create_cart(
     with db.raw_write(durable=False) as tx:
         tx.run(
             _INSERT_CART,
-            (cart.id, channel, "open", cart.device_id, currency, None, None, stamp, stamp),
+            (cart.id, channel, "open", cart.device_id, currency, None, None, None, stamp, stamp),
         )
         tx.commit()
     return CartView(cart, [], [], Totals(0, 0, 0, 0))
@@ -240,8 +277,30 @@ def get_cart(db: Database, principal: Principal, cart_id: str) -> CartView:
 def _touch(tx: RawTransaction, cart: CartHead, **changes: Any) -> CartHead:
     cart = replace(cart, **changes)
     approved_at = to_sql_time(cart.approved_at) if cart.approved_at else None
-    tx.run(_TOUCH, (to_sql_time(cart.updated_at), approved_at, cart.approved_by, cart.id))
+    covered = None if cart.approved_lines is None else json.dumps(cart.approved_lines)
+    tx.run(_TOUCH, (to_sql_time(cart.updated_at), approved_at, cart.approved_by, covered, cart.id))
     return cart
+
+
+def _settle(
+    tx: RawTransaction, cart: CartHead, now: datetime
+) -> tuple[CartHead, list[CartLineRow]]:
+    """After a change to the lines: void an approval the lines outgrew, refuse a cart nobody
+    could pay, stamp the cart. Returns the cart and its lines as they will be committed."""
+    lines = _lines_of(tx, cart)
+    changes: dict[str, Any] = {"updated_at": now}
+    if cart.approved_at is not None and not approval_covers(cart, lines):
+        # An approval covers what the attendant saw; more needs another look.
+        changes.update(approved_at=None, approved_by=None, approved_lines=None)
+    # Before discounts: what the cart can come to at most, without pricing it under the lock.
+    gross = sum(line.piece_price * line.quantity for line in lines)
+    if gross > MAX_AMOUNT:
+        raise Unprocessable(
+            f"the cart would come to more than {MAX_AMOUNT} minor units, which cannot be paid",
+            code="cart_total_too_large",
+            details={"subtotal": gross, "max": MAX_AMOUNT},
+        )
+    return _touch(tx, cart, **changes), lines
 
 
 def add_line(
@@ -251,14 +310,14 @@ def add_line(
     *,
     barcode: str,
     quantity: int | None,
-    layout: VariableMeasureLayout,
+    rules: ScanRules,
     now: datetime,
 ) -> CartView:
     """Scan ``barcode`` into the cart; the same plain item scanned again adds to its line."""
     qty = 1 if quantity is None else quantity
     _check_quantity(qty)
     with db.raw_read() as tx:
-        item = lookup_scan(tx, barcode, layout)
+        item = lookup_scan(tx, barcode, rules)
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
         _open(cart)
@@ -295,14 +354,8 @@ def add_line(
                     item.tax_rate_bp,
                 ),
             )
-        changes: dict[str, Any] = {"updated_at": now}
-        if item.age_restricted and cart.approved_at is not None:
-            # An approval covers what the attendant saw; a new restricted item needs a new look.
-            changes.update(approved_at=None, approved_by=None)
-        cart = _touch(tx, cart, **changes)
-        lines = _lines_of(tx, cart)
+        cart, lines = _settle(tx, cart, now)
         tx.commit()
-    # Priced after the commit, outside the write lock: the lines are the ones just committed.
     return _priced(cart, lines)
 
 
@@ -310,6 +363,7 @@ def _check_quantity(quantity: int) -> None:
     if not 1 <= quantity <= MAX_QUANTITY:
         raise Unprocessable(
             f"quantity must be between 1 and {MAX_QUANTITY}",
+            code="quantity_out_of_range",
             details={"field": "quantity", "value": quantity},
         )
 
@@ -334,8 +388,7 @@ def update_line(
             "UPDATE cart_lines SET quantity = ? WHERE id = ?",
             (quantity, _line_id(tx, cart, line_id)),
         )
-        cart = _touch(tx, cart, updated_at=now)
-        lines = _lines_of(tx, cart)
+        cart, lines = _settle(tx, cart, now)
         tx.commit()
     return _priced(cart, lines)
 
@@ -348,20 +401,34 @@ def remove_line(
         cart = load_cart(tx, principal, cart_id)
         _open(cart)
         tx.run("DELETE FROM cart_lines WHERE id = ?", (_line_id(tx, cart, line_id),))
-        cart = _touch(tx, cart, updated_at=now)
-        lines = _lines_of(tx, cart)
+        cart, lines = _settle(tx, cart, now)
         tx.commit()
     return _priced(cart, lines)
 
 
 def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) -> CartView:
-    """An attendant has checked the shopper's age: age-restricted lines may be paid for."""
+    """An attendant has checked the shopper's age: the age-restricted lines, at the quantities
+    they have now, may be paid for. The approval records those quantities and who gave it."""
     if principal.role not in ATTENDANT_ROLES:
         raise Forbidden("only an attendant may approve", details={"role": principal.role})
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
         _open(cart)
-        cart = _touch(tx, cart, updated_at=now, approved_at=now, approved_by=principal.device_id)
         lines = _lines_of(tx, cart)
+        covered = {line.id: line.quantity for line in lines if line.age_restricted}
+        if not covered:
+            raise Conflict(
+                "nothing in this cart needs an approval",
+                code="nothing_to_approve",
+                details={"cart_id": cart.id},
+            )
+        cart = _touch(
+            tx,
+            cart,
+            updated_at=now,
+            approved_at=now,
+            approved_by=principal.device_id,
+            approved_lines=covered,
+        )
         tx.commit()
     return _priced(cart, lines)

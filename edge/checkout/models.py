@@ -24,6 +24,8 @@ class Cart(Base):
     currency: Mapped[str] = mapped_column(String(3))
     approved_by: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
     approved_at: Mapped[datetime | None]
+    # JSON {line id: quantity} of the age-restricted lines the attendant saw when approving.
+    approved_lines: Mapped[str | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

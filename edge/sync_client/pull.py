@@ -15,6 +15,7 @@ from edge.db import Database
 from edge.sync_client.models import FeedCursor, StoreSetting
 from edge.sync_client.state import mark_healthy, sync_state
 from edge.sync_client.transport import CloudClient
+from sync.catalog_csv import normalize_plu
 from sync.faults import fault_point
 from sync.protocol import FEEDS, PullPage
 
@@ -88,7 +89,9 @@ def _apply_catalog(session: Session, items: Iterable[dict[str, Any]], now: datet
         product.category = str(data.get("category") or "")
         product.sold_by = str(data["sold_by"])
         product.age_restricted = bool(data.get("age_restricted", False))
-        plu = data.get("plu")
+        max_price = data.get("max_price")
+        product.max_price = int(max_price) if max_price else None
+        plu = normalize_plu(str(data.get("plu") or ""))
         if plu:
             # The cloud is the master: a PLU moved to this product leaves its old owner.
             session.execute(

@@ -55,8 +55,8 @@ def test_reimport_updates_in_place_and_moves_barcodes(store, tmp_path):
         assert s.get(Product, "MILK1L").unit_price == 1350
         assert s.scalar(select(func.count()).select_from(Barcode)) == 5
     with store.db.raw_read() as tx:
-        assert lookup_scan(tx, RICE["barcodes"], store.ctx.layout).sku == "SOAP"
-        assert lookup_scan(tx, "036000291452", store.ctx.layout).sku == "RICE5"
+        assert lookup_scan(tx, RICE["barcodes"], store.ctx.scan_rules).sku == "SOAP"
+        assert lookup_scan(tx, "036000291452", store.ctx.scan_rules).sku == "RICE5"
 
 
 def test_a_barcode_owned_by_a_product_outside_the_file_is_refused(store, tmp_path):
@@ -68,12 +68,12 @@ def test_a_barcode_owned_by_a_product_outside_the_file_is_refused(store, tmp_pat
 
 def test_upc_a_is_found_under_its_13_digit_form_too(store):
     with store.db.raw_read() as tx:
-        assert lookup_scan(tx, "036000291452", store.ctx.layout).sku == "SOAP"
-        assert lookup_scan(tx, "0036000291452", store.ctx.layout).sku == "SOAP"
+        assert lookup_scan(tx, "036000291452", store.ctx.scan_rules).sku == "SOAP"
+        assert lookup_scan(tx, "0036000291452", store.ctx.scan_rules).sku == "SOAP"
         with pytest.raises(NotFound):
-            lookup_scan(tx, ean13("690000009999"), store.ctx.layout)
+            lookup_scan(tx, ean13("690000009999"), store.ctx.scan_rules)
         with pytest.raises(Unprocessable) as err:
-            lookup_scan(tx, "6900000000019", store.ctx.layout)
+            lookup_scan(tx, "6900000000019", store.ctx.scan_rules)
         assert err.value.code == "invalid_barcode"
 
 
@@ -121,3 +121,45 @@ def test_the_cli_lists_bad_rows_and_exits_non_zero(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "imported 5 products (5 new, 0 updated" in run.stdout
+
+
+def test_every_problem_of_a_bad_row_is_listed(store, tmp_path):
+    row = dict(MILK, sku="BAD", barcodes="123", unit_price="-1", sold_by="litre", tax_rate="x")
+    row["name"] = "Milk\x00"
+    with pytest.raises(CatalogImportError) as err:
+        import_catalog(store.db, write_catalog(tmp_path / "bad.csv", [row]), now=T0)
+    problems = [p["problem"] for p in err.value.details["rows"] if p["row"] == 2]
+    for word in ("name", "unit_price", "sold_by", "tax_rate", "barcode"):
+        assert any(word in p for p in problems), (word, problems)
+
+
+@pytest.mark.parametrize("written", ["123", "000123", "0123"])
+def test_a_plu_written_with_or_without_zeros_is_found_by_its_scale_label(store, tmp_path, written):
+    from tests.builders import APPLES, weighed_code
+
+    rows = [dict(APPLES, plu=written)]
+    import_catalog(store.db, write_catalog(tmp_path / "c.csv", rows), now=T0)
+    with store.db.raw_read() as tx:
+        item = lookup_scan(tx, weighed_code("000123", 2370), store.ctx.scan_rules)
+    assert (item.sku, item.piece_price, item.weight_g) == ("APPLE", 2370, 1500)
+    with store.db.read() as s:
+        assert s.get(Product, "APPLE").plu == "123"
+
+
+def test_a_plu_longer_than_the_scale_labels_carry_is_refused_with_its_row(store, tmp_path):
+    from tests.builders import APPLES
+
+    rows = [dict(MILK), dict(APPLES, plu="1234567")]  # labels carry 6 digits
+    with pytest.raises(CatalogImportError) as err:
+        import_catalog(store.db, write_catalog(tmp_path / "c.csv", rows), now=T0, plu_length=6)
+    assert [p["row"] for p in err.value.details["rows"]] == [3]
+    assert "1234567" in err.value.details["rows"][0]["problem"]
+
+
+def test_two_spellings_of_one_plu_in_a_file_are_a_repeat(store, tmp_path):
+    from tests.builders import APPLES
+
+    rows = [dict(APPLES, plu="123"), dict(APPLES, sku="PEAR", name="Pears", plu="000123")]
+    with pytest.raises(CatalogImportError) as err:
+        import_catalog(store.db, write_catalog(tmp_path / "c.csv", rows), now=T0)
+    assert "repeats row 2" in err.value.details["rows"][0]["problem"]

@@ -37,7 +37,7 @@ def cart_with(store, *codes, channel="kiosk", role="kiosk"):
             view.cart.id,
             barcode=code,
             quantity=None,
-            layout=store.ctx.layout,
+            rules=store.ctx.scan_rules,
             now=store.clock.now(),
         )
     return view
@@ -163,7 +163,7 @@ def test_age_restricted_items_need_an_attendant_and_a_new_item_needs_a_new_look(
         view.cart.id,
         barcode=BAIJIU["barcodes"],
         quantity=1,
-        layout=store.ctx.layout,
+        rules=store.ctx.scan_rules,
         now=store.clock.now(),
     )
     assert view.needs_approval and not view.approved

@@ -35,7 +35,7 @@ def _shop(store, principal, key_prefix, n, errors):
                     view.cart.id,
                     barcode=code,
                     quantity=None,
-                    layout=store.ctx.layout,
+                    rules=store.ctx.scan_rules,
                     now=store.clock.now(),
                 )
             sales.checkout(
@@ -105,7 +105,7 @@ def test_one_key_paid_twice_at_once_makes_one_sale_and_voids_the_twin(tmp_path):
         view.cart.id,
         barcode=MILK["barcodes"],
         quantity=None,
-        layout=store.ctx.layout,
+        rules=store.ctx.scan_rules,
         now=store.clock.now(),
     )
     results, errors = [], []

@@ -89,3 +89,29 @@ def test_server_refuses_an_unmigrated_database(tmp_path):
     settings = make_settings(tmp_path)
     with pytest.raises(SchemaOutOfDate, match="aisle edge migrate"):
         build_context(settings)
+
+
+def test_the_upgrade_keeps_stores_data_and_strips_plu_zeros(tmp_path):
+    # A store in the field at 0002 with a zero-padded PLU: after the upgrade its scale labels
+    # still find the product, and variable-price products may be stored.
+    db = Database.open(tmp_path / "s.sqlite3")
+    upgrade(db.writer, "0002")
+    with db.writer.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO products (sku, name, unit_price, tax_rate_bp, category, sold_by, "
+            "age_restricted, plu, updated_at) VALUES "
+            "('APPLE', 'Apples', 1580, 900, '', 'kg', 0, '012345', '2026-11-25 00:00:00'),"
+            "('PEAR', 'Pears', 1200, 900, '', 'kg', 0, '000077', '2026-11-25 00:00:00')"
+        )
+    upgrade(db.writer)
+    with db.writer.begin() as conn:
+        plus = dict(conn.exec_driver_sql("SELECT sku, plu FROM products").all())
+        assert plus == {"APPLE": "12345", "PEAR": "77"}
+        conn.exec_driver_sql(
+            "INSERT INTO products (sku, name, unit_price, tax_rate_bp, category, sold_by, "
+            "age_restricted, plu, max_price, updated_at) VALUES "
+            "('HAM', 'Ham', 3000, 900, '', 'variable', 0, NULL, 8000, '2026-11-25 00:00:00')"
+        )
+        with pytest.raises(Exception, match="CHECK"):
+            conn.exec_driver_sql("UPDATE products SET sold_by = 'litre' WHERE sku = 'HAM'")
+    db.dispose()

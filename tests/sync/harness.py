@@ -207,7 +207,7 @@ def sell(store: Store, count: int = 1, *, items: int = 2) -> list[str]:
                 view.cart.id,
                 barcode=CODES[(n + i) % len(CODES)],
                 quantity=None,
-                layout=store.ctx.layout,
+                rules=store.ctx.scan_rules,
                 now=now,
             )
         done = sales.checkout(
@@ -344,6 +344,17 @@ class EdgeProcess:
             },
             timeout=timeout,
         )
+
+    def pay_retrying(self, cart: dict[str, Any], key: str, attempts: int = 4) -> requests.Response:
+        """Pay as ``devices.client`` does: a connection error is retried with the same key."""
+        for attempt in range(attempts):
+            try:
+                return self.pay(cart, key)
+            except requests.ConnectionError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
 
 
 def wait_for(predicate: Any, *, timeout: float, what: str) -> None:

@@ -122,7 +122,7 @@ def test_pulled_catalog_and_store_prices_land_with_their_cursor(cloud, tmp, stor
     sync = runner(store)
     assert "failed" not in sync.run(push=False, pull=True)
     with store.db.raw_read() as tx:
-        item = lookup_scan(tx, code, store.ctx.layout)
+        item = lookup_scan(tx, code, store.ctx.scan_rules)
     assert (item.sku, item.unit_price) == (f"CHAIN-{store_id}", 399)
     with store.db.read() as session:
         cursors = {c.feed: c.cursor for c in session.execute(select(FeedCursor)).scalars()}
