@@ -1,19 +1,18 @@
 """``aisle edge serve`` with timers, for diagnosis: where a request's time goes under load.
 
-Runs the production server class (``edge.server.EdgeServer``: gunicorn gthread, same options)
-and, in each worker, after ``create_app``:
+Runs the production server class (``edge.server.EdgeServer``: granian with the store's gateway,
+same options) and, in each worker, after ``create_app``:
 
 * wraps ``db.write_lock.held`` (where the database has one) to time, per request, how long it
   waited for the store's write lock and how long it held it;
-* wraps the WSGI app to time each request inside the worker (service time: from gunicorn
+* wraps the WSGI app to time each request inside the worker (service time: from the gateway
   handing it to the app to the app returning its body) and the CPU its thread used
   (``time.thread_time``), by kind (scan, create, checkout, other).
 
 Nothing in ``edge/`` is changed; the wrappers live on this process's objects. Each worker writes
 its samples (``[unix time, kind, service s, cpu s, lock wait s, lock held s, writes]``) to
 ``$BENCH_STATS_DIR/stats-<pid>.json`` every second. ``BENCH_SWITCH_INTERVAL`` (seconds), when
-set, overrides the GIL switch interval after the app is built, and ``BENCH_GUNICORN_SET``
-(``key=value,...``) sets extra gunicorn options, both for experiments.
+set, overrides the GIL switch interval after the app is built, for experiments.
 
 Usage: ``python bench/instrumented_edge.py --config edge.toml --port P --workers N``
 (``AISLE_SERVER__THREADS`` and ``AISLE_PAYMENTS__LATENCY_MS`` as for ``aisle edge serve``).
@@ -108,21 +107,14 @@ def timed_app(wsgi: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
 
 
 class InstrumentedServer(EdgeServer):
-    def load_config(self) -> None:
-        super().load_config()
-        # Experiments only: BENCH_GUNICORN_SET="worker_connections=16,keepalive=5".
-        for item in filter(None, os.environ.get("BENCH_GUNICORN_SET", "").split(",")):
-            key, _, value = item.partition("=")
-            self.cfg.set(key.strip(), value.strip())
-
-    def load(self) -> Any:
-        app = super().load()
+    def worker_app(self) -> Any:
+        app = super().worker_app()
         rec = Recorder(Path(os.environ["BENCH_STATS_DIR"]))
         db = app.extensions["aisle"].db
         lock = getattr(db, "write_lock", None)
         if lock is not None and hasattr(lock, "held"):
             lock.held = timed_lock(lock.held)
-        app.wsgi_app = timed_app(app.wsgi_app, rec)  # type: ignore[method-assign]
+        app.wsgi_app = timed_app(app.wsgi_app, rec)
         interval = os.environ.get("BENCH_SWITCH_INTERVAL")
         if interval:
             sys.setswitchinterval(float(interval))

@@ -2,20 +2,20 @@
 
 ``make bench`` runs this (about 4.5 minutes). It builds a store in a temporary directory with the
 real command line (``aisle edge init``, ``import-catalog`` of the 2,400-product demo catalog,
-``pair --role kiosk``), serves it with ``aisle edge serve`` (gunicorn gthread, the edge.toml
+``pair --role kiosk``), serves it with ``aisle edge serve`` (granian and the store's gateway, the
 defaults of 2 workers x 8 threads, payment latency 0) on 127.0.0.1, and measures:
 
 a. scan-to-cart: 32 devices, each with an open cart, POST scans into it; a new cart every 20
    scans (``wrk`` + Lua when installed, else the asyncio client; see ``bench/loadgen.py``);
 b. checkout: 32 devices, each looping create cart, scan 5 items, pay cash (asyncio client);
-c. server RSS: VmRSS summed over the gunicorn master and workers, sampled every 0.25 s during
+c. server RSS: VmRSS summed over the server's master and workers, sampled every 0.25 s during
    load (max), with PSS beside it; server CPU (cores) in the measured window; and the CPU other
    processes on the machine used meanwhile, so a disturbed run shows;
 d. the floor: ``bench/floor_app.py`` (Flask + stdlib sqlite3, WAL, synchronous=FULL, the same
-   statements, writers queued like edge/db.py) under the same gunicorn settings, same tests;
+   statements, writers queued like edge/db.py) under the same server (``serve_floor.py``);
    our ratio to it.
 
-Then a quick sweep of the scan test over gunicorn workers x threads, waitress, and two floor
+Then a quick sweep of the scan test over workers x threads, waitress, and two floor
 variants (SQLite's own busy handler; cart edits at synchronous=NORMAL); an in-process cost
 breakdown (``bench/profile_inprocess.py``: CPU and write-lock hold per request, cProfile); the
 same tests against ``bench/instrumented_edge.py`` (lock wait / lock held / service time inside
@@ -355,7 +355,7 @@ class Fixture:
         return target
 
 
-def edge_gunicorn(d: Path, port: int, workers: int, threads: int) -> Server:
+def edge_server(d: Path, port: int, workers: int, threads: int) -> Server:
     env = dict(os.environ, AISLE_PAYMENTS__LATENCY_MS="0", AISLE_SERVER__THREADS=str(threads))
     cmd = [
         str(BIN / "aisle"),
@@ -383,39 +383,20 @@ FLOOR_VARIANTS = {
 }
 
 
-FLOOR_WORKER_CONNECTIONS = 16  # as edge.toml's server.worker_connections
-
-
-def floor_gunicorn(
-    d: Path, port: int, workers: int, threads: int, variant: str = "queue"
-) -> Server:
-    # The same gunicorn options as edge/server.py: gthread, keepalive 75, timeout 60.
+def floor_server(d: Path, port: int, workers: int, threads: int, variant: str = "queue") -> Server:
+    """The floor served the store's way (``bench/serve_floor.py``: granian + the gateway)."""
     env = dict(os.environ, FLOOR_DB=str(d / "floor.db"), **FLOOR_VARIANTS[variant])
     cmd = [
-        str(BIN / "gunicorn"),
-        "--worker-class",
-        "gthread",
+        sys.executable,
+        str(BENCH / "serve_floor.py"),
         "--workers",
         str(workers),
         "--threads",
         str(threads),
-        "--keep-alive",
-        "75",
-        "--worker-connections",
-        str(FLOOR_WORKER_CONNECTIONS),
-        "--timeout",
-        "60",
-        "--graceful-timeout",
-        "20",
-        "--log-level",
-        "warning",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--chdir",
-        str(BENCH),
-        "floor_app:app",
+        "--port",
+        str(port),
     ]
-    return Server(f"floor[{variant}] gunicorn -w{workers} threads={threads}", cmd, env, port)
+    return Server(f"floor[{variant}] -w{workers} threads={threads}", cmd, env, port)
 
 
 def waitress_server(d: Path, port: int, threads: int, app: str) -> Server:
@@ -590,7 +571,7 @@ def measured(server: Server, test: Any, *targs: Any) -> dict[str, Any]:
         "pss_max_mb": load.get("pss_max_mb"),
         "processes": load.get("processes"),
         "cpu_cores": window.get("server_cpu_cores"),
-        # Per process at the peak; the first is the one started (gunicorn master / waitress).
+        # Per process at the peak; the first is the one started (the server's master).
         "rss_mb_by_process_at_max": [
             round(kb / 1024, 1)
             for _pid, kb in sorted(
@@ -694,15 +675,12 @@ def other_load(r: dict[str, Any]) -> float | None:
 # --- profiles ------------------------------------------------------------------------------------
 
 
-def instrumented(
-    d: Path, port: int, workers: int, threads: int, stats: Path, gunicorn_set: str = ""
-) -> Server:
+def instrumented(d: Path, port: int, workers: int, threads: int, stats: Path) -> Server:
     env = dict(
         os.environ,
         AISLE_PAYMENTS__LATENCY_MS="0",
         AISLE_SERVER__THREADS=str(threads),
         BENCH_STATS_DIR=str(stats),
-        BENCH_GUNICORN_SET=gunicorn_set,
     )
     cmd = [
         sys.executable,
@@ -714,8 +692,7 @@ def instrumented(
         "--workers",
         str(workers),
     ]
-    extra = f" {gunicorn_set}" if gunicorn_set else ""
-    return Server(f"instrumented edge -w{workers} threads={threads}{extra}", cmd, env, port)
+    return Server(f"instrumented edge -w{workers} threads={threads}", cmd, env, port)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -865,7 +842,7 @@ def pyspy_profiles(fx: Fixture, args: argparse.Namespace) -> dict[str, Any]:
     for name, test, flags in plan:
         d = fx.fresh()
         port = free_port()
-        with edge_gunicorn(d, port, PROD_WORKERS, PROD_THREADS) as server:
+        with edge_server(d, port, PROD_WORKERS, PROD_THREADS) as server:
             assert server.proc is not None
             workers = [p for p in process_tree(server.proc.pid) if p != server.proc.pid]
             raw = fx.tmp / f"{name}.txt"
@@ -1031,7 +1008,8 @@ def main_tables(res: dict[str, Any]) -> list[str]:
     ek, fk = ec["by_kind"].get("checkout", {}), fc["by_kind"].get("checkout", {})
     by_proc = " + ".join(f"{x:.1f}" for x in es["server"].get("rss_mb_by_process_at_max", []))
     lines = [
-        f"Config: gunicorn gthread, {PROD_WORKERS} workers x {PROD_THREADS} threads "
+        f"Config: aisle edge serve (granian + gateway), {PROD_WORKERS} workers x "
+        f"{PROD_THREADS} threads "
         f"(edge.toml defaults), {res['connections']} connections, "
         f"{res['warmup']:g} s warm-up + {res['duration']:g} s measured; scan load: "
         f"{es['tool']}; checkout load: asyncio client.",
@@ -1143,7 +1121,7 @@ def sweep_table(res: dict[str, Any]) -> list[str]:
             f"{', '.join(split_text(r) for r in rs)} | "
             f"{span([r.get('cpu_probe_ms', 0) for r in rs])} |"
         )
-    same = groups.get(("gunicorn", f"{PROD_WORKERS} x {PROD_THREADS}"))
+    same = groups.get(("aisle", f"{PROD_WORKERS} x {PROD_THREADS}"))
     normal = groups.get(("floor-normal", f"{PROD_WORKERS} x {PROD_THREADS}"))
     if same and normal:
         a = sum(r["scans_per_s"] for r in same) / len(same)
@@ -1256,7 +1234,7 @@ def pyspy_tables(spy: dict[str, Any]) -> list[str]:
 # --- main ----------------------------------------------------------------------------------------
 
 SWEEP_KINDS = {
-    "gunicorn": "Aisle, gunicorn gthread",
+    "aisle": "Aisle, aisle edge serve (granian + gateway)",
     "waitress": "Aisle, waitress",
     "floor-waitress": "floor, waitress",
     "floor-busy": "floor, SQLite busy handler (no queue)",
@@ -1265,26 +1243,15 @@ SWEEP_KINDS = {
 
 
 def sweep_server(kind: str, w: int, t: int) -> tuple[Any, str]:
-    if kind == "gunicorn":
-        return (lambda d, p: edge_gunicorn(d, p, w, t)), SWEEP_KINDS[kind]
+    if kind == "aisle":
+        return (lambda d, p: edge_server(d, p, w, t)), SWEEP_KINDS[kind]
     if kind == "waitress":
         return (lambda d, p: waitress_server(d, p, t, "edge")), SWEEP_KINDS[kind]
     if kind == "floor-waitress":
         return (lambda d, p: waitress_server(d, p, t, "floor")), SWEEP_KINDS[kind]
-    if kind.startswith("gunicorn+"):
-        # An experiment: the production server class plus one gunicorn option, e.g.
-        # gunicorn+worker_connections=16 (runs bench/instrumented_edge.py; timers are cheap).
-        option = kind.split("+", 1)[1]
-
-        def make(d: Path, p: int) -> Server:
-            stats = d / "stats"
-            stats.mkdir(exist_ok=True)
-            return instrumented(d, p, w, t, stats, option)
-
-        return make, f"Aisle, gunicorn gthread + {option}"
     if kind in ("floor-busy", "floor-normal"):
         variant = kind.split("-")[1]
-        return (lambda d, p: floor_gunicorn(d, p, w, t, variant)), SWEEP_KINDS[kind]
+        return (lambda d, p: floor_server(d, p, w, t, variant)), SWEEP_KINDS[kind]
     raise SystemExit(f"unknown sweep server {kind!r}: one of {', '.join(SWEEP_KINDS)}")
 
 
@@ -1347,8 +1314,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sweep",
-        default="gunicorn:2x4,gunicorn:2x8,gunicorn:3x4,gunicorn:3x8,gunicorn:4x4,gunicorn:4x8,"
-        "gunicorn:1x8,waitress:1x4,waitress:1x8,floor-busy:2x8,floor-normal:2x8",
+        default="aisle:2x4,aisle:2x8,aisle:3x4,aisle:3x8,aisle:4x8,aisle:1x8,waitress:1x8,"
+        "floor-busy:2x8,floor-normal:2x8",
         help="comma list of SERVER:WORKERSxTHREADS; SERVER is one of " + ", ".join(SWEEP_KINDS),
     )
     args = parser.parse_args(argv)
@@ -1378,7 +1345,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_main:
             res["edge"] = one_server(
                 fx,
-                lambda d, p: edge_gunicorn(d, p, w, t),
+                lambda d, p: edge_server(d, p, w, t),
                 ["scan", "checkout", "pay"],
                 args,
                 args.warmup,
@@ -1386,7 +1353,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             res["floor"] = one_server(
                 fx,
-                lambda d, p: floor_gunicorn(d, p, w, t),
+                lambda d, p: floor_server(d, p, w, t),
                 ["scan", "checkout", "pay"],
                 args,
                 args.warmup,

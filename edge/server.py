@@ -1,15 +1,35 @@
-"""Serving the store app with gunicorn: several processes (the GIL caps one at a core), each
-with a few threads for devices that wait on the payment provider."""
+"""Serving the store app: granian's event-driven HTTP server in front of the WSGI app.
+
+A store holds hundreds of device connections: 30 kiosks, 50 handhelds and tablets, a few hundred
+phones on scan-to-buy, each keeping its connection open between scans, and now and then a
+broken or hostile client that opens a connection and sends nothing, or sends a byte at a time.
+A thread-per-connection server (gunicorn's gthread worker, used before) gives such a client a
+thread, so a few dozen idle sockets freeze the store; capping connections per worker makes the
+next device wait instead. Here connections live in granian's event loop (Rust, tokio), which
+holds thousands of them for a few kilobytes each. Headers must arrive within
+``server.header_timeout_s``, and a kept-alive connection that stays quiet that long is closed
+(the device reconnects at its next scan); a body must follow within ``server.body_timeout_s``
+(:mod:`edge.http_gateway` reads it in the event loop). So neither an idle flood nor clients that
+send a byte at a time can pile up or hold a thread. The measurements that chose this are in
+BENCHMARKS.md and ``bench/run_open_loop_bench.py``.
+
+Each worker process (the GIL caps one at a core) runs the WSGI app on ``server.threads``
+threads, given whole requests by :class:`edge.http_gateway.Gateway`; ``server.work_slots`` of
+them do store work at once (``edge/work_gate.py``), the others wait on card terminals.
+"""
 
 from __future__ import annotations
 
 import gc
+import logging
+import resource
 import sys
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
+from edge.http_gateway import Gateway
 from edge.settings import EdgeSettings
+
+log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL_S = 0.0005
 #: glibc's malloc gives each thread that allocates its own arena (up to 8 per core); eight
@@ -17,6 +37,9 @@ SWITCH_INTERVAL_S = 0.0005
 #: (Python's small objects have their own allocator): about 5 MB less per worker, measured.
 MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
+#: Descriptors a server process may open: every device connection takes one.
+WANTED_FILES = 65_536
+DEFAULT_MAX_BODY = 256 * 1024
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
@@ -34,14 +57,30 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
 
 
-class EdgeServer(BaseApplication):
-    """gunicorn, configured from the store's settings; each worker builds its own app."""
+def raise_open_files_limit(wanted: int = WANTED_FILES) -> int:
+    """Lift the soft limit on open files toward ``wanted`` (never above the hard limit).
+
+    Many systems start services with a soft limit of 1,024 descriptors: a store's devices and
+    a flood of stray connections would reach it. Returns the limit now in force.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+class EdgeServer:
+    """granian, configured from the store's settings; each worker builds its own app."""
 
     def __init__(self, settings: EdgeSettings, *, host: str, port: int, workers: int) -> None:
         self.settings = settings
-        self.bind = f"{host}:{port}"
+        self.host = host
+        self.port = port
         self.workers = workers
-        limit_malloc_arenas()  # before any thread exists; the forked workers inherit it
+
+    def _preload(self) -> None:
         # Import the app's code in the master and freeze it out of the collector's reach, so
         # the forked workers share those pages instead of each holding a copy. The app itself
         # (database engines, keys) is still built in each worker: SQLite connections must not
@@ -54,39 +93,75 @@ class EdgeServer(BaseApplication):
         del edge
         gc.collect()
         gc.freeze()
-        super().__init__()
 
-    def load_config(self) -> None:
-        options: dict[str, Any] = {
-            "bind": self.bind,
-            "workers": self.workers,
-            "worker_class": "gthread",
-            "threads": self.settings.server.threads,
-            "worker_connections": self.settings.server.worker_connections,
-            "keepalive": 75,  # devices hold their connection between scans
-            "timeout": 60,
-            "graceful_timeout": 20,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": "warning",
-            "proc_name": f"aisle-edge-{self.settings.store.id}",
-        }
-        for key, value in options.items():
-            self.cfg.set(key, value)
+    def granian(self) -> Any:
+        """The granian server object (not started)."""
+        from granian.constants import HTTPModes, Interfaces
+        from granian.http import HTTP1Settings
+        from granian.log import LogLevels
+        from granian.server import Server
 
-    def load(self) -> Any:
+        s = self.settings.server
+        return Server(
+            "edge.server:EdgeServer",  # a label: the app comes from the loader given to serve()
+            address=self.host,
+            port=self.port,
+            interface=Interfaces.RSGI,
+            workers=self.workers,
+            runtime_threads=1,
+            http=HTTPModes.http1,
+            websockets=False,
+            backlog=s.backlog,
+            backpressure=s.max_requests_in_flight,
+            http1_settings=HTTP1Settings(
+                header_read_timeout=int(s.header_timeout_s * 1000), keep_alive=True
+            ),
+            log_level=LogLevels.warning,
+            respawn_failed_workers=True,
+            respawn_interval=1.0,
+            workers_kill_timeout=20,
+        )
+
+    def worker_app(self) -> Any:
+        """One worker's WSGI app, with the store's background sync started in it.
+
+        Runs in each worker after the fork: SQLite connections, keys and the scheduler's
+        threads belong to the process that uses them.
+        """
         from edge.app import create_app
 
+        settings = self.settings
         # A thread holding the store's write lock gives up the GIL at every SQLite call and
-        # must win it back from threads busy parsing requests; the default 5 ms switch interval
-        # turns that into a convoy where scans queue behind the lock. 0.5 ms keeps it moving.
+        # must win it back from threads busy with other requests; the default 5 ms switch
+        # interval turns that into a convoy where scans queue behind the lock. 0.5 ms keeps
+        # it moving.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        app = create_app(self.settings)
-        if self.settings.sync.enabled:
+        app = create_app(settings)
+        if settings.sync.enabled:
             from edge.sync_client.scheduler import SyncRunner, SyncScheduler
 
             ctx = app.extensions["aisle"]
-            scheduler = SyncScheduler(SyncRunner(self.settings, ctx.db, ctx.clock))
+            scheduler = SyncScheduler(SyncRunner(settings, ctx.db, ctx.clock))
             scheduler.start()
             app.extensions["aisle_sync"] = scheduler
         return app
+
+    def worker_gateway(self) -> Gateway:
+        """What granian serves in a worker: the app behind its gateway."""
+        app = self.worker_app()
+        return Gateway(
+            app,
+            threads=self.settings.server.threads,
+            max_body=int(app.config.get("MAX_CONTENT_LENGTH") or DEFAULT_MAX_BODY),
+            body_timeout_s=self.settings.server.body_timeout_s,
+        )
+
+    def run(self) -> None:
+        """Serve until SIGINT or SIGTERM; a worker that dies is started again."""
+        limit_malloc_arenas()  # before any thread exists; the forked workers inherit it
+        files = raise_open_files_limit()
+        if files < 4 * self.settings.server.max_requests_in_flight:
+            log.warning("only %d open files allowed: devices may be refused connections", files)
+        self._preload()
+        # Workers are forked, so the loader is this very object's method.
+        self.granian().serve(target_loader=self.worker_gateway, wrap_loader=False)
