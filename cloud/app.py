@@ -18,21 +18,13 @@ from cloud.errors import CloudError, Unavailable
 from cloud.migrations import current_revision, head_revision
 from cloud.settings import CloudSettings
 from sync.clock import Clock, SystemClock
+from sync.http_errors import http_error
 from sync.keys import load_or_create_private_key
 from sync.protocol import MAX_BATCH_BYTES, PROTOCOL_VERSION, accepted_versions
 from sync.signing import H_NONCE, H_PROTOCOL, sign_response
 
 log = logging.getLogger(__name__)
 
-HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -111,14 +103,8 @@ def create_app(settings: CloudSettings, **overrides: Any) -> Flask:
         return exc.to_dict(), exc.status
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:
-        status = exc.code or 500
-        code = HTTP_CODES.get(status, "http_error")
-        details: dict[str, Any] = {}
-        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
-            details["allowed"] = sorted(exc.valid_methods)  # type: ignore[attr-defined]
-        body = {"error": {"code": code, "message": exc.description or exc.name, "details": details}}
-        return body, status
+    def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+        return http_error(exc)
 
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> tuple[dict[str, Any], int]:

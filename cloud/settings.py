@@ -8,19 +8,16 @@ start with a message that names the key.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_PULL_LIMIT
-from sync.settings_env import is_override
+from sync.settings_env import SettingsError, load_layered
 
-
-class SettingsError(Exception):
-    """The configuration cannot be used; the message names the bad key."""
+__all__ = ["SettingsError", "load_settings"]
 
 
 class _Section(BaseModel):
@@ -73,15 +70,6 @@ class CloudSettings(_Section):
         return self.data_dir / "cloud_key.pem"
 
 
-def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
-    node = tree
-    for part in path[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise SettingsError(f"AISLE_{'__'.join(path).upper()}: {part} is not a section")
-    node[path[-1]] = value
-
-
 def load_settings(
     path: Path | str | None = None,
     *,
@@ -92,36 +80,5 @@ def load_settings(
 
     ``data_dir`` is resolved relative to the file that names it.
     """
-    raw: dict[str, Any] = {}
-    base = Path.cwd()
-    if path is not None:
-        path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SettingsError(f"configuration file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
-        base = path.parent
     env = os.environ if environ is None else environ
-    for name, value in env.items():
-        if is_override(name):
-            _set_path(raw, name.removeprefix("AISLE_").lower().split("__"), value)
-    for dotted, value in (overrides or {}).items():
-        node = raw
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    raw.setdefault("data_dir", ".")
-    data_dir = Path(str(raw["data_dir"]))
-    raw["data_dir"] = data_dir if data_dir.is_absolute() else (base / data_dir).resolve()
-    try:
-        return CloudSettings.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{key}: {err['msg']}")
-        where = f" in {path}" if path else ""
-        raise SettingsError(f"invalid configuration{where}: " + "; ".join(problems)) from None
+    return load_layered(CloudSettings, path, environ=env, overrides=overrides)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from flask import current_app, request
@@ -13,6 +12,7 @@ from cloud.errors import BadRequest, Unprocessable
 from cloud.stores.models import ApiToken
 from cloud.stores.request_auth import StoreCaller, authenticate_store
 from cloud.stores.service import authenticate_token
+from sync.untrusted import UntrustedInputError, loads_json, whole_number
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,8 +32,8 @@ def parse_body(model: type[M]) -> M:
     """Decode the request's JSON object and validate it with ``model``; 400 or 422."""
     raw = request.get_data(cache=True)
     try:
-        data: Any = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
+        data: Any = loads_json(raw) if raw.strip() else {}
+    except UntrustedInputError as exc:
         raise BadRequest(
             "request body is not valid JSON", code="malformed_json", details={"reason": str(exc)}
         ) from None
@@ -90,8 +90,9 @@ def int_arg(name: str, *, default: int, low: int, high: int) -> int:
     text = request.args.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    value = whole_number(text)
+    if value is None or not low <= value <= high:
         raise Unprocessable(
             f"{name} must be a whole number from {low} to {high}", details={"field": name}
         )
-    return int(text)
+    return value

@@ -8,16 +8,20 @@ and feeds the OpenAPI document and the connectivity table. A route cannot exist 
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, Literal, TypeVar
 
 from flask import Blueprint, current_app, request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from werkzeug.routing import BaseConverter
 
-from edge.errors import BadRequest, Forbidden, Unprocessable
+from edge.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from edge.idempotency import KEY_MAX, KEY_PATTERN
+from sync.text import FREE_TEXT_PATTERN
+from sync.untrusted import UntrustedInputError, loads_json
 
 M = TypeVar("M", bound=BaseModel)
 Connectivity = Literal["offline", "online_only", "offline_bounded"]
@@ -31,6 +35,71 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def free_text(*, max_length: int, min_length: int = 0, default: Any = ...) -> Any:
+    """A free-text field (a reason, a note): bounded, with no control or bidirectional
+    characters (:mod:`sync.text`); the OpenAPI document shows the same pattern."""
+    return Field(
+        default=default, min_length=min_length, max_length=max_length, pattern=FREE_TEXT_PATTERN
+    )
+
+
+@dataclass(frozen=True)
+class HeaderParam:
+    """A request header a route reads, with the schema the server enforces on it."""
+
+    name: str
+    required: bool
+    schema: dict[str, Any]
+    description: str
+
+
+def idempotency_key(*, required: bool) -> HeaderParam:
+    """The ``Idempotency-Key`` header of a write a device may retry."""
+    return HeaderParam(
+        "Idempotency-Key",
+        required,
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": KEY_MAX,
+            "pattern": KEY_PATTERN,
+        },
+        "a key the device makes for this write; a retry with the same key gets the first answer",
+    )
+
+
+#: Path parameters by name: the schema the OpenAPI document shows and the server holds to
+#: (longer ids, barcodes and SKUs than these cannot exist, so they are simply not found).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "code": {"type": "string", "minLength": 1, "maxLength": 128},
+    # ``/stock/movements`` is its own route: no SKU may be called that (see SkuConverter).
+    "sku": {"type": "string", "minLength": 1, "maxLength": 64, "not": {"const": "movements"}},
+}
+
+
+class SkuConverter(BaseConverter):
+    """A SKU in a path: any segment but the words other routes at that place use."""
+
+    regex = r"(?!movements(?:/|$))[^/]+"
+
+
+ID_PARAMETER: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64}
+
+#: Why each error status can come, for the OpenAPI document.
+ERROR_STATUSES = {
+    400: "malformed request (not JSON, or not an object)",
+    401: "no token, or an unknown, revoked or expired one",
+    402: "the card or wallet payment was declined or timed out; nothing was written",
+    403: "this role may not do this",
+    404: "no such resource (or not one this device may see)",
+    405: "this path is another route's, which takes other methods (see Allow)",
+    408: "the request's body did not arrive in time",
+    409: "the resource is not in a state that allows this",
+    413: "the request body is too large",
+    422: "the request is well-formed but cannot be applied: see error.code",
+}
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     method: str
@@ -42,11 +111,34 @@ class RouteSpec:
     body: type[BaseModel] | None
     response: type[BaseModel] | None
     status: int
-    headers: tuple[str, ...] = ()
+    headers: tuple[HeaderParam, ...] = ()
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()  # domain answers beyond those the declaration implies
+    text_response: bool = False  # the route may also answer text/plain
+    # OpenAPI links from this route's answer to the next calls a device makes with it:
+    # {name: (operationId, {parameter: runtime expression})}.
+    links: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def path(self) -> str:
-        return self.rule.replace("<", "{").replace(">", "}")
+        return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", self.rule)
+
+    @property
+    def path_parameters(self) -> list[str]:
+        return re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", self.rule)
+
+    def error_statuses(self) -> list[int]:
+        """Every 4xx this route can answer: implied by its declaration, plus its own."""
+        statuses = set(self.errors)
+        if self.roles:
+            statuses |= {401, 403}
+        if self.body is not None:
+            statuses |= {400, 408, 413, 422}
+        if self.query is not None or any(h.required for h in self.headers):
+            statuses.add(422)
+        if self.path_parameters:
+            statuses.add(404)
+        return sorted(statuses)
 
 
 @dataclass
@@ -71,7 +163,11 @@ class ApiBlueprint:
         body: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
         status: int = 200,
-        headers: tuple[str, ...] = (),
+        headers: tuple[HeaderParam, ...] = (),
+        query: type[BaseModel] | None = None,
+        errors: tuple[int, ...] = (),
+        text_response: bool = False,
+        links: dict[str, tuple[str, dict[str, str]]] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         roles = frozenset(roles)
         unknown = roles - ALL_ROLES
@@ -90,6 +186,13 @@ class ApiBlueprint:
                 response=response,
                 status=status,
                 headers=headers,
+                query=query,
+                errors=errors,
+                text_response=text_response,
+                links=tuple(
+                    (name, op, tuple(params.items()))
+                    for name, (op, params) in (links or {}).items()
+                ),
             )
             self.specs.append(spec)
 
@@ -100,15 +203,18 @@ class ApiBlueprint:
 
             def work(**kwargs: Any) -> Any:
                 if roles:
-                    principal = current_app.extensions["aisle"].authenticator.authenticate(
-                        _bearer_token()
-                    )
+                    ctx = current_app.extensions["aisle"]
+                    principal = ctx.authenticator.authenticate(_bearer_token(), now=ctx.clock.now())
                     if principal.role not in roles:
                         raise Forbidden(
                             f"role {principal.role!r} may not {summary[0].lower()}{summary[1:]}",
                             details={"role": principal.role, "allowed": sorted(roles)},
                         )
                     kwargs["principal"] = principal
+                for name in spec.path_parameters:
+                    _check_path_parameter(name, kwargs[name])
+                if query is not None:
+                    kwargs["query"] = parse_query(query)
                 if body is not None:
                     kwargs["body"] = parse_body(body)
                 result = view(**kwargs)
@@ -130,6 +236,43 @@ def _bearer_token() -> str | None:
     return token.strip() or None
 
 
+def _check_path_parameter(name: str, value: str) -> None:
+    # Nothing longer than its schema allows can exist: answer as for any unknown id.
+    schema = PATH_PARAMETERS.get(name, ID_PARAMETER)
+    if len(value) > schema["maxLength"]:
+        raise NotFound(f"no {name} {value[:64]}...", details={name: value[:64]})
+
+
+def parse_query(model: type[M]) -> M:
+    """Validate the query string with ``model`` (strings only); 422 naming each bad parameter."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in err["loc"]),
+                "problem": err["msg"],
+                "type": err["type"],
+            }
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        names = ", ".join(f["field"] for f in fields)
+        raise Unprocessable(f"invalid query: {names}", details={"fields": fields}) from None
+
+
+def _whole_numbers(value: Any) -> Any:
+    """JSON numbers without a fraction as ints: JSON Schema counts ``3.0`` as the integer 3, so
+    the contract does too, while ``3.5`` stays a float and is refused where an int is due.
+    (No request field of the store is a float.)"""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
 def parse_body(model: type[M]) -> M:
     """Decode the request's JSON object and validate it with ``model``; 400 or 422 on failure."""
     raw = request.get_data(cache=False)
@@ -137,8 +280,8 @@ def parse_body(model: type[M]) -> M:
         data: Any = {}
     else:
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            data = loads_json(raw)
+        except UntrustedInputError as exc:
             raise BadRequest(
                 "request body is not valid JSON",
                 code="malformed_json",
@@ -147,14 +290,17 @@ def parse_body(model: type[M]) -> M:
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object", code="malformed_json")
     try:
-        return model.model_validate(data)
+        return model.model_validate(_whole_numbers(data))
     except ValidationError as exc:
         fields = []
         for err in exc.errors(include_url=False, include_input=False):
+            problem = err["msg"]
+            if err["type"] == "string_pattern_mismatch":
+                problem = "contains a control or text-direction character, which is not allowed"
             fields.append(
                 {
                     "field": ".".join(str(p) for p in err["loc"]) or "(body)",
-                    "problem": err["msg"],
+                    "problem": problem,
                     "type": err["type"],
                 }
             )
@@ -192,38 +338,62 @@ def openapi_document(specs: Iterable[RouteSpec], *, title: str, version: str) ->
         components[model.__name__] = schema
         return {"$ref": ref.format(model=model.__name__)}
 
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for spec in sorted(specs, key=lambda s: (s.path, s.method)):
+        success: dict[str, Any] = {
+            "application/json": {
+                "schema": schema_of(spec.response) if spec.response else {"type": "object"}
+            }
+        }
+        if spec.text_response:
+            success["text/plain"] = {"schema": {"type": "string"}}
+        responses: dict[str, Any] = {
+            str(spec.status): {"description": "success", "content": success}
+        }
+        if spec.links:
+            responses[str(spec.status)]["links"] = {
+                name: {"operationId": op, "parameters": dict(params)}
+                for name, op, params in spec.links
+            }
+        for status in spec.error_statuses():
+            responses[str(status)] = {"description": ERROR_STATUSES[status], "content": error}
+        parameters = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": PATH_PARAMETERS.get(name, ID_PARAMETER),
+            }
+            for name in spec.path_parameters
+        ]
+        parameters += [
+            {
+                "name": h.name,
+                "in": "header",
+                "required": h.required,
+                "description": h.description,
+                "schema": h.schema,
+            }
+            for h in spec.headers
+        ]
+        if spec.query is not None:
+            query_schema = spec.query.model_json_schema()
+            for name, prop in query_schema.get("properties", {}).items():
+                parameters.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in query_schema.get("required", []),
+                        "schema": {k: v for k, v in prop.items() if k != "title"},
+                    }
+                )
         op: dict[str, Any] = {
             "operationId": spec.endpoint.replace(".", "_"),
             "summary": spec.summary,
             "x-connectivity": spec.connectivity,
             "x-roles": sorted(spec.roles),
-            "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in _path_params(spec.rule)
-            ]
-            + [
-                {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-                for h in spec.headers
-            ],
-            "responses": {
-                str(spec.status): {
-                    "description": "success",
-                    "content": {
-                        "application/json": {
-                            "schema": schema_of(spec.response)
-                            if spec.response
-                            else {"type": "object"}
-                        }
-                    },
-                },
-                "default": {
-                    "description": "error",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                },
-            },
+            "parameters": parameters,
+            "responses": responses,
         }
         if spec.roles:
             op["security"] = [{"bearer": []}]
@@ -242,11 +412,3 @@ def openapi_document(specs: Iterable[RouteSpec], *, title: str, version: str) ->
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
-
-
-def _path_params(rule: str) -> list[str]:
-    out = []
-    for part in rule.split("<")[1:]:
-        name = part.split(">", 1)[0]
-        out.append(name.split(":")[-1])
-    return out

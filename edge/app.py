@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from edge.api_contract import SkuConverter
 from edge.auth.service import Authenticator
 from edge.checkout.exit_pass import load_or_create_store_key
 from edge.checkout.payments import PaymentProvider, SimulatedProvider
@@ -19,18 +20,9 @@ from edge.migrations import HEAD, current_revision
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
 from sync.clock import Clock, SystemClock
+from sync.http_errors import http_error
 
 log = logging.getLogger(__name__)
-
-HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -85,20 +77,17 @@ EVENT_WRITERS = frozenset(
 
 def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
     """Build the store server's WSGI app; ``overrides`` go to :func:`build_context`."""
-    from edge.catalog.api import api as catalog_api
-    from edge.checkout.api import api as checkout_api
-    from edge.inventory.api import api as inventory_api
-    from edge.reports.api import api as reports_api
-    from edge.system_api import api as system_api
+    from edge.route_table import all_apis
 
     app = Flask("edge")
+    app.url_map.converters["sku"] = SkuConverter
     app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     ctx = build_context(settings, **overrides)
     app.extensions["aisle"] = ctx
     specs = []
-    for api in (system_api, catalog_api, checkout_api, inventory_api, reports_api):
+    for api in all_apis():
         app.register_blueprint(api.blueprint)
         specs.extend(api.specs)
     app.extensions["aisle_specs"] = specs
@@ -116,14 +105,8 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
         return exc.to_dict(), exc.status
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:
-        status = exc.code or 500
-        code = HTTP_CODES.get(status, "http_error")
-        details: dict[str, Any] = {}
-        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
-            details["allowed"] = sorted(exc.valid_methods)  # type: ignore[attr-defined]
-        body = {"error": {"code": code, "message": exc.description or exc.name, "details": details}}
-        return body, status
+    def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+        return http_error(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[dict[str, Any], int]:

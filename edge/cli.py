@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -27,8 +28,16 @@ host = "{host}"          # the store LAN; devices connect here
 port = {port}
 workers = 2               # processes: one per core
 threads = 8               # per process: devices waiting on a card terminal do not block scans
-worker_connections = 16   # connections a process holds; idle ones past (this - threads) are closed
 work_slots = 4            # threads of a process working at once (others wait on card terminals)
+header_timeout_s = 10     # headers must arrive this fast; a quiet kept-alive connection closes
+body_timeout_s = 10       # and a body this fast after them
+backlog = 2048            # connections waiting to be accepted
+max_requests_in_flight = 512  # per process: requests held at once (running or queued)
+
+# What a scanned label may carry; a product's own max_price (catalog) replaces the price ceiling.
+[barcodes]
+max_embedded_price = 100000   # in minor units of the store's currency
+max_embedded_weight_g = 50000
 
 # Scale labels of weighed goods: prefix + PLU + value + check digit (13 digits by default).
 [barcodes.variable_measure]
@@ -36,7 +45,7 @@ prefix = "2"
 plu_length = 6
 kind = "price"            # "price": the value is the price; "weight": the value is the weight
 value_length = 5
-decimals = 2              # price: decimals in major units (2 = minor units); weight: kg decimals
+# decimals = 2            # price: the currency's by default (CNY 2, JPY 0); weight: 3 (grams)
 value_check_digit = false # true when the scale prints a GS1 price/weight check digit
 
 # The card and wallet provider. "simulator" behaves like an acquirer: latency, declines, timeouts.
@@ -164,7 +173,12 @@ def import_catalog_cmd(file: str, config: str | None) -> None:
     _migrate(settings)
     db = Database.open(settings.database_path)
     try:
-        result = import_catalog(db, Path(file), now=SystemClock().now())
+        result = import_catalog(
+            db,
+            Path(file),
+            now=SystemClock().now(),
+            plu_length=settings.barcodes.variable_measure.plu_length,
+        )
     except CatalogImportError as exc:
         click.echo(f"error: {exc.message}", err=True)
         for row in exc.details.get("rows", [])[:50]:
@@ -178,6 +192,20 @@ def import_catalog_cmd(file: str, config: str | None) -> None:
     )
 
 
+def _parse_ttl(value: str | None) -> timedelta | None:
+    """``30m``, ``8h``, ``14d`` (or plain seconds) into a duration; None for no expiry."""
+    if not value:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    text = value.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    if not (number.isascii() and number.isdigit()) or int(number) == 0:
+        raise click.BadParameter(
+            f"{value!r} is not a duration such as 30m, 8h or 14d", param_hint="--ttl"
+        )
+    return timedelta(seconds=int(number) * units[unit])
+
+
 @edge.command("pair")
 @click.option(
     "--role",
@@ -185,21 +213,76 @@ def import_catalog_cmd(file: str, config: str | None) -> None:
     type=click.Choice(["kiosk", "phone", "handheld", "tablet", "manager", "exit"]),
 )
 @click.option("--name", default="", help="a label, e.g. 'kiosk 3'")
+@click.option("--ttl", default=None, help="the token expires after this long: 30m, 8h, 14d")
 @config_option
-def pair(role: str, name: str, config: str | None) -> None:
+def pair(role: str, name: str, ttl: str | None, config: str | None) -> None:
     """Pair a device; prints its bearer token on the last line (shown once)."""
     from edge.auth.service import pair_device
+    from edge.db import Database
+    from edge.errors import AisleError
+    from sync.clock import SystemClock
+
+    lifetime = _parse_ttl(ttl)
+    settings = _load(config)
+    db = Database.open(settings.database_path)
+    try:
+        device_id, token = pair_device(
+            db, role=role, name=name, now=SystemClock().now(), ttl=lifetime
+        )
+    except AisleError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
+    expiry = f", expires in {ttl}" if ttl else ""
+    click.echo(f"paired {role} device {device_id}{expiry}")
+    click.echo(token)
+
+
+@edge.group("devices")
+def devices() -> None:
+    """The paired devices: list them, revoke a lost one."""
+
+
+@devices.command("list")
+@config_option
+def devices_list(config: str | None) -> None:
+    """Every paired device with its role, name and status (tokens are never shown again)."""
+    from edge.auth.service import list_devices
     from edge.db import Database
     from sync.clock import SystemClock
 
     settings = _load(config)
     db = Database.open(settings.database_path)
     try:
-        device_id, token = pair_device(db, role=role, name=name, now=SystemClock().now())
+        rows = list_devices(db)
     finally:
         db.dispose()
-    click.echo(f"paired {role} device {device_id}")
-    click.echo(token)
+    now = SystemClock().now()
+    click.echo(f"{'id':36}  {'role':8}  {'status':8}  {'paired':16}  name")
+    for d in rows:
+        paired = d.created_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{d.id:36}  {d.role:8}  {d.status(now):8}  {paired:16}  {d.name}")
+
+
+@devices.command("revoke")
+@click.argument("device_id")
+@config_option
+def devices_revoke(device_id: str, config: str | None) -> None:
+    """Stop DEVICE_ID's token now: its next request gets 401."""
+    from edge.auth.service import revoke_device
+    from edge.db import Database
+    from edge.errors import AisleError
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = Database.open(settings.database_path)
+    try:
+        info = revoke_device(db, device_id, now=SystemClock().now())
+    except AisleError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
+    click.echo(f"revoked {info.role} device {info.id} {info.name}".rstrip())
 
 
 @edge.command("enroll")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.api_contract import RouteSpec
+from edge.api_contract import ApiBlueprint, RouteSpec
 
 CONNECTIVITY_WORDS = {
     "offline": "works offline",
@@ -11,19 +11,21 @@ CONNECTIVITY_WORDS = {
 }
 
 
-def all_specs() -> list[RouteSpec]:
-    """Every route the store server declares, in a stable order."""
+def all_apis() -> list[ApiBlueprint]:
+    """Every feature's routes, in the one order the app registers them."""
+    from edge.auth.api import api as devices_api
     from edge.catalog.api import api as catalog_api
     from edge.checkout.api import api as checkout_api
     from edge.inventory.api import api as inventory_api
     from edge.reports.api import api as reports_api
     from edge.system_api import api as system_api
 
-    specs = [
-        s
-        for api in (system_api, catalog_api, checkout_api, inventory_api, reports_api)
-        for s in api.specs
-    ]
+    return [system_api, catalog_api, checkout_api, inventory_api, reports_api, devices_api]
+
+
+def all_specs() -> list[RouteSpec]:
+    """Every route the store server declares, in a stable order."""
+    specs = [s for api in all_apis() for s in api.specs]
     return sorted(specs, key=lambda s: (s.path, s.method))
 
 

@@ -2,26 +2,32 @@
 
 An override names its key with double underscores between levels: ``AISLE_SERVER__PORT=8081``,
 ``AISLE_PAYMENTS__DECLINE_RATE_BP=500``. A bad value stops the server at start with a message that
-names the key.
+names the key and where it was set (the environment variable, or the file); see
+:mod:`sync.settings_env`.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
-from sync.money import CURRENCY_EXPONENTS
-from sync.settings_env import is_override
+from edge.catalog.barcodes import VariableMeasureLayout
+from edge.catalog.scan_rules import ScanRules
+from sync.money import CURRENCY_EXPONENTS, MAX_AMOUNT
+from sync.settings_env import SettingsError, load_layered
 
-
-class SettingsError(Exception):
-    """The configuration cannot be used; the message names the bad key."""
+__all__ = ["SettingsError", "load_settings"]
 
 
 class _Section(BaseModel):
@@ -52,40 +58,74 @@ class StoreSettings(_Section):
 
 
 class ServerSettings(_Section):
+    """How the store serves its devices; see :mod:`edge.server` for the model and why."""
+
     host: str = "0.0.0.0"  # noqa: S104 - the store LAN is where the devices are
     port: int = Field(default=8080, ge=1, le=65535)
     workers: int = Field(default=2, ge=1, le=32)
+    # Request threads of a worker: extra threads keep devices served while others wait on a
+    # card terminal.
     threads: int = Field(default=8, ge=1, le=128)
-    # Open device connections one worker keeps. Without a cap, one worker can accept every
-    # device's keep-alive connection while the other idles; above ``worker_connections -
-    # threads`` idle ones, a worker closes a connection after answering and the device
-    # reconnects, landing on whichever worker accepts first.
-    worker_connections: int = Field(default=16, ge=2, le=10_000)
     # Threads of a process doing store work at once (the others wait on card terminals or for
     # a slot); see edge/work_gate.py.
     work_slots: int = Field(default=4, ge=1, le=128)
-
-    @model_validator(mode="after")
-    def _room_for_keepalive(self) -> ServerSettings:
-        if self.worker_connections <= self.threads:
-            raise ValueError(
-                f"server.worker_connections ({self.worker_connections}) must be more than "
-                f"server.threads ({self.threads})"
-            )
-        return self
+    # A request's headers must arrive within this, and a kept-alive connection that stays quiet
+    # this long is closed (the device reconnects at its next request): idle and slow clients
+    # cannot pile up.
+    header_timeout_s: float = Field(default=10.0, ge=1.0, le=60.0)
+    # A request's body must arrive within this once its headers have.
+    body_timeout_s: float = Field(default=10.0, ge=0.5, le=300.0)
+    # Connections waiting to be accepted (the kernel's listen queue).
+    backlog: int = Field(default=2048, ge=128, le=65_535)
+    # Requests one worker holds at once, running or queued for a thread; more wait their turn.
+    max_requests_in_flight: int = Field(default=512, ge=8, le=10_000)
+    # No longer used: connections are not capped per worker since the server became
+    # event-driven. Still accepted so that edge.toml files written before load.
+    worker_connections: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class VariableMeasureSettings(_Section):
+    """The store's scale-label layout; see :class:`edge.catalog.barcodes.VariableMeasureLayout`."""
+
     prefix: str = Field(default="2", pattern=r"^[0-9]{1,3}$")
     plu_length: int = Field(default=6, ge=1, le=8)
     kind: Literal["price", "weight"] = "price"
     value_length: int = Field(default=5, ge=1, le=6)
-    decimals: int = Field(default=2, ge=0, le=3)
+    # A price label's decimals default to the store currency's (CNY 2, JPY 0, KWD 3); a weight
+    # label's to 3 (the value in grams).
+    decimals: int | None = Field(default=None, ge=0, le=3)
     value_check_digit: bool = False
+
+    def layout(self, currency: str) -> VariableMeasureLayout:
+        """The layout, checked; ``ValueError`` says what does not add up."""
+        decimals = self.decimals
+        if decimals is None:
+            decimals = CURRENCY_EXPONENTS[currency] if self.kind == "price" else 3
+        return VariableMeasureLayout(
+            prefix=self.prefix,
+            plu_length=self.plu_length,
+            kind=self.kind,
+            value_length=self.value_length,
+            decimals=decimals,
+            value_check_digit=self.value_check_digit,
+        )
 
 
 class BarcodeSettings(_Section):
     variable_measure: VariableMeasureSettings = VariableMeasureSettings()
+    # Ceilings on what a scanned label may carry. A product's own ``max_price`` (catalog) takes
+    # the place of the store's price ceiling; both are in minor units of the store's currency.
+    max_embedded_price: int = Field(default=100_000, ge=1, le=MAX_AMOUNT)
+    max_embedded_weight_g: int = Field(default=50_000, ge=1, le=10_000_000)
+
+    def scan_rules(self, currency: str) -> ScanRules:
+        """The rules a scan is priced by, in ``currency``; ``ValueError`` for a bad layout."""
+        return ScanRules(
+            layout=self.variable_measure.layout(currency),
+            minor_exponent=CURRENCY_EXPONENTS[currency],
+            max_embedded_price=self.max_embedded_price,
+            max_embedded_weight_g=self.max_embedded_weight_g,
+        )
 
 
 class PaymentSettings(_Section):
@@ -129,6 +169,19 @@ class EdgeSettings(_Section):
     exit_pass: ExitPassSettings = ExitPassSettings()
     sync: SyncSettings = SyncSettings()
 
+    @field_validator("barcodes")
+    @classmethod
+    def _labels_readable(cls, value: BarcodeSettings, info: ValidationInfo) -> BarcodeSettings:
+        # Every scan reads through the layout: one that cannot work must stop the server at
+        # start, not answer 500 to each scan. ``store`` is declared first, so it is checked.
+        store = info.data.get("store")
+        if store is not None:
+            try:
+                value.scan_rules(store.currency)
+            except ValueError as exc:
+                raise ValueError(f"variable_measure: {exc}") from None
+        return value
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / "edge.sqlite3"
@@ -152,15 +205,6 @@ class EdgeSettings(_Section):
         return self.data_dir / "sync.lock"
 
 
-def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
-    node = tree
-    for part in path[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise SettingsError(f"AISLE_{'__'.join(path).upper()}: {part} is not a section")
-    node[path[-1]] = value
-
-
 def load_settings(
     path: Path | str | None = None,
     *,
@@ -171,36 +215,5 @@ def load_settings(
 
     ``data_dir`` is resolved relative to the file that names it.
     """
-    raw: dict[str, Any] = {}
-    base = Path.cwd()
-    if path is not None:
-        path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SettingsError(f"configuration file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
-        base = path.parent
     env = os.environ if environ is None else environ
-    for name, value in env.items():
-        if is_override(name):
-            _set_path(raw, name.removeprefix("AISLE_").lower().split("__"), value)
-    for dotted, value in (overrides or {}).items():
-        node = raw
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    raw.setdefault("data_dir", ".")
-    data_dir = Path(str(raw["data_dir"]))
-    raw["data_dir"] = data_dir if data_dir.is_absolute() else (base / data_dir).resolve()
-    try:
-        return EdgeSettings.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{key}: {err['msg']}")
-        where = f" in {path}" if path else ""
-        raise SettingsError(f"invalid configuration{where}: " + "; ".join(problems)) from None
+    return load_layered(EdgeSettings, path, environ=env, overrides=overrides)

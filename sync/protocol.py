@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from sync.untrusted import UntrustedInputError, loads_json, whole_number
+
 #: The protocol this code speaks.
 PROTOCOL_VERSION = 1
 #: How many versions back a cloud still serves: an edge one version behind keeps syncing.
@@ -84,9 +86,7 @@ def accepted_versions(current: int = PROTOCOL_VERSION) -> frozenset[int]:
 
 def parse_version(text: str | None) -> int | None:
     """The ``X-Aisle-Protocol`` header as an int, or None when absent or not a number."""
-    if text is None or not text.strip().isdigit():
-        return None
-    return int(text.strip())
+    return whole_number(text)
 
 
 def cloud_compatible(cloud_accepts: Iterable[int], mine: int = PROTOCOL_VERSION) -> bool:
@@ -264,10 +264,10 @@ def decode_batch(
             f"batch is {len(data)} bytes; at most {max_bytes}", code=ERR_BATCH_TOO_LARGE
         )
     try:
-        doc = json.loads(_gunzip_bounded(data, max_json_bytes))
-    except (ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, ProtocolError):
-            raise
+        doc = loads_json(_gunzip_bounded(data, max_json_bytes))
+    except ProtocolError:
+        raise
+    except UntrustedInputError as exc:
         raise ProtocolError(f"batch is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ProtocolError("batch must be a JSON object")

@@ -41,6 +41,7 @@ from sync.protocol import (
     b64decode,
     b64encode,
 )
+from sync.untrusted import whole_number
 
 H_STORE = "X-Aisle-Store"
 H_TIMESTAMP = "X-Aisle-Timestamp"
@@ -180,9 +181,9 @@ def parse_signed_headers(
     nonce = str(_header(headers, H_NONCE)).strip()
     if not _NONCE.match(nonce):
         raise SignatureError(f"{H_NONCE} must be 16 to 64 URL-safe characters", code=ERR_UNSIGNED)
-    timestamp_text = str(_header(headers, H_TIMESTAMP)).strip()
-    protocol_text = str(_header(headers, H_PROTOCOL)).strip()
-    if not timestamp_text.isdigit() or not protocol_text.isdigit():
+    timestamp = whole_number(str(_header(headers, H_TIMESTAMP)))
+    protocol = whole_number(str(_header(headers, H_PROTOCOL)))
+    if timestamp is None or protocol is None:
         raise SignatureError(
             f"{H_TIMESTAMP} and {H_PROTOCOL} must be whole numbers", code=ERR_UNSIGNED
         )
@@ -192,9 +193,9 @@ def parse_signed_headers(
         raise SignatureError(f"{H_SIGNATURE} is not base64", code=ERR_BAD_SIGNATURE) from None
     return SignedHeaders(
         store_id=store_id,
-        timestamp=int(timestamp_text),
+        timestamp=timestamp,
         nonce=nonce,
-        protocol=int(protocol_text),
+        protocol=protocol,
         signature=signature,
     )
 
@@ -272,8 +273,11 @@ def verify_response(
 ) -> None:
     """Check an answer's signature with the pinned cloud key; :class:`SignatureError` if it is
     missing or does not verify (then apply nothing from it)."""
-    timestamp_text, signature_text = _header(headers, H_TIMESTAMP), _header(headers, H_SIGNATURE)
-    if not timestamp_text or not signature_text or not timestamp_text.strip().isdigit():
+    timestamp, signature_text = (
+        whole_number(_header(headers, H_TIMESTAMP)),
+        _header(headers, H_SIGNATURE),
+    )
+    if timestamp is None or not signature_text:
         raise SignatureError("the answer is not signed by the cloud", code=ERR_UNSIGNED)
     try:
         signature = b64decode(signature_text.strip())
@@ -282,7 +286,7 @@ def verify_response(
     message = response_message(
         request_nonce=request_nonce,
         status=status,
-        timestamp=int(timestamp_text.strip()),
+        timestamp=timestamp,
         body=body,
     )
     try:

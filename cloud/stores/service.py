@@ -21,6 +21,7 @@ from cloud.stores.models import STORE_FORMATS, ApiToken, EnrollmentCode, Store, 
 from sync.ids import new_id
 from sync.keys import load_public_key_b64
 from sync.protocol import ERR_ENROLL_EXPIRED, ERR_ENROLL_INVALID, ERR_ENROLL_USED, ERR_REVOKED
+from sync.text import unsafe_character
 
 STORE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
@@ -57,6 +58,11 @@ class StoreInput:
         if not re.match(STORE_ID_PATTERN, self.id):
             raise Unprocessable(
                 "store id must be 1-32 letters, digits, '-' or '_'", details={"field": "id"}
+            )
+        if len(self.name) > 100 or unsafe_character(self.name) is not None:
+            raise Unprocessable(
+                "store name must be up to 100 characters, with no control characters",
+                details={"field": "name"},
             )
         if self.format not in STORE_FORMATS:
             raise Unprocessable(
@@ -226,6 +232,11 @@ def issue_token(db: Database, *, role: str, name: str, now: datetime) -> str:
     """A new bearer token for the HQ API; shown once, only its hash is kept."""
     if role != "hq":
         raise Unprocessable("role must be hq", details={"field": "role"})
+    if len(name) > 100 or unsafe_character(name) is not None:
+        raise Unprocessable(
+            "a token's name must be up to 100 characters, with no control characters",
+            details={"field": "name"},
+        )
     token = f"aisle_{role}_{secrets.token_urlsafe(32)}"
     with db.write() as uow:
         uow.session.add(

@@ -1,51 +1,105 @@
-"""Pairing devices and recognising their bearer tokens.
+"""Paired devices and staff logins: bearer tokens, roles, expiry and revocation.
 
 Only a token's SHA-256 is stored: a copied database file does not hand out working tokens.
-Lookups are cached briefly per process because every request authenticates; a revoked token
-stops working within ``CACHE_TTL_S``.
+Every request looks its token up (one indexed read, a few microseconds), so a revoked or expired
+token is refused at once by every server process, with no cache to wait out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy import select
+from datetime import datetime, timedelta
+from typing import Any
 
 from edge.auth.models import ROLES, Device
-from edge.db import Database
-from edge.errors import Unauthorized, Unprocessable
+from edge.db import Database, from_sql_time, to_sql_time
+from edge.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from sync.ids import new_id
+from sync.text import unsafe_character
 
-CACHE_TTL_S = 30.0
 STAFF_ROLES = frozenset({"handheld", "tablet", "manager"})
 ATTENDANT_ROLES = frozenset({"tablet", "manager"})
+MAX_NAME_LENGTH = 100
+MAX_TOKEN_LENGTH = 256
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a paired device or a staff login, with its role."""
+    """Who is calling: a paired device or a staff login, with its role and name."""
 
     device_id: str
     role: str
+    name: str = ""
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A paired device as the manager's list shows it (never its token)."""
+
+    id: str
+    role: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def status(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "role": self.role,
+            "name": self.name,
+            "status": self.status(now),
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def pair_device(db: Database, *, role: str, name: str, now: datetime) -> tuple[str, str]:
-    """Register a device with ``role``; returns (device id, bearer token). Shown once."""
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH or unsafe_character(name) is not None:
+        raise Unprocessable(
+            f"a device name is up to {MAX_NAME_LENGTH} characters, with no control characters",
+            details={"field": "name"},
+        )
+    return name
+
+
+def pair_device(
+    db: Database,
+    *,
+    role: str,
+    name: str,
+    now: datetime,
+    ttl: timedelta | None = None,
+) -> tuple[str, str]:
+    """Register a device with ``role``; returns (device id, bearer token). Shown once.
+
+    With ``ttl`` the token stops working that long after pairing (a temporary handheld, a
+    contractor's tablet); without, it works until revoked.
+    """
     if role not in ROLES:
         raise Unprocessable(f"role must be one of {', '.join(ROLES)}", details={"field": "role"})
+    if ttl is not None and ttl <= timedelta(0):
+        raise Unprocessable("a token's lifetime must be positive", details={"field": "ttl"})
+    name = _check_name(name)
     token = f"aisle_{role}_{secrets.token_urlsafe(32)}"
     device_id = new_id()
     with db.write() as uow:
@@ -56,6 +110,7 @@ def pair_device(db: Database, *, role: str, name: str, now: datetime) -> tuple[s
                 name=name,
                 token_hash=hash_token(token),
                 created_at=now,
+                expires_at=None if ttl is None else now + ttl,
                 revoked_at=None,
             )
         )
@@ -63,34 +118,77 @@ def pair_device(db: Database, *, role: str, name: str, now: datetime) -> tuple[s
     return device_id, token
 
 
+_DEVICE_COLUMNS = "id, role, name, created_at, expires_at, revoked_at"
+
+
+def _info(row: Any) -> DeviceInfo:
+    created = from_sql_time(row["created_at"])
+    assert created is not None
+    return DeviceInfo(
+        id=row["id"],
+        role=row["role"],
+        name=row["name"],
+        created_at=created,
+        expires_at=from_sql_time(row["expires_at"]),
+        revoked_at=from_sql_time(row["revoked_at"]),
+    )
+
+
+def list_devices(db: Database) -> list[DeviceInfo]:
+    """Every device ever paired, newest first (revoked ones stay listed, for the record)."""
+    with db.raw_read() as tx:
+        rows = tx.all(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY created_at DESC, id DESC")
+    return [_info(row) for row in rows]
+
+
+def revoke_device(
+    db: Database, device_id: str, *, now: datetime, by: Principal | None = None
+) -> DeviceInfo:
+    """Stop a device's token at once; revoking a revoked device changes nothing.
+
+    ``by`` is the manager asking: a manager cannot revoke its own login (a slip would lock the
+    store out of its own device list; the command line can).
+    """
+    if by is not None and by.device_id == device_id:
+        raise Conflict(
+            "a manager cannot revoke the login it is using",
+            code="cannot_revoke_self",
+            details={"device_id": device_id},
+        )
+    with db.raw_write() as tx:
+        row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        if row is None:
+            raise NotFound(
+                f"no device {device_id}", code="unknown_device", details={"device_id": device_id}
+            )
+        if row["revoked_at"] is None:
+            tx.run("UPDATE devices SET revoked_at = ? WHERE id = ?", (to_sql_time(now), device_id))
+        row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        tx.commit()
+    return _info(row)
+
+
+_DEVICE_OF_HASH = (
+    "SELECT id, role, name, expires_at FROM devices WHERE token_hash = ? AND revoked_at IS NULL"
+)
+
+
 class Authenticator:
-    """Turns a bearer token into a :class:`Principal`, with a short per-process cache."""
+    """Turns a bearer token into a :class:`Principal`: unknown, revoked or expired is 401."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._cache: dict[str, tuple[float, Principal]] = {}
-        self._lock = threading.Lock()
 
-    def authenticate(self, token: str | None) -> Principal:
+    def authenticate(self, token: str | None, *, now: datetime) -> Principal:
         if not token:
             raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-        digest = hash_token(token)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        with self._db.read() as session:
-            row = session.execute(
-                select(Device.id, Device.role).where(
-                    Device.token_hash == digest, Device.revoked_at.is_(None)
-                )
-            ).first()
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise Unauthorized("unknown or revoked token")
+        with self._db.raw_read() as tx:
+            row = tx.one(_DEVICE_OF_HASH, (hash_token(token),))
         if row is None:
             raise Unauthorized("unknown or revoked token")
-        principal = Principal(device_id=row.id, role=row.role)
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now + CACHE_TTL_S, principal)
-        return principal
+        expires_at = from_sql_time(row["expires_at"])
+        if expires_at is not None and expires_at <= now:
+            raise Unauthorized("this device's token has expired: pair the device again")
+        return Principal(device_id=row["id"], role=row["role"], name=row["name"])

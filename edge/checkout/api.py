@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 
-from edge.api_contract import ApiBlueprint
+from edge.api_contract import ApiBlueprint, idempotency_key
 from edge.auth.service import Principal
 from edge.checkout import carts, exit_gate, returns, sales
 from edge.checkout.receipts import render_text
@@ -19,13 +19,14 @@ from edge.checkout.schemas import (
     CreateCartIn,
     ExitPassIn,
     ExitVerifyOut,
+    ReceiptQuery,
     ReturnEnvelope,
     ReturnIn,
     SaleOut,
     UpdateLineIn,
 )
 from edge.context import StoreContext
-from edge.errors import Unprocessable
+from edge.idempotency import check_key
 
 api = ApiBlueprint("checkout", "/api/v1")
 SHOPPERS = ("kiosk", "phone", "tablet", "manager")
@@ -45,6 +46,12 @@ def _ctx() -> StoreContext:
     body=CreateCartIn,
     response=CartOut,
     status=201,
+    links={
+        "ReadCart": ("checkout_get_cart", {"cart_id": "$response.body#/id"}),
+        "ScanIntoCart": ("checkout_add_line", {"cart_id": "$response.body#/id"}),
+        "ApproveCart": ("checkout_approve", {"cart_id": "$response.body#/id"}),
+        "PayForCart": ("checkout_checkout", {"cart_id": "$response.body#/id"}),
+    },
 )
 def create_cart(principal: Principal, body: CreateCartIn) -> dict[str, Any]:
     ctx = _ctx()
@@ -65,6 +72,18 @@ def get_cart(principal: Principal, cart_id: str) -> dict[str, Any]:
     roles=SHOPPERS,
     body=AddLineIn,
     response=CartOut,
+    errors=(409,),
+    links={
+        "ChangeLine": (
+            "checkout_update_line",
+            {"cart_id": "$response.body#/id", "line_id": "$response.body#/lines/0/id"},
+        ),
+        "RemoveLine": (
+            "checkout_remove_line",
+            {"cart_id": "$response.body#/id", "line_id": "$response.body#/lines/0/id"},
+        ),
+        "PayForCart": ("checkout_checkout", {"cart_id": "$response.body#/id"}),
+    },
 )
 def add_line(principal: Principal, cart_id: str, body: AddLineIn) -> dict[str, Any]:
     ctx = _ctx()
@@ -74,7 +93,7 @@ def add_line(principal: Principal, cart_id: str, body: AddLineIn) -> dict[str, A
         cart_id,
         barcode=body.barcode,
         quantity=body.quantity,
-        layout=ctx.layout,
+        rules=ctx.scan_rules,
         now=ctx.clock.now(),
     ).to_dict()
 
@@ -86,6 +105,7 @@ def add_line(principal: Principal, cart_id: str, body: AddLineIn) -> dict[str, A
     roles=SHOPPERS,
     body=UpdateLineIn,
     response=CartOut,
+    errors=(409,),
 )
 def update_line(
     principal: Principal, cart_id: str, line_id: str, body: UpdateLineIn
@@ -102,6 +122,7 @@ def update_line(
     summary="Remove a line",
     roles=SHOPPERS,
     response=CartOut,
+    errors=(409,),
 )
 def remove_line(principal: Principal, cart_id: str, line_id: str) -> dict[str, Any]:
     ctx = _ctx()
@@ -115,6 +136,7 @@ def remove_line(principal: Principal, cart_id: str, line_id: str) -> dict[str, A
     roles=ATTENDANTS,
     body=ApproveIn,
     response=CartOut,
+    errors=(409,),
 )
 def approve(principal: Principal, cart_id: str, body: ApproveIn) -> dict[str, Any]:
     ctx = _ctx()
@@ -129,15 +151,22 @@ def approve(principal: Principal, cart_id: str, body: ApproveIn) -> dict[str, An
     body=CheckoutIn,
     response=CheckoutOut,
     status=201,
-    headers=("Idempotency-Key",),
+    headers=(idempotency_key(required=True),),
+    errors=(402, 409),
+    links={
+        "ReadSale": ("checkout_get_sale", {"sale_id": "$response.body#/sale/id"}),
+        "PrintReceipt": ("checkout_get_receipt", {"sale_id": "$response.body#/sale/id"}),
+        "ReturnItems": ("checkout_create_return", {"sale_id": "$response.body#/sale/id"}),
+    },
 )
 def checkout(principal: Principal, cart_id: str, body: CheckoutIn) -> tuple[dict[str, Any], int]:
+    key = check_key(request.headers.get("Idempotency-Key"), required=True)
     result = sales.checkout(
         _ctx(),
         principal,
         cart_id,
         payments=[sales.PaymentRequest(p.method, p.amount) for p in body.payments],
-        idempotency_key=request.headers.get("Idempotency-Key"),
+        idempotency_key=key,
     )
     return result.to_dict(), 201
 
@@ -158,18 +187,15 @@ def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
     "/sales/<sale_id>/receipt",
     summary="Print a sale's receipt",
     roles=(*SHOPPERS, "handheld"),
+    query=ReceiptQuery,
+    text_response=True,
 )
-def get_receipt(principal: Principal, sale_id: str) -> Any:
+def get_receipt(principal: Principal, sale_id: str, query: ReceiptQuery) -> Any:
     ctx = _ctx()
     sale = sales.get_sale(ctx, principal, sale_id)
-    receipt = sales.receipt_of(ctx, sale)
-    if request.args.get("format", "json") == "text":
-        width_arg = request.args.get("width", "32")
-        if width_arg not in ("32", "48"):
-            raise Unprocessable(
-                "width must be 32 (58 mm) or 48 (80 mm)", details={"field": "width"}
-            )
-        return Response(render_text(receipt, int(width_arg)), 200, mimetype="text/plain")
+    if query.format == "text":
+        receipt = sales.receipt_of(ctx, sale)
+        return Response(render_text(receipt, int(query.width)), 200, mimetype="text/plain")
     return sales.receipt_dict(ctx, sale)
 
 
@@ -181,15 +207,18 @@ def get_receipt(principal: Principal, sale_id: str) -> Any:
     body=ReturnIn,
     response=ReturnEnvelope,
     status=201,
+    headers=(idempotency_key(required=False),),
+    errors=(409,),
 )
 def create_return(principal: Principal, sale_id: str, body: ReturnIn) -> tuple[dict[str, Any], int]:
+    key = check_key(request.headers.get("Idempotency-Key"), required=False)
     result = returns.create_return(
         _ctx(),
         principal,
         sale_id,
         lines=[returns.ReturnRequestLine(line.line_id, line.quantity) for line in body.lines],
         reason=body.reason,
-        idempotency_key=request.headers.get("Idempotency-Key"),
+        idempotency_key=key,
     )
     return {"return": result}, 201
 

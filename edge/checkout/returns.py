@@ -42,7 +42,9 @@ def create_return(
     if not lines:
         raise Unprocessable("a return needs at least one line", details={"field": "lines"})
     if not reason.strip():
-        raise Unprocessable("a return needs a reason", details={"field": "reason"})
+        raise Unprocessable(
+            "a return needs a reason", code="reason_required", details={"field": "reason"}
+        )
     requested: dict[str, int] = {}
     for i, wanted in enumerate(lines):
         if wanted.quantity <= 0:

@@ -29,6 +29,7 @@ from edge.checkout.receipts import Receipt, ReceiptLine, ReceiptPayment, render_
 from edge.context import StoreContext
 from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, NotFound, Unprocessable
+from edge.idempotency import check_key
 from edge.inventory.service import apply_movement
 from edge.outbox.service import next_value, record_event
 from sync.faults import fault_point
@@ -93,19 +94,9 @@ def _validate_payments(payments: list[PaymentRequest], total: int) -> int:
 
 
 def _check_key(key: str | None) -> str:
-    if key is None or not key.strip():
-        raise Unprocessable(
-            "the Idempotency-Key header is required for checkout",
-            code="idempotency_key_required",
-            details={"header": "Idempotency-Key"},
-        )
-    key = key.strip()
-    if len(key) > MAX_KEY_LENGTH:
-        raise Unprocessable(
-            f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters",
-            details={"header": "Idempotency-Key"},
-        )
-    return key
+    checked = check_key(key, required=True)
+    assert checked is not None
+    return checked
 
 
 def _replayed_sale_id(tx: RawTransaction, key: str, cart_id: str) -> str | None:

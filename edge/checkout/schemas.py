@@ -6,9 +6,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from edge.api_contract import RequestBody
+from edge.api_contract import RequestBody, free_text
 
 Quantity = Field(ge=1, le=9_999)
+
+
+class ReceiptQuery(RequestBody):
+    """``?format=text&width=48``: the receipt as printer text, 32 (58 mm) or 48 (80 mm) wide."""
+
+    format: Literal["json", "text"] = "json"
+    width: Literal["32", "48"] = "32"
 
 
 class CreateCartIn(RequestBody):
@@ -25,7 +32,7 @@ class UpdateLineIn(RequestBody):
 
 
 class ApproveIn(RequestBody):
-    note: str | None = Field(default=None, max_length=200)
+    note: str | None = free_text(default=None, max_length=200)
 
 
 class PaymentIn(RequestBody):
@@ -48,7 +55,7 @@ class ReturnLineIn(RequestBody):
 
 class ReturnIn(RequestBody):
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
-    reason: str = Field(min_length=1, max_length=200)
+    reason: str = free_text(min_length=1, max_length=200)
 
 
 class Totals(BaseModel):
@@ -63,7 +70,7 @@ class CartLineOut(BaseModel):
     sku: str
     name: str
     barcode: str
-    sold_by: Literal["each", "kg"]
+    sold_by: Literal["each", "kg", "variable"]
     quantity: int
     weight_g: int | None
     unit_price: int
@@ -76,9 +83,17 @@ class CartLineOut(BaseModel):
     total: int
 
 
+class ApprovedLine(BaseModel):
+    line_id: str
+    quantity: int
+
+
 class Approval(BaseModel):
     required: bool
     approved: bool
+    approved_by: str | None = None  # the staff device or login that approved
+    approved_at: str | None = None
+    lines: list[ApprovedLine] = []  # the restricted lines and quantities the approval covers
 
 
 class CartOut(BaseModel):

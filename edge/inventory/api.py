@@ -7,7 +7,7 @@ from typing import Any, Literal
 from flask import current_app
 from pydantic import BaseModel, Field
 
-from edge.api_contract import ApiBlueprint, RequestBody
+from edge.api_contract import ApiBlueprint, RequestBody, free_text, idempotency_key
 from edge.auth.service import Principal
 from edge.context import StoreContext
 from edge.inventory.service import post_movement, stock_of
@@ -20,7 +20,7 @@ class MovementIn(RequestBody):
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=-1_000_000, le=1_000_000)
     kind: Literal["receive", "shrink", "adjust"]
-    reason: str = Field(default="", max_length=200)
+    reason: str = free_text(default="", max_length=200)
 
 
 class StockOut(BaseModel):
@@ -45,7 +45,14 @@ def _ctx() -> StoreContext:
     return current_app.extensions["aisle"]
 
 
-@api.endpoint("GET", "/stock/<sku>", summary="Read on-hand stock", roles=STAFF, response=StockOut)
+@api.endpoint(
+    "GET",
+    "/stock/<sku:sku>",
+    summary="Read on-hand stock",
+    roles=STAFF,
+    response=StockOut,
+    errors=(405,),  # GET /stock/movements: that is the movements route, not a SKU
+)
 def get_stock(principal: Principal, sku: str) -> dict[str, Any]:
     with _ctx().db.read() as session:
         return stock_of(session, sku).to_dict()
@@ -58,6 +65,8 @@ def get_stock(principal: Principal, sku: str) -> dict[str, Any]:
     roles=STAFF,
     body=MovementIn,
     response=MovementOut,
+    headers=(idempotency_key(required=False),),
+    errors=(404,),
     status=201,
 )
 def create_movement(principal: Principal, body: MovementIn) -> dict[str, Any]:

@@ -127,12 +127,17 @@ def post_movement(
             f"kind must be one of {', '.join(STAFF_KINDS)}", details={"field": "kind"}
         )
     if kind in ("receive", "shrink") and quantity <= 0:
-        raise Unprocessable(f"{kind} quantity must be positive", details={"field": "quantity"})
+        raise Unprocessable(
+            f"{kind} quantity must be positive", code="bad_quantity", details={"field": "quantity"}
+        )
     if kind == "adjust" and quantity == 0:
-        raise Unprocessable("adjust quantity must not be zero", details={"field": "quantity"})
+        raise Unprocessable(
+            "adjust quantity must not be zero", code="bad_quantity", details={"field": "quantity"}
+        )
     if kind == "shrink" and not reason.strip():
         raise Unprocessable(
             "shrink needs a reason (e.g. " + ", ".join(SHRINK_REASONS) + ")",
+            code="reason_required",
             details={"field": "reason"},
         )
     signed = -quantity if kind == "shrink" else quantity

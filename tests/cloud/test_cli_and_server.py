@@ -15,6 +15,7 @@ import requests
 from click.testing import CliRunner
 
 from aisle.cli import main
+from cloud.migrations import head_revision
 from sync.clock import SystemClock
 from sync.ids import new_id
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
@@ -51,7 +52,7 @@ def _init(tmp_path: Path, database_url: str) -> Path:
 
 def test_cli_manages_stores_catalog_tokens_and_quarantine(tmp_path, database_url):
     config = str(_init(tmp_path, database_url))
-    assert "revision 0001" in _cli("cloud", "migrate", "--config", config)
+    assert f"revision {head_revision()}" in _cli("cloud", "migrate", "--config", config)
     out = _cli(
         "cloud",
         "add-store",

@@ -603,7 +603,7 @@ CASES = [
     Case(
         "merged_quantity_over_limit",
         422,
-        "validation_error",
+        "quantity_out_of_range",
         lambda w: _lines(w, {"barcode": MILK_CODE}, cart=w.big_cart),
         field="quantity",
     ),
@@ -765,7 +765,7 @@ CASES = [
     Case(
         "idempotency_key_too_long",
         422,
-        "validation_error",
+        "bad_idempotency_key",
         lambda w: _pay(w, [{"method": "cash", "amount": 1250}], idem="k" * 129),
     ),
     Case(
@@ -813,14 +813,14 @@ CASES = [
     Case(
         "shrink_without_reason",
         422,
-        "validation_error",
+        "reason_required",
         lambda w: _move({"sku": "MILK1L", "quantity": 2, "kind": "shrink"}),
         field="reason",
     ),
     Case(
         "shrink_blank_reason",
         422,
-        "validation_error",
+        "reason_required",
         lambda w: _move({"sku": "MILK1L", "quantity": 2, "kind": "shrink", "reason": "  "}),
         field="reason",
     ),
@@ -834,21 +834,21 @@ CASES = [
     Case(
         "receive_zero",
         422,
-        "validation_error",
+        "bad_quantity",
         lambda w: _move({"sku": "MILK1L", "quantity": 0, "kind": "receive"}),
         field="quantity",
     ),
     Case(
         "receive_negative",
         422,
-        "validation_error",
+        "bad_quantity",
         lambda w: _move({"sku": "MILK1L", "quantity": -5, "kind": "receive"}),
         field="quantity",
     ),
     Case(
         "adjust_zero",
         422,
-        "validation_error",
+        "bad_quantity",
         lambda w: _move({"sku": "MILK1L", "quantity": 0, "kind": "adjust", "reason": "count"}),
         field="quantity",
     ),
@@ -876,7 +876,7 @@ CASES = [
     Case(
         "return_reason_blank",
         422,
-        "validation_error",
+        "reason_required",
         lambda w: _return(w, _one(w.sale_soap_line, 1, reason="   ")),
         field="reason",
     ),

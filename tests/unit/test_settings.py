@@ -64,11 +64,14 @@ def test_bad_toml_and_missing_file_are_clear(tmp_path):
         load_settings(tmp_path / "missing.toml", environ={})
 
 
-def test_worker_connections_must_leave_room_for_keep_alive(tmp_path):
-    settings = load_settings(_write(tmp_path), environ={})
+def test_an_edge_toml_from_before_the_event_driven_server_still_loads(tmp_path):
+    # Stores in the field have worker_connections in their edge.toml: it no longer caps
+    # anything, and must not stop the server from starting.
+    path = _write(tmp_path)
+    path.write_text(path.read_text().replace("[server]\n", "[server]\nworker_connections = 16\n"))
+    settings = load_settings(path, environ={})
     assert settings.server.worker_connections == 16
-    with pytest.raises(SettingsError, match="worker_connections"):
-        load_settings(_write(tmp_path), environ={"AISLE_SERVER__WORKER_CONNECTIONS": "8"})
+    assert settings.server.header_timeout_s == 10.0
 
 
 def test_the_server_caps_malloc_arenas_on_linux():
@@ -91,3 +94,45 @@ def test_test_and_fault_switches_are_not_taken_for_settings(tmp_path):
         },
     )
     assert settings.server.port == 9191
+
+
+def test_an_environment_error_names_the_variable_not_the_file(tmp_path):
+    with pytest.raises(SettingsError) as err:
+        load_settings(_write(tmp_path), environ={"AISLE_FOO": "1"})
+    assert "AISLE_FOO (environment)" in str(err.value)
+    assert "edge.toml" not in str(err.value)
+
+
+def test_a_file_error_names_the_file(tmp_path):
+    path = _write(tmp_path, port="99999")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, environ={})
+    assert f"server.port in {path}" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"AISLE_BARCODES__VARIABLE_MEASURE__PLU_LENGTH": "7"},  # 1 + 7 + 5 + 1 = 14 digits
+        {"AISLE_BARCODES__VARIABLE_MEASURE__VALUE_LENGTH": "3"},  # 11 digits
+        {"AISLE_BARCODES__VARIABLE_MEASURE__VALUE_CHECK_DIGIT": "true"},  # 14 digits
+        {"AISLE_STORE__CURRENCY": "JPY", "AISLE_BARCODES__VARIABLE_MEASURE__DECIMALS": "2"},
+    ],
+)
+def test_a_scale_label_layout_that_cannot_work_stops_the_server_at_start(tmp_path, env):
+    # It used to load, and then every scan, even of a plain EAN, answered 500.
+    with pytest.raises(SettingsError) as err:
+        load_settings(_write(tmp_path), environ=env)
+    named = [name for name in env if name.startswith("AISLE_BARCODES")]
+    assert all(name in str(err.value) for name in named)
+    assert "variable_measure" in str(err.value)
+
+
+@pytest.mark.parametrize(("currency", "decimals"), [("CNY", 2), ("JPY", 0), ("KWD", 3)])
+def test_a_price_label_reads_in_the_store_currencys_minor_units_by_default(
+    tmp_path, currency, decimals
+):
+    settings = load_settings(_write(tmp_path, currency=currency), environ={})
+    rules = settings.barcodes.scan_rules(currency)
+    assert rules.minor_exponent == decimals
+    assert rules.layout.decimals == decimals
