@@ -4,12 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench bench-sync clean
+.PHONY: demo test lint fmt bench bench-open-loop bench-sync clean
 
 $(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) with $$($(PY) --version)"
 	$(PY) -m venv $(VENV)
+	@echo "==> installing the project and its tools into $(VENV) (pip; about a minute the first time)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]'
+	@$(BIN)/python -m pip list --format=freeze 2>/dev/null | grep -iE '^(flask|sqlalchemy|granian|pydantic|psycopg|pytest|hypothesis|schemathesis)==' | sed 's/^/    /'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,6 +33,10 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_checkout_bench.py
+
+# Hundreds of devices at a fixed rate, beside idle and dripping connections (about 20 minutes).
+bench-open-loop: $(STAMP)
+	$(BIN)/python bench/run_open_loop_bench.py
 
 # Three days of a store's sales drained into the cloud on PostgreSQL (AISLE_TEST_POSTGRES_URL).
 bench-sync: $(STAMP)

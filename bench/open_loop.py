@@ -189,6 +189,7 @@ async def _hostile(
     kind: str,
     host: str,
     port: int,
+    token: str,
     res: OpenLoopResult,
     stop: float,
     drip_s: float,
@@ -197,8 +198,10 @@ async def _hostile(
     """An idle or slowloris client that reopens its connection whenever the server drops it."""
     loop = asyncio.get_running_loop()
     head = f"POST /api/v1/carts HTTP/1.1\r\nHost: {host}:{port}\r\nX-Padding: ".encode()
+    # A slow body comes from a paired device (a shopper's phone is the attacker's device), so it
+    # gets past authentication to wherever the server reads bodies.
     body_head = (
-        f"POST /api/v1/carts HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"POST /api/v1/carts HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
         "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
     ).encode()
     while loop.time() < stop:
@@ -280,15 +283,15 @@ async def run_open_loop_async(
     measure_from = t0 + warmup
     stop = measure_from + duration
     hostile = [
-        asyncio.create_task(_hostile("idle", host, port, res, stop, drip_s, counter))
+        asyncio.create_task(_hostile("idle", host, port, token, res, stop, drip_s, counter))
         for _ in range(idle)
     ]
     hostile += [
-        asyncio.create_task(_hostile("slowloris", host, port, res, stop, drip_s, counter))
+        asyncio.create_task(_hostile("slowloris", host, port, token, res, stop, drip_s, counter))
         for _ in range(slowloris)
     ]
     hostile += [
-        asyncio.create_task(_hostile("slowbody", host, port, res, stop, drip_s, counter))
+        asyncio.create_task(_hostile("slowbody", host, port, token, res, stop, drip_s, counter))
         for _ in range(slowbody)
     ]
     if hostile:

@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--no-flood", action="store_true")
+    parser.add_argument(
+        "--flood", default="", help="override the flood, e.g. idle=500,slowloris=50,slowbody=200"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     res: dict[str, Any] = {"machine": rcb.machine(), "rate": args.rate, "runs": []}
@@ -225,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
             (f"{c} conns", {"connections": c}) for c in (int(x) for x in args.conns.split(",") if x)
         ]
         if not args.no_flood:
-            scenarios.append(("500 conns + flood", dict(FLOOD)))
+            flood = dict(FLOOD)
+            for item in filter(None, args.flood.split(",")):
+                key, _, value = item.partition("=")
+                flood[key.strip()] = int(value)
+            label = ", ".join(f"{v} {k}" for k, v in flood.items() if k != "connections")
+            scenarios.append((f"{flood['connections']} conns + {label}", flood))
         for name in args.servers.split(","):
             for label, scenario in scenarios:
                 rcb.log(f"{name}: {label} at {args.rate:.0f}/s")

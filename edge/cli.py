@@ -32,7 +32,7 @@ work_slots = 4            # threads of a process working at once (others wait on
 header_timeout_s = 10     # headers must arrive this fast; a quiet kept-alive connection closes
 body_timeout_s = 10       # and a body this fast after them
 backlog = 2048            # connections waiting to be accepted
-max_requests_in_flight = 512  # per process: requests held at once (running or queued)
+max_connections = 2048    # per process: open device connections (idle, arriving, answered)
 
 # What a scanned label may carry; a product's own max_price (catalog) replaces the price ceiling.
 [barcodes]
@@ -101,41 +101,89 @@ def edge() -> None:
     """The store server."""
 
 
+#: The ``edge init`` option behind each setting it writes, to report a bad value as the option.
+_INIT_OPTIONS = {
+    "store.id": "--store-id",
+    "store.name": "--name",
+    "store.currency": "--currency",
+    "store.timezone": "--timezone",
+    "server.host": "--host",
+    "server.port": "--port",
+}
+
+
 @edge.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--store-id", required=True, help="the store's id in the chain, e.g. S001")
 @click.option("--name", default="Aisle store", show_default=True)
-@click.option("--currency", default="CNY", show_default=True)
+@click.option("--currency", default="CNY", show_default=True, help="ISO 4217, e.g. CNY, JPY")
 @click.option("--timezone", default="Asia/Shanghai", show_default=True)
 @click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104
 @click.option("--port", default=8080, show_default=True, type=int)
 def init(
     directory: str, store_id: str, name: str, currency: str, timezone: str, host: str, port: int
 ) -> None:
-    """Create a store: DIRECTORY/edge.toml, the database and the store's signing key."""
+    """Create a store: DIRECTORY/edge.toml, the database and the store's signing key.
+
+    The options are checked before anything is written; if a later step fails, what this
+    command created is removed again.
+    """
+    import json
+    import shutil
+
+    from sync.text import unsafe_character
+
+    values = {
+        "store.id": store_id,
+        "store.name": name,
+        "store.currency": currency,
+        "store.timezone": timezone,
+        "server.host": host,
+        "server.port": port,
+    }
+    if unsafe_character(name) is not None:
+        raise click.BadParameter("control characters are not allowed", param_hint="--name")
+    try:
+        load_settings(None, environ={}, overrides={"data_dir": directory, **values})
+    except SettingsError as exc:
+        message = str(exc).removeprefix("invalid configuration: ")
+        for key, option in _INIT_OPTIONS.items():
+            if message.startswith(f"{key} from"):
+                detail = message.split(": ", 1)[-1]
+                raise click.BadParameter(detail, param_hint=option) from None
+        raise click.ClickException(str(exc)) from None
     root = Path(directory)
     target = root / "edge.toml"
     if target.exists():
         raise click.ClickException(f"{target} exists; refusing to overwrite a store")
-    root.mkdir(parents=True, exist_ok=True)
-    text = EDGE_TOML.format(
-        store_id=store_id,
-        name=name.replace('"', "'"),
-        currency=currency,
-        timezone=timezone,
-        host=host,
-        port=port,
-    )
-    target.write_text(text, encoding="utf-8")
+    made_root = not root.exists()
+    created: list[Path] = []
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        text = EDGE_TOML.format(
+            store_id=store_id,
+            name=json.dumps(name, ensure_ascii=False)[1:-1],  # a TOML basic string's escapes
+            currency=currency,
+            timezone=timezone,
+            host=host,
+            port=port,
+        )
+        target.write_text(text, encoding="utf-8")
+        created.append(target)
         settings = load_settings(target, environ={})
-    except SettingsError as exc:
-        target.unlink()
-        raise click.ClickException(str(exc)) from None
-    _migrate(settings)
-    from edge.checkout.exit_pass import load_or_create_store_key
+        created += [settings.database_path, settings.store_key_path]
+        _migrate(settings)
+        from edge.checkout.exit_pass import load_or_create_store_key
 
-    load_or_create_store_key(settings.store_key_path)
+        load_or_create_store_key(settings.store_key_path)
+    except BaseException:
+        if made_root:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            for path in created:
+                for leftover in path.parent.glob(path.name + "*"):  # -wal, -shm, .writelock
+                    leftover.unlink(missing_ok=True)
+        raise
     click.echo(f"store {store_id} created in {root}")
     click.echo(f"config: {target}")
 

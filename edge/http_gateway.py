@@ -111,13 +111,18 @@ class Gateway:
         except Exception:  # the client went away mid-body: nobody to answer
             return
         environ = self.environ(scope, body)
-        loop = asyncio.get_running_loop()
-        status, headers, payload = await loop.run_in_executor(self.pool, self._call, environ)
+        # The request thread sends the answer itself: the client need not wait for this event
+        # loop to win the GIL back before its answer leaves.
+        await asyncio.wrap_future(self.pool.submit(self._serve, environ, proto))
+
+    def _serve(self, environ: dict[str, Any], proto: Any) -> None:
+        status, headers, payload = self._call(environ)
         proto.response_bytes(status, headers, payload)
 
     async def _body(self, scope: Any, proto: Any) -> bytes:
         declared = scope.headers.get("content-length")
-        if declared is not None:
+        chunked = "transfer-encoding" in scope.headers
+        if declared is not None and not chunked:
             text = declared.strip()
             if not (text.isascii() and text.isdigit()):
                 raise BodyError(400, "bad_request", "Content-Length must be a whole number")
@@ -127,18 +132,19 @@ class Gateway:
                 )
             if int(text) == 0:
                 return b""
-        elif scope.method in ("GET", "HEAD", "DELETE", "OPTIONS") and (
-            "transfer-encoding" not in scope.headers
-        ):
-            return b""
+        elif not chunked:
+            return b""  # no length and not chunked: HTTP/1.1 says there is no body
         try:
-            return await asyncio.wait_for(self._read(proto), self.body_timeout_s)
+            async with asyncio.timeout(self.body_timeout_s):
+                if chunked:
+                    return await self._read_chunks(proto)
+                return bytes(await proto())  # the declared length, already bounded
         except TimeoutError:
             raise BodyError(
                 408, "request_timeout", f"the body did not arrive within {self.body_timeout_s:g} s"
             ) from None
 
-    async def _read(self, proto: Any) -> bytes:
+    async def _read_chunks(self, proto: Any) -> bytes:
         chunks: list[bytes] = []
         size = 0
         async for chunk in proto:

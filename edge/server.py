@@ -112,7 +112,7 @@ class EdgeServer:
             http=HTTPModes.http1,
             websockets=False,
             backlog=s.backlog,
-            backpressure=s.max_requests_in_flight,
+            backpressure=s.max_connections,
             http1_settings=HTTP1Settings(
                 header_read_timeout=int(s.header_timeout_s * 1000), keep_alive=True
             ),
@@ -160,7 +160,7 @@ class EdgeServer:
         """Serve until SIGINT or SIGTERM; a worker that dies is started again."""
         limit_malloc_arenas()  # before any thread exists; the forked workers inherit it
         files = raise_open_files_limit()
-        if files < 4 * self.settings.server.max_requests_in_flight:
+        if files < self.workers * self.settings.server.max_connections + 256:
             log.warning("only %d open files allowed: devices may be refused connections", files)
         self._preload()
         # Workers are forked, so the loader is this very object's method.

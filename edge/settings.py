@@ -77,8 +77,10 @@ class ServerSettings(_Section):
     body_timeout_s: float = Field(default=10.0, ge=0.5, le=300.0)
     # Connections waiting to be accepted (the kernel's listen queue).
     backlog: int = Field(default=2048, ge=128, le=65_535)
-    # Requests one worker holds at once, running or queued for a thread; more wait their turn.
-    max_requests_in_flight: int = Field(default=512, ge=8, le=10_000)
+    # Connections one worker holds open at once (idle, arriving or being answered); more wait to
+    # be accepted until others close (a quiet one closes after header_timeout_s). A store's
+    # devices each keep one; the rest of the room is for the stray and the hostile.
+    max_connections: int = Field(default=2048, ge=16, le=20_000)
     # No longer used: connections are not capped per worker since the server became
     # event-driven. Still accepted so that edge.toml files written before load.
     worker_connections: int | None = Field(default=None, ge=1, le=100_000)

@@ -8,8 +8,6 @@ neither until both are done, then both.
 
 from __future__ import annotations
 
-import os
-
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -17,10 +15,7 @@ from sqlalchemy.engine import make_url
 
 from tests.cloud.harness import catalog_csv, make_cloud
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("AISLE_TEST_POSTGRES_URL") and not os.environ.get("CI"),
-    reason="PostgreSQL only: set AISLE_TEST_POSTGRES_URL",
-)
+pytestmark = pytest.mark.postgres  # PostgreSQL only: its commit order is what is tested
 
 INSERT = (
     "INSERT INTO changes (xid, feed, key, store_id, created_at) "

@@ -1,59 +1,53 @@
-"""PostgreSQL stopped abruptly (``pg_ctlcluster ... stop -m immediate``: no checkpoint, as if the
-machine died) while a store drains its backlog, then started again: the cloud answers 503 meanwhile,
-the store backs off, and once the database is back every event lands exactly once."""
+"""PostgreSQL stopped abruptly (``pg_ctl stop -m immediate``: no checkpoint, as if the machine
+died) while a store drains its backlog, then started again: the cloud answers 503 meanwhile, the
+store backs off, and once the database is back every event lands exactly once.
+
+The cluster that dies is the test's own (``tests/pg_cluster.py``: ``initdb`` into a temporary
+folder, its own port); the machine's PostgreSQL is never touched.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from edge.sync_client import service
-from tests.sync.harness import CloudProcess, assert_exactly_once, cloud_database, new_store, sell
+from tests.pg_cluster import ThrowawayCluster, postgres_binaries
+from tests.sync.harness import CloudProcess, assert_exactly_once, new_store, sell
 from tests.sync.harness import runner as make_runner
-
-PG_CTL = shutil.which("pg_ctlcluster")
-
-
-def _cluster() -> tuple[str, str]:
-    versions = sorted(os.listdir("/etc/postgresql")) if Path("/etc/postgresql").is_dir() else []
-    if not PG_CTL or not versions:
-        message = "PostgreSQL outage test needs a local cluster managed by pg_ctlcluster"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return versions[-1], "main"
-
-
-def _pg(action: str, *options: str) -> None:
-    version, name = _cluster()
-    subprocess.run(
-        [PG_CTL, "--skip-systemctl-redirect", *options, version, name, action],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    _cluster()
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayCluster]:
+    if postgres_binaries() is None:
+        message = "the PostgreSQL outage test needs PostgreSQL's initdb and pg_ctl"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    own = ThrowawayCluster.create(tmp_path_factory.mktemp("pg-outage"))
+    own.start()
+    try:
+        yield own
+    finally:
+        own.destroy()
+
+
+@pytest.fixture(scope="module")
+def cloud(cluster: ThrowawayCluster, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("cloud-pg-outage")
-    with cloud_database("postgresql", root) as url:
-        process = CloudProcess(root / "cloud", url).init().start()
-        try:
-            yield process
-        finally:
-            process.stop()
+    process = CloudProcess(root / "cloud", cluster.url).init().start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
-def test_postgres_dies_mid_drain_and_nothing_is_lost_or_doubled(cloud, tmp, store_id):
+def test_postgres_dies_mid_drain_and_nothing_is_lost_or_doubled(cluster, cloud, tmp, store_id):
     store = new_store(tmp, store_id, **{"sync.batch_events": 5, "sync.read_timeout_s": 5.0})
     service.enroll(
         store.settings,
@@ -76,11 +70,11 @@ def test_postgres_dies_mid_drain_and_nothing_is_lost_or_doubled(cloud, tmp, stor
     try:
         drainer.start()
         time.sleep(0.2)  # some batches in
-        _pg("stop", "--mode", "immediate")
+        cluster.stop("immediate")
         time.sleep(2.0)  # the store keeps trying against a cloud without its database
         sell(store, 5)
     finally:
-        _pg("start")
+        cluster.start()
     deadline = time.monotonic() + 60
     while service.status(store.db, datetime.now(UTC))["outbox_pending"] and (
         time.monotonic() < deadline

@@ -1,0 +1,109 @@
+"""A throwaway PostgreSQL cluster of the test's own, for tests that make a database die.
+
+The machine's PostgreSQL serves other work too: a test never stops or restarts it. A test that
+needs an outage runs ``initdb`` into a temporary folder, starts that cluster on a free port
+(its socket in the same folder) and stops it with ``pg_ctl -m immediate``, the way a crash
+would. Run as root (as CI does), the cluster's processes run as the ``postgres`` user, which
+PostgreSQL insists on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def postgres_binaries() -> Path | None:
+    """The folder with ``initdb`` and ``pg_ctl``: Debian keeps them off the PATH."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    root = Path("/usr/lib/postgresql")
+    if root.is_dir():
+        for version in sorted(root.iterdir(), reverse=True):
+            if (version / "bin" / "initdb").is_file():
+                return version / "bin"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ThrowawayCluster:
+    """``initdb`` + ``pg_ctl`` on a folder of the test's; only this cluster is ever stopped."""
+
+    root: Path
+    bin: Path
+    port: int = 0
+
+    @classmethod
+    def create(cls, root: Path) -> ThrowawayCluster:
+        binaries = postgres_binaries()
+        if binaries is None:
+            raise RuntimeError("PostgreSQL's initdb and pg_ctl are not installed")
+        root.mkdir(parents=True, exist_ok=True)
+        cluster = cls(root, binaries, _free_port())
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(root, user.pw_uid, user.pw_gid)
+        cluster._run(
+            "initdb",
+            "-D",
+            str(cluster.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        return cluster
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bin / tool), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c shared_buffers=16MB -c max_connections=40"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
