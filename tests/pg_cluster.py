@@ -15,6 +15,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,11 +48,14 @@ class ThrowawayCluster:
     port: int = 0
 
     @classmethod
-    def create(cls, root: Path) -> ThrowawayCluster:
+    def create(cls) -> ThrowawayCluster:
+        """A new cluster in a fresh folder of the system's temporary directory (not pytest's:
+        that one is private to the user running the tests, and the cluster runs as
+        ``postgres``)."""
         binaries = postgres_binaries()
         if binaries is None:
             raise RuntimeError("PostgreSQL's initdb and pg_ctl are not installed")
-        root.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="aisle-pg-"))
         cluster = cls(root, binaries, _free_port())
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")

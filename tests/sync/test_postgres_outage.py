@@ -23,13 +23,13 @@ from tests.sync.harness import runner as make_runner
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayCluster]:
+def cluster() -> Iterator[ThrowawayCluster]:
     if postgres_binaries() is None:
         message = "the PostgreSQL outage test needs PostgreSQL's initdb and pg_ctl"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    own = ThrowawayCluster.create(tmp_path_factory.mktemp("pg-outage"))
+    own = ThrowawayCluster.create()
     own.start()
     try:
         yield own
