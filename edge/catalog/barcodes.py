@@ -220,18 +220,21 @@ def _parse_with_symbology(
     raw: str, layout: VariableMeasureLayout, minor_exponent: int
 ) -> ScannedCode:
     """A code behind an AIM symbology identifier: GS1 element string or plain code by its kind."""
-    symbology = SymbologyIdentifier.extract(raw) if raw.isascii() else None
+    try:
+        symbology = SymbologyIdentifier.extract(raw) if raw.isascii() and len(raw) > 3 else None
+    except (ParseError, IndexError, ValueError):
+        symbology = None
     if symbology is None or len(raw) <= len(symbology.value):
         raise _invalid(
             raw, "symbology", f"Barcode {raw!r} starts with an unknown symbology identifier."
         )
     content = raw[len(symbology.value) :]
+    if content.startswith("]"):
+        raise _invalid(raw, "symbology", f"Barcode {raw!r} has two symbology identifiers.")
     if symbology.gs1_symbology in _ELEMENT_STRING_SYMBOLOGIES:
         scanned = _parse_gs1(content, minor_exponent, raw=raw)
     else:
         scanned = parse_barcode(content, layout, minor_exponent=minor_exponent)
-        if scanned.raw != content:  # a symbology prefix inside a symbology prefix
-            raise _invalid(raw, "symbology", f"Barcode {raw!r} has two symbology identifiers.")
     return replace(scanned, raw=raw)
 
 

@@ -403,3 +403,56 @@ def test_gs1_malformed(code: str, reason: str) -> None:
     with pytest.raises(InvalidBarcode) as excinfo:
         parse_barcode(code, DEFAULT)
     assert reason_of(excinfo) == reason
+
+
+# --- AIM symbology identifiers -------------------------------------------------------------------
+
+GTIN14 = "09501101020917"
+
+
+@pytest.mark.parametrize("prefix", ["]C1", "]e0", "]d2", "]Q3"])
+def test_gs1_element_strings_behind_a_symbology_identifier_are_read(prefix: str) -> None:
+    scanned = parse_barcode(f"{prefix}01{GTIN14}3103001500", DEFAULT)
+    assert (scanned.gtin, scanned.weight_g, scanned.raw) == (
+        GTIN14,
+        1500,
+        f"{prefix}01{GTIN14}3103001500",
+    )
+
+
+def test_a_datamatrix_with_fnc1_separators_is_read() -> None:
+    scanned = parse_barcode(f"]d201{GTIN14}10ABC123\x1d3922001", DEFAULT)
+    assert (scanned.gtin, scanned.price) == (GTIN14, 1)
+
+
+def test_an_ean13_behind_its_identifier_is_a_plain_gtin() -> None:
+    scanned = parse_barcode("]E05901234123457", DEFAULT)
+    assert (scanned.kind, scanned.gtin, scanned.price) == ("gtin", "05901234123457", None)
+
+
+def test_a_scale_label_behind_an_ean_identifier_keeps_its_price() -> None:
+    label = "2012345023703"
+    assert parse_barcode(f"]E0{label}", DEFAULT).price == 2370
+
+
+@pytest.mark.parametrize("code", ["]", "]Z", "]C1", "]E0]E05901234123457", "]x9123"])
+def test_odd_symbology_prefixes_are_invalid_barcodes(code: str) -> None:
+    with pytest.raises(InvalidBarcode):
+        parse_barcode(code, DEFAULT)
+
+
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.from_regex(r"\][A-Za-z0-9]{0,2}[0-9()\x1d]{0,40}", fullmatch=True),
+        st.from_regex(r"\(?01\)?[0-9]{14}(\(?3[19][0-9]{2}\)?[0-9]{0,16})?", fullmatch=True),
+    )
+)
+def test_whatever_is_scanned_the_answer_is_a_code_or_an_invalid_barcode(code: str) -> None:
+    # A scanner (or a phone) can send anything: nothing but InvalidBarcode may escape, which
+    # the API answers as a 422.
+    try:
+        scanned = parse_barcode(code, DEFAULT)
+    except InvalidBarcode:
+        return
+    assert scanned.gtin is not None or scanned.plu is not None
