@@ -18,7 +18,7 @@ from typing import Any
 
 STEPS: list[tuple[str, list[str]]] = [
     ("python + stdlib used by the server", ["json", "sqlite3", "threading", "logging"]),
-    ("gunicorn", ["gunicorn.app.base", "gunicorn.workers.gthread"]),
+    ("granian (the server) + asyncio", ["granian.server", "asyncio"]),
     ("flask + werkzeug", ["flask"]),
     ("sqlalchemy (engine + orm)", ["sqlalchemy", "sqlalchemy.orm"]),
     ("pydantic", ["pydantic"]),
