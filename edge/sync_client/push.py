@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import update
 
 from edge.db import Database
-from edge.outbox.models import OutboxEvent
+from edge.outbox.models import Counter, OutboxEvent
 from edge.sync_client.link import Link
 from edge.sync_client.models import QuarantinedEvent
 from edge.sync_client.state import mark_healthy, sync_state
@@ -104,21 +104,31 @@ def _take_answer(db: Database, batch: _Batch, result: PushResult, now: datetime)
             )
             state.last_error_code = "cloud_behind"
             state.last_error_at = now
-        elif result.acked_seq > batch.last_seq and result.acked_seq > state.acked_seq:
-            # It acknowledges events we never sent in this batch: only a store restored from an
-            # old backup (numbers reused) can cause this. Do not mark anything; stop and tell.
-            state.halted_code = ERR_DIVERGED
-            state.last_error = (
-                f"the cloud holds events up to seq {result.acked_seq} but this store's outbox "
-                f"ends at {batch.last_seq}: was the store database restored from a backup?"
-            )
-            state.last_error_code = ERR_DIVERGED
-            state.last_error_at = now
-            uow.commit()
-            raise CloudRefused(state.last_error, code=ERR_DIVERGED)
+        mark = result.acked_seq
+        if mark > batch.last_seq and mark > state.acked_seq:
+            # The cloud holds more than this batch. If this store holds those events too, it
+            # sent them before and lost the acknowledgement (a power cut took the unsynced
+            # mark, or the answer never came): the cloud has just checked this batch's events
+            # against what it holds, so mark this batch and send the rest again to be checked
+            # the same way. If the outbox ends before the cloud's mark, the store's database
+            # is older than what it once sent: restored from a backup. Stop and tell.
+            # The outbox counter, not the outbox's rows: acknowledged rows may have been pruned.
+            counter = session.get(Counter, "outbox")
+            last = counter.value if counter is not None else 0
+            if mark > last:
+                state.halted_code = ERR_DIVERGED
+                state.last_error = (
+                    f"the cloud holds events up to seq {mark} but this store's outbox ends at "
+                    f"{last}: the store's database looks restored from a backup"
+                )
+                state.last_error_code = ERR_DIVERGED
+                state.last_error_at = now
+                uow.commit()
+                raise CloudRefused(state.last_error, code=ERR_DIVERGED)
+            mark = batch.last_seq
         session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.seq <= result.acked_seq, OutboxEvent.pushed_at.is_(None))
+            .where(OutboxEvent.seq <= mark, OutboxEvent.pushed_at.is_(None))
             .values(pushed_at=now)
         )
         fault_point("edge.push.mid_ack")
@@ -128,12 +138,12 @@ def _take_answer(db: Database, batch: _Batch, result: PushResult, now: datetime)
                     seq=q.seq, event_id=q.event_id, type=q.type, reason=q.reason, reported_at=now
                 )
             )
-        state.acked_seq = result.acked_seq
+        state.acked_seq = mark
         state.last_push_at = now
         state.clock_skew_s = result.clock_skew_s
         mark_healthy(state, now)
         uow.commit()
-    return result.acked_seq
+    return mark
 
 
 def drain(
