@@ -19,12 +19,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.routing import BaseConverter
 
 from edge.errors import BadRequest, Forbidden, NotFound, Unprocessable
-from edge.idempotency import KEY_MAX, KEY_PATTERN
+from edge.idempotency import (
+    KEY_MAX,
+    KEY_PATTERN,
+    FirstAnswer,
+    Retryable,
+    SameKeyInFlight,
+    check_key,
+    first_answer,
+)
 from sync.text import FREE_TEXT_PATTERN
 from sync.untrusted import UntrustedInputError, loads_json
 
 M = TypeVar("M", bound=BaseModel)
 Connectivity = Literal["offline", "online_only", "offline_bounded"]
+Idempotency = Literal["required", "optional"]
 PUBLIC = frozenset[str]()
 ALL_ROLES = frozenset({"kiosk", "phone", "handheld", "tablet", "manager", "exit"})
 
@@ -58,13 +67,11 @@ def idempotency_key(*, required: bool) -> HeaderParam:
     return HeaderParam(
         "Idempotency-Key",
         required,
-        {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": KEY_MAX,
-            "pattern": KEY_PATTERN,
-        },
-        "a key the device makes for this write; a retry with the same key gets the first answer",
+        # The key's own rule (edge/idempotency.py), around which HTTP allows spaces and tabs
+        # that are not part of the value.
+        {"type": "string", "pattern": "^[ \\t]*" + KEY_PATTERN[1:-1] + "[ \\t]*$"},
+        f"1 to {KEY_MAX} visible ASCII characters the device makes for this write; a retry with "
+        "the same key and request gets the first answer, the key with another request is 409",
     )
 
 
@@ -118,6 +125,8 @@ class RouteSpec:
     # OpenAPI links from this route's answer to the next calls a device makes with it:
     # {name: (operationId, {parameter: runtime expression})}.
     links: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
+    # A write a device may retry: "required" or "optional" Idempotency-Key (edge/idempotency.py).
+    idempotency: Idempotency | None = None
 
     @property
     def path(self) -> str:
@@ -136,6 +145,8 @@ class RouteSpec:
             statuses |= {400, 408, 413, 422}
         if self.query is not None or any(h.required for h in self.headers):
             statuses.add(422)
+        if self.idempotency is not None:
+            statuses |= {409, 422}
         if self.path_parameters:
             statuses.add(404)
         return sorted(statuses)
@@ -168,7 +179,16 @@ class ApiBlueprint:
         errors: tuple[int, ...] = (),
         text_response: bool = False,
         links: dict[str, tuple[str, dict[str, str]]] | None = None,
+        idempotency: Idempotency | None = None,
+        replay: Callable[[str], Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register ``view`` for ``method rule`` with what it promises.
+
+        With ``idempotency`` the route takes an ``Idempotency-Key``: a retry gets the first
+        answer, which the view's service stored with its write (the view receives ``retry``
+        to pass on); ``replay`` rebuilds an answer stored as a resource id (a sale)."""
+        if idempotency is not None:
+            headers = (*headers, idempotency_key(required=idempotency == "required"))
         roles = frozenset(roles)
         unknown = roles - ALL_ROLES
         if unknown:
@@ -193,6 +213,7 @@ class ApiBlueprint:
                     (name, op, tuple(params.items()))
                     for name, (op, params) in (links or {}).items()
                 ),
+                idempotency=idempotency,
             )
             self.specs.append(spec)
 
@@ -215,9 +236,23 @@ class ApiBlueprint:
                     _check_path_parameter(name, kwargs[name])
                 if query is not None:
                     kwargs["query"] = parse_query(query)
+                retry = None
+                if idempotency is not None:
+                    retry = _retryable(spec, kwargs["principal"])
+                    if retry is not None:
+                        found = first_answer(current_app.extensions["aisle"].db, retry)
+                        if found is not None:
+                            return _replayed(found, replay)
+                    kwargs["retry"] = retry
                 if body is not None:
                     kwargs["body"] = parse_body(body)
-                result = view(**kwargs)
+                try:
+                    result = view(**kwargs)
+                except SameKeyInFlight:
+                    assert retry is not None
+                    found = first_answer(current_app.extensions["aisle"].db, retry)
+                    assert found is not None
+                    return _replayed(found, replay)
                 if isinstance(result, tuple):
                     return result
                 return result, status
@@ -234,6 +269,27 @@ def _bearer_token() -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+def _retryable(spec: RouteSpec, principal: Any) -> Retryable | None:
+    key = check_key(request.headers.get("Idempotency-Key"), required=spec.idempotency == "required")
+    if key is None:
+        return None
+    return Retryable.of(
+        principal.device_id,
+        key,
+        spec.endpoint,
+        request.method,
+        request.path,
+        request.get_data(cache=True),
+    )
+
+
+def _replayed(found: FirstAnswer, replay: Callable[[str], Any] | None) -> tuple[Any, int]:
+    if found.body is not None or found.resource_id is None:
+        return found.body, found.status
+    assert replay is not None, "an answer stored by resource needs the route's replay"
+    return replay(found.resource_id), found.status
 
 
 def _check_path_parameter(name: str, value: str) -> None:
@@ -275,7 +331,7 @@ def _whole_numbers(value: Any) -> Any:
 
 def parse_body(model: type[M]) -> M:
     """Decode the request's JSON object and validate it with ``model``; 400 or 422 on failure."""
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=True)
     if not raw.strip():
         data: Any = {}
     else:

@@ -12,6 +12,7 @@ from edge.checkout.models import (
     Sale,
     SaleLine,
 )
+from edge.idempotency import IdempotentRequest
 from edge.inventory.models import StockLevel, StockMovement
 from edge.outbox.models import Counter, OutboxEvent
 from edge.sync_client.models import (
@@ -31,6 +32,7 @@ __all__ = [
     "Device",
     "ExitPass",
     "FeedCursor",
+    "IdempotentRequest",
     "OutboxEvent",
     "Payment",
     "Product",

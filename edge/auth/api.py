@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from edge.api_contract import ApiBlueprint
 from edge.auth.service import Principal, list_devices, revoke_device
 from edge.context import StoreContext
+from edge.idempotency import Retryable
 
 api = ApiBlueprint("devices", "/api/v1")
 MANAGERS = ("manager",)
@@ -49,8 +50,9 @@ def get_devices(principal: Principal) -> dict[str, Any]:
     roles=MANAGERS,
     response=DeviceOut,
     errors=(409,),
+    idempotency="optional",
 )
-def revoke(principal: Principal, device_id: str) -> dict[str, Any]:
+def revoke(principal: Principal, device_id: str, retry: Retryable | None) -> dict[str, Any]:
     ctx = _ctx()
     now = ctx.clock.now()
-    return revoke_device(ctx.db, device_id, now=now, by=principal).to_dict(now)
+    return revoke_device(ctx.db, device_id, now=now, by=principal, retry=retry).to_dict(now)

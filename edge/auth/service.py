@@ -16,6 +16,7 @@ from typing import Any
 from edge.auth.models import ROLES, Device
 from edge.db import Database, from_sql_time, to_sql_time
 from edge.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from edge.idempotency import Retryable, remember
 from sync.ids import new_id
 from sync.text import unsafe_character
 
@@ -142,7 +143,12 @@ def list_devices(db: Database) -> list[DeviceInfo]:
 
 
 def revoke_device(
-    db: Database, device_id: str, *, now: datetime, by: Principal | None = None
+    db: Database,
+    device_id: str,
+    *,
+    now: datetime,
+    by: Principal | None = None,
+    retry: Retryable | None = None,
 ) -> DeviceInfo:
     """Stop a device's token at once; revoking a revoked device changes nothing.
 
@@ -164,8 +170,10 @@ def revoke_device(
         if row["revoked_at"] is None:
             tx.run("UPDATE devices SET revoked_at = ? WHERE id = ?", (to_sql_time(now), device_id))
         row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        info = _info(row)
+        remember(tx, retry, status=200, body=info.to_dict(now), now=now)
         tx.commit()
-    return _info(row)
+    return info
 
 
 _DEVICE_OF_HASH = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 
-from edge.api_contract import ApiBlueprint, idempotency_key
+from edge.api_contract import ApiBlueprint
 from edge.auth.service import Principal
 from edge.checkout import carts, exit_gate, returns, sales
 from edge.checkout.receipts import render_text
@@ -26,7 +26,7 @@ from edge.checkout.schemas import (
     UpdateLineIn,
 )
 from edge.context import StoreContext
-from edge.idempotency import check_key
+from edge.idempotency import Retryable
 
 api = ApiBlueprint("checkout", "/api/v1")
 SHOPPERS = ("kiosk", "phone", "tablet", "manager")
@@ -46,6 +46,7 @@ def _ctx() -> StoreContext:
     body=CreateCartIn,
     response=CartOut,
     status=201,
+    idempotency="optional",
     links={
         "ReadCart": ("checkout_get_cart", {"cart_id": "$response.body#/id"}),
         "ScanIntoCart": ("checkout_add_line", {"cart_id": "$response.body#/id"}),
@@ -53,10 +54,17 @@ def _ctx() -> StoreContext:
         "PayForCart": ("checkout_checkout", {"cart_id": "$response.body#/id"}),
     },
 )
-def create_cart(principal: Principal, body: CreateCartIn) -> dict[str, Any]:
+def create_cart(
+    principal: Principal, body: CreateCartIn, retry: Retryable | None
+) -> dict[str, Any]:
     ctx = _ctx()
     return carts.create_cart(
-        ctx.db, principal, channel=body.channel, currency=ctx.currency, now=ctx.clock.now()
+        ctx.db,
+        principal,
+        channel=body.channel,
+        currency=ctx.currency,
+        now=ctx.clock.now(),
+        retry=retry,
     ).to_dict()
 
 
@@ -73,6 +81,7 @@ def get_cart(principal: Principal, cart_id: str) -> dict[str, Any]:
     body=AddLineIn,
     response=CartOut,
     errors=(409,),
+    idempotency="optional",
     links={
         "ChangeLine": (
             "checkout_update_line",
@@ -85,7 +94,9 @@ def get_cart(principal: Principal, cart_id: str) -> dict[str, Any]:
         "PayForCart": ("checkout_checkout", {"cart_id": "$response.body#/id"}),
     },
 )
-def add_line(principal: Principal, cart_id: str, body: AddLineIn) -> dict[str, Any]:
+def add_line(
+    principal: Principal, cart_id: str, body: AddLineIn, retry: Retryable | None
+) -> dict[str, Any]:
     ctx = _ctx()
     return carts.add_line(
         ctx.db,
@@ -95,6 +106,7 @@ def add_line(principal: Principal, cart_id: str, body: AddLineIn) -> dict[str, A
         quantity=body.quantity,
         rules=ctx.scan_rules,
         now=ctx.clock.now(),
+        retry=retry,
     ).to_dict()
 
 
@@ -137,10 +149,13 @@ def remove_line(principal: Principal, cart_id: str, line_id: str) -> dict[str, A
     body=ApproveIn,
     response=CartOut,
     errors=(409,),
+    idempotency="optional",
 )
-def approve(principal: Principal, cart_id: str, body: ApproveIn) -> dict[str, Any]:
+def approve(
+    principal: Principal, cart_id: str, body: ApproveIn, retry: Retryable | None
+) -> dict[str, Any]:
     ctx = _ctx()
-    return carts.approve(ctx.db, principal, cart_id, now=ctx.clock.now()).to_dict()
+    return carts.approve(ctx.db, principal, cart_id, now=ctx.clock.now(), retry=retry).to_dict()
 
 
 @api.endpoint(
@@ -151,22 +166,26 @@ def approve(principal: Principal, cart_id: str, body: ApproveIn) -> dict[str, An
     body=CheckoutIn,
     response=CheckoutOut,
     status=201,
-    headers=(idempotency_key(required=True),),
     errors=(402, 409),
+    idempotency="required",
+    replay=lambda sale_id: sales.replay(_ctx(), sale_id),
     links={
         "ReadSale": ("checkout_get_sale", {"sale_id": "$response.body#/sale/id"}),
         "PrintReceipt": ("checkout_get_receipt", {"sale_id": "$response.body#/sale/id"}),
         "ReturnItems": ("checkout_create_return", {"sale_id": "$response.body#/sale/id"}),
     },
 )
-def checkout(principal: Principal, cart_id: str, body: CheckoutIn) -> tuple[dict[str, Any], int]:
-    key = check_key(request.headers.get("Idempotency-Key"), required=True)
+def checkout(
+    principal: Principal, cart_id: str, body: CheckoutIn, retry: Retryable | None
+) -> tuple[dict[str, Any], int]:
+    assert retry is not None  # the key is required
     result = sales.checkout(
         _ctx(),
         principal,
         cart_id,
         payments=[sales.PaymentRequest(p.method, p.amount) for p in body.payments],
-        idempotency_key=key,
+        idempotency_key=retry.key,
+        retry=retry,
     )
     return result.to_dict(), 201
 
@@ -207,18 +226,21 @@ def get_receipt(principal: Principal, sale_id: str, query: ReceiptQuery) -> Any:
     body=ReturnIn,
     response=ReturnEnvelope,
     status=201,
-    headers=(idempotency_key(required=False),),
     errors=(409,),
+    idempotency="required",
 )
-def create_return(principal: Principal, sale_id: str, body: ReturnIn) -> tuple[dict[str, Any], int]:
-    key = check_key(request.headers.get("Idempotency-Key"), required=False)
+def create_return(
+    principal: Principal, sale_id: str, body: ReturnIn, retry: Retryable | None
+) -> tuple[dict[str, Any], int]:
+    assert retry is not None  # the key is required
     result = returns.create_return(
         _ctx(),
         principal,
         sale_id,
         lines=[returns.ReturnRequestLine(line.line_id, line.quantity) for line in body.lines],
         reason=body.reason,
-        idempotency_key=key,
+        idempotency_key=retry.key,
+        retry=retry,
     )
     return {"return": result}, 201
 
@@ -230,6 +252,9 @@ def create_return(principal: Principal, sale_id: str, body: ReturnIn) -> tuple[d
     roles=("exit", *STAFF),
     body=ExitPassIn,
     response=ExitVerifyOut,
+    idempotency="optional",
 )
-def verify_exit_pass(principal: Principal, body: ExitPassIn) -> dict[str, Any]:
-    return exit_gate.verify_at_exit(_ctx(), principal, body.token).to_dict()
+def verify_exit_pass(
+    principal: Principal, body: ExitPassIn, retry: Retryable | None
+) -> dict[str, Any]:
+    return exit_gate.verify_at_exit(_ctx(), principal, body.token, retry=retry).to_dict()

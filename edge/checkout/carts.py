@@ -20,6 +20,7 @@ from edge.catalog.scan_rules import ScanRules
 from edge.catalog.service import lookup_scan
 from edge.db import Database, RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, Forbidden, NotFound, Unprocessable
+from edge.idempotency import Retryable, remember
 from edge.pricing.cart_pricing import LineInput, PricedLine, Totals, price_lines
 from sync.ids import new_id
 from sync.money import MAX_AMOUNT
@@ -240,7 +241,13 @@ def _priced(cart: CartHead, lines: list[CartLineRow]) -> CartView:
 
 
 def create_cart(
-    db: Database, principal: Principal, *, channel: str, currency: str, now: datetime
+    db: Database,
+    principal: Principal,
+    *,
+    channel: str,
+    currency: str,
+    now: datetime,
+    retry: Retryable | None = None,
 ) -> CartView:
     """Open an empty cart for this device."""
     if channel not in CHANNELS:
@@ -265,8 +272,10 @@ def create_cart(
             _INSERT_CART,
             (cart.id, channel, "open", cart.device_id, currency, None, None, None, stamp, stamp),
         )
+        view = CartView(cart, [], [], Totals(0, 0, 0, 0))
+        remember(tx, retry, status=201, body=view.to_dict(), now=now)
         tx.commit()
-    return CartView(cart, [], [], Totals(0, 0, 0, 0))
+    return view
 
 
 def get_cart(db: Database, principal: Principal, cart_id: str) -> CartView:
@@ -312,6 +321,7 @@ def add_line(
     quantity: int | None,
     rules: ScanRules,
     now: datetime,
+    retry: Retryable | None = None,
 ) -> CartView:
     """Scan ``barcode`` into the cart; the same plain item scanned again adds to its line."""
     qty = 1 if quantity is None else quantity
@@ -355,8 +365,26 @@ def add_line(
                 ),
             )
         cart, lines = _settle(tx, cart, now)
+        view = _answered(tx, retry, cart, lines, now)
         tx.commit()
-    return _priced(cart, lines)
+    # Priced after the commit, outside the write lock, unless a retry's answer had to be kept.
+    return view or _priced(cart, lines)
+
+
+def _answered(
+    tx: RawTransaction,
+    retry: Retryable | None,
+    cart: CartHead,
+    lines: list[CartLineRow],
+    now: datetime,
+    status: int = 200,
+) -> CartView | None:
+    """With an Idempotency-Key, the answer priced now and kept with the write."""
+    if retry is None:
+        return None
+    view = _priced(cart, lines)
+    remember(tx, retry, status=status, body=view.to_dict(), now=now)
+    return view
 
 
 def _check_quantity(quantity: int) -> None:
@@ -406,7 +434,14 @@ def remove_line(
     return _priced(cart, lines)
 
 
-def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) -> CartView:
+def approve(
+    db: Database,
+    principal: Principal,
+    cart_id: str,
+    *,
+    now: datetime,
+    retry: Retryable | None = None,
+) -> CartView:
     """An attendant has checked the shopper's age: the age-restricted lines, at the quantities
     they have now, may be paid for. The approval records those quantities and who gave it."""
     if principal.role not in ATTENDANT_ROLES:
@@ -430,5 +465,6 @@ def approve(db: Database, principal: Principal, cart_id: str, *, now: datetime) 
             approved_by=principal.device_id,
             approved_lines=covered,
         )
+        view = _answered(tx, retry, cart, lines, now)
         tx.commit()
-    return _priced(cart, lines)
+    return view or _priced(cart, lines)

@@ -10,6 +10,7 @@ from edge.checkout.exit_pass import pick_for_audit, verify_exit_pass
 from edge.checkout.models import ExitPass, Sale
 from edge.context import StoreContext
 from edge.errors import ExitPassInvalid
+from edge.idempotency import Retryable, remember
 from edge.outbox.service import record_event
 
 
@@ -35,7 +36,9 @@ class GateResult:
         }
 
 
-def verify_at_exit(ctx: StoreContext, principal: Principal, token: str) -> GateResult:
+def verify_at_exit(
+    ctx: StoreContext, principal: Principal, token: str, *, retry: Retryable | None = None
+) -> GateResult:
     """Check a pass's signature and expiry, then use it up; a second use is refused.
 
     The answer is a verdict, not an error: a refused pass answers ``valid: false`` with the reason
@@ -79,8 +82,7 @@ def verify_at_exit(ctx: StoreContext, principal: Principal, token: str) -> GateR
             },
             now=now,
         )
-        uow.commit()
-        return GateResult(
+        verdict = GateResult(
             True,
             sale.id,
             bool(row.audit),
@@ -88,3 +90,7 @@ def verify_at_exit(ctx: StoreContext, principal: Principal, token: str) -> GateR
             item_count=sale.item_count,
             total=sale.total,
         )
+        # A gate that retries (its answer lost) gets this verdict again, not "used".
+        remember(uow.session, retry, status=200, body=verdict.to_dict(), now=now)
+        uow.commit()
+        return verdict

@@ -17,6 +17,7 @@ from edge.checkout.models import Payment, Return, ReturnLine, Sale, SaleLine
 from edge.checkout.sales import stock_units
 from edge.context import StoreContext
 from edge.errors import Conflict, NotFound, Unprocessable
+from edge.idempotency import Retryable, remember
 from edge.inventory.service import apply_movement
 from edge.outbox.service import record_event
 from sync.ids import new_id
@@ -37,6 +38,7 @@ def create_return(
     lines: list[ReturnRequestLine],
     reason: str,
     idempotency_key: str | None = None,
+    retry: Retryable | None = None,
 ) -> dict[str, Any]:
     """Refund the given quantities of a sale's lines, all or nothing."""
     if not lines:
@@ -161,6 +163,7 @@ def create_return(
             },
             now=now,
         )
+        remember(session, retry, status=201, body={"return": out}, now=now)
         uow.commit()
     return out
 

@@ -29,7 +29,7 @@ from edge.checkout.receipts import Receipt, ReceiptLine, ReceiptPayment, render_
 from edge.context import StoreContext
 from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, NotFound, Unprocessable
-from edge.idempotency import check_key
+from edge.idempotency import Retryable, check_key, remember
 from edge.inventory.service import apply_movement
 from edge.outbox.service import next_value, record_event
 from sync.faults import fault_point
@@ -113,6 +113,11 @@ def _replayed_sale_id(tx: RawTransaction, key: str, cart_id: str) -> str | None:
     return str(row["id"])
 
 
+def replay(ctx: StoreContext, sale_id: str) -> dict[str, Any]:
+    """The checkout answer of a sale already made: what a retry of its checkout gets."""
+    return _replay(ctx, sale_id).to_dict()
+
+
 def _replay(ctx: StoreContext, sale_id: str) -> CheckoutResult:
     with ctx.db.read() as session:
         sale = session.get(Sale, sale_id)
@@ -127,6 +132,7 @@ def checkout(
     *,
     payments: list[PaymentRequest],
     idempotency_key: str | None,
+    retry: Retryable | None = None,
 ) -> CheckoutResult:
     """Pay for the cart and record the sale; see the module docstring for the order of work."""
     key = _check_key(idempotency_key)
@@ -167,7 +173,9 @@ def checkout(
                         method=p.method, amount=p.amount, reference=key
                     )
                 authorizations.append(authorized)
-        sale, exit_pass = _write_sale(ctx, principal, view, payments, authorizations, change, key)
+        sale, exit_pass = _write_sale(
+            ctx, principal, view, payments, authorizations, change, key, retry
+        )
     except BaseException:
         for auth in authorizations:
             if auth is not None:
@@ -212,6 +220,7 @@ def _write_sale(
     authorizations: list[Authorization | None],
     change: int,
     key: str,
+    retry: Retryable | None = None,
 ) -> tuple[dict[str, Any] | str, ExitPassInfo | None]:
     """Write the sale in one transaction; returns its dict, or the id of the sale this key made.
 
@@ -326,6 +335,7 @@ def _write_sale(
             payload=_sale_event(sale, ctx.store_id),
             now=now,
         )
+        remember(tx, retry, status=201, resource_id=sale["id"], now=now)
         tx.run(
             "UPDATE carts SET status = 'checked_out', updated_at = ? WHERE id = ?",
             (stamp, cart.id),

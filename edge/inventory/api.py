@@ -7,9 +7,10 @@ from typing import Any, Literal
 from flask import current_app
 from pydantic import BaseModel, Field
 
-from edge.api_contract import ApiBlueprint, RequestBody, free_text, idempotency_key
+from edge.api_contract import ApiBlueprint, RequestBody, free_text
 from edge.auth.service import Principal
 from edge.context import StoreContext
+from edge.idempotency import Retryable
 from edge.inventory.service import post_movement, stock_of
 
 api = ApiBlueprint("inventory", "/api/v1")
@@ -65,11 +66,13 @@ def get_stock(principal: Principal, sku: str) -> dict[str, Any]:
     roles=STAFF,
     body=MovementIn,
     response=MovementOut,
-    headers=(idempotency_key(required=False),),
     errors=(404,),
+    idempotency="required",
     status=201,
 )
-def create_movement(principal: Principal, body: MovementIn) -> dict[str, Any]:
+def create_movement(
+    principal: Principal, body: MovementIn, retry: Retryable | None
+) -> dict[str, Any]:
     ctx = _ctx()
     return post_movement(
         ctx.db,
@@ -79,4 +82,5 @@ def create_movement(principal: Principal, body: MovementIn) -> dict[str, Any]:
         reason=body.reason,
         device_id=principal.device_id,
         now=ctx.clock.now(),
+        retry=retry,
     ).to_dict()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from edge.catalog.models import Product
 from edge.db import Database, to_sql_time
 from edge.errors import NotFound, Unprocessable
+from edge.idempotency import Retryable, remember
 from edge.inventory.models import StockLevel, StockMovement
 from edge.outbox.service import Tx, execute, record_event
 from sync.ids import new_id
@@ -116,6 +117,7 @@ def post_movement(
     reason: str,
     device_id: str,
     now: datetime,
+    retry: Retryable | None = None,
 ) -> Movement:
     """Staff stock change: receive (positive), shrink (loss, with a reason) or adjust (signed).
 
@@ -153,6 +155,7 @@ def post_movement(
             now=now,
             device_id=device_id,
         )
+        remember(uow.session, retry, status=201, body=movement.to_dict(), now=now)
         uow.commit()
     return movement
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,8 @@ import requests
 from tests.builders import write_catalog
 
 ROLES = ("kiosk", "phone", "handheld", "tablet", "manager", "exit")
+#: Routes whose writes require an Idempotency-Key.
+KEYED_WRITES = re.compile(r"/api/v1/(sales/[^/]+/returns|stock/movements)$")
 #: Paired devices: one per role, plus a second phone (another shopper).
 DEVICES = {**{role: role for role in ROLES}, "phone2": "phone"}
 STORE_ID = "S001"
@@ -138,6 +142,10 @@ class Live:
     ) -> requests.Response:
         hdrs = self.headers(role)
         hdrs.update(headers or {})
+        if method == "POST" and KEYED_WRITES.search(path) and "Idempotency-Key" not in hdrs:
+            # As a device does: a write it may retry carries a key of its own. A test that
+            # wants none passes {"Idempotency-Key": None}.
+            hdrs["Idempotency-Key"] = f"test-{uuid.uuid4()}"
         kwargs: dict[str, Any] = {"headers": hdrs, "params": params, "timeout": 30}
         if json is not _NO_BODY:
             kwargs["json"] = json

@@ -759,7 +759,7 @@ CASES = [
     Case(
         "idempotency_key_blank",
         422,
-        "idempotency_key_required",
+        "bad_idempotency_key",
         lambda w: _pay(w, [{"method": "cash", "amount": 1250}], idem=""),
     ),
     Case(
