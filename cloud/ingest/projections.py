@@ -12,12 +12,26 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
-from sync.protocol import WireEvent
+from sync.protocol import EVENT_REFUSED, WireEvent
+from sync.text import FREE_TEXT_PATTERN
+
+#: Every integer in an event fits a 64-bit column with room to add a few of them (and is exact
+#: in a JSON double): larger is not a quantity or an amount a store can have.
+MAX_INT = 2**53
+#: Event times a store can have: its clock may be far off, never outside these years.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+
+Int = Annotated[StrictInt, Field(ge=-MAX_INT, le=MAX_INT)]
+
+
+def _text(max_length: int, min_length: int = 0) -> Any:
+    """A bounded string with no control or text-direction characters (sync/text.py)."""
+    return Field(min_length=min_length, max_length=max_length, pattern=FREE_TEXT_PATTERN)
 
 
 class PoisonEvent(Exception):
@@ -28,83 +42,84 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
 
-Text64 = Field(min_length=1, max_length=64)
+Text64 = _text(64, 1)
+Time = Field(min_length=10, max_length=40)
 
 
 class SaleLineIn(_Payload):
     id: str = Text64
     sku: str = Text64
-    name: str = Field(max_length=200)
-    barcode: str = Field(default="", max_length=64)
-    quantity: StrictInt
-    weight_g: StrictInt | None = None
-    unit_price: StrictInt
-    price: StrictInt
-    subtotal: StrictInt
-    discount: StrictInt
-    tax: StrictInt
-    total: StrictInt
-    tax_rate_bp: StrictInt
+    name: str = _text(200)
+    barcode: str = Field(default="", max_length=128)  # a GS1 code may carry FNC1 separators
+    quantity: Int
+    weight_g: Int | None = None
+    unit_price: Int
+    price: Int
+    subtotal: Int
+    discount: Int
+    tax: Int
+    total: Int
+    tax_rate_bp: Int
 
 
 class PaymentIn(_Payload):
-    method: str = Field(min_length=1, max_length=32)
-    amount: StrictInt
-    reference: str | None = None
+    method: str = _text(32, 1)
+    amount: Int
+    reference: str | None = _text(128)
 
 
 class SaleIn(_Payload):
     id: str = Text64
     number: str = Text64
-    channel: str = Field(default="", max_length=32)
-    currency: str = Field(min_length=3, max_length=3)
-    subtotal: StrictInt
-    discount: StrictInt
-    tax: StrictInt
-    total: StrictInt
-    paid: StrictInt
-    change: StrictInt
-    item_count: StrictInt
-    device_id: str | None = None
-    created_at: str
-    lines: list[SaleLineIn]
-    payments: list[PaymentIn]
+    channel: str = _text(32)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    subtotal: Int
+    discount: Int
+    tax: Int
+    total: Int
+    paid: Int
+    change: Int
+    item_count: Int
+    device_id: str | None = _text(64)
+    created_at: str = Time
+    lines: list[SaleLineIn] = Field(max_length=1000)
+    payments: list[PaymentIn] = Field(max_length=20)
 
 
 class SaleCompleted(_Payload):
-    store_id: str
+    store_id: str = Text64
     sale: SaleIn
 
 
 class ReturnCreated(_Payload):
-    store_id: str
+    store_id: str = Text64
     return_id: str = Text64
     sale_id: str = Text64
-    sale_number: str = Field(default="", max_length=64)
-    reason: str = ""
-    refund_total: StrictInt
-    currency: str = Field(min_length=3, max_length=3)
-    lines: list[dict[str, Any]]
-    refunds: list[dict[str, Any]] = []
-    at: str
+    sale_number: str = _text(64)
+    reason: str = _text(500)
+    refund_total: Int
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    lines: list[dict[str, Any]] = Field(max_length=1000)
+    refunds: list[dict[str, Any]] = Field(default=[], max_length=20)
+    at: str = Time
 
 
 class StockMoved(_Payload):
     movement_id: str = Text64
     sku: str = Text64
-    quantity: StrictInt
-    kind: str = Field(min_length=1, max_length=16)
-    reason: str = ""
-    ref_id: str | None = None
-    on_hand_after: StrictInt
-    at: str
+    quantity: Int
+    kind: str = _text(16, 1)
+    reason: str = _text(500)
+    ref_id: str | None = _text(64)
+    on_hand_after: Int
+    at: str = Time
 
 
 class ExitPassUsed(_Payload):
-    store_id: str
+    store_id: str = Text64
     sale_id: str = Text64
     audit: StrictBool
-    at: str
+    at: str = Time
 
 
 @dataclass
@@ -128,7 +143,13 @@ def _time(text: str, what: str) -> datetime:
         raise PoisonEvent(f"{what} {text!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         raise PoisonEvent(f"{what} {text!r} has no UTC offset")
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # year 1 ahead of UTC, year 9999 behind it
+        raise PoisonEvent(f"{what} {text!r} is outside the calendar once in UTC") from None
+    if not EARLIEST <= moment < LATEST:
+        raise PoisonEvent(f"{what} {text!r} is not a time a store can have sold at")
+    return moment
 
 
 def _check_store(payload_store: str, store_id: str) -> None:
@@ -255,6 +276,13 @@ def _exit_pass(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
     return rows
 
 
+def _refused(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    kind = str(payload.get("refused_type", "?"))[:64]
+    reason = str(payload.get("reason", "?"))[:300]
+    raise PoisonEvent(f"the store could not send this {kind} event: {reason}")
+
+
 Projection = Callable[[WireEvent, str, datetime], Rows]
 
 PROJECTIONS: dict[str, Projection] = {
@@ -262,6 +290,7 @@ PROJECTIONS: dict[str, Projection] = {
     "return.created": _return,
     "stock.moved": _stock,
     "exit_pass.used": _exit_pass,
+    EVENT_REFUSED: _refused,
 }
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Table, func, insert, select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from cloud.db import Database
@@ -50,6 +50,8 @@ from sync.protocol import (
 #: Insert order: parents before children.
 TABLE_ORDER = (Sale, SaleLine, Return, StockMovement, ExitPassUse)
 MAX_REASON_CHARS = 500
+#: Failures that are the database's, not an event's: they propagate (503), never quarantine.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
 #: From this many rows of one table in a batch, PostgreSQL gets them by COPY.
 COPY_MIN_ROWS = 50
 
@@ -239,20 +241,26 @@ def _apply_events(
             projected.append((event, project(event, store_id, now)))
         except PoisonEvent as exc:
             poisoned[event.seq] = str(exc)
+        except Exception as exc:
+            poisoned[event.seq] = f"could not be read: {type(exc).__name__}: {exc}"
     merged = Rows()
     for _, rows in projected:
         merged.extend(rows)
     try:
         with session.begin_nested():
             _insert_rows(session, merged.by_table)
-    except (IntegrityError, DataError):
-        # Some row is refused (a sale id seen before, a number out of range): find which
-        # events, one savepoint each, and quarantine just those.
+    except CONNECTION_ERRORS:
+        raise  # the database is away: nothing is the events' fault; the push answers 503
+    except Exception:
+        # Some row is refused (a sale id seen before, a number out of range, a value the
+        # driver cannot send): find which events, one savepoint each, and quarantine just them.
         for event, rows in projected:
             try:
                 with session.begin_nested():
                     _insert_rows(session, rows.by_table)
-            except (IntegrityError, DataError) as exc:
+            except CONNECTION_ERRORS:
+                raise
+            except Exception as exc:
                 poisoned[event.seq] = _db_reason(exc)
     session.execute(
         insert(_table(AppliedEvent)),

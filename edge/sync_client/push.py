@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,17 @@ from edge.sync_client.state import mark_healthy, sync_state
 from edge.sync_client.transport import CloudClient, CloudRefused
 from sync.faults import fault_point
 from sync.ids import new_id
-from sync.protocol import ERR_DIVERGED, ProtocolError, PushResult, StoredEvent, encode_stored_batch
+from sync.protocol import (
+    ERR_BAD_BATCH,
+    ERR_BATCH_TOO_LARGE,
+    ERR_DIVERGED,
+    EVENT_REFUSED,
+    ProtocolError,
+    PushResult,
+    StoredEvent,
+    canonical_json,
+    encode_stored_batch,
+)
 
 #: Refusals that stop pushing until a person acts (re-enrol, upgrade, investigate a restore).
 # --- push -----------------------------------------------------------------------------------
@@ -41,10 +51,51 @@ class _Batch:
     first_seq: int
     last_seq: int
     count: int
+    stand_in: bool = False  # one refused event, sent as EVENT_REFUSED under its seq and id
+
+
+def _stand_in(link: Link, event: StoredEvent, reason: str, now: datetime) -> _Batch:
+    """A batch of one: the event's place in the sequence, carrying why it cannot be sent.
+
+    The cloud quarantines it with that reason and the queue moves on; the event itself stays in
+    this store's outbox, and the quarantine shows on both sides.
+    """
+    stand_in = replace(
+        event,
+        type=EVENT_REFUSED,
+        payload_json=canonical_json(
+            {
+                "refused_type": event.type,
+                "reason": reason[:300],
+                "payload_bytes": len(event.payload_json.encode()),
+            }
+        ).decode(),
+    )
+    body = encode_stored_batch(
+        link.store_id,
+        [stand_in],
+        batch_id=new_id(),
+        max_bytes=link.max_batch_bytes,
+        edge_clock=now.timestamp(),
+    )
+    return _Batch(body, event.seq, event.seq, 1, stand_in=True)
+
+
+def _stored(row: Any) -> StoredEvent:
+    return StoredEvent(
+        seq=row["seq"],
+        id=row["id"],
+        type=row["type"],
+        aggregate_id=row["aggregate_id"],
+        payload_json=row["payload"],  # stored canonical: sent as it is, not re-encoded
+        # Stored as naive UTC "YYYY-MM-DD HH:MM:SS.ffffff"; sent as ISO 8601 with offset.
+        created_at=row["created_at"].replace(" ", "T") + "+00:00",
+    )
 
 
 def _prepare(db: Database, link: Link, after_seq: int, limit: int, now: datetime) -> _Batch | None:
-    """The oldest events after ``after_seq``, as one batch within the cloud's bounds."""
+    """The oldest events after ``after_seq``, as one batch within the cloud's bounds; an event
+    too large to send even alone goes as its stand-in (:func:`_stand_in`)."""
     with db.raw_read() as tx:
         rows = tx.all(
             "SELECT seq, id, type, aggregate_id, payload, created_at FROM outbox "
@@ -53,18 +104,7 @@ def _prepare(db: Database, link: Link, after_seq: int, limit: int, now: datetime
         )
     if not rows:
         return None
-    events = [
-        StoredEvent(
-            seq=row["seq"],
-            id=row["id"],
-            type=row["type"],
-            aggregate_id=row["aggregate_id"],
-            payload_json=row["payload"],  # stored canonical: sent as it is, not re-encoded
-            # Stored as naive UTC "YYYY-MM-DD HH:MM:SS.ffffff"; sent as ISO 8601 with offset.
-            created_at=row["created_at"].replace(" ", "T") + "+00:00",
-        )
-        for row in rows
-    ]
+    events = [_stored(row) for row in rows]
     count = len(events)
     while True:
         try:
@@ -76,9 +116,9 @@ def _prepare(db: Database, link: Link, after_seq: int, limit: int, now: datetime
                 edge_clock=now.timestamp(),  # this store's own clock, for the skew report
             )
             return _Batch(body, events[0].seq, events[count - 1].seq, count)
-        except ProtocolError:
+        except ProtocolError as exc:
             if count == 1:
-                raise
+                return _stand_in(link, events[0], exc.message, now)
             count = max(1, count // 2)
 
 
@@ -166,7 +206,8 @@ def drain(
     cloud gives no usable answer or refuses; what was acknowledged until then stays recorded.
     """
     report = PushReport()
-    limit = max(1, min(batch_events, link.max_batch_events))
+    full = max(1, min(batch_events, link.max_batch_events))
+    limit = full
     with db.read() as session:
         acked = sync_state(session).acked_seq
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-prepare") as pool:
@@ -176,7 +217,20 @@ def drain(
             if batch is None:
                 break
             upcoming = pool.submit(_prepare, db, link, batch.last_seq, limit, now_fn())
-            result = client.push(batch.body, now=now_fn())
+            try:
+                result = client.push(batch.body, now=now_fn())
+            except CloudRefused as exc:
+                if exc.code not in WHOLE_BATCH_REFUSALS or batch.stand_in:
+                    raise
+                # Refused whole (too large, unreadable): never send it unchanged again. Halve
+                # it until the culprit is alone, then send that one's stand-in.
+                upcoming.result()
+                if batch.count > 1:
+                    limit = max(1, batch.count // 2)
+                    upcoming = pool.submit(_prepare, db, link, batch.first_seq - 1, limit, now_fn())
+                else:
+                    upcoming = pool.submit(_refused_alone, db, link, batch.first_seq, exc, now_fn())
+                continue
             fault_point("edge.push.after_answer")
             acked = _take_answer(db, batch, result, now_fn())
             report.batches += 1
@@ -184,9 +238,30 @@ def drain(
             report.quarantined.extend(q.to_dict() for q in result.quarantined)
             if pause_s:
                 time.sleep(pause_s)  # selling comes first: leave the store's CPU some room
-            if acked != batch.last_seq:
+            if acked != batch.last_seq or limit != full:
                 upcoming.result()  # prepared from the wrong place: start again from the mark
-                report.rewound_to = acked
+                if acked != batch.last_seq:
+                    report.rewound_to = acked
+                limit = full
                 upcoming = pool.submit(_prepare, db, link, acked, limit, now_fn())
     report.acked_seq = acked
     return report
+
+
+#: Answers that refuse a batch as a whole, for something in it rather than for the store.
+WHOLE_BATCH_REFUSALS = frozenset({ERR_BAD_BATCH, ERR_BATCH_TOO_LARGE})
+
+
+def _refused_alone(
+    db: Database, link: Link, seq: int, refusal: CloudRefused, now: datetime
+) -> _Batch | None:
+    """The stand-in of the event at ``seq``, which the cloud refused even on its own."""
+    with db.raw_read() as tx:
+        row = tx.one(
+            "SELECT seq, id, type, aggregate_id, payload, created_at FROM outbox WHERE seq = ?",
+            (seq,),
+        )
+    if row is None:
+        return None
+    reason = f"the cloud refused it: {refusal.code}: {refusal.message}"
+    return _stand_in(link, _stored(row), reason, now)
