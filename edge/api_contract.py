@@ -170,7 +170,7 @@ class ApiBlueprint:
         *,
         summary: str,
         roles: Iterable[str],
-        connectivity: Connectivity = "offline",
+        connectivity: Connectivity,
         body: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
         status: int = 200,

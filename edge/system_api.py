@@ -22,7 +22,12 @@ class HealthOut(BaseModel):
 
 
 @api.endpoint(
-    "GET", "/healthz", summary="Check liveness and the database", roles=PUBLIC, response=HealthOut
+    "GET",
+    "/healthz",
+    summary="Check liveness and the database",
+    roles=PUBLIC,
+    connectivity="offline",
+    response=HealthOut,
 )
 def healthz() -> dict[str, Any]:
     ctx: StoreContext = current_app.extensions["aisle"]
@@ -31,7 +36,13 @@ def healthz() -> dict[str, Any]:
     return {"status": "ok", "store_id": ctx.store_id, "database": "ok"}
 
 
-@api.endpoint("GET", "/api/v1/openapi.json", summary="Read the API contract", roles=PUBLIC)
+@api.endpoint(
+    "GET",
+    "/api/v1/openapi.json",
+    summary="Read the API contract",
+    roles=PUBLIC,
+    connectivity="offline",
+)
 def openapi() -> dict[str, Any]:
     return openapi_document(
         current_app.extensions["aisle_specs"], title="Aisle store API", version=API_VERSION

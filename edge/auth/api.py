@@ -35,7 +35,12 @@ def _ctx() -> StoreContext:
 
 
 @api.endpoint(
-    "GET", "/devices", summary="List paired devices", roles=MANAGERS, response=DeviceListOut
+    "GET",
+    "/devices",
+    summary="List paired devices",
+    roles=MANAGERS,
+    connectivity="offline",
+    response=DeviceListOut,
 )
 def get_devices(principal: Principal) -> dict[str, Any]:
     ctx = _ctx()
@@ -48,6 +53,7 @@ def get_devices(principal: Principal) -> dict[str, Any]:
     "/devices/<device_id>/revoke",
     summary="Revoke a device's token",
     roles=MANAGERS,
+    connectivity="offline",
     response=DeviceOut,
     errors=(409,),
     idempotency="optional",

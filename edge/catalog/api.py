@@ -33,6 +33,7 @@ class ProductOut(BaseModel):
     "/products/by-barcode/<code>",
     summary="Look up a scanned barcode",
     roles=ALL_ROLES,
+    connectivity="offline",
     response=ProductOut,
     errors=(422,),
 )

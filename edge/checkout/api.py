@@ -43,6 +43,7 @@ def _ctx() -> StoreContext:
     "/carts",
     summary="Open a cart",
     roles=SHOPPERS,
+    connectivity="offline",
     body=CreateCartIn,
     response=CartOut,
     status=201,
@@ -68,7 +69,14 @@ def create_cart(
     ).to_dict()
 
 
-@api.endpoint("GET", "/carts/<cart_id>", summary="Read a cart", roles=SHOPPERS, response=CartOut)
+@api.endpoint(
+    "GET",
+    "/carts/<cart_id>",
+    summary="Read a cart",
+    roles=SHOPPERS,
+    connectivity="offline",
+    response=CartOut,
+)
 def get_cart(principal: Principal, cart_id: str) -> dict[str, Any]:
     return carts.get_cart(_ctx().db, principal, cart_id).to_dict()
 
@@ -78,6 +86,7 @@ def get_cart(principal: Principal, cart_id: str) -> dict[str, Any]:
     "/carts/<cart_id>/lines",
     summary="Scan an item into a cart",
     roles=SHOPPERS,
+    connectivity="offline",
     body=AddLineIn,
     response=CartOut,
     errors=(409,),
@@ -115,6 +124,7 @@ def add_line(
     "/carts/<cart_id>/lines/<line_id>",
     summary="Change a line's quantity",
     roles=SHOPPERS,
+    connectivity="offline",
     body=UpdateLineIn,
     response=CartOut,
     errors=(409,),
@@ -133,6 +143,7 @@ def update_line(
     "/carts/<cart_id>/lines/<line_id>",
     summary="Remove a line",
     roles=SHOPPERS,
+    connectivity="offline",
     response=CartOut,
     errors=(409,),
 )
@@ -146,6 +157,7 @@ def remove_line(principal: Principal, cart_id: str, line_id: str) -> dict[str, A
     "/carts/<cart_id>/approvals",
     summary="Approve age-restricted items",
     roles=ATTENDANTS,
+    connectivity="offline",
     body=ApproveIn,
     response=CartOut,
     errors=(409,),
@@ -163,6 +175,7 @@ def approve(
     "/carts/<cart_id>/checkout",
     summary="Pay for a cart",
     roles=SHOPPERS,
+    connectivity="offline",
     body=CheckoutIn,
     response=CheckoutOut,
     status=201,
@@ -195,6 +208,7 @@ def checkout(
     "/sales/<sale_id>",
     summary="Read a sale",
     roles=(*SHOPPERS, "handheld"),
+    connectivity="offline",
     response=SaleOut,
 )
 def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
@@ -206,6 +220,7 @@ def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
     "/sales/<sale_id>/receipt",
     summary="Print a sale's receipt",
     roles=(*SHOPPERS, "handheld"),
+    connectivity="offline",
     query=ReceiptQuery,
     text_response=True,
 )
@@ -223,6 +238,7 @@ def get_receipt(principal: Principal, sale_id: str, query: ReceiptQuery) -> Any:
     "/sales/<sale_id>/returns",
     summary="Refund returned items",
     roles=STAFF,
+    connectivity="offline",
     body=ReturnIn,
     response=ReturnEnvelope,
     status=201,
@@ -250,6 +266,7 @@ def create_return(
     "/exit-passes/verify",
     summary="Verify an exit pass at the door",
     roles=("exit", *STAFF),
+    connectivity="offline",
     body=ExitPassIn,
     response=ExitVerifyOut,
     idempotency="optional",

@@ -51,6 +51,7 @@ def _ctx() -> StoreContext:
     "/stock/<sku:sku>",
     summary="Read on-hand stock",
     roles=STAFF,
+    connectivity="offline",
     response=StockOut,
     errors=(405,),  # GET /stock/movements: that is the movements route, not a SKU
 )
@@ -64,6 +65,7 @@ def get_stock(principal: Principal, sku: str) -> dict[str, Any]:
     "/stock/movements",
     summary="Record a stock movement",
     roles=STAFF,
+    connectivity="offline",
     body=MovementIn,
     response=MovementOut,
     errors=(404,),

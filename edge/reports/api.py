@@ -14,15 +14,42 @@ from edge.reports.service import day_report, sync_status
 api = ApiBlueprint("reports", "/api/v1")
 
 
+class SyncErrorOut(BaseModel):
+    code: str | None
+    message: str
+    at: str | None
+
+
+class QuarantinedOut(BaseModel):
+    seq: int
+    event_id: str
+    type: str
+    reason: str
+
+
+class FeedOut(BaseModel):
+    changes_applied: int
+    in_snapshot: bool
+
+
 class SyncStatusOut(BaseModel):
     online: bool
     cloud: str | None
+    enrolled: bool
     outbox_pending: int
     outbox_last_seq: int
+    acked_seq: int
     oldest_pending_age_s: float | None
     last_push_at: str | None
     last_pull_at: str | None
-    last_error: str | None
+    last_contact_at: str | None
+    last_error: SyncErrorOut | None
+    halted: str | None
+    consecutive_failures: int
+    next_attempt_at: str | None
+    clock_skew_s: float | None
+    quarantined: list[QuarantinedOut]
+    feeds: dict[str, FeedOut]
 
 
 class DayReportOut(BaseModel):
@@ -45,6 +72,7 @@ class DayReportOut(BaseModel):
     "/sync/status",
     summary="Read the sync queue's state",
     roles=("handheld", "tablet", "manager", "kiosk"),
+    connectivity="offline",
     response=SyncStatusOut,
 )
 def get_sync_status(principal: Principal) -> dict[str, Any]:
@@ -56,6 +84,7 @@ def get_sync_status(principal: Principal) -> dict[str, Any]:
     "/reports/day",
     summary="Read the day's figures",
     roles=("tablet", "manager"),
+    connectivity="offline",
     response=DayReportOut,
 )
 def get_day_report(principal: Principal) -> dict[str, Any]:

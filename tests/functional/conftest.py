@@ -172,7 +172,9 @@ class Live:
             f"got {response.status_code}: {response.text[:2000]}"
         )
         assert response.headers["Content-Type"].split(";")[0] == "application/json"
-        return response.json()
+        body = response.json()
+        assert_matches_contract(response.request.method or "", response.request.path_url, body)
+        return body
 
     def outbox_pending(self) -> int:
         return int(self.ok(self.get("/api/v1/sync/status", "manager"))["outbox_pending"])
@@ -182,6 +184,40 @@ class Live:
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+def _route_patterns() -> list[tuple[str, re.Pattern[str], Any]]:
+    from edge.route_table import all_specs
+
+    out = []
+    for spec in all_specs():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(spec.path))
+        out.append((spec.method, re.compile(pattern + "$"), spec.response))
+    return out
+
+
+_ROUTES: list[tuple[str, re.Pattern[str], Any]] = []
+
+
+def assert_matches_contract(method: str, path_url: str, body: Any) -> None:
+    """A successful answer is exactly what its route's declared response model describes: the
+    model validates it, and dumping the model gives the same document back (no field the
+    contract does not name, none missing, none of another type)."""
+    if not _ROUTES:
+        _ROUTES.extend(_route_patterns())
+    path = path_url.split("?", 1)[0]
+    if "error" in body and set(body) == {"error"}:
+        assert set(body["error"]) == {"code", "message", "details"}, body
+        return
+    for route_method, pattern, model in _ROUTES:
+        if route_method == method and pattern.match(path):
+            if model is None:
+                return
+            parsed = model.model_validate(body)
+            dumped = parsed.model_dump(mode="json", by_alias=True)
+            assert dumped == body, f"{method} {path}: the answer differs from {model.__name__}"
+            return
+    raise AssertionError(f"{method} {path}: no declared route")
 
 
 def start_server(store: Store, log_path: Path, **env: str) -> Live:

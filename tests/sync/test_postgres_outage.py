@@ -69,8 +69,15 @@ def test_postgres_dies_mid_drain_and_nothing_is_lost_or_doubled(cluster, cloud, 
     drainer = threading.Thread(target=drain_repeatedly)
     try:
         drainer.start()
-        time.sleep(0.2)  # some batches in
+        # Stop the database in the middle of the drain: some batches in, some still to go.
+        deadline = time.monotonic() + 30
+        while service.status(store.db, datetime.now(UTC))["acked_seq"] < 20:
+            assert time.monotonic() < deadline, "the drain never started"
+            time.sleep(0.01)
         cluster.stop("immediate")
+        at_stop = service.status(store.db, datetime.now(UTC))
+        assert 0 < at_stop["acked_seq"] < 200, at_stop
+        assert at_stop["outbox_pending"] > 0
         time.sleep(2.0)  # the store keeps trying against a cloud without its database
         sell(store, 5)
     finally:

@@ -13,6 +13,20 @@ def test_readme_shows_the_current_route_table():
 
 
 def test_every_route_declares_roles_and_connectivity():
+    import inspect
+
+    from edge.api_contract import ApiBlueprint
+
+    # A route cannot exist without saying whether it works offline: there is no default.
+    parameter = inspect.signature(ApiBlueprint.endpoint).parameters["connectivity"]
+    assert parameter.default is inspect.Parameter.empty
+    blueprint = ApiBlueprint("probe")
+    try:
+        blueprint.endpoint("GET", "/probe", summary="Probe", roles=("kiosk",))  # type: ignore[call-arg]
+    except TypeError as exc:
+        assert "connectivity" in str(exc)
+    else:
+        raise AssertionError("a route was declared without its connectivity class")
     specs = all_specs()
     assert len(specs) >= 18
     for spec in specs:

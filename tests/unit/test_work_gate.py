@@ -6,14 +6,22 @@ import pytest
 from edge.work_gate import WorkGate
 
 
+def _until(condition, timeout: float = 5.0) -> None:
+    """Wait for another thread to reach a state (a liveness bound, not a timing assumption)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the other threads never got there"
+        time.sleep(0.001)
+
+
 def test_no_more_than_the_slots_work_at_once_and_waiters_step_out():
     gate = WorkGate(2)
-    working = peak = 0
+    working = peak = outside = 0
     lock = threading.Lock()
     stepped_out = threading.Event()
 
     def work(wait_outside: bool) -> None:
-        nonlocal working, peak
+        nonlocal working, peak, outside
         with gate.entered():
             with lock:
                 working += 1
@@ -22,17 +30,18 @@ def test_no_more_than_the_slots_work_at_once_and_waiters_step_out():
                 with lock:
                     working -= 1
                 with gate.stepped_out():
-                    stepped_out.wait(2)
+                    with lock:
+                        outside += 1
+                    stepped_out.wait(10)
                 with lock:
                     working += 1
-            time.sleep(0.02)
             with lock:
                 working -= 1
 
     waiters = [threading.Thread(target=work, args=(True,)) for _ in range(2)]
     for t in waiters:
         t.start()
-    time.sleep(0.05)
+    _until(lambda: outside == 2)
     # Both slots' holders are waiting outside: others get in meanwhile.
     workers = [threading.Thread(target=work, args=(False,)) for _ in range(6)]
     for t in workers:
@@ -75,7 +84,8 @@ def test_slots_go_to_the_longest_waiting_thread_first():
             t = threading.Thread(target=work)
             t.start()
             arrived.wait(1)
-            time.sleep(0.02)  # it is now queued behind the ones before it
+            # Wait until it is queued behind the ones before it.
+            _until(lambda n=n: len(gate._semaphore._waiters) == n + 1)
             threads.append(t)
     for t in threads:
         t.join(2)
