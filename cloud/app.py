@@ -25,6 +25,8 @@ from sync.signing import H_NONCE, H_PROTOCOL, sign_response
 
 log = logging.getLogger(__name__)
 
+#: What a store is asked to wait while the database is away (it backs off at least as long).
+RETRY_AFTER_S = 5
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -107,15 +109,16 @@ def create_app(settings: CloudSettings, **overrides: Any) -> Flask:
         return http_error(exc)
 
     @app.errorhandler(OperationalError)
-    def _database_down(exc: OperationalError) -> tuple[dict[str, Any], int]:
+    def _database_down(exc: OperationalError) -> tuple[dict[str, Any], int, dict[str, str]]:
         log.warning("database unavailable: %s", exc)
-        return Unavailable("the database is unavailable; nothing was applied, retry").to_dict(), 503
+        body = Unavailable("the database is unavailable; nothing was applied, retry").to_dict()
+        return body, 503, {"Retry-After": str(RETRY_AFTER_S)}
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> tuple[dict[str, Any], int]:
+    def _unexpected(exc: Exception) -> tuple[dict[str, Any], int, dict[str, str]]:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return _database_down(OperationalError(None, None, exc))
         log.exception("unhandled error")
-        return CloudError("internal error; the request was not applied").to_dict(), 500
+        return CloudError("internal error; the request was not applied").to_dict(), 500, {}
 
     return app

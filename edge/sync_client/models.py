@@ -41,8 +41,11 @@ class SyncState(Base):
     last_error_code: Mapped[str | None] = mapped_column(String(64))
     last_error_at: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(default=0)
-    # No push or pull before this (exponential backoff with jitter while the cloud is away).
+    # No push or pull before this (exponential backoff with jitter while the cloud is away):
+    # the wall-clock time for the status, and the deadline on the machine's monotonic clock
+    # (time.monotonic, the same in every process), which is the one obeyed.
     next_attempt_at: Mapped[datetime | None]
+    next_attempt_mono: Mapped[float | None]
     clock_skew_s: Mapped[float | None]
     # Set when pushing must stop until a person looks (the cloud holds other events under this
     # store's numbers, or refuses this store); cleared by a successful push.

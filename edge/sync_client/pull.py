@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from edge.catalog.models import Barcode, Product
 from edge.db import Database
 from edge.sync_client.models import FeedCursor, StoreSetting
 from edge.sync_client.state import mark_healthy, sync_state
-from edge.sync_client.transport import CloudClient
-from sync.catalog_csv import normalize_plu
+from edge.sync_client.transport import CloudClient, CloudUnavailable
+from sync.catalog_csv import MAX_UNIT_PRICE, normalize_plu
 from sync.faults import fault_point
 from sync.protocol import FEEDS, PullPage
 
@@ -48,8 +50,81 @@ def pull_feed(
     return applied
 
 
+class BadFeedPage(CloudUnavailable):
+    """A page this store cannot apply: nothing of it is applied, the cursor stays, the status
+    shows why, and the pull is tried again after the backoff (a cloud put right, or a newer
+    store, takes it)."""
+
+    def __init__(self, feed: str, problem: str) -> None:
+        super().__init__(
+            f"the {feed} feed sent a page this store cannot apply: {problem}", code="bad_feed_page"
+        )
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class CatalogItem(_Item):
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    unit_price: int = Field(ge=0, le=MAX_UNIT_PRICE)
+    tax_rate_bp: int = Field(ge=0, le=10_000)
+    category: str | None = Field(default="", max_length=64)
+    sold_by: Literal["each", "kg", "variable"]
+    age_restricted: bool = False
+    plu: str | None = Field(default=None, max_length=16)
+    max_price: int | None = Field(default=None, ge=1, le=MAX_UNIT_PRICE)
+    barcodes: list[str] = Field(default=[], max_length=100)
+
+
+class PriceItem(_Item):
+    sku: str = Field(min_length=1, max_length=64)
+    unit_price: int = Field(ge=0, le=MAX_UNIT_PRICE)
+
+
+ITEM_MODELS: dict[str, type[_Item]] = {"catalog": CatalogItem, "prices": PriceItem}
+
+
+def _check_page(page: PullPage) -> None:
+    """Every item of the page is one this store can apply, or :class:`BadFeedPage`."""
+    model = ITEM_MODELS.get(page.feed)
+    for change in page.changes:
+        if not isinstance(change.data, dict):
+            raise BadFeedPage(page.feed, f"item {change.key!r} is not an object")
+        if model is None:
+            continue
+        try:
+            item = model.model_validate(change.data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors(include_url=False, include_input=False)[:3]
+            )
+            raise BadFeedPage(page.feed, f"item {change.key!r}: {problems}") from None
+        if isinstance(item, CatalogItem):
+            try:
+                normalize_plu(item.plu or "")
+                for gtin in item.barcodes:
+                    if len(gtin) != 14 or not (gtin.isascii() and gtin.isdigit()):
+                        raise ValueError(f"barcode {gtin!r} is not a GTIN-14")
+            except ValueError as exc:
+                raise BadFeedPage(page.feed, f"item {change.key!r}: {exc}") from None
+
+
 def apply_page(db: Database, page: PullPage, *, previous_cursor: str | None, now: datetime) -> None:
-    """Apply one page and move the feed's cursor, in one transaction."""
+    """Apply one page and move the feed's cursor, in one transaction; a page that cannot be
+    applied whole raises :class:`BadFeedPage` and changes nothing."""
+    _check_page(page)
+    try:
+        _apply_checked(db, page, previous_cursor=previous_cursor, now=now)
+    except (IntegrityError, DataError, ValueError, KeyError, TypeError) as exc:
+        raise BadFeedPage(page.feed, f"{type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _apply_checked(
+    db: Database, page: PullPage, *, previous_cursor: str | None, now: datetime
+) -> None:
     with db.write() as uow:
         session = uow.session
         row = _cursor(session, page.feed)

@@ -99,7 +99,9 @@ class SyncRunner:
         if link is None:
             return "not enrolled"
         now = self.clock.now()
-        if not force and not service.may_attempt(self.db, now):
+        if not force and not service.may_attempt(
+            self.db, now, max_s=self.settings.sync.backoff_max_s
+        ):
             return "backing off"
         with sync_lock(self.settings.sync_lock_path, wait=force) as held:
             if not held:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,10 @@ from edge.outbox.service import outbox_status
 from edge.sync_client.models import CloudLink, FeedCursor, QuarantinedEvent, SyncState
 from edge.sync_client.transport import CloudError, CloudRefused
 from sync.protocol import ERR_DIVERGED
+
+#: The longest a cloud's ``Retry-After`` is obeyed: a cloud asking for a day is answered in ten
+#: minutes (a store must not go quiet for a day on one answer).
+MAX_RETRY_AFTER_S = 600.0
 
 #: Refusals that stop pushing until a person acts (re-enrol, upgrade, investigate a restore).
 HALTING_CODES = frozenset(
@@ -39,6 +44,7 @@ def mark_healthy(state: SyncState, now: datetime) -> None:
     state.last_contact_at = now
     state.consecutive_failures = 0
     state.next_attempt_at = None
+    state.next_attempt_mono = None
     state.halted_code = None
 
 
@@ -58,12 +64,21 @@ def record_failure(
     max_s: float,
     rng: random.Random,
 ) -> float:
-    """Note a failed exchange; returns the backoff before the next attempt."""
+    """Note a failed exchange; returns the backoff before the next attempt.
+
+    The wait is exponential with jitter, or what the cloud asked for with ``Retry-After`` when
+    that is longer (up to :data:`MAX_RETRY_AFTER_S`). Its deadline is kept on the monotonic
+    clock: a wall clock that jumps (NTP correcting a store that ran days ahead) neither
+    shortens nor stretches it.
+    """
     with db.write() as uow:
         state = sync_state(uow.session)
         state.consecutive_failures += 1
         wait = backoff_s(state.consecutive_failures, initial=initial_s, cap=max_s, rng=rng)
+        if error.retry_after_s is not None:
+            wait = max(wait, min(error.retry_after_s, MAX_RETRY_AFTER_S))
         state.next_attempt_at = now + timedelta(seconds=wait)
+        state.next_attempt_mono = time.monotonic() + wait
         state.last_error = error.message
         state.last_error_code = error.code
         state.last_error_at = now
@@ -73,11 +88,19 @@ def record_failure(
     return wait
 
 
-def may_attempt(db: Database, now: datetime) -> bool:
-    """Whether the backoff allows talking to the cloud now."""
+def may_attempt(db: Database, now: datetime, *, max_s: float = MAX_RETRY_AFTER_S) -> bool:
+    """Whether the backoff allows talking to the cloud now.
+
+    ``now`` is the store's wall clock, kept for callers; the deadline obeyed is the monotonic
+    one. A deadline further away than any backoff could set (``max_s``, or a cloud's longest
+    ``Retry-After``) comes from another boot of the machine, and is not kept.
+    """
     with db.read() as session:
         state = session.get(SyncState, 1)
-        return state is None or state.next_attempt_at is None or state.next_attempt_at <= now
+        if state is None or state.next_attempt_mono is None:
+            return True
+        remaining = state.next_attempt_mono - time.monotonic()
+        return remaining <= 0 or remaining > max(max_s, MAX_RETRY_AFTER_S)
 
 
 def status(db: Database, now: datetime) -> dict[str, Any]:

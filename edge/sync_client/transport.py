@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -49,16 +50,35 @@ class CloudError(Exception):
         code: str,
         status: int | None = None,
         details: dict[str, Any] | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.details = details or {}
+        #: What the cloud asked for with ``Retry-After`` (429, 503), in seconds.
+        self.retry_after_s = retry_after_s
 
 
 class CloudUnavailable(CloudError):
     """No trustworthy answer (network, timeout, 5xx, unsigned or forged answer): retry later."""
+
+
+def retry_after(value: str | None, *, now: datetime) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds or an HTTP date (RFC 9110); None if absent."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(int(text[:9]))
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
 
 
 class CloudRefused(CloudError):
@@ -214,7 +234,13 @@ class CloudClient:
         details = error.get("details")
         details = details if isinstance(details, dict) else {}
         kind = CloudUnavailable if status in RETRYABLE_STATUSES else CloudRefused
-        raise kind(f"{message} ({code})", code=code, status=status, details=details)
+        raise kind(
+            f"{message} ({code})",
+            code=code,
+            status=status,
+            details=details,
+            retry_after_s=retry_after(response.headers.get("Retry-After"), now=now),
+        )
 
     # --- the protocol's three calls ---------------------------------------------------------
 
