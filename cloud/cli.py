@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,10 +100,12 @@ def init(directory: str, database_url: str, host: str, port: int) -> None:
     if target.exists():
         raise click.ClickException(f"{target} exists; refusing to overwrite a cloud")
     root.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        CLOUD_TOML.format(database_url=database_url.replace('"', ""), host=host, port=port),
-        encoding="utf-8",
-    )
+    text = CLOUD_TOML.format(database_url=database_url.replace('"', ""), host=host, port=port)
+    # It may hold the database's password: readable by the service's user only, from the
+    # moment it exists (created 0600, not chmod-ed after).
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as fh:
+        fh.write(text)
     try:
         load_settings(target, environ={})  # the file as written must be valid on its own
         # ... and the database is the one the service will use: AISLE_* overrides count, as

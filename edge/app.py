@@ -14,8 +14,8 @@ from edge.auth.service import Authenticator
 from edge.checkout.exit_pass import load_or_create_store_key
 from edge.checkout.payments import PaymentProvider, SimulatedProvider
 from edge.context import StoreContext
-from edge.db import Database
-from edge.errors import AisleError
+from edge.db import Database, WriteLockTimeout
+from edge.errors import AisleError, Busy
 from edge.migrations import HEAD, current_revision
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
@@ -37,7 +37,9 @@ def build_context(
     rng: random.Random | None = None,
 ) -> StoreContext:
     """Open the store's database and keys; refuses a database that is not migrated."""
-    db = Database.open(settings.database_path)
+    db = Database.open(
+        settings.database_path, write_lock_timeout_s=settings.server.write_lock_timeout_s
+    )
     at, head = current_revision(db.writer), HEAD
     if at != head:
         db.dispose()
@@ -107,6 +109,17 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
         return http_error(exc)
+
+    @app.errorhandler(WriteLockTimeout)
+    def _lock_timeout(exc: WriteLockTimeout) -> tuple[dict[str, Any], int, dict[str, str]]:
+        log.error(
+            "a write waited %.1f s for the store's write lock (%s) and was refused: some writer "
+            "holds it too long",
+            ctx.db.write_lock.timeout_s,
+            exc,
+        )
+        error = Busy("the store is busy; nothing was written, try again in a moment")
+        return error.to_dict(), error.status, {"Retry-After": "1"}
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[dict[str, Any], int]:

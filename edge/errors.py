@@ -11,6 +11,7 @@
     +-- Conflict                    409 idempotency_key_reused, cart_closed, approval_required, ...
     +-- Unprocessable               422 validation_error, invalid_barcode, ...
     +-- PaymentFailed               402 payment_declined, 504-like payment_timeout as 402 too
+    +-- Busy                        503 store_busy (the write lock was not granted; retry)
 
 Every error renders as ``{"error": {"code", "message", "details"}}``. Codes are stable: devices
 branch on them, messages are for people.
@@ -93,3 +94,10 @@ class ExitPassInvalid(Unprocessable):
     """An exit pass that is forged, expired, malformed or already used."""
 
     code = "invalid_exit_pass"
+
+
+class Busy(AisleError):
+    """The store could not take this write now (its write lock is held too long); retry."""
+
+    status = 503
+    code = "store_busy"

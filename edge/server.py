@@ -137,12 +137,13 @@ class EdgeServer:
         # it moving.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         app = create_app(settings)
-        if settings.sync.enabled:
-            from edge.sync_client.scheduler import SyncRunner, SyncScheduler
+        from edge.sync_client.scheduler import SyncRunner, SyncScheduler
 
-            ctx = app.extensions["aisle"]
-            scheduler = SyncScheduler(SyncRunner(settings, ctx.db, ctx.clock))
-            scheduler.start()
+        # Maintenance always; pushing and pulling when sync is enabled.
+        ctx = app.extensions["aisle"]
+        scheduler = SyncScheduler(SyncRunner(settings, ctx.db, ctx.clock))
+        scheduler.start()
+        if settings.sync.enabled:
             app.extensions["aisle_sync"] = scheduler
         return app
 

@@ -81,6 +81,9 @@ class ServerSettings(_Section):
     # be accepted until others close (a quiet one closes after header_timeout_s). A store's
     # devices each keep one; the rest of the room is for the stray and the hostile.
     max_connections: int = Field(default=2048, ge=16, le=20_000)
+    # A write that waits longer than this for the store's write lock is refused (503
+    # store_busy) and logged: one stuck writer must not hang every device.
+    write_lock_timeout_s: float = Field(default=10.0, ge=0.1, le=120.0)
     # No longer used: connections are not capped per worker since the server became
     # event-driven. Still accepted so that edge.toml files written before load.
     worker_connections: int | None = Field(default=None, ge=1, le=100_000)
@@ -160,6 +163,14 @@ class SyncSettings(_Section):
     read_timeout_s: float = Field(default=20.0, gt=0, le=600)
 
 
+class MaintenanceSettings(_Section):
+    """Keeping a store healthy for years (edge/maintenance.py)."""
+
+    interval_s: float = Field(default=600.0, ge=5.0, le=86_400.0)
+    # Acknowledged events stay this long in the outbox, then are pruned.
+    outbox_keep_days: float = Field(default=30.0, ge=0.0, le=3650.0)
+
+
 class EdgeSettings(_Section):
     """Everything one store server needs to know, validated."""
 
@@ -170,6 +181,7 @@ class EdgeSettings(_Section):
     payments: PaymentSettings = PaymentSettings()
     exit_pass: ExitPassSettings = ExitPassSettings()
     sync: SyncSettings = SyncSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
 
     @field_validator("barcodes")
     @classmethod

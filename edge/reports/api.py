@@ -32,6 +32,12 @@ class FeedOut(BaseModel):
     in_snapshot: bool
 
 
+class StorageOut(BaseModel):
+    outbox_rows: int
+    database_bytes: int
+    wal_bytes: int
+
+
 class SyncStatusOut(BaseModel):
     online: bool
     cloud: str | None
@@ -50,6 +56,7 @@ class SyncStatusOut(BaseModel):
     clock_skew_s: float | None
     quarantined: list[QuarantinedOut]
     feeds: dict[str, FeedOut]
+    storage: StorageOut
 
 
 class DayReportOut(BaseModel):

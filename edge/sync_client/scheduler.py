@@ -1,4 +1,4 @@
-"""Background sync inside the store server: APScheduler jobs that push and pull.
+"""Background work inside the store server: APScheduler jobs that push, pull and maintain.
 
 Every server process runs the jobs, and each run first takes ``sync.lock`` (``flock``, not
 waiting): whichever process holds it talks to the cloud, the others skip that run. So exactly one
@@ -24,6 +24,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from edge.db import Database
+from edge.maintenance import run_maintenance
 from edge.settings import EdgeSettings
 from edge.sync_client import service
 from edge.sync_client.transport import CloudClient, CloudError
@@ -153,6 +154,20 @@ class SyncScheduler:
     def start(self) -> None:
         jitter = random.random()  # processes started together do not run in lockstep
         now = datetime.now(UTC)
+        maintenance = self.runner.settings.maintenance
+        self._scheduler.add_job(
+            self._maintain,
+            "interval",
+            seconds=maintenance.interval_s,
+            id="maintenance",
+            next_run_time=now + timedelta(seconds=5 + jitter),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        if not self.runner.settings.sync.enabled:
+            self._scheduler.start()
+            return
         self._scheduler.add_job(
             self._push,
             "interval",
@@ -202,6 +217,20 @@ class SyncScheduler:
 
     def _pull(self) -> None:
         self._run(push=False, pull=True)
+
+    def _maintain(self) -> None:
+        settings = self.runner.settings
+        lock = settings.data_dir / "maintenance.lock"
+        try:
+            with sync_lock(lock) as held:
+                if held:
+                    run_maintenance(
+                        self.runner.db,
+                        now=self.runner.clock.now(),
+                        keep_days=settings.maintenance.outbox_keep_days,
+                    )
+        except Exception:  # a bug must not stop the schedule; the next run tries again
+            log.exception("maintenance run failed")
 
     def _run(self, *, push: bool, pull: bool) -> str:
         try:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edge.db import Database
+from edge.maintenance import storage
 from edge.outbox.service import outbox_status
 from edge.sync_client.models import CloudLink, FeedCursor, QuarantinedEvent, SyncState
 from edge.sync_client.transport import CloudError, CloudRefused
@@ -158,4 +159,5 @@ def status(db: Database, now: datetime) -> dict[str, Any]:
         "clock_skew_s": state.clock_skew_s if state else None,
         "quarantined": quarantine,
         "feeds": cursors,
+        "storage": storage(db),
     }

@@ -231,3 +231,9 @@ def test_init_migrates_the_database_the_environment_names(tmp_path):
         main, ["cloud", "import-catalog", str(catalog), "--config", config], env=env
     )
     assert imported.exit_code == 0, imported.output
+
+
+def test_cloud_toml_is_readable_by_its_owner_only(tmp_path, database_url):
+    # It may hold the database's password.
+    config = _init(tmp_path, database_url)
+    assert (config.stat().st_mode & 0o777) == 0o600
