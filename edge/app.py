@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, request
@@ -11,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from edge.api_contract import SkuConverter
 from edge.auth.service import Authenticator
+from edge.checkout import payment_intents
 from edge.checkout.exit_pass import load_or_create_store_key
 from edge.checkout.payments import PaymentProvider, SimulatedProvider
 from edge.context import StoreContext
@@ -27,6 +29,35 @@ log = logging.getLogger(__name__)
 
 class SchemaOutOfDate(RuntimeError):
     """The database is not at the code's migration head: run ``aisle edge migrate``."""
+
+
+def payment_provider(settings: EdgeSettings) -> SimulatedProvider:
+    """The store's acquirer: the simulator, its books in the store's data folder."""
+    p = settings.payments
+    return SimulatedProvider(
+        latency_ms=p.latency_ms,
+        decline_rate_bp=p.decline_rate_bp,
+        timeout_rate_bp=p.timeout_rate_bp,
+        timeout_s=p.timeout_s,
+        ledger=settings.data_dir / "acquirer-simulator.sqlite3",
+    )
+
+
+def release_open_payments(settings: EdgeSettings, *, clock: Clock | None = None) -> int:
+    """At server start, before any worker: no checkout is running, so every card payment still
+    open was left by the last run (killed mid-checkout) and is released at the acquirer. A
+    device retrying that checkout is authorised afresh; nothing is held twice."""
+    db = Database.open(settings.database_path)
+    provider = payment_provider(settings)
+    try:
+        now = (clock or SystemClock()).now()
+        released = payment_intents.reconcile(db, provider, now=now, older_than=timedelta(0))
+    finally:
+        provider.close()
+        db.dispose()
+    if released:
+        log.warning("released %d card payments the last run left open", released)
+    return released
 
 
 def build_context(
@@ -47,18 +78,11 @@ def build_context(
             f"database {settings.database_path} is at revision {at}, the code needs {head}: "
             "run `aisle edge migrate --config ...`"
         )
-    p = settings.payments
     return StoreContext(
         settings=settings,
         db=db,
         clock=clock or SystemClock(),
-        payments=payments
-        or SimulatedProvider(
-            latency_ms=p.latency_ms,
-            decline_rate_bp=p.decline_rate_bp,
-            timeout_rate_bp=p.timeout_rate_bp,
-            timeout_s=p.timeout_s,
-        ),
+        payments=payments or payment_provider(settings),
         store_key=load_or_create_store_key(settings.store_key_path),
         authenticator=Authenticator(db),
         rng=rng or random.SystemRandom(),

@@ -393,11 +393,16 @@ def sync_now(config: str | None) -> None:
 @click.option("--port", default=None, type=int, help="overrides server.port")
 @click.option("--workers", default=None, type=int, help="overrides server.workers")
 def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
-    """Migrate the database, then serve the store API with the production server."""
+    """Migrate the database, release card payments a killed run left open, then serve the store
+    API with the production server."""
+    from edge.app import release_open_payments
     from edge.server import EdgeServer
 
     settings = _load(config)
     _migrate(settings)
+    released = release_open_payments(settings)
+    if released:
+        click.echo(f"released {released} card payments the last run left open")
     click.echo(
         f"store {settings.store.id} serving on "
         f"{host or settings.server.host}:{port or settings.server.port}"

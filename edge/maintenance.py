@@ -1,6 +1,6 @@
 """Keeping a store server healthy for years: the outbox pruned, the WAL checkpointed.
 
-* Events the cloud acknowledged stay in the outbox ``sync.outbox_keep_days`` (for a person
+* Events the cloud acknowledged stay in the outbox ``maintenance.outbox_keep_days`` (for a person
   looking into something, and for a cloud restored from a backup to be sent again), then they
   are deleted, a few thousand at a time under the write lock, so the outbox does not grow with
   every sale the store ever made. Nothing unacknowledged is ever deleted.

@@ -12,6 +12,7 @@ from edge.checkout.models import (
     Sale,
     SaleLine,
 )
+from edge.checkout.payment_intents import PaymentIntent
 from edge.idempotency import IdempotentRequest
 from edge.inventory.models import StockLevel, StockMovement
 from edge.outbox.models import Counter, OutboxEvent
@@ -35,6 +36,7 @@ __all__ = [
     "IdempotentRequest",
     "OutboxEvent",
     "Payment",
+    "PaymentIntent",
     "Product",
     "QuarantinedEvent",
     "Return",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import logging
 import resource
+import signal
 import sys
 from typing import Any
 
@@ -141,7 +142,7 @@ class EdgeServer:
 
         # Maintenance always; pushing and pulling when sync is enabled.
         ctx = app.extensions["aisle"]
-        scheduler = SyncScheduler(SyncRunner(settings, ctx.db, ctx.clock))
+        scheduler = SyncScheduler(SyncRunner(settings, ctx.db, ctx.clock), payments=ctx.payments)
         scheduler.start()
         if settings.sync.enabled:
             app.extensions["aisle_sync"] = scheduler
@@ -149,6 +150,12 @@ class EdgeServer:
 
     def worker_gateway(self) -> Gateway:
         """What granian serves in a worker: the app behind its gateway."""
+        # A forked worker inherits the master's handlers of SIGTERM and SIGINT, which only set
+        # a flag in the master's memory: a stop signal arriving while this worker starts would
+        # be lost and the worker killed after the grace period. Until granian sets its own
+        # handlers (once this returns), the default applies: a starting worker serves no one.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         app = self.worker_app()
         return Gateway(
             app,

@@ -169,6 +169,9 @@ class MaintenanceSettings(_Section):
     interval_s: float = Field(default=600.0, ge=5.0, le=86_400.0)
     # Acknowledged events stay this long in the outbox, then are pruned.
     outbox_keep_days: float = Field(default=30.0, ge=0.0, le=3650.0)
+    # A card payment still open this long after any checkout could have finished with it (the
+    # acquirer's timeout twice and the write lock's wait) was left by a crash, and is released.
+    abandoned_payment_grace_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
 
 
 class EdgeSettings(_Section):

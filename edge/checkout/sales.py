@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edge.auth.service import Principal
+from edge.checkout import payment_intents
 from edge.checkout.carts import CartView, load_cart, view_of
 from edge.checkout.exit_pass import exit_pass_qr_svg, issue_exit_pass
 from edge.checkout.models import ExitPass, Payment, Sale, SaleLine
@@ -163,30 +164,56 @@ def checkout(
     change = _validate_payments(payments, view.totals.total)
 
     authorizations: list[Authorization | None] = []
+    begun: list[payment_intents.Intent] = []
     try:
-        for p in payments:
+        for position, p in enumerate(payments):
             if p.method == "cash":
                 authorizations.append(None)
-            else:
-                with ctx.gate.stepped_out():  # a terminal takes its time; let others work
-                    authorized = ctx.payments.authorize(
-                        method=p.method, amount=p.amount, reference=key
-                    )
-                authorizations.append(authorized)
+                continue
+            # Written down before the acquirer is asked: a crash from here on leaves a record,
+            # and a retry asks again under the same reference (no second charge).
+            intent, stale = payment_intents.begin(
+                ctx.db,
+                device_id=principal.device_id,
+                key=key,
+                cart_id=cart_id,
+                position=position,
+                method=p.method,
+                amount=p.amount,
+                now=ctx.clock.now(),
+            )
+            begun.append(intent)
+            payment_intents.release(ctx.db, ctx.payments, stale, ctx.clock.now())
+            with ctx.gate.stepped_out():  # a terminal takes its time; let others work
+                authorized = ctx.payments.authorize(
+                    method=p.method, amount=p.amount, reference=intent.id
+                )
+            fault_point("edge.checkout.after_authorize")
+            authorizations.append(authorized)
         sale, exit_pass = _write_sale(
-            ctx, principal, view, payments, authorizations, change, key, retry
+            ctx,
+            principal,
+            view,
+            payments,
+            authorizations,
+            change,
+            key,
+            retry,
+            [intent.id for intent in begun],
         )
     except BaseException:
-        for auth in authorizations:
-            if auth is not None:
-                ctx.payments.void(auth)
+        # Whatever the acquirer holds under these intents is released (a declined or timed-out
+        # one holds nothing, and is closed all the same).
+        payment_intents.release(ctx.db, ctx.payments, begun, ctx.clock.now())
         raise
     if isinstance(sale, str):
         # Another request with this key won the race: ours must not charge twice.
-        for auth in authorizations:
-            if auth is not None:
-                ctx.payments.void(auth)
+        payment_intents.release(ctx.db, ctx.payments, begun, ctx.clock.now())
         return _replay(ctx, sale)
+    # A card payment this key left open (a retry paid in cash, or with fewer cards) is released.
+    payment_intents.release_leftovers(
+        ctx.db, ctx.payments, device_id=principal.device_id, key=key, now=ctx.clock.now()
+    )
     # Receipt text and the QR code are rendered after the write lock is released.
     return _result_of(ctx, sale, exit_pass, replayed=False)
 
@@ -221,6 +248,7 @@ def _write_sale(
     change: int,
     key: str,
     retry: Retryable | None = None,
+    intent_ids: list[str] | None = None,
 ) -> tuple[dict[str, Any] | str, ExitPassInfo | None]:
     """Write the sale in one transaction; returns its dict, or the id of the sale this key made.
 
@@ -336,6 +364,7 @@ def _write_sale(
             now=now,
         )
         remember(tx, retry, status=201, resource_id=sale["id"], now=now)
+        payment_intents.capture(tx, intent_ids or [], sale["id"], now)
         tx.run(
             "UPDATE carts SET status = 'checked_out', updated_at = ? WHERE id = ?",
             (stamp, cart.id),

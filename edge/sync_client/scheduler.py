@@ -1,4 +1,5 @@
-"""Background work inside the store server: APScheduler jobs that push, pull and maintain.
+"""Background work inside the store server: APScheduler jobs that push, pull and maintain, and
+release card payments a crashed checkout left open.
 
 Every server process runs the jobs, and each run first takes ``sync.lock`` (``flock``, not
 waiting): whichever process holds it talks to the cloud, the others skip that run. So exactly one
@@ -23,6 +24,8 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from edge.checkout import payment_intents
+from edge.checkout.payments import PaymentProvider
 from edge.db import Database
 from edge.maintenance import run_maintenance
 from edge.settings import EdgeSettings
@@ -56,6 +59,16 @@ def sync_lock(path: Path, *, wait: bool = False) -> Iterator[bool]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def abandoned_after(settings: EdgeSettings) -> timedelta:
+    """How old an open card payment is before no checkout can still be running it: the
+    acquirer's timeout twice over (a split payment), the write lock's wait, and a grace."""
+    return timedelta(
+        seconds=2 * settings.payments.timeout_s
+        + settings.server.write_lock_timeout_s
+        + settings.maintenance.abandoned_payment_grace_s
+    )
 
 
 class SyncRunner:
@@ -144,8 +157,9 @@ class SyncRunner:
 class SyncScheduler:
     """The APScheduler jobs of one server process."""
 
-    def __init__(self, runner: SyncRunner) -> None:
+    def __init__(self, runner: SyncRunner, *, payments: PaymentProvider | None = None) -> None:
         self.runner = runner
+        self.payments = payments
         self.settings = runner.settings.sync
         self._scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
         self._kick_lock = threading.Lock()
@@ -161,6 +175,18 @@ class SyncScheduler:
             seconds=maintenance.interval_s,
             id="maintenance",
             next_run_time=now + timedelta(seconds=5 + jitter),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        # A checkout a worker's crash abandoned holds the shopper's money until released.
+        grace = maintenance.abandoned_payment_grace_s
+        self._scheduler.add_job(
+            self._release_payments,
+            "interval",
+            seconds=max(5.0, grace),
+            id="payments",
+            next_run_time=now + timedelta(seconds=max(5.0, grace) + jitter),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
@@ -217,6 +243,22 @@ class SyncScheduler:
 
     def _pull(self) -> None:
         self._run(push=False, pull=True)
+
+    def _release_payments(self) -> None:
+        settings = self.runner.settings
+        if self.payments is None:
+            return
+        try:
+            with sync_lock(settings.data_dir / "payments.lock") as held:
+                if held:
+                    payment_intents.reconcile(
+                        self.runner.db,
+                        self.payments,
+                        now=self.runner.clock.now(),
+                        older_than=abandoned_after(settings),
+                    )
+        except Exception:  # a bug (or an acquirer down) must not stop the schedule
+            log.exception("releasing abandoned card payments failed")
 
     def _maintain(self) -> None:
         settings = self.runner.settings

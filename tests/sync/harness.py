@@ -334,10 +334,12 @@ class EdgeProcess:
             ).json()
         return dict(cart)
 
-    def pay(self, cart: dict[str, Any], key: str, timeout: float = 10) -> requests.Response:
+    def pay(
+        self, cart: dict[str, Any], key: str, timeout: float = 10, method: str = "cash"
+    ) -> requests.Response:
         return requests.post(
             f"{self.url}/api/v1/carts/{cart['id']}/checkout",
-            json={"payments": [{"method": "cash", "amount": cart["totals"]["total"]}]},
+            json={"payments": [{"method": method, "amount": cart["totals"]["total"]}]},
             headers={
                 "Authorization": f"Bearer {self.store.tokens['kiosk']}",
                 "Idempotency-Key": key,
@@ -345,11 +347,13 @@ class EdgeProcess:
             timeout=timeout,
         )
 
-    def pay_retrying(self, cart: dict[str, Any], key: str, attempts: int = 4) -> requests.Response:
+    def pay_retrying(
+        self, cart: dict[str, Any], key: str, attempts: int = 4, method: str = "cash"
+    ) -> requests.Response:
         """Pay as ``devices.client`` does: a connection error is retried with the same key."""
         for attempt in range(attempts):
             try:
-                return self.pay(cart, key)
+                return self.pay(cart, key, method=method)
             except requests.ConnectionError:
                 if attempt == attempts - 1:
                     raise

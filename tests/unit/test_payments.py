@@ -34,3 +34,19 @@ def test_a_timeout_waits_the_timeout_then_fails():
         provider.authorize(method="card", amount=100, reference="k")
     assert time.monotonic() - start >= 0.2
     assert err.value.code == "payment_timeout"
+
+
+def test_the_same_reference_gets_the_same_authorisation_never_a_second_charge(tmp_path):
+    ledger = tmp_path / "acquirer.sqlite3"
+    provider = SimulatedProvider(latency_ms=0, seed=1, ledger=ledger)
+    first = provider.authorize(method="card", amount=1250, reference="intent-1")
+    # The store crashed and came back: a new process, the same acquirer books.
+    again = SimulatedProvider(latency_ms=0, seed=2, ledger=ledger)
+    assert again.query("intent-1") == first
+    assert again.authorize(method="card", amount=1250, reference="intent-1") == first
+    assert list(again.authorized) == [first.reference]
+    with pytest.raises(PaymentDeclined):
+        again.authorize(method="card", amount=999, reference="intent-1")
+    again.void(first)
+    assert again.query("intent-1") is None
+    assert again.voided == [first.reference]
