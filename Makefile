@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench bench-open-loop bench-sync clean
+.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) with $$($(PY) --version)"
@@ -26,6 +26,14 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The long runs of the tests that explore: many power cuts under a trading server, and many
+# more runs of the sync and payment state machines (about half an hour).
+soak: $(STAMP)
+	AISLE_POWER_CUTS=$${AISLE_POWER_CUTS:-40} AISLE_STATEFUL_EXAMPLES=$${AISLE_STATEFUL_EXAMPLES:-200} \
+		$(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/sync/test_power_loss.py tests/sync/test_sync_state_machine.py \
+		tests/integration/test_payment_intents.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

@@ -291,6 +291,12 @@ def watch(database: Path) -> Disk:
     return disk
 
 
+def unwatch(disk: Disk) -> None:
+    """Stop imaging ``disk``'s database (its files as they are stay)."""
+    if _installed:
+        _installed[0].disks.pop(str(disk.database), None)
+
+
 def server_env(database: Path) -> dict[str, str]:
     """Environment for a server process whose ``database`` loses what it did not sync."""
     start_images(database)

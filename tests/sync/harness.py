@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,28 @@ class CloudProcess:
     def add_store(self, store_id: str) -> str:
         """Register a store; returns its one-time enrollment code."""
         return self.cli("add-store", store_id, "--name", f"Store {store_id}").stdout.split()[-1]
+
+    def add_stores(self, store_ids: list[str]) -> dict[str, str]:
+        """Register many stores at once, through the cloud's own service on its database (what
+        ``add-store`` does, without a process per store); returns their enrollment codes."""
+        from cloud.db import Database as CloudDatabase
+        from cloud.stores.service import StoreInput, add_store
+
+        db = CloudDatabase.open(self.database_url)
+        try:
+            return {
+                store_id: add_store(
+                    db,
+                    StoreInput(
+                        store_id, f"Store {store_id}", "supermarket", None, "Asia/Shanghai", "CNY"
+                    ),
+                    now=datetime.now(UTC),
+                    code_ttl_s=3600,
+                )
+                for store_id in store_ids
+            }
+        finally:
+            db.dispose()
 
     @property
     def hq_token(self) -> str:
