@@ -30,7 +30,7 @@ test: lint
 # The long runs of the tests that explore: many power cuts under a trading server, and many
 # more runs of the sync and payment state machines (about half an hour).
 soak: $(STAMP)
-	AISLE_POWER_CUTS=$${AISLE_POWER_CUTS:-40} AISLE_STATEFUL_EXAMPLES=$${AISLE_STATEFUL_EXAMPLES:-200} \
+	AISLE_TEST_POWER_CUTS=$${AISLE_TEST_POWER_CUTS:-40} AISLE_TEST_STATEFUL_EXAMPLES=$${AISLE_TEST_STATEFUL_EXAMPLES:-200} \
 		$(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/sync/test_power_loss.py tests/sync/test_sync_state_machine.py \
 		tests/integration/test_payment_intents.py

@@ -251,7 +251,7 @@ class _Killed(BaseException):
 
 @settings(
     # More under `make soak`.
-    max_examples=int(os.environ.get("AISLE_STATEFUL_EXAMPLES", "40")),
+    max_examples=int(os.environ.get("AISLE_TEST_STATEFUL_EXAMPLES", "40")),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

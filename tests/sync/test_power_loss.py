@@ -3,7 +3,7 @@ fsynced (tests/powerloss.py), devices selling over HTTP, the background sync dra
 cloud; the power goes at random moments, the store comes back, and in the end every sale a
 device was answered 2xx for is at the cloud exactly once and the store syncs on.
 
-``AISLE_POWER_CUTS`` sets how many cuts (``make soak`` runs many more)."""
+``AISLE_TEST_POWER_CUTS`` sets how many cuts (``make soak`` runs many more)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from edge.sync_client import service
 from tests.powerloss import image_dir, restore_images, server_env
 from tests.sync.harness import EdgeProcess, assert_exactly_once, new_store, wait_for
 
-CUTS = int(os.environ.get("AISLE_POWER_CUTS", "4"))
+CUTS = int(os.environ.get("AISLE_TEST_POWER_CUTS", "4"))
 
 
 def enrolled(cloud, tmp, store_id, **overrides):

@@ -5,7 +5,7 @@ fsynced, and restarts, in any order Hypothesis finds, against a real cloud proce
 Always: the cloud never holds a sale twice, nor one the store does not have; every sale the
 store answered for is still in the store; nothing halts (none of these steps gives a store a
 reason to). Whenever the faults stop, the store drains and the cloud holds each sale exactly
-once. ``AISLE_STATEFUL_EXAMPLES`` sets how many runs (``make soak`` runs many more)."""
+once. ``AISLE_TEST_STATEFUL_EXAMPLES`` sets how many runs (``make soak`` runs many more)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from tests.sync.harness import (
     sell,
 )
 
-EXAMPLES = int(os.environ.get("AISLE_STATEFUL_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("AISLE_TEST_STATEFUL_EXAMPLES", "20"))
 NETWORK_FAULTS = [
     "drop_request",
     "drop_response",
