@@ -396,23 +396,73 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     """Migrate the database, release card payments a killed run left open, then serve the store
     API with the production server."""
     from edge.app import release_open_payments
+    from edge.backup import BackupError, server_lock
     from edge.server import EdgeServer
 
     settings = _load(config)
-    _migrate(settings)
-    released = release_open_payments(settings)
-    if released:
-        click.echo(f"released {released} card payments the last run left open")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # Held for the server's life (its forked workers share it): one server on these files.
+        with server_lock(settings, purpose="starting another"):
+            _migrate(settings)
+            released = release_open_payments(settings)
+            if released:
+                click.echo(f"released {released} card payments the last run left open")
+            click.echo(
+                f"store {settings.store.id} serving on "
+                f"{host or settings.server.host}:{port or settings.server.port}"
+            )
+            EdgeServer(
+                settings,
+                host=host or settings.server.host,
+                port=port or settings.server.port,
+                workers=workers or settings.server.workers,
+            ).run()
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@edge.command("backup")
+@click.argument("destination", type=click.Path(file_okay=False))
+@config_option
+def backup_cmd(destination: str, config: str | None) -> None:
+    """Copy the store, while it trades, into DESTINATION (a new folder); says what it holds."""
+    from edge.backup import BackupError, take_backup
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    try:
+        manifest = take_backup(settings, Path(destination), now=SystemClock().now())
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backup in {destination}: {manifest.summary()}")
+
+
+@edge.command("restore")
+@click.argument("backup", type=click.Path(exists=True, file_okay=False))
+@config_option
+def restore_cmd(backup: str, config: str | None) -> None:
+    """Put a backup in place of the store's database (stop the server first). The database it
+    replaces is moved aside, never deleted."""
+    from edge.backup import BackupError, restore_backup
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    try:
+        report = restore_backup(settings, Path(backup), now=SystemClock().now())
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored {report.manifest.summary()}")
+    if report.moved_aside is not None:
+        click.echo(f"the database it replaced is in {report.moved_aside}")
+    if report.keys_restored:
+        click.echo(f"keys taken from the backup: {', '.join(report.keys_restored)}")
+    if report.keys_kept:
+        click.echo(f"the store's own keys were kept: {', '.join(report.keys_kept)}")
     click.echo(
-        f"store {settings.store.id} serving on "
-        f"{host or settings.server.host}:{port or settings.server.port}"
+        "start the server; if the cloud already holds sales this backup does not have, sync "
+        "stops and `aisle edge recover` moves the store onto a new stream once HQ approves"
     )
-    EdgeServer(
-        settings,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        workers=workers or settings.server.workers,
-    ).run()
 
 
 @edge.command("routes")
