@@ -40,7 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from cloud.db import Database
+from cloud.db import Database, id_key
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, SyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
@@ -197,7 +197,7 @@ def _check_resent(session: Session, store_id: str, old: Sequence[WireEvent]) -> 
         )
         recorded.update((seq, event_id) for seq, event_id in rows)
     for event in old:
-        if recorded.get(event.seq) != event.id:
+        if recorded.get(event.seq) != id_key(event.id):
             raise _Diverged(event.seq, recorded.get(event.seq), event.id)
 
 

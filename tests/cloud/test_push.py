@@ -184,6 +184,21 @@ def test_events_sent_again_with_holes_between_them_are_each_checked(cloud):
     assert response.get_json()["error"]["details"]["applied_event_id"] == events[3]["id"]
 
 
+def test_event_ids_that_are_not_uuids_are_applied_once_all_the_same(cloud):
+    # The wire allows any id of 1-64 characters; the cloud keys one that is not a UUID by its
+    # name-based UUID, so a resend is still a duplicate and a reuse still a divergence.
+    store = cloud.store()
+    events = sales("S001", range(1, 4))
+    events[1]["id"], events[2]["id"] = "evt-2", events[2]["id"].upper()
+    assert store.push(events).get_json()["applied"] == 3
+    body = store.push(events).get_json()
+    assert (body["acked_seq"], body["applied"], body["duplicates"]) == (3, 0, 3)
+    response = store.push([dict(events[1], seq=4)])
+    assert response.status_code == 409
+    assert response.get_json()["error"]["details"]["offered_event_id"] == "evt-2"
+    assert _count(cloud, AppliedEvent) == 3
+
+
 def test_poison_events_are_quarantined_and_the_rest_flows_on(cloud):
     store = cloud.store()
     good = sales("S001", range(1, 7))
