@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync clean
+.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) with $$($(PY) --version)"
@@ -49,6 +49,11 @@ bench-open-loop: $(STAMP)
 # Three days of a store's sales drained into the cloud on PostgreSQL (AISLE_TEST_POSTGRES_URL).
 bench-sync: $(STAMP)
 	$(BIN)/python bench/run_sync_bench.py
+
+# Cloud ingest from an empty PostgreSQL database to ten million sale lines, never analyzed
+# (about half an hour; `python bench/run_ingest_scale_bench.py --batches 100` takes a minute).
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/run_ingest_scale_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

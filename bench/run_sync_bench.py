@@ -15,9 +15,13 @@ What it does (real processes and sockets throughout):
    ``--batch`` events); at the same moment ``--scan-devices`` simulated scanners start scanning
    against that server. The clock stops when the cloud's high-water mark for S001 reaches the
    last sequence number. Scan latency is measured over the drain, then again with no drain.
-5. Ingest alone: the same number of events for S002, encoded and signed up front, posted
-   batch after batch by one client straight to the cloud: events/s into PostgreSQL (which by
-   then holds the first store's 50,000 sales too).
+5. Ingest alone: as many sales again for S002, each with ids of its own (UUIDv7, like a
+   store's), encoded and signed up front, posted batch after batch by one client straight to
+   the cloud: events/s into PostgreSQL (which by then holds the first store's sales too).
+
+Every answer's ``applied`` and ``quarantined`` are counted, and the cloud's own count for S001
+after the drain: a quarantined event fails the run (exit status 1), since the figures would then
+measure the quarantine path instead of ingest.
 
 Run: ``.venv/bin/python bench/run_sync_bench.py`` (``make bench-sync``). PostgreSQL comes from
 ``--pg-url`` or ``AISLE_TEST_POSTGRES_URL`` (default: postgres on 127.0.0.1:5432).
@@ -151,6 +155,7 @@ def backlog_events(
 ) -> list[dict[str, Any]]:
     """``n`` sale events shaped like ``template``, ``lines`` random products each."""
     from edge.pricing.cart_pricing import LineInput, price_lines
+    from sync.ids import new_id
 
     rng = random.Random(5)
     base = template["sale"]
@@ -164,12 +169,12 @@ def backlog_events(
             [LineInput(p[2], q, p[3]) for p, q in zip(picked, qty, strict=True)]
         )
         at = datetime.fromtimestamp(start + i * 5.2, UTC).isoformat()  # three days of trading
-        sale_id = str(uuid.uuid4())
+        sale_id = new_id()
         sale_lines = []
         for position, (product, q, pl) in enumerate(zip(picked, qty, priced, strict=True), 1):
             line = dict(line_template)
             line.update(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 sku=product[0],
                 name=product[1],
                 barcode=product[4],
@@ -189,7 +194,7 @@ def backlog_events(
         sale.update(
             id=sale_id,
             number=f"{store_id}-{i + 2:06d}",
-            cart_id=str(uuid.uuid4()),
+            cart_id=new_id(),
             subtotal=totals.subtotal,
             discount=totals.discount,
             tax=totals.tax,
@@ -203,7 +208,7 @@ def backlog_events(
         )
         out.append(
             {
-                "id": str(uuid.uuid4()),
+                "id": new_id(),
                 "type": "sale.completed",
                 "aggregate_id": sale_id,
                 "payload": {"store_id": store_id, "sale": sale},
@@ -283,6 +288,7 @@ def ingest_alone(
         bodies.append(encode_batch(store_id, chunk, batch_id=str(uuid.uuid4())))
     encode_s = time.perf_counter() - t0
     t0 = time.perf_counter()
+    applied = quarantined = 0
     for b in bodies:
         headers = sign_request(
             key, method="POST", target="/api/v1/sync/push", store_id=store_id, body=b,
@@ -295,11 +301,16 @@ def ingest_alone(
             timeout=120,
         )
         r.raise_for_status()
+        answer = r.json()
+        applied += answer["applied"]
+        quarantined += len(answer["quarantined"])
     seconds = time.perf_counter() - t0
     acked = r.json()["acked_seq"]
     assert acked == len(events), f"cloud acked {acked} of {len(events)}"
     return {
         "events": len(events),
+        "applied": applied,
+        "quarantined": quarantined,
         "batches": len(bodies),
         "encode_s": round(encode_s, 2),
         "post_s": round(seconds, 2),
@@ -311,7 +322,7 @@ def ingest_alone(
 # --- the run ---------------------------------------------------------------------------------
 
 
-def high_water(cloud_url: str, hq: str, store_id: str) -> int:
+def sync_state(cloud_url: str, hq: str, store_id: str) -> dict[str, Any]:
     import requests
 
     r = requests.get(
@@ -320,7 +331,12 @@ def high_water(cloud_url: str, hq: str, store_id: str) -> int:
         timeout=10,
     )
     r.raise_for_status()
-    return int(r.json()["high_water_seq"])
+    state: dict[str, Any] = r.json()
+    return state
+
+
+def high_water(cloud_url: str, hq: str, store_id: str) -> int:
+    return int(sync_state(cloud_url, hq, store_id)["high_water_seq"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -481,7 +497,10 @@ def main(argv: list[str] | None = None) -> int:
             t_done = time.perf_counter()
             scanner.join()
             drain_s = t_done - t_start
+            state = sync_state(cloud_url, hq, "S001")
             res["end_to_end"] = {
+                "applied": state["events_applied"],
+                "quarantined": state["quarantined"],
                 "seconds_from_server_start": round(drain_s, 2),
                 "seconds_from_server_up": round(t_done - t_up, 2),
                 "sales_per_s": round(args.sales / drain_s, 1),
@@ -495,10 +514,8 @@ def main(argv: list[str] | None = None) -> int:
             res["scans_without_drain"] = _scan_summary(scan_result)
             log(f"scans without drain: {res['scans_without_drain']}")
             log("ingest alone (S002, pre-encoded signed batches, one client)")
-            s2 = [
-                {**e, "payload": {**e["payload"], "store_id": "S002"}, "id": str(uuid.uuid4())}
-                for e in events
-            ]
+            # Sales of its own: the same ids under another store would all be refused.
+            s2 = backlog_events("S002", template, products, args.sales, args.lines)
             res["ingest_alone"] = ingest_alone(cloud_url, code2, "S002", s2, args.batch)
             log(f"ingest alone: {res['ingest_alone']}")
 
@@ -512,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"sync-bench-{stamp}.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
+    quarantined = res["end_to_end"]["quarantined"] + res["ingest_alone"]["quarantined"]
+    if quarantined:
+        log(f"FAILED: {quarantined} events quarantined; the figures measure the quarantine path")
+        return 1
     return 0
 
 

@@ -11,6 +11,8 @@ The same models and migrations run on both. What differs is set up here once:
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +20,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,6 +52,39 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+#: An id as :func:`sync.ids.new_id` writes it: a UUID in lowercase, hyphenated text.
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: The namespace of the name-based keys of ids that are not UUIDs (fixed: keys are stored).
+ID_KEY_NAMESPACE = uuid.UUID("5b0e4a52-3c8e-4d55-9a51-1f3f5e0c2a77")
+
+
+def id_key(text: str) -> str:
+    """The UUID an id made offline is stored under: a canonical UUID is its own key; any other
+    text (the wire allows 1-64 characters, though no Aisle store makes such ids) has its
+    name-based UUID, version 3 (MD5), which PostgreSQL can compute too (migration 0003).
+    Every id has one key, so a lookup by id finds what was stored under it."""
+    if CANONICAL_UUID.fullmatch(text):
+        return text
+    return str(uuid.uuid3(ID_KEY_NAMESPACE, text))
+
+
+class UuidText(TypeDecorator[str]):
+    """An id as PostgreSQL's native ``uuid`` (16 bytes, against 37 or more for its text, in
+    every row and index entry), and as text on SQLite; Python sees the canonical text on both.
+    Values are stored under :func:`id_key`."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.UUID(as_uuid=False))
+        return dialect.type_descriptor(String(64))
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else id_key(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
@@ -56,7 +92,7 @@ class Base(DeclarativeBase):
 
 # Shared column types.
 StoreId = Annotated[str, mapped_column(String(32))]
-Uuid = Annotated[str, mapped_column(String(64))]
+Uuid = Annotated[str, mapped_column(UuidText())]
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db import Base
+from cloud.db import Base, Uuid
 
 
 class SyncState(Base):
@@ -40,7 +40,7 @@ class AppliedEvent(Base):
 
     store_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    event_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[Uuid]  # under its key (cloud.db.id_key); PostgreSQL's uuid
     type: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # applied | quarantined
     received_at: Mapped[datetime]

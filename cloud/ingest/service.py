@@ -15,7 +15,16 @@ For one batch, in one transaction:
    (unknown type, bad payload, a row the database refuses) is quarantined with its reason and
    the sequence moves past it: a poison event never blocks the queue. Database refusals are
    found per event inside a savepoint, after the whole batch's rows failed as one insert.
-5. The applied events, the quarantine rows and the new high-water seq commit together.
+5. The events are recorded; an event id the store already sent under another seq is refused
+   by the unique index, and that too is a divergence.
+6. The applied events, the quarantine rows and the new high-water seq commit together.
+
+Every statement of a batch reads about the batch's rows, never the store's history: a store
+with two million events costs what a new one does. Earlier events are read by a range of seqs
+(the primary key), clashes are left to the unique index to find, and no statement filters a
+list of ids or seqs, whose plan without table statistics (autovacuum off, a restore,
+``pg_upgrade``) or once prepared (psycopg's generic plan) reads every event of the store.
+``cloud/ingest/plan_guard.py`` counts what each statement reads.
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Table, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from cloud.db import Database
+from cloud.db import Database, id_key
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, SyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
@@ -135,17 +145,7 @@ def _apply_batch(
     high = state.high_water_seq
     old = [e for e in events if e.seq <= high]
     if old:
-        recorded = dict(
-            session.execute(
-                select(AppliedEvent.seq, AppliedEvent.event_id).where(
-                    AppliedEvent.store_id == store_id,
-                    AppliedEvent.seq.in_([e.seq for e in old]),
-                )
-            ).all()
-        )
-        for event in old:
-            if recorded.get(event.seq) != event.id:
-                raise _Diverged(event.seq, recorded.get(event.seq), event.id)
+        _check_resent(session, store_id, old)
     take: list[WireEvent] = []
     gap_at = None
     for event in (e for e in events if e.seq > high):
@@ -155,15 +155,6 @@ def _apply_batch(
         take.append(event)
     quarantined: list[QuarantinedEvent] = []
     if take:
-        clash = session.execute(
-            select(AppliedEvent.seq, AppliedEvent.event_id).where(
-                AppliedEvent.store_id == store_id,
-                AppliedEvent.event_id.in_([e.id for e in take]),
-            )
-        ).first()
-        if clash is not None:
-            offered = next(e for e in take if e.id == clash.event_id)
-            raise _Diverged(offered.seq, None, offered.id)
         quarantined = _apply_events(session, store_id, take, now)
         state.high_water_seq = take[-1].seq
         state.events_applied += len(take) - len(quarantined)
@@ -180,6 +171,34 @@ def _apply_batch(
         server_time=now.isoformat(),
         clock_skew_s=state.clock_skew_s or 0.0,
     )
+
+
+def _runs(seqs: Sequence[int]) -> list[tuple[int, int]]:
+    """Ascending ``seqs`` as (first, last) runs of consecutive numbers: one in a store's batch."""
+    runs: list[tuple[int, int]] = []
+    for seq in seqs:
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], seq)
+        else:
+            runs.append((seq, seq))
+    return runs
+
+
+def _check_resent(session: Session, store_id: str, old: Sequence[WireEvent]) -> None:
+    """Events at or below the high-water seq must be the very events recorded under their
+    seqs. They are read by ranges of seqs on the primary key, so the statement reads the
+    batch's rows whatever the plan; a batch with holes reads one range per run."""
+    recorded: dict[int, str] = {}
+    for first, last in _runs([e.seq for e in old]):
+        rows = session.execute(
+            select(AppliedEvent.seq, AppliedEvent.event_id).where(
+                AppliedEvent.store_id == store_id, AppliedEvent.seq.between(first, last)
+            )
+        )
+        recorded.update((seq, event_id) for seq, event_id in rows)
+    for event in old:
+        if recorded.get(event.seq) != id_key(event.id):
+            raise _Diverged(event.seq, recorded.get(event.seq), event.id)
 
 
 def _table(model: Any) -> Table:
@@ -262,20 +281,7 @@ def _apply_events(
                 raise
             except Exception as exc:
                 poisoned[event.seq] = _db_reason(exc)
-    session.execute(
-        insert(_table(AppliedEvent)),
-        [
-            {
-                "store_id": store_id,
-                "seq": e.seq,
-                "event_id": e.id,
-                "type": e.type[:64],
-                "status": "quarantined" if e.seq in poisoned else "applied",
-                "received_at": now,
-            }
-            for e in events
-        ],
-    )
+    _record_events(session, store_id, events, poisoned, now)
     out = []
     if poisoned:
         rows_q = []
@@ -298,6 +304,41 @@ def _apply_events(
             out.append(QuarantinedEvent(event.seq, event.id, event.type, reason))
         session.execute(insert(Quarantined), rows_q)
     return out
+
+
+def _insert_or_skip(session: Session, model: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(_table(model)).on_conflict_do_nothing()
+    return sqlite.insert(_table(model)).on_conflict_do_nothing()
+
+
+def _record_events(
+    session: Session,
+    store_id: str,
+    events: Sequence[WireEvent],
+    poisoned: dict[int, str],
+    now: datetime,
+) -> None:
+    """Record the batch's events, applied or quarantined. The unique index on (store, event
+    id) is the check that the store never sends an event again under a new seq: a row it
+    refuses is left out of what the insert returns, and that event is a divergence."""
+    rows = [
+        {
+            "store_id": store_id,
+            "seq": e.seq,
+            "event_id": e.id,
+            "type": e.type[:64],
+            "status": "quarantined" if e.seq in poisoned else "applied",
+            "received_at": now,
+        }
+        for e in events
+    ]
+    statement = _insert_or_skip(session, AppliedEvent).returning(AppliedEvent.seq)
+    recorded = set(session.execute(statement, rows).scalars())
+    refused = next((e for e in events if e.seq not in recorded), None)
+    if refused is not None:
+        raise _Diverged(refused.seq, None, refused.id)
 
 
 def _record_divergence(

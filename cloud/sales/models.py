@@ -7,14 +7,14 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db import Base
+from cloud.db import Base, Uuid
 
 
 class Sale(Base):
     __tablename__ = "sales"
     __table_args__ = (Index("ix_sales_store_seq", "store_id", "seq", unique=True),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[Uuid] = mapped_column(primary_key=True)
     store_id: Mapped[str] = mapped_column(String(32))
     seq: Mapped[int] = mapped_column(BigInteger)
     number: Mapped[str] = mapped_column(String(64))
@@ -36,8 +36,8 @@ class Sale(Base):
 class SaleLine(Base):
     __tablename__ = "sale_lines"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sale_id: Mapped[str] = mapped_column(ForeignKey("sales.id"), index=True)
+    id: Mapped[Uuid] = mapped_column(primary_key=True)
+    sale_id: Mapped[Uuid] = mapped_column(ForeignKey("sales.id"), index=True)
     position: Mapped[int]
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))

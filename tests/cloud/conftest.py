@@ -13,6 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -34,9 +35,9 @@ def _admin_conninfo(url: str) -> tuple[str, str]:
     return conninfo, parsed.render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+@contextmanager
+def _new_postgres_database() -> Iterator[str]:
+    """A new, empty database on the test server (``PG_ENV``), dropped afterwards."""
     url = os.environ.get(PG_ENV)
     if not url:
         if os.environ.get("CI"):
@@ -53,15 +54,29 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(message)
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    test_url = make_url(url).set(database=name).render_as_string(hide_password=False)
-    db = Database.open(test_url)
-    upgrade(db.writer)
-    db.dispose()
     try:
-        yield test_url
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(conninfo, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated, dropped afterwards."""
+    with _new_postgres_database() as test_url:
+        db = Database.open(test_url)
+        upgrade(db.writer)
+        db.dispose()
+        yield test_url
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test's own, not migrated: for tests of migrations, and of
+    plans, which the other tests' rows and statistics must not touch."""
+    with _new_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 import cloud.models  # noqa: F401
 from cloud.app import SchemaOutOfDate, build_context
-from cloud.db import Base, Database
+from cloud.db import Base, Database, id_key
 from cloud.migrations import current_revision, head_revision, upgrade
 from cloud.settings import load_settings
+from sync.ids import new_id
+from tests.cloud.harness import T0
 
 
 def test_migrations_and_models_agree(database_url):
@@ -40,3 +43,66 @@ def test_the_service_refuses_an_unmigrated_database(tmp_path):
     settings = load_settings(None, environ={}, overrides={"data_dir": str(tmp_path)})
     with pytest.raises(SchemaOutOfDate, match="aisle cloud migrate"):
         build_context(settings)
+
+
+LEGACY_SALE = """
+INSERT INTO sales (id, store_id, seq, number, channel, currency, subtotal, discount, tax, total,
+                   paid, change, item_count, payments, created_at, received_at)
+VALUES (:id, 'S001', :seq, :id, 'kiosk', 'CNY', 100, 0, 9, 100, 100, 0, 1, '[]', :at, :at)
+"""
+LEGACY_LINE = """
+INSERT INTO sale_lines (id, sale_id, position, sku, name, barcode, quantity, unit_price, price,
+                        subtotal, discount, tax, total, tax_rate_bp)
+VALUES (:id, :sale_id, 1, 'SKU1', 'Product 1', '', 1, 100, 100, 100, 0, 9, 100, 900)
+"""
+LEGACY_EVENT = """
+INSERT INTO applied_events (store_id, seq, event_id, type, status, received_at)
+VALUES ('S001', :seq, :event_id, 'sale.completed', 'applied', :at)
+"""
+COLUMN_TYPES = """
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = current_schema()
+  AND (table_name, column_name) IN (('applied_events', 'event_id'), ('sales', 'id'),
+                                    ('sale_lines', 'id'), ('sale_lines', 'sale_id'))
+ORDER BY table_name, column_name
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A database with no schema yet, on each backend."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("fresh_postgres_url")
+        return url
+    return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+
+
+def test_ids_move_to_native_uuids_under_their_keys(empty_database_url):
+    # Ids that are not UUIDs (the wire allows any 64 characters) move to their name-based
+    # keys, computed in SQL on PostgreSQL and in Python on SQLite: the same ones.
+    db = Database.open(empty_database_url)
+    try:
+        upgrade(db.writer, "0002")
+        events = [new_id(), "evt-2", "Événement 3"]
+        lines = [(new_id(), new_id()), ("L-1", "legacy-sale-1")]
+        with db.writer.begin() as conn:
+            for seq, (line_id, sale_id) in enumerate(lines, start=1):
+                conn.execute(text(LEGACY_SALE), {"id": sale_id, "seq": seq, "at": T0})
+                conn.execute(text(LEGACY_LINE), {"id": line_id, "sale_id": sale_id})
+            for seq, event_id in enumerate(events, start=1):
+                conn.execute(text(LEGACY_EVENT), {"seq": seq, "event_id": event_id, "at": T0})
+        upgrade(db.writer)
+        with db.writer.connect() as conn:
+            stored = conn.execute(text("SELECT event_id FROM applied_events ORDER BY seq"))
+            assert [str(e) for e in stored.scalars()] == [id_key(e) for e in events]
+            assert id_key(events[0]) == events[0]
+            stored = conn.execute(
+                text("SELECT l.id, l.sale_id FROM sale_lines l JOIN sales s ON s.id = l.sale_id")
+            )
+            assert sorted((str(i), str(s)) for i, s in stored) == sorted(
+                (id_key(i), id_key(s)) for i, s in lines
+            )
+            if db.is_postgresql:
+                assert [t for *_, t in conn.execute(text(COLUMN_TYPES))] == ["uuid"] * 4
+    finally:
+        db.dispose()

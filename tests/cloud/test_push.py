@@ -151,6 +151,54 @@ def test_the_same_event_id_under_a_new_seq_is_a_divergence(cloud):
     assert response.get_json()["error"]["code"] == "sequence_diverged"
 
 
+def test_an_event_id_sent_again_under_a_new_seq_is_refused_with_its_whole_batch(cloud):
+    # The projection takes the event (a new movement id): only the unique index on the store's
+    # event ids refuses it, after the batch's rows went in, and the whole batch rolls back.
+    store = cloud.store()
+    first = sales("S001", range(1, 4))
+    store.push(first)
+    totals = _totals(cloud)
+    again = dict(stock_event(5), id=first[1]["id"])
+    response = store.push([sale_event(4, "S001"), again, sale_event(6, "S001")])
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["code"] == "sequence_diverged"
+    assert (error["details"]["seq"], error["details"]["offered_event_id"]) == (5, first[1]["id"])
+    assert error["details"]["acked_seq"] == 3
+    assert _totals(cloud) == totals
+    assert _count(cloud, StockMovement) == 0
+    assert _count(cloud, AppliedEvent) == 3
+    assert cloud.hq("/api/v1/stores/S001/sync-state").get_json()["diverged"] is True
+
+
+def test_events_sent_again_with_holes_between_them_are_each_checked(cloud):
+    store = cloud.store()
+    events = sales("S001", range(1, 7))
+    store.push(events)
+    body = store.push([events[0], events[1], events[3], events[4]]).get_json()
+    assert (body["acked_seq"], body["applied"], body["duplicates"]) == (6, 0, 4)
+    other = sale_event(4, "S001")
+    response = store.push([events[0], events[1], other, events[4]])
+    assert response.status_code == 409
+    assert response.get_json()["error"]["details"]["seq"] == 4
+    assert response.get_json()["error"]["details"]["applied_event_id"] == events[3]["id"]
+
+
+def test_event_ids_that_are_not_uuids_are_applied_once_all_the_same(cloud):
+    # The wire allows any id of 1-64 characters; the cloud keys one that is not a UUID by its
+    # name-based UUID, so a resend is still a duplicate and a reuse still a divergence.
+    store = cloud.store()
+    events = sales("S001", range(1, 4))
+    events[1]["id"], events[2]["id"] = "evt-2", events[2]["id"].upper()
+    assert store.push(events).get_json()["applied"] == 3
+    body = store.push(events).get_json()
+    assert (body["acked_seq"], body["applied"], body["duplicates"]) == (3, 0, 3)
+    response = store.push([dict(events[1], seq=4)])
+    assert response.status_code == 409
+    assert response.get_json()["error"]["details"]["offered_event_id"] == "evt-2"
+    assert _count(cloud, AppliedEvent) == 3
+
+
 def test_poison_events_are_quarantined_and_the_rest_flows_on(cloud):
     store = cloud.store()
     good = sales("S001", range(1, 7))
