@@ -2,8 +2,9 @@
 
 ``live`` (one per test module) runs ``aisle edge init``, ``import-catalog`` and ``pair`` in
 subprocesses, then ``aisle edge serve`` on a free port, and talks to it over HTTP only.
-``declining`` is a second server process on the same store files whose card provider declines
-every payment (``AISLE_PAYMENTS__DECLINE_RATE_BP=10000``).
+``declining`` is a second store, built the same way and served by its own process, whose card
+provider declines every payment (``AISLE_PAYMENTS__DECLINE_RATE_BP=10000``). It cannot share
+``live``'s files: a server holds ``server.lock`` on its store for its whole life.
 """
 
 from __future__ import annotations
@@ -303,12 +304,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 
 @pytest.fixture(scope="module")
-def declining(live: Live) -> Iterator[Live]:
-    """A second server on ``live``'s store whose payment provider declines every card."""
-    store = Store(live.data_dir, live.data_dir / "edge.toml", live.tokens, live.device_ids)
-    server = start_server(
-        store, live.log_path.with_name("declining.log"), AISLE_PAYMENTS__DECLINE_RATE_BP="10000"
-    )
+def declining(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A store of its own whose payment provider declines every card."""
+    root = tmp_path_factory.mktemp("declining")
+    store = create_store(root / "S001")
+    server = start_server(store, root / "server.log", AISLE_PAYMENTS__DECLINE_RATE_BP="10000")
     try:
         yield server
     finally:

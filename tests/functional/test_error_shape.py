@@ -951,6 +951,12 @@ def _snapshot(w: World) -> dict[str, Any]:
             for sku in ("MILK1L", "SOAP", "BAIJIU")
         ],
         "day": live.ok(live.get("/api/v1/reports/day", "manager")),
+        "declining": None
+        if w.declining is None
+        else (
+            w.declining.ok(w.declining.get("/api/v1/sync/status", "manager"))["outbox_last_seq"],
+            w.declining.ok(w.declining.get("/api/v1/reports/day", "manager")),
+        ),
     }
 
 
