@@ -66,6 +66,7 @@ def create_app(settings: CloudSettings, **overrides: Any) -> Flask:
     from cloud.ingest.api import api as ingest_api
     from cloud.sales.api import api as sales_api
     from cloud.stores.api import api as stores_api
+    from cloud.stores.recovery_api import api as recovery_api
 
     app = Flask("cloud")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BATCH_BYTES + 64 * 1024
@@ -73,7 +74,7 @@ def create_app(settings: CloudSettings, **overrides: Any) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     ctx = build_context(settings, **overrides)
     app.extensions["aisle_cloud"] = ctx
-    for api in (stores_api, ingest_api, feeds_api, sales_api):
+    for api in (stores_api, ingest_api, feeds_api, sales_api, recovery_api):
         app.register_blueprint(api)
 
     @app.get("/healthz")

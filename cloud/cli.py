@@ -13,6 +13,7 @@ from cloud.settings import CloudSettings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from cloud.db import Database
+    from sync.protocol import Recovery
 
 CLOUD_TOML = """\
 # Aisle cloud configuration. Every key can be overridden by an environment variable:
@@ -229,6 +230,89 @@ def revoke_store_cmd(store_id: str, config: str | None) -> None:
     finally:
         db.dispose()
     click.echo(f"store {store_id} revoked")
+
+
+@cloud.command("reissue-code")
+@click.argument("store_id")
+@config_option
+def reissue_code_cmd(store_id: str, config: str | None) -> None:
+    """A new enrollment code for an enrolled store whose server (and key) was replaced."""
+    from cloud.errors import CloudError
+    from cloud.stores.service import reissue_code
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        code = reissue_code(
+            db, store_id, now=SystemClock().now(), code_ttl_s=settings.enrollment.code_ttl_s
+        )
+    except CloudError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
+    click.echo(f"store {store_id}: enrollment code for its new server (single use):")
+    click.echo(code)
+
+
+@cloud.command("recoveries")
+@click.option("--pending", is_flag=True, help="only those waiting for approval")
+@config_option
+def recoveries_cmd(pending: bool, config: str | None) -> None:
+    """Stores that asked to move onto a new stream after a restore or a replacement."""
+    from cloud.stores.recovery import list_recoveries
+    from sync.protocol import RECOVERY_PENDING, Recovery
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        found = list_recoveries(db, status=RECOVERY_PENDING if pending else None)
+    finally:
+        db.dispose()
+    if not found:
+        click.echo("no recoveries")
+    for doc in found:
+        click.echo(describe_recovery(Recovery.from_dict(doc)))
+
+
+def describe_recovery(r: Recovery) -> str:
+    """A recovery in words, for HQ deciding whether to approve it."""
+    lines = [
+        f"store {r.store_id}: recovery to stream {r.stream}, {r.status} (asked {r.requested_at}"
+        + (f", approved {r.approved_at} by {r.approved_by})" if r.approved_at else ")"),
+        f"  the store agrees with the cloud up to seq {r.agreed_seq}; its outbox ends at "
+        f"{r.outbox_last_seq}; the cloud holds up to {r.cloud_high_water_seq}",
+        f"  held only by the cloud: {r.cloud_only_events} events, {r.cloud_only_sales_count} "
+        f"sales totalling {r.cloud_only_sales_total} (minor units); kept, not merged",
+    ]
+    lines += [
+        f"    sale {s.number} {s.total} at {s.created_at} ({s.id})" for s in r.cloud_only_sales
+    ]
+    if r.base_seq is not None:
+        lines.append(f"  the store's own events continue after seq {r.base_seq}")
+    return "\n".join(lines)
+
+
+@cloud.command("approve-recovery")
+@click.argument("store_id")
+@click.option("--by", "approved_by", required=True, help="who approves (kept with the approval)")
+@config_option
+def approve_recovery_cmd(store_id: str, approved_by: str, config: str | None) -> None:
+    """Approve a store's pending recovery: it continues on a new stream; nothing is merged."""
+    from cloud.errors import CloudError
+    from cloud.stores.recovery import approve_recovery
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    db = _open(settings)
+    try:
+        recovery = approve_recovery(db, store_id, approved_by=approved_by, now=SystemClock().now())
+    except CloudError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
+    click.echo("approved")
+    click.echo(describe_recovery(recovery))
 
 
 @cloud.command("import-catalog")

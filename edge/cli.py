@@ -387,6 +387,76 @@ def sync_now(config: str | None) -> None:
         sys.exit(1)
 
 
+@edge.command("recover")
+@click.option(
+    "--wait",
+    "wait_s",
+    default=0.0,
+    type=click.FloatRange(0, 86_400),
+    help="seconds to wait for HQ's approval and apply it (the server does it by itself too)",
+)
+@config_option
+def recover_cmd(wait_s: float, config: str | None) -> None:
+    """Ask the cloud to move this store, restored from a backup or replaced, onto a new stream.
+
+    The store compares its events with what the cloud holds from it and asks to continue after
+    the last one they agree on; HQ approves at the cloud (``aisle cloud approve-recovery``).
+    Then the store numbers its own events after the cloud's and pushes them: what the cloud
+    holds that the store no longer has is reported, never merged or lost.
+    """
+    import time
+
+    from edge.db import Database
+    from edge.sync_client import recovery, service
+    from edge.sync_client.transport import CloudError
+    from sync.clock import SystemClock
+
+    settings = _load(config)
+    _migrate(settings)
+    db = Database.open(settings.database_path)
+    clock = SystemClock()
+    try:
+        link = service.link_of(db)
+        if link is None:
+            raise click.ClickException("this store is not enrolled with a cloud")
+        client = service.client_for(settings, link)
+        try:
+            asked = recovery.request(db, client, now=clock.now())
+        except recovery.NothingToRecover as exc:
+            click.echo(str(exc))
+            return
+        except CloudError as exc:
+            raise click.ClickException(f"the cloud did not take the request: {exc}") from None
+        click.echo(
+            f"asked to recover onto stream {asked.stream}: this store agrees with the cloud up "
+            f"to seq {asked.agreed_seq}; the cloud also holds {asked.cloud_only_events} events "
+            f"this store does not have, {asked.cloud_only_sales_count} of them sales totalling "
+            f"{asked.cloud_only_sales_total} (kept at the cloud, reported here)"
+        )
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                waiting = recovery.resume_if_approved(
+                    db, client, store_id=link.store_id, now=clock.now()
+                )
+            except CloudError as exc:
+                waiting = f"cloud unreachable ({exc}); trying again"
+            if waiting is None:
+                state = service.status(db, clock.now())
+                done = state["recovery"]
+                click.echo(
+                    f"recovered: {done['renumbered']} events of this store continue after seq "
+                    f"{done['base_seq']}; the server pushes them"
+                )
+                return
+            if time.monotonic() >= deadline:
+                click.echo(waiting)
+                return
+            time.sleep(min(5.0, max(0.1, deadline - time.monotonic())))
+    finally:
+        db.dispose()
+
+
 @edge.command("serve")
 @config_option
 @click.option("--host", default=None, help="overrides server.host")

@@ -21,6 +21,7 @@ from edge.sync_client.models import (
     FeedCursor,
     QuarantinedEvent,
     StoreSetting,
+    SyncRecovery,
     SyncState,
 )
 
@@ -46,5 +47,6 @@ __all__ = [
     "StockLevel",
     "StockMovement",
     "StoreSetting",
+    "SyncRecovery",
     "SyncState",
 ]

@@ -452,3 +452,165 @@ class PullPage:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed pull page: {exc}", code="bad_answer") from None
+
+
+# --- recovery of a restored or replaced store ----------------------------------------------------
+#
+# A store whose database went back in time (restored from a backup, or new hardware) holds fewer
+# events than the cloud has from it, and its new events take numbers the cloud already gave to
+# others. It stops pushing (ERR_DIVERGED) until it is moved onto a new stream:
+#
+# 1. it finds how far it and the cloud agree, comparing its outbox with the cloud's record of its
+#    events (``GET /api/v1/sync/events?after=<seq>&limit=<n>`` -> :class:`HeldEventsPage`);
+# 2. it asks to recover (``POST /api/v1/sync/recovery`` with :class:`RecoveryRequest`); the
+#    cloud records the request and what it holds that the store does not (:class:`Recovery`);
+# 3. HQ approves (``POST /api/v1/stores/<id>/recovery/approve``), which fixes ``base_seq``, the
+#    cloud's last seq of the old stream, and lets the store push again;
+# 4. the store (``GET /api/v1/sync/recovery``) renumbers its events after ``agreed_seq`` to
+#    follow ``base_seq``, in one local transaction, and pushes them as new events. Nothing is
+#    merged: what the cloud holds past ``agreed_seq`` stays, and is reported on both sides.
+
+MAX_HELD_EVENTS_PAGE = 5000
+ERR_NO_RECOVERY = "no_recovery"  # 404: the store has not asked to recover
+ERR_RECOVERY_NOT_NEEDED = "recovery_not_needed"  # 409: the store and the cloud agree
+RECOVERY_PENDING = "pending"
+RECOVERY_APPROVED = "approved"
+
+
+@dataclass(frozen=True, slots=True)
+class HeldEventsPage:
+    """The cloud's record of a store's events after a seq: ``(seq, event_id)`` in seq order."""
+
+    events: tuple[tuple[int, str], ...]
+    high_water_seq: int
+    has_more: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events": [{"seq": seq, "event_id": event_id} for seq, event_id in self.events],
+            "high_water_seq": self.high_water_seq,
+            "has_more": self.has_more,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> HeldEventsPage:
+        try:
+            return cls(
+                events=tuple((int(e["seq"]), str(e["event_id"])) for e in doc["events"]),
+                high_water_seq=int(doc["high_water_seq"]),
+                has_more=bool(doc["has_more"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"malformed events page: {exc}", code="bad_answer") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryRequest:
+    """A store asking to move onto a new stream: it agrees with the cloud up to ``agreed_seq``
+    and its outbox ends at ``outbox_last_seq``."""
+
+    agreed_seq: int
+    outbox_last_seq: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"agreed_seq": self.agreed_seq, "outbox_last_seq": self.outbox_last_seq}
+
+
+@dataclass(frozen=True, slots=True)
+class CloudOnlySale:
+    """A sale the cloud holds from the store that the store itself no longer has."""
+
+    id: str
+    number: str
+    total: int
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "number": self.number,
+            "total": self.total,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """A store's request to recover and, once HQ approved it, where its new stream starts.
+
+    ``cloud_only_*`` describe what the cloud holds after ``agreed_seq`` (events the store no
+    longer has: sales it made after its backup, for one); ``cloud_only_sales`` lists the first
+    hundred. ``highest_sale_number`` is the last receipt number the cloud saw from the store, so
+    that its next sales do not reuse numbers already on receipts.
+    """
+
+    id: str
+    store_id: str
+    status: str
+    stream: int
+    agreed_seq: int
+    outbox_last_seq: int
+    cloud_high_water_seq: int
+    base_seq: int | None
+    cloud_only_events: int
+    cloud_only_sales_count: int
+    cloud_only_sales_total: int
+    cloud_only_sales: tuple[CloudOnlySale, ...]
+    highest_sale_number: str | None
+    requested_at: str
+    approved_at: str | None
+    approved_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "store_id": self.store_id,
+            "status": self.status,
+            "stream": self.stream,
+            "agreed_seq": self.agreed_seq,
+            "outbox_last_seq": self.outbox_last_seq,
+            "cloud_high_water_seq": self.cloud_high_water_seq,
+            "base_seq": self.base_seq,
+            "cloud_only_events": self.cloud_only_events,
+            "cloud_only_sales_count": self.cloud_only_sales_count,
+            "cloud_only_sales_total": self.cloud_only_sales_total,
+            "cloud_only_sales": [s.to_dict() for s in self.cloud_only_sales],
+            "highest_sale_number": self.highest_sale_number,
+            "requested_at": self.requested_at,
+            "approved_at": self.approved_at,
+            "approved_by": self.approved_by,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Recovery:
+        try:
+            base = doc["base_seq"]
+            return cls(
+                id=str(doc["id"]),
+                store_id=str(doc["store_id"]),
+                status=str(doc["status"]),
+                stream=int(doc["stream"]),
+                agreed_seq=int(doc["agreed_seq"]),
+                outbox_last_seq=int(doc["outbox_last_seq"]),
+                cloud_high_water_seq=int(doc["cloud_high_water_seq"]),
+                base_seq=None if base is None else int(base),
+                cloud_only_events=int(doc["cloud_only_events"]),
+                cloud_only_sales_count=int(doc["cloud_only_sales_count"]),
+                cloud_only_sales_total=int(doc["cloud_only_sales_total"]),
+                cloud_only_sales=tuple(
+                    CloudOnlySale(
+                        str(s["id"]), str(s["number"]), int(s["total"]), str(s["created_at"])
+                    )
+                    for s in doc["cloud_only_sales"]
+                ),
+                highest_sale_number=(
+                    None
+                    if doc.get("highest_sale_number") is None
+                    else str(doc["highest_sale_number"])
+                ),
+                requested_at=str(doc["requested_at"]),
+                approved_at=None if doc.get("approved_at") is None else str(doc["approved_at"]),
+                approved_by=None if doc.get("approved_by") is None else str(doc["approved_by"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"malformed recovery: {exc}", code="bad_answer") from None

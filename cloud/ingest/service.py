@@ -78,7 +78,8 @@ def _diverged_error(store_id: str, row: Divergence, acked_seq: int) -> Conflict:
     return Conflict(
         f"store {store_id} sent event {row.offered_event_id} as seq {row.seq}, but the cloud "
         f"applied {row.applied_event_id} under that seq: the store's database looks restored "
-        "from an old backup. Its events are not merged; HQ must resolve this.",
+        "from an old backup, or replaced. Its events are not merged: run `aisle edge recover` "
+        "at the store, and HQ approves the recovery (`aisle cloud approve-recovery`).",
         code=ERR_DIVERGED,
         details={
             "seq": row.seq,

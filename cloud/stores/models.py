@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base, StoreId
@@ -83,3 +83,23 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class StoreRecovery(Base):
+    """A store's request to move onto a new stream after its database went back in time, and
+    HQ's approval of it (see sync/protocol.py, "recovery")."""
+
+    __tablename__ = "store_recoveries"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'approved')", name="status_known"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    store_id: Mapped[StoreId] = mapped_column(ForeignKey("stores.id"), index=True)
+    stream: Mapped[int] = mapped_column(Integer)  # the stream the store moves onto
+    status: Mapped[str] = mapped_column(String(16))
+    agreed_seq: Mapped[int] = mapped_column(BigInteger)
+    outbox_last_seq: Mapped[int] = mapped_column(BigInteger)
+    base_seq: Mapped[int | None] = mapped_column(BigInteger)  # set by the approval
+    report: Mapped[str] = mapped_column(Text)  # JSON: what the cloud holds past agreed_seq
+    requested_at: Mapped[datetime]
+    approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(100))

@@ -115,6 +115,32 @@ def add_store(db: Database, store: StoreInput, *, now: datetime, code_ttl_s: int
     return code
 
 
+def reissue_code(db: Database, store_id: str, *, now: datetime, code_ttl_s: int) -> str:
+    """A new one-time code for a store already enrolled: its server was replaced and the key
+    lost with it. Enrolling with the code registers the new key and revokes the old one; the
+    store's stream stays where it was, so the new server is moved onto a new stream by a
+    recovery (HQ approves that too)."""
+    code = new_enrollment_code()
+    with db.write() as uow:
+        session = uow.session
+        row = session.get(Store, store_id)
+        if row is None:
+            raise NotFound(f"no store {store_id!r}", code="unknown_store")
+        if row.revoked_at is not None:
+            raise Conflict(f"store {store_id} was revoked", code=ERR_REVOKED)
+        session.add(
+            EnrollmentCode(
+                code_hash=hash_secret(normalize_code(code)),
+                store_id=store_id,
+                created_at=now,
+                expires_at=now + timedelta(seconds=code_ttl_s),
+                used_at=None,
+            )
+        )
+        uow.commit()
+    return code
+
+
 def enroll(
     db: Database, *, code: str, store_public_key: str, store_id: str | None, now: datetime
 ) -> Store:

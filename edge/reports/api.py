@@ -38,6 +38,30 @@ class StorageOut(BaseModel):
     wal_bytes: int
 
 
+class CloudOnlySaleOut(BaseModel):
+    id: str
+    number: str
+    total: int
+    created_at: str
+
+
+class RecoveryOut(BaseModel):
+    """The store's latest move onto a new stream after a restore: requested, then applied."""
+
+    id: str
+    status: str
+    stream: int
+    agreed_seq: int
+    base_seq: int | None
+    renumbered: int
+    requested_at: str
+    applied_at: str | None
+    cloud_only_events: int
+    cloud_only_sales_count: int
+    cloud_only_sales_total: int
+    cloud_only_sales: list[CloudOnlySaleOut]
+
+
 class SyncStatusOut(BaseModel):
     online: bool
     cloud: str | None
@@ -57,6 +81,7 @@ class SyncStatusOut(BaseModel):
     quarantined: list[QuarantinedOut]
     feeds: dict[str, FeedOut]
     storage: StorageOut
+    recovery: RecoveryOut | None
 
 
 class DayReportOut(BaseModel):

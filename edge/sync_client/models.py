@@ -84,3 +84,21 @@ class StoreSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)  # JSON
     updated_at: Mapped[datetime]
+
+
+class SyncRecovery(Base):
+    """This store's request to move onto a new stream after its database went back in time,
+    and, once HQ approved and the store renumbered its events, what happened."""
+
+    __tablename__ = "sync_recoveries"
+    __table_args__ = (CheckConstraint("status IN ('requested', 'applied')", name="status_known"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the cloud's recovery id
+    status: Mapped[str] = mapped_column(String(16))
+    stream: Mapped[int]
+    agreed_seq: Mapped[int]
+    base_seq: Mapped[int | None]
+    renumbered: Mapped[int] = mapped_column(default=0)  # events moved onto the new stream
+    report: Mapped[str] = mapped_column(Text)  # the cloud's recovery document (JSON)
+    requested_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]

@@ -147,7 +147,7 @@ def _apply_checked(
         row.updated_at = now
         state = sync_state(session)
         state.last_pull_at = now
-        mark_healthy(state, now)
+        mark_healthy(state, now, pushed=False)
         uow.commit()
 
 

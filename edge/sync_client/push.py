@@ -159,7 +159,8 @@ def _take_answer(db: Database, batch: _Batch, result: PushResult, now: datetime)
                 state.halted_code = ERR_DIVERGED
                 state.last_error = (
                     f"the cloud holds events up to seq {mark} but this store's outbox ends at "
-                    f"{last}: the store's database looks restored from a backup"
+                    f"{last}: the store's database looks restored from a backup, or replaced; "
+                    "run `aisle edge recover`"
                 )
                 state.last_error_code = ERR_DIVERGED
                 state.last_error_at = now
@@ -181,7 +182,7 @@ def _take_answer(db: Database, batch: _Batch, result: PushResult, now: datetime)
         state.acked_seq = mark
         state.last_push_at = now
         state.clock_skew_s = result.clock_skew_s
-        mark_healthy(state, now)
+        mark_healthy(state, now, pushed=True)
         uow.commit()
     return mark
 

@@ -29,10 +29,11 @@ from edge.checkout.payments import PaymentProvider
 from edge.db import Database
 from edge.maintenance import run_maintenance
 from edge.settings import EdgeSettings
-from edge.sync_client import service
+from edge.sync_client import recovery, service
 from edge.sync_client.transport import CloudClient, CloudError
 from sync.clock import Clock
 from sync.keys import KeyFileError
+from sync.protocol import ERR_DIVERGED
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,15 @@ class SyncRunner:
                 return f"cannot sync: {exc}"
             parts = []
             try:
+                if push and service.halted(self.db) == ERR_DIVERGED:
+                    # Restored or replaced: nothing goes out under numbers the cloud gave to
+                    # other events; once HQ approves the store's recovery it is applied here.
+                    waiting = recovery.resume_if_approved(
+                        self.db, client, store_id=link.store_id, now=self.clock.now()
+                    )
+                    if waiting is not None:
+                        parts.append(waiting)
+                        push = False
                 if push:
                     report = service.drain(
                         self.db,

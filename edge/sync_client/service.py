@@ -10,7 +10,8 @@ The rules that make it safe, whatever fails and whenever a process dies:
 * If the cloud says it holds less than the store thinks it sent (the cloud was restored from a
   backup), the store rewinds and sends again from the cloud's mark; if the cloud holds other
   events under this store's numbers (the *store* was restored from a backup), pushing halts with
-  ``sequence_diverged`` for a person to sort out. Nothing is ever merged silently.
+  ``sequence_diverged`` until the store recovers onto a new stream, which HQ approves
+  (:mod:`edge.sync_client.recovery`). Nothing is ever merged silently.
 * A pulled page is applied in one transaction together with the feed's new cursor: a crash
   mid-apply leaves the old cursor and the old data, and the page is pulled again.
 * Events the cloud quarantines are recorded here with the cloud's reason and the queue moves on.
@@ -24,6 +25,7 @@ from edge.sync_client.push import PushReport, drain
 from edge.sync_client.state import (
     HALTING_CODES,
     backoff_s,
+    halted,
     may_attempt,
     record_failure,
     status,
@@ -40,6 +42,7 @@ __all__ = [
     "client_for",
     "drain",
     "enroll",
+    "halted",
     "link_of",
     "may_attempt",
     "pull_all",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from datetime import datetime, timedelta
@@ -13,7 +14,13 @@ from sqlalchemy.orm import Session
 from edge.db import Database
 from edge.maintenance import storage
 from edge.outbox.service import outbox_status
-from edge.sync_client.models import CloudLink, FeedCursor, QuarantinedEvent, SyncState
+from edge.sync_client.models import (
+    CloudLink,
+    FeedCursor,
+    QuarantinedEvent,
+    SyncRecovery,
+    SyncState,
+)
 from edge.sync_client.transport import CloudError, CloudRefused
 from sync.protocol import ERR_DIVERGED
 
@@ -37,16 +44,26 @@ def sync_state(session: Session) -> SyncState:
     return state
 
 
+def halted(db: Database) -> str | None:
+    """Why pushing is stopped until a person acts, if it is."""
+    with db.read() as session:
+        state = session.get(SyncState, 1)
+        return state.halted_code if state else None
+
+
 # --- health ---------------------------------------------------------------------------------
 
 
-def mark_healthy(state: SyncState, now: datetime) -> None:
-    """A good exchange with the cloud: clear failures, backoff and a halt."""
+def mark_healthy(state: SyncState, now: datetime, *, pushed: bool) -> None:
+    """A good exchange with the cloud: clear failures, backoff and a halt. A divergence (the
+    store's database went back in time) is cleared only by a push the cloud took, which happens
+    once the store has recovered onto a new stream; a pull does not clear it."""
     state.last_contact_at = now
     state.consecutive_failures = 0
     state.next_attempt_at = None
     state.next_attempt_mono = None
-    state.halted_code = None
+    if pushed or state.halted_code != ERR_DIVERGED:
+        state.halted_code = None
 
 
 def backoff_s(failures: int, *, initial: float, cap: float, rng: random.Random) -> float:
@@ -158,6 +175,32 @@ def status(db: Database, now: datetime) -> dict[str, Any]:
         "next_attempt_at": iso(state.next_attempt_at) if state else None,
         "clock_skew_s": state.clock_skew_s if state else None,
         "quarantined": quarantine,
+        "recovery": latest_recovery(db),
         "feeds": cursors,
         "storage": storage(db),
+    }
+
+
+def latest_recovery(db: Database) -> dict[str, Any] | None:
+    """The store's latest recovery, for the sync status."""
+    with db.read() as session:
+        row = session.execute(
+            select(SyncRecovery).order_by(SyncRecovery.requested_at.desc()).limit(1)
+        ).scalar_one_or_none()
+    if row is None:
+        return None
+    report = json.loads(row.report)
+    return {
+        "id": row.id,
+        "status": row.status,
+        "stream": row.stream,
+        "agreed_seq": row.agreed_seq,
+        "base_seq": row.base_seq,
+        "renumbered": row.renumbered,
+        "requested_at": row.requested_at.isoformat(),
+        "applied_at": row.applied_at.isoformat() if row.applied_at else None,
+        "cloud_only_events": report["cloud_only_events"],
+        "cloud_only_sales_count": report["cloud_only_sales_count"],
+        "cloud_only_sales_total": report["cloud_only_sales_total"],
+        "cloud_only_sales": report["cloud_only_sales"][:20],
     }

@@ -23,11 +23,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sync.keys import load_public_key_b64
 from sync.protocol import (
     BATCH_CONTENT_TYPE,
+    ERR_NO_RECOVERY,
     ERR_STALE,
     PROTOCOL_VERSION,
+    HeldEventsPage,
     ProtocolError,
     PullPage,
     PushResult,
+    Recovery,
+    RecoveryRequest,
     canonical_json,
     request_target,
 )
@@ -242,7 +246,7 @@ class CloudClient:
             retry_after_s=retry_after(response.headers.get("Retry-After"), now=now),
         )
 
-    # --- the protocol's three calls ---------------------------------------------------------
+    # --- the protocol's calls -----------------------------------------------------------------
 
     def enroll(self, *, code: str, store_public_key: str, now: datetime) -> dict[str, Any]:
         """Register this store's public key with a one-time code (answer not yet pinnable)."""
@@ -282,3 +286,41 @@ class CloudClient:
         if page.feed != feed:
             raise CloudUnavailable(f"asked for feed {feed}, got {page.feed}", code="bad_answer")
         return page
+
+    def held_events(self, *, after: int, limit: int, now: datetime) -> HeldEventsPage:
+        """The cloud's record of this store's events after seq ``after``."""
+        answer = self.call(
+            "GET", "/api/v1/sync/events", now=now, params={"after": after, "limit": limit}
+        )
+        try:
+            return HeldEventsPage.from_dict(answer.body)
+        except ProtocolError as exc:
+            raise CloudUnavailable(exc.message, code="bad_answer") from None
+
+    def request_recovery(self, request: RecoveryRequest, *, now: datetime) -> Recovery:
+        """Ask to move onto a new stream (HQ approves)."""
+        answer = self.call(
+            "POST",
+            "/api/v1/sync/recovery",
+            now=now,
+            body=canonical_json(request.to_dict()),
+            headers={"Content-Type": "application/json"},
+        )
+        return _recovery_of(answer)
+
+    def recovery(self, *, now: datetime) -> Recovery | None:
+        """This store's latest recovery at the cloud; None when it never asked."""
+        try:
+            answer = self.call("GET", "/api/v1/sync/recovery", now=now)
+        except CloudRefused as exc:
+            if exc.code == ERR_NO_RECOVERY:
+                return None
+            raise
+        return _recovery_of(answer)
+
+
+def _recovery_of(answer: Answer) -> Recovery:
+    try:
+        return Recovery.from_dict(answer.body)
+    except ProtocolError as exc:
+        raise CloudUnavailable(exc.message, code="bad_answer") from None
