@@ -95,6 +95,19 @@ def server_lock(settings: EdgeSettings, *, purpose: str) -> Iterator[int]:
         os.close(fd)
 
 
+def _new_folder(parent: Path, name: str) -> Path:
+    """``parent/name`` created (0700), or ``name-2``, ``name-3``... if it is taken: two restores
+    in one second keep both replaced databases."""
+    for n in range(1, 1000):
+        folder = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return folder
+    raise BackupError(f"{parent} holds too many {name}* folders")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -229,8 +242,7 @@ def restore_backup(settings: EdgeSettings, backup: Path, *, now: datetime) -> Re
         ]
         aside = None
         if present:
-            aside = data / f"replaced-{now.strftime('%Y%m%dT%H%M%SZ')}"
-            aside.mkdir(mode=0o700)
+            aside = _new_folder(data, f"replaced-{now.strftime('%Y%m%dT%H%M%SZ')}")
             for path in present:
                 os.replace(path, aside / path.name)
         incoming = target.with_name(target.name + ".restoring")

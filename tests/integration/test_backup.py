@@ -85,6 +85,12 @@ def test_restore_puts_the_copy_back_and_moves_the_replaced_database_aside(store,
         assert sorted(s.scalars(Sale.__table__.select().with_only_columns(Sale.id))) == sorted(kept)
     assert report.keys_kept == ["store_key.pem"] and report.keys_restored == []
 
+    # Restored again within the same second (the wrong backup, then the right one): both
+    # replaced databases are kept, neither overwritten.
+    again = restore_backup(store.settings, tmp_path / "b1", now=store.clock.now())
+    assert again.moved_aside is not None and again.moved_aside != report.moved_aside
+    assert aside.exists() and (again.moved_aside / "edge.sqlite3").exists()
+
 
 def test_restore_refuses_a_running_server_another_store_and_a_damaged_copy(store, tmp_path):
     sold(store, 1)

@@ -194,6 +194,16 @@ class CloudProcess:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        response = requests.post(
+            self.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.hq_token}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def sales_of(self, store_id: str) -> list[dict[str, Any]]:
         """Every sale HQ sees for the store, following the pages."""
         found: list[dict[str, Any]] = []

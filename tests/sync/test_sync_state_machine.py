@@ -1,11 +1,14 @@
 """Sync as a state machine: sales, pushes, pulls, network faults (requests dropped, answers lost
 after the cloud acted, duplicates, cut-short answers, 502/503), power cuts that lose what was not
-fsynced, and restarts, in any order Hypothesis finds, against a real cloud process.
+fsynced, restarts, backups taken while trading and restored later (then `aisle edge recover`
+and HQ's approval), in any order Hypothesis finds, against a real cloud process.
 
-Always: the cloud never holds a sale twice, nor one the store does not have; every sale the
-store answered for is still in the store; nothing halts (none of these steps gives a store a
-reason to). Whenever the faults stop, the store drains and the cloud holds each sale exactly
-once. ``AISLE_TEST_STATEFUL_EXAMPLES`` sets how many runs (``make soak`` runs many more)."""
+Always: the cloud never holds a sale twice, nor one the store never made; every sale the store
+answered for is still in the store, unless a restored backup took it back, and then the cloud
+either never had it or the store's recovery reports it; nothing halts, except a restored store
+that found the cloud holds other events under its numbers, until it recovers. Whenever the
+faults stop, the store drains and the cloud holds each sale exactly once.
+``AISLE_TEST_STATEFUL_EXAMPLES`` sets how many runs (``make soak`` runs many more)."""
 
 from __future__ import annotations
 
@@ -13,13 +16,22 @@ import itertools
 import os
 from collections import deque
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from edge.app import build_context
-from edge.sync_client import service
+from edge.backup import restore_backup, take_backup
+from edge.sync_client import recovery, service
+from sync.protocol import ERR_DIVERGED
 from tests.powerloss import unwatch, watch
 from tests.sync.fault_proxy import FaultProxy
 from tests.sync.harness import (
@@ -70,6 +82,11 @@ class SyncMachine(RuleBasedStateMachine):
         self.disk = watch(self.store.settings.database_path)
         self._reopen()
         self.answered: set[str] = set()
+        self.backups: list[tuple[Path, set[str]]] = []
+        self.lost: set[str] = set()  # answered sales a restored backup took back from the store
+        self.reported: set[str] = set()  # sales the store's recoveries report the cloud holds
+        self.restored = False  # restored and not yet recovered: it may halt on a divergence
+        self.ever_restored = False
 
     def _next_fault(self) -> str:
         return self.faults.popleft() if self.faults else "pass"
@@ -122,16 +139,76 @@ class SyncMachine(RuleBasedStateMachine):
         self._reopen()
 
     @rule()
-    def heal(self) -> None:
-        """The faults stop: the store drains, and the cloud holds each sale exactly once."""
+    def backup(self) -> None:
+        """`aisle edge backup` while the store trades."""
+        target = Path(str(self.root)) / f"{self.store_id}-backup-{next(_numbers)}"
+        manifest = take_backup(self.store.settings, target, now=now())
+        held = set(edge_sales(self.store))
+        assert manifest.sales == len(held)
+        self.backups.append((target, held))
+
+    @precondition(lambda self: bool(self.backups))
+    @rule(data=st.data())
+    def restore(self, data: st.DataObject) -> None:
+        """The server stops and `aisle edge restore` puts one of the backups back."""
+        target, held = data.draw(st.sampled_from(self.backups))
+        self.store.db.dispose()
+        unwatch(self.disk)
+        restore_backup(self.store.settings, target, now=now())
+        self.disk = watch(self.store.settings.database_path)
+        self._reopen()
+        self.lost |= self.answered - held
+        self.answered &= held
+        self.restored = self.ever_restored = True
+
+    @precondition(lambda self: self.restored)
+    @rule()
+    def recover(self) -> None:
+        """`aisle edge recover`, HQ approves at the cloud, the store moves onto a new stream."""
         self.faults.clear()
+        link = service.link_of(self.store.db)
+        assert link is not None
+        client = service.client_for(self.store.settings, link)
+        try:
+            asked = recovery.request(self.store.db, client, now=now())
+        except recovery.NothingToRecover:
+            self.restored = False
+            return
+        approved = self.cloud.post(
+            f"/api/v1/stores/{self.store_id}/recovery/approve", {"approved_by": "HQ"}
+        )
+        assert approved["id"] == asked.id and approved["status"] == "approved", approved
+        resumed = recovery.resume_if_approved(
+            self.store.db, client, store_id=self.store_id, now=now()
+        )
+        assert resumed is None, resumed
+        report = service.status(self.store.db, now())["recovery"]
+        assert report["cloud_only_sales_count"] == len(report["cloud_only_sales"])
+        self.reported |= {s["id"] for s in report["cloud_only_sales"]}
+        self.restored = False
+
+    @rule()
+    def heal(self) -> None:
+        """The faults stop: the store (recovered if it was restored) drains, and the cloud
+        holds each sale exactly once."""
+        self.faults.clear()
+        if self.restored:
+            self.recover()
         sync = runner(self.store)
         for _ in range(50):
             sync.run(push=True, force=True)
             if not self._pending():
                 break
         assert not self._pending()
-        assert_exactly_once(self.cloud, self.store)
+        if not self.ever_restored:
+            assert_exactly_once(self.cloud, self.store)
+            return
+        at_cloud = {s["id"]: s["total"] for s in self.cloud.sales_of(self.store_id)}
+        at_store = edge_sales(self.store)
+        assert {k: at_cloud.get(k) for k in at_store} == at_store, "a store sale is missing"
+        extra = set(at_cloud) - set(at_store)
+        assert extra <= self.lost, "the cloud holds a sale the store never made"
+        assert extra <= self.reported, "a sale only the cloud holds was never reported"
 
     @invariant()
     def never_twice_never_invented_never_halted(self) -> None:
@@ -139,9 +216,11 @@ class SyncMachine(RuleBasedStateMachine):
         assert self.answered <= set(at_store), "an answered sale is gone from the store"
         at_cloud = [s["id"] for s in self.cloud.sales_of(self.store_id)]
         assert len(at_cloud) == len(set(at_cloud)), "a sale arrived twice"
-        assert set(at_cloud) <= set(at_store), "the cloud holds a sale the store does not"
+        invented = set(at_cloud) - set(at_store)
+        assert invented <= self.lost, "the cloud holds a sale the store never made"
         status = service.status(self.store.db, now())
-        assert status["halted"] is None, status
+        allowed = {None, ERR_DIVERGED} if self.restored else {None}
+        assert status["halted"] in allowed, status
 
 
 def test_sync_holds_each_sale_once_whatever_happens(cloud, tmp_path_factory):
