@@ -31,9 +31,11 @@ test: lint
 # more runs of the sync and payment state machines (about half an hour).
 soak: $(STAMP)
 	AISLE_TEST_POWER_CUTS=$${AISLE_TEST_POWER_CUTS:-40} AISLE_TEST_STATEFUL_EXAMPLES=$${AISLE_TEST_STATEFUL_EXAMPLES:-200} \
+		AISLE_TEST_KILLS=$${AISLE_TEST_KILLS:-100} \
 		$(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/sync/test_power_loss.py tests/sync/test_sync_state_machine.py \
-		tests/integration/test_payment_intents.py
+		tests/integration/test_payment_intents.py \
+		"tests/sync/test_crash_faults.py::test_random_kills_of_the_store_mid_sync"
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

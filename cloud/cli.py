@@ -68,9 +68,16 @@ def _migrate(settings: CloudSettings) -> str | None:
     from cloud.migrations import current_revision, upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from cloud.catalog.feeds import ensure_epoch
+    from cloud.db import utcnow
+
     db = Database.open(settings.resolved_database_url)
     try:
         upgrade(db.writer)
+        # A database restored into another cluster starts a new feed epoch before it serves.
+        epoch, started = ensure_epoch(db, now=utcnow())
+        if started and epoch > 1:
+            click.echo(f"feeds: epoch {epoch} started ({started}); stores re-read a snapshot")
         return current_revision(db.writer)
     finally:
         db.dispose()

@@ -412,13 +412,35 @@ class FeedChange:
         return {"key": self.key, "data": self.data}
 
 
+#: Why a feed answers with a snapshot rather than its log.
+SNAPSHOT_FIRST_PULL = "first_pull"  # no cursor, and the log no longer holds everything
+SNAPSHOT_PRUNED = "history_pruned"  # the cursor is older than the history kept
+SNAPSHOT_NEW_EPOCH = (
+    "new_epoch"  # the cloud's database was restored (or the cursor predates epochs)
+)
+SNAPSHOT_UNKNOWN_POSITION = "unknown_position"  # the cursor stands on a change this cloud lacks
+SNAPSHOT_REASONS = (
+    SNAPSHOT_FIRST_PULL,
+    SNAPSHOT_PRUNED,
+    SNAPSHOT_NEW_EPOCH,
+    SNAPSHOT_UNKNOWN_POSITION,
+)
+
+
+def _snapshot_reason(value: Any) -> str | None:
+    """A known reason, "other" for one a newer cloud added, or None."""
+    if value is None:
+        return None
+    return value if value in SNAPSHOT_REASONS else "other"
+
+
 @dataclass(frozen=True, slots=True)
 class PullPage:
     """A page of a feed. Apply ``changes`` and store ``next_cursor`` in one local transaction.
 
-    ``snapshot`` is true while the cloud serves a paged snapshot (the cursor was older than the
-    history it keeps, or there was no cursor and history was trimmed); the edge keeps pulling
-    with ``next_cursor`` as usual and the feed continues from the log once the snapshot ends.
+    ``snapshot`` is true while the cloud serves a paged snapshot; the edge keeps pulling with
+    ``next_cursor`` as usual and the feed continues from the log once the snapshot ends. The
+    snapshot's first page says why in ``snapshot_reason`` (``SNAPSHOT_REASONS``).
     """
 
     feed: str
@@ -426,6 +448,7 @@ class PullPage:
     next_cursor: str
     has_more: bool
     snapshot: bool = False
+    snapshot_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -435,6 +458,7 @@ class PullPage:
             "next_cursor": self.next_cursor,
             "has_more": self.has_more,
             "snapshot": self.snapshot,
+            "snapshot_reason": self.snapshot_reason,
             **self.extra,
         }
 
@@ -449,6 +473,7 @@ class PullPage:
                 next_cursor=str(doc["next_cursor"]),
                 has_more=bool(doc["has_more"]),
                 snapshot=bool(doc.get("snapshot", False)),
+                snapshot_reason=_snapshot_reason(doc.get("snapshot_reason")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed pull page: {exc}", code="bad_answer") from None

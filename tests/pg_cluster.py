@@ -33,6 +33,20 @@ def postgres_binaries() -> Path | None:
     return None
 
 
+def postgres_tool(name: str) -> Path | None:
+    """A PostgreSQL client program (``pg_dump``, ``pg_restore``): beside ``initdb``, in
+    Debian's versioned folders, or on the PATH."""
+    folders = [postgres_binaries()]
+    root = Path("/usr/lib/postgresql")
+    if root.is_dir():
+        folders += [v / "bin" for v in sorted(root.iterdir(), reverse=True)]
+    for folder in folders:
+        if folder is not None and (folder / name).is_file():
+            return folder / name
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

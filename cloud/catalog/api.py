@@ -35,5 +35,6 @@ def sync_pull() -> dict[str, Any]:
         feed=feed,
         cursor_text=request.args.get("cursor"),
         limit=limit,
+        now=c.clock.now(),
     )
     return page.to_dict()

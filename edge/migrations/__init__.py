@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 
 #: The newest revision in ``versions/``; move it with every new migration.
-HEAD = "0007"
+HEAD = "0008"
 
 
 def alembic_config(engine: Engine) -> Config:

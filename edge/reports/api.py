@@ -30,6 +30,8 @@ class QuarantinedOut(BaseModel):
 class FeedOut(BaseModel):
     changes_applied: int
     in_snapshot: bool
+    last_snapshot_reason: str | None
+    last_snapshot_at: str | None
 
 
 class StorageOut(BaseModel):

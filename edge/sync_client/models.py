@@ -61,6 +61,9 @@ class FeedCursor(Base):
     cursor: Mapped[str] = mapped_column(String(200))
     in_snapshot: Mapped[bool] = mapped_column(default=False)
     changes_applied: Mapped[int] = mapped_column(default=0)
+    # Why the cloud last answered with a snapshot (sync.protocol.SNAPSHOT_REASONS), and when.
+    last_snapshot_reason: Mapped[str | None] = mapped_column(String(32))
+    last_snapshot_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
 

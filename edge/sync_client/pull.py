@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
@@ -21,10 +22,10 @@ from sync.catalog_csv import MAX_UNIT_PRICE, normalize_plu
 from sync.faults import fault_point
 from sync.protocol import FEEDS, PullPage
 
-#: Refusals that stop pushing until a person acts (re-enrol, upgrade, investigate a restore).
 #: Pages of one feed pulled in one run; the next run continues from the cursor.
 MAX_PAGES_PER_RUN = 50
 
+log = logging.getLogger(__name__)
 
 # --- pull -----------------------------------------------------------------------------------
 
@@ -143,6 +144,9 @@ def _apply_checked(
             session.add(row)
         row.cursor = page.next_cursor
         row.in_snapshot = page.snapshot
+        if page.snapshot_reason is not None:
+            log.info("feed %s: the cloud sends a snapshot (%s)", page.feed, page.snapshot_reason)
+            row.last_snapshot_reason, row.last_snapshot_at = page.snapshot_reason, now
         row.changes_applied = (row.changes_applied or 0) + len(page.changes)
         row.updated_at = now
         state = sync_state(session)

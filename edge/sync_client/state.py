@@ -135,7 +135,12 @@ def status(db: Database, now: datetime) -> dict[str, Any]:
             for q in quarantined
         ]
         cursors = {
-            c.feed: {"changes_applied": c.changes_applied, "in_snapshot": c.in_snapshot}
+            c.feed: {
+                "changes_applied": c.changes_applied,
+                "in_snapshot": c.in_snapshot,
+                "last_snapshot_reason": c.last_snapshot_reason,
+                "last_snapshot_at": c.last_snapshot_at.isoformat() if c.last_snapshot_at else None,
+            }
             for c in session.execute(select(FeedCursor)).scalars()
         }
     age = None

@@ -12,7 +12,7 @@ from cloud.catalog.feeds import prune_changes
 from cloud.catalog.models import Change
 from cloud.catalog.service import set_store_price
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
-from sync.protocol import PullPage
+from sync.protocol import SNAPSHOT_FIRST_PULL, SNAPSHOT_NEW_EPOCH, SNAPSHOT_PRUNED, PullPage
 from sync.signing import SignatureError, verify_response
 from tests.cloud.harness import catalog_csv, ean13
 
@@ -125,6 +125,8 @@ def test_a_cursor_older_than_the_history_gets_a_paged_snapshot(cloud):
         uow.commit()
     assert pruned["catalog"] == 24
     cloud.import_catalog(catalog_csv(2, price=3000))  # recent history, still in the log
+    first = store.pull("catalog", old_cursor, 5).get_json()
+    assert (first["snapshot"], first["snapshot_reason"]) == (True, SNAPSHOT_PRUNED)
     everything, cursor, flags = store.pull_all("catalog", old_cursor, limit=5)
     assert flags[0] is True, "the answer must say it is a snapshot"
     assert flags == [True, True, True]
@@ -138,6 +140,7 @@ def test_a_cursor_older_than_the_history_gets_a_paged_snapshot(cloud):
         "next_cursor": cursor,
         "has_more": False,
         "snapshot": False,
+        "snapshot_reason": None,
     }
 
 
@@ -150,6 +153,7 @@ def test_a_new_store_after_pruning_starts_with_a_snapshot(cloud):
     with cloud.ctx.db.read() as session:
         assert session.execute(select(func.count()).select_from(Change)).scalar_one() == 0
     store = cloud.store("S009")
+    assert store.pull("catalog").get_json()["snapshot_reason"] == SNAPSHOT_FIRST_PULL
     everything, _, flags = store.pull_all("catalog")
     assert len(everything) == 4
     assert flags[0] is True
@@ -157,7 +161,8 @@ def test_a_new_store_after_pruning_starts_with_a_snapshot(cloud):
 
 def test_bad_cursors_feeds_and_limits_are_clear_errors(cloud):
     store = cloud.store()
-    for cursor in ("garbage", "1.x.2", "9.0.0", "1.-1.0", "1.0.0.zz"):
+    bad = ("garbage", "1.x.2", "9.0.0", "1.-1.0", "1.0.0.zz", "2.ab.1.2", "2.a-b.1.2.3")
+    for cursor in (*bad, "2.ab.-1.2.3", "2.ab.1.2.3.zz", f"2.ab.1.2.{1 << 63}"):
         response = store.pull("catalog", cursor)
         assert response.status_code == 400, cursor
         assert response.get_json()["error"]["code"] == "bad_cursor"
@@ -166,3 +171,13 @@ def test_bad_cursors_feeds_and_limits_are_clear_errors(cloud):
     assert response.get_json()["error"]["code"] == "unknown_feed"
     response = store.pull("catalog", limit=5000)
     assert response.status_code == 422
+
+
+def test_a_cursor_from_before_feed_epochs_gets_a_snapshot_not_an_error(cloud):
+    """A store that pulled from the cloud before it had epochs holds a version-1 cursor."""
+    store = cloud.store()
+    cloud.import_catalog(catalog_csv(3))
+    page = store.pull("prices", "1.0.2").get_json()
+    assert (page["snapshot"], page["snapshot_reason"]) == (True, SNAPSHOT_NEW_EPOCH)
+    assert sorted(c["key"] for c in page["changes"]) == ["SKU0001", "SKU0002", "SKU0003"]
+    assert page["next_cursor"].startswith("2.")
