@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster of the test's own, for tests that make a database die.
+"""A throwaway PostgreSQL cluster of the test's own, for tests that make a database die or
+restore one elsewhere, and the client tools those tests run (``pg_dump``, ``pg_restore``).
 
 The machine's PostgreSQL serves other work too: a test never stops or restarts it. A test that
 needs an outage runs ``initdb`` into a temporary folder, starts that cluster on a free port
@@ -16,8 +17,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
 
 
 def postgres_binaries() -> Path | None:
@@ -125,3 +131,89 @@ class ThrowawayCluster:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_cluster(*needs: str) -> Iterator[ThrowawayCluster]:
+    """A started cluster of the test's own, destroyed afterwards. Without PostgreSQL's programs
+    (``initdb`` and ``needs``) the test is skipped, or fails when ``CI`` is set."""
+    missing = [tool for tool in ("initdb", *needs) if postgres_tool(tool) is None]
+    if postgres_binaries() is None or missing:
+        message = f"this test needs PostgreSQL's {', '.join(['initdb', 'pg_ctl', *needs])}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    own = ThrowawayCluster.create()
+    own.start()
+    try:
+        yield own
+    finally:
+        own.destroy()
+
+
+# --- the client side ----------------------------------------------------------------------------
+
+
+def conninfo(url: str) -> str:
+    """libpq's conninfo for a SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _libpq_args(url: str) -> list[str]:
+    u = make_url(url)
+    return [
+        "-h",
+        str(u.host),
+        "-p",
+        str(u.port or 5432),
+        "-U",
+        str(u.username),
+        "-d",
+        str(u.database),
+    ]
+
+
+def dump(url: str, path: Path) -> None:
+    """``pg_dump -Fc`` of the database at ``url`` into ``path``."""
+    tool = postgres_tool("pg_dump")
+    assert tool is not None
+    command = [str(tool), "-Fc", "-f", str(path), *_libpq_args(url)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def restore(path: Path, url: str) -> None:
+    """``pg_restore`` of ``path`` into the (empty) database at ``url``."""
+    tool = postgres_tool("pg_restore")
+    assert tool is not None
+    command = [str(tool), "--no-owner", "--exit-on-error", *_libpq_args(url), str(path)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def create_database(url: str, name: str) -> str:
+    """A new database ``name`` on ``url``'s server; returns its URL."""
+    with psycopg.connect(conninfo(url), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return with_database(url, name)
+
+
+def next_xid(url: str) -> int:
+    """The transaction id the server at ``url`` hands out next."""
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def advance_xids_to(url: str, target: int) -> None:
+    """Move the server's transaction counter to at least ``target``, as a cloud that has lived
+    would have it."""
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        while next_xid(url) < target:
+            for _ in range(500):
+                conn.execute("SELECT pg_current_xact_id()")

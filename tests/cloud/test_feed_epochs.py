@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from cloud.catalog.models import Change, FeedEpoch
 from cloud.catalog.service import set_store_price
@@ -27,80 +24,18 @@ from cloud.migrations import upgrade
 from sync.protocol import SNAPSHOT_NEW_EPOCH, SNAPSHOT_UNKNOWN_POSITION
 from tests.cloud.conftest import _new_postgres_database
 from tests.cloud.harness import Cloud, StoreClient, catalog_csv, make_cloud
-from tests.pg_cluster import ThrowawayCluster, postgres_tool
+from tests.pg_cluster import (
+    ThrowawayCluster,
+    advance_xids_to,
+    create_database,
+    dump,
+    next_xid,
+    postgres_tool,
+    restore,
+    throwaway_cluster,
+)
 
 pytestmark = pytest.mark.postgres
-
-
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _libpq_args(url: str) -> list[str]:
-    parsed = make_url(url)
-    return [
-        "-h",
-        str(parsed.host),
-        "-p",
-        str(parsed.port or 5432),
-        "-U",
-        str(parsed.username),
-        "-d",
-        str(parsed.database),
-    ]
-
-
-@pytest.fixture(scope="module")
-def binaries() -> dict[str, Path]:
-    found = {name: postgres_tool(name) for name in ("pg_dump", "pg_restore", "initdb")}
-    if None in found.values():
-        message = "the restore tests need PostgreSQL's pg_dump, pg_restore and initdb"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return {name: path for name, path in found.items() if path is not None}
-
-
-def _dump(binaries: dict[str, Path], url: str, path: Path) -> None:
-    subprocess.run(
-        [str(binaries["pg_dump"]), "-Fc", "-f", str(path), *_libpq_args(url)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def _restore(binaries: Path, path: Path, url: str) -> None:
-    subprocess.run(
-        [
-            str(binaries["pg_restore"]),
-            "--no-owner",
-            "--exit-on-error",
-            *_libpq_args(url),
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def _next_xid(url: str) -> int:
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-
-def _burn_xids_to(url: str, target: int) -> None:
-    """Move the cluster's transaction counter to at least ``target`` (a busy cloud's would be
-    far beyond)."""
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        while _next_xid(url) < target:
-            for _ in range(500):
-                conn.execute("SELECT pg_current_xact_id()")
 
 
 def _cloud_on(url: str, data_dir: Path) -> Cloud:
@@ -133,37 +68,31 @@ def _prices(store: StoreClient, cursor: str | None) -> tuple[dict[str, int], str
 
 
 @pytest.fixture
-def cluster(binaries: dict[str, Path]) -> Iterator[ThrowawayCluster]:
-    own = ThrowawayCluster.create()
-    own.start()
-    try:
+def cluster() -> Iterator[ThrowawayCluster]:
+    with throwaway_cluster("pg_dump", "pg_restore") as own:
         yield own
-    finally:
-        own.destroy()
 
 
 def test_a_dump_restored_into_a_new_cluster_keeps_every_feed_moving(
-    binaries, cluster, fresh_postgres_url, tmp_path
+    cluster, fresh_postgres_url, tmp_path
 ):
     source = fresh_postgres_url
-    _burn_xids_to(source, 20_000)
+    advance_xids_to(source, 20_000)
     old = _cloud_on(source, tmp_path / "cloud")
     store = old.store("S001")
     old.import_catalog(catalog_csv(5))
     prices, cursor, _, _ = _prices(store, None)
     assert prices == {f"SKU{i:04d}": 1000 + i for i in range(1, 6)}
-    _dump(binaries, source, tmp_path / "cloud.dump")
+    dump(source, tmp_path / "cloud.dump")
 
     # A new cluster, as after losing the server: its transaction counter starts near zero.
-    target = make_url(cluster.url).set(database="aisle").render_as_string(hide_password=False)
-    with psycopg.connect(_conninfo(cluster.url), autocommit=True) as admin:
-        admin.execute("CREATE DATABASE aisle")
-    _restore(binaries, tmp_path / "cloud.dump", target)
+    target = create_database(cluster.url, "aisle")
+    restore(tmp_path / "cloud.dump", target)
     restored = Database.open(target)
     with restored.read() as session:
         top = session.execute(select(func.max(Change.xid))).scalar_one()
     restored.dispose()
-    assert _next_xid(target) < top, "the hazard: every stored change is ahead of the counter"
+    assert next_xid(target) < top, "the hazard: every stored change is ahead of the counter"
 
     new = _cloud_on(target, tmp_path / "cloud")
     _move(store, new)
@@ -194,7 +123,7 @@ def test_a_dump_restored_into_a_new_cluster_keeps_every_feed_moving(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_store_ahead_of_a_restored_database_gets_a_snapshot(backend, binaries, tmp_path):
+def test_a_store_ahead_of_a_restored_database_gets_a_snapshot(backend, tmp_path):
     """Restored from an older copy (a point-in-time restore, yesterday's dump): the store has
     seen changes the database lost. Even once new changes pass its cursor, it is not served the
     log from there, which would leave it on the lost prices: it gets a snapshot."""
@@ -206,7 +135,7 @@ def test_a_store_ahead_of_a_restored_database_gets_a_snapshot(backend, binaries,
         store = old.store("S001")
         old.import_catalog(catalog_csv(5))
         _, cursor, _, _ = _prices(store, None)
-        _copy(binaries, backend, first_url, second_url, tmp_path)  # yesterday's copy
+        _copy(backend, first_url, second_url, tmp_path)  # yesterday's copy
         old.clock.advance(minutes=5)
         old.import_catalog(catalog_csv(5, price=2000))
         seen, cursor, _, _ = _prices(store, cursor)
@@ -224,9 +153,7 @@ def test_a_store_ahead_of_a_restored_database_gets_a_snapshot(backend, binaries,
         new.close()
 
 
-def _copy(
-    binaries: dict[str, Path], backend: str, source: str, target: str, tmp_path: Path
-) -> None:
+def _copy(backend: str, source: str, target: str, tmp_path: Path) -> None:
     if backend == "sqlite":
         # The online backup API: the database as one transaction sees it, WAL included.
         with (
@@ -235,8 +162,13 @@ def _copy(
         ):
             src.backup(dst)
         return
-    _dump(binaries, source, tmp_path / "copy.dump")
-    _restore(binaries, tmp_path / "copy.dump", target)
+    if postgres_tool("pg_dump") is None or postgres_tool("pg_restore") is None:
+        message = "this test needs PostgreSQL's pg_dump and pg_restore"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    dump(source, tmp_path / "copy.dump")
+    restore(tmp_path / "copy.dump", target)
 
 
 class _database:

@@ -9,19 +9,23 @@ snapshot and then go on; and the sync status says why.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from edge.sync_client import service
 from sync.protocol import SNAPSHOT_NEW_EPOCH
-from tests.pg_cluster import ThrowawayCluster, postgres_tool
+from tests.pg_cluster import (
+    ThrowawayCluster,
+    advance_xids_to,
+    create_database,
+    dump,
+    next_xid,
+    restore,
+    throwaway_cluster,
+)
 from tests.sync.harness import (
     CloudProcess,
     assert_exactly_once,
@@ -35,53 +39,10 @@ from tests.sync.harness import (
 pytestmark = pytest.mark.postgres
 
 
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _libpq(url: str) -> list[str]:
-    u = make_url(url)
-    return [
-        "-h",
-        str(u.host),
-        "-p",
-        str(u.port or 5432),
-        "-U",
-        str(u.username),
-        "-d",
-        str(u.database),
-    ]
-
-
 @pytest.fixture
 def cluster() -> Iterator[ThrowawayCluster]:
-    if postgres_tool("pg_dump") is None or postgres_tool("pg_restore") is None:
-        message = "the cloud restore test needs PostgreSQL's initdb, pg_dump and pg_restore"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    own = ThrowawayCluster.create()
-    own.start()
-    try:
+    with throwaway_cluster("pg_dump", "pg_restore") as own:
         yield own
-    finally:
-        own.destroy()
-
-
-def _next_xid(url: str) -> int:
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-
-def _burn_xids_to(url: str, target: int) -> None:
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        while _next_xid(url) < target:
-            for _ in range(500):
-                conn.execute("SELECT pg_current_xact_id()")
 
 
 def _prices(store) -> dict[str, int]:
@@ -92,9 +53,8 @@ def _prices(store) -> dict[str, int]:
 def test_a_cloud_restored_from_a_dump_into_a_new_cluster_loses_no_sale_and_no_change(
     cluster: ThrowawayCluster, tmp_path: Path
 ):
-    pg_dump, pg_restore = postgres_tool("pg_dump"), postgres_tool("pg_restore")
     with cloud_database("postgresql", tmp_path) as source:
-        _burn_xids_to(source, 20_000)  # a cloud that has lived: its counter is far along
+        advance_xids_to(source, 20_000)  # a cloud that has lived: its counter is far along
         cloud = CloudProcess(tmp_path / "cloud", source).init().start()
         try:
             cloud.cli("import-catalog", str(chain_catalog(tmp_path, 6)))
@@ -110,13 +70,7 @@ def test_a_cloud_restored_from_a_dump_into_a_new_cluster_loses_no_sale_and_no_ch
             sync.run(pull=True, push=True, force=True)
             before = sell(store, 5)
             sync.run(push=True, force=True)
-            dump = tmp_path / "cloud.dump"
-            subprocess.run(
-                [str(pg_dump), "-Fc", "-f", str(dump), *_libpq(source)],
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
+            dump(source, tmp_path / "cloud.dump")
             # After the dump: more sales reach the cloud, and a price change reaches the store.
             after_dump = sell(store, 3)
             sync.run(push=True, force=True)
@@ -128,22 +82,9 @@ def test_a_cloud_restored_from_a_dump_into_a_new_cluster_loses_no_sale_and_no_ch
             cloud.stop()
 
         # The cloud's server is lost; its dump goes into a new cluster.
-        target = make_url(cluster.url).set(database="aisle").render_as_string(hide_password=False)
-        with psycopg.connect(_conninfo(cluster.url), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE aisle")
-        subprocess.run(
-            [
-                str(pg_restore),
-                "--no-owner",
-                "--exit-on-error",
-                *_libpq(target),
-                str(dump),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        assert _next_xid(target) < _next_xid(source), "the new cluster's counter is behind"
+        target = create_database(cluster.url, "aisle")
+        restore(tmp_path / "cloud.dump", target)
+        assert next_xid(target) < next_xid(source), "the new cluster's counter is behind"
 
         restored = CloudProcess(tmp_path / "cloud", target, port=cloud.port).start()
         try:

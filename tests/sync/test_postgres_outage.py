@@ -8,7 +8,6 @@ folder, its own port); the machine's PostgreSQL is never touched.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,24 +16,15 @@ from datetime import UTC, datetime
 import pytest
 
 from edge.sync_client import service
-from tests.pg_cluster import ThrowawayCluster, postgres_binaries
+from tests.pg_cluster import ThrowawayCluster, throwaway_cluster
 from tests.sync.harness import CloudProcess, assert_exactly_once, new_store, sell
 from tests.sync.harness import runner as make_runner
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[ThrowawayCluster]:
-    if postgres_binaries() is None:
-        message = "the PostgreSQL outage test needs PostgreSQL's initdb and pg_ctl"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    own = ThrowawayCluster.create()
-    own.start()
-    try:
+    with throwaway_cluster() as own:
         yield own
-    finally:
-        own.destroy()
 
 
 @pytest.fixture(scope="module")
