@@ -32,7 +32,7 @@ test: lint
 soak: $(STAMP)
 	AISLE_TEST_POWER_CUTS=$${AISLE_TEST_POWER_CUTS:-40} AISLE_TEST_STATEFUL_EXAMPLES=$${AISLE_TEST_STATEFUL_EXAMPLES:-200} \
 		AISLE_TEST_KILLS=$${AISLE_TEST_KILLS:-100} \
-		$(BIN)/python -m pytest -q -p no:cacheprovider \
+		$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=5400 --durations=0 \
 		tests/sync/test_power_loss.py tests/sync/test_sync_state_machine.py \
 		tests/integration/test_payment_intents.py \
 		"tests/sync/test_crash_faults.py::test_random_kills_of_the_store_mid_sync"
