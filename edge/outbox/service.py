@@ -9,7 +9,6 @@ rolled-back transaction takes its number with it: the sequence has no gaps.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.outbox.models import OutboxEvent
 from sync.ids import new_id
+from sync.protocol import canonical_json
 
 _BUMP = (
     "INSERT INTO counters (name, value) VALUES (?, 1) "
@@ -47,11 +47,6 @@ def next_value(tx: Tx, name: str) -> int:
     return int(execute(tx, _BUMP, (name,))[0])
 
 
-def canonical_json(payload: Any) -> str:
-    """JSON with sorted keys and no spaces: the same payload always gives the same bytes."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def record_event(
     tx: Tx,
     *,
@@ -65,7 +60,7 @@ def record_event(
     execute(
         tx,
         _INSERT_EVENT,
-        (seq, new_id(), type, aggregate_id, canonical_json(payload), to_sql_time(now)),
+        (seq, new_id(), type, aggregate_id, canonical_json(payload).decode(), to_sql_time(now)),
     )
     return seq
 
