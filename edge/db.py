@@ -327,3 +327,15 @@ class UnitOfWork:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: A write transaction of either kind: an ORM unit of work's session or a bare cursor.
+Tx = Session | RawTransaction
+
+
+def execute(tx: Tx, sql: str, params: tuple[Any, ...]) -> Any:
+    """Run plain SQL in ``tx``; returns the first row, if the statement returns any."""
+    if isinstance(tx, RawTransaction):
+        return tx.one(sql, params)
+    result = tx.connection().exec_driver_sql(sql, params)
+    return result.first() if result.returns_rows else None

@@ -28,11 +28,12 @@ from edge.checkout.models import ExitPass, Payment, Sale, SaleLine
 from edge.checkout.payments import Authorization
 from edge.checkout.receipts import Receipt, ReceiptLine, ReceiptPayment, render_text
 from edge.context import StoreContext
+from edge.counters import next_value
 from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, NotFound, Unprocessable
 from edge.idempotency import Retryable, check_key, remember
 from edge.inventory.service import apply_movement
-from edge.outbox.service import next_value, record_event
+from edge.outbox.service import record_event
 from sync.faults import fault_point
 from sync.ids import new_id
 

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from edge.catalog.models import Product
-from edge.db import Database, to_sql_time
+from edge.db import Database, Tx, execute, to_sql_time
 from edge.errors import NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.inventory.models import StockLevel, StockMovement
-from edge.outbox.service import Tx, execute, record_event
+from edge.outbox.service import record_event
 from sync.ids import new_id
 
 STAFF_KINDS = ("receive", "shrink", "adjust")

@@ -16,35 +16,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from edge.db import RawTransaction, from_sql_time, to_sql_time
+from edge.counters import next_value
+from edge.db import Tx, execute, from_sql_time, to_sql_time
 from edge.outbox.models import OutboxEvent
 from sync.ids import new_id
 from sync.protocol import canonical_json
 
-_BUMP = (
-    "INSERT INTO counters (name, value) VALUES (?, 1) "
-    "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"
-)
 _INSERT_EVENT = (
     "INSERT INTO outbox (seq, id, type, aggregate_id, payload, created_at, pushed_at) "
     "VALUES (?, ?, ?, ?, ?, ?, NULL)"
 )
-
-#: A write transaction of either kind: an ORM unit of work's session or a bare cursor.
-Tx = Session | RawTransaction
-
-
-def execute(tx: Tx, sql: str, params: tuple[Any, ...]) -> Any:
-    """Run plain SQL in ``tx``; returns the first row, if the statement returns any."""
-    if isinstance(tx, RawTransaction):
-        return tx.one(sql, params)
-    result = tx.connection().exec_driver_sql(sql, params)
-    return result.first() if result.returns_rows else None
-
-
-def next_value(tx: Tx, name: str) -> int:
-    """The next value of counter ``name`` (1, 2, 3, ...), inside the caller's transaction."""
-    return int(execute(tx, _BUMP, (name,))[0])
 
 
 def record_event(
