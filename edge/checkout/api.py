@@ -9,6 +9,7 @@ from flask import Response, current_app
 from edge.api_contract import ApiBlueprint
 from edge.auth.service import Principal
 from edge.checkout import carts, exit_gate, returns, sales
+from edge.checkout.payment_rules import PaymentRequest
 from edge.checkout.receipts import render_text
 from edge.checkout.schemas import (
     AddLineIn,
@@ -196,7 +197,7 @@ def checkout(
         _ctx(),
         principal,
         cart_id,
-        payments=[sales.PaymentRequest(p.method, p.amount) for p in body.payments],
+        payments=[PaymentRequest(p.method, p.amount) for p in body.payments],
         idempotency_key=retry.key,
         retry=retry,
     )

@@ -25,26 +25,30 @@ from edge.checkout import payment_intents
 from edge.checkout.carts import CartView, load_cart, view_of
 from edge.checkout.exit_pass import exit_pass_qr_svg, issue_exit_pass
 from edge.checkout.models import ExitPass, Payment, Sale, SaleLine
+from edge.checkout.payment_rules import PaymentRequest, change_due
 from edge.checkout.payments import Authorization
 from edge.checkout.receipts import Receipt, ReceiptLine, ReceiptPayment, render_text
 from edge.context import StoreContext
 from edge.counters import next_value
 from edge.db import RawTransaction, from_sql_time, to_sql_time
-from edge.errors import Conflict, NotFound, Unprocessable
+from edge.errors import Conflict, NotFound
 from edge.idempotency import Retryable, check_key, remember
 from edge.inventory.service import apply_movement
 from edge.outbox.service import record_event
 from sync.faults import fault_point
 from sync.ids import new_id
 
-PAYMENT_METHODS = ("cash", "card", "wallet")
 MAX_KEY_LENGTH = 128
 
 
 @dataclass(frozen=True)
-class PaymentRequest:
-    method: str
-    amount: int
+class _Written:
+    """What :func:`_write_sale` did: wrote ``sale`` (with its exit pass), or found that another
+    request with the same key had written ``replayed_sale_id`` first."""
+
+    sale: dict[str, Any] | None = None
+    exit_pass: ExitPassInfo | None = None
+    replayed_sale_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,43 +60,6 @@ class CheckoutResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"sale": self.sale, "receipt": self.receipt, "exit_pass": self.exit_pass}
-
-
-def _validate_payments(payments: list[PaymentRequest], total: int) -> int:
-    """Check the tender against the total; returns the change due (cash only)."""
-    if not payments and total > 0:
-        raise Unprocessable("payments are required", details={"field": "payments"})
-    for i, p in enumerate(payments):
-        if p.method not in PAYMENT_METHODS:
-            raise Unprocessable(
-                f"payment method must be one of {', '.join(PAYMENT_METHODS)}",
-                details={"field": f"payments.{i}.method"},
-            )
-        if p.amount <= 0:
-            raise Unprocessable(
-                "payment amounts must be positive", details={"field": f"payments.{i}.amount"}
-            )
-    cash = sum(p.amount for p in payments if p.method == "cash")
-    other = sum(p.amount for p in payments if p.method != "cash")
-    if other > total:
-        raise Unprocessable(
-            "card and wallet payments exceed the total",
-            code="payment_mismatch",
-            details={"total": total, "non_cash": other},
-        )
-    if cash == 0 and other != total:
-        raise Unprocessable(
-            "card and wallet payments must add up to the total exactly",
-            code="payment_mismatch",
-            details={"total": total, "paid": other},
-        )
-    if cash + other < total:
-        raise Unprocessable(
-            "payments do not cover the total",
-            code="payment_mismatch",
-            details={"total": total, "paid": cash + other},
-        )
-    return cash + other - total
 
 
 def _check_key(key: str | None) -> str:
@@ -162,7 +129,7 @@ def checkout(
                 "skus": sorted({line.sku for line in view.lines if line.age_restricted}),
             },
         )
-    change = _validate_payments(payments, view.totals.total)
+    change = change_due(payments, view.totals.total)
 
     authorizations: list[Authorization | None] = []
     begun: list[payment_intents.Intent] = []
@@ -191,7 +158,7 @@ def checkout(
                 )
             fault_point("edge.checkout.after_authorize")
             authorizations.append(authorized)
-        sale, exit_pass = _write_sale(
+        written = _write_sale(
             ctx,
             principal,
             view,
@@ -207,16 +174,17 @@ def checkout(
         # one holds nothing, and is closed all the same).
         payment_intents.release(ctx.db, ctx.payments, begun, ctx.clock.now())
         raise
-    if isinstance(sale, str):
+    if written.replayed_sale_id is not None:
         # Another request with this key won the race: ours must not charge twice.
         payment_intents.release(ctx.db, ctx.payments, begun, ctx.clock.now())
-        return _replay(ctx, sale)
+        return _replay(ctx, written.replayed_sale_id)
+    assert written.sale is not None
     # A card payment this key left open (a retry paid in cash, or with fewer cards) is released.
     payment_intents.release_leftovers(
         ctx.db, ctx.payments, device_id=principal.device_id, key=key, now=ctx.clock.now()
     )
     # Receipt text and the QR code are rendered after the write lock is released.
-    return _result_of(ctx, sale, exit_pass, replayed=False)
+    return _result_of(ctx, written.sale, written.exit_pass, replayed=False)
 
 
 _INSERT_SALE = (
@@ -250,8 +218,8 @@ def _write_sale(
     key: str,
     retry: Retryable | None = None,
     intent_ids: list[str] | None = None,
-) -> tuple[dict[str, Any] | str, ExitPassInfo | None]:
-    """Write the sale in one transaction; returns its dict, or the id of the sale this key made.
+) -> _Written:
+    """Write the sale in one transaction: the new sale, or the id of the sale this key made.
 
     Everything that can be prepared without the lock (ids, the sale's shape, the exit pass
     signature) is prepared first; the transaction itself is a short run of plain inserts.
@@ -276,7 +244,7 @@ def _write_sale(
     with ctx.db.raw_write() as tx:
         done = _replayed_sale_id(tx, key, cart.id)
         if done is not None:
-            return done, None
+            return _Written(replayed_sale_id=done)
         row = tx.one("SELECT status, updated_at FROM carts WHERE id = ?", (cart.id,))
         if row["status"] != "open":
             raise Conflict(
@@ -372,7 +340,7 @@ def _write_sale(
         )
         tx.commit()
     fault_point("edge.sale.after_commit")  # paid and on disk, the device not yet answered
-    return sale, exit_pass
+    return _Written(sale=sale, exit_pass=exit_pass)
 
 
 def _sale_shape(

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from edge.auth.service import Principal
 from edge.checkout import carts, returns, sales
 from edge.checkout.models import Cart, Payment, Sale, SaleLine
+from edge.checkout.payment_rules import PaymentRequest
 from edge.checkout.payments import PaymentDeclined, SimulatedProvider
 from edge.errors import Conflict, NotFound, Unprocessable
 from edge.inventory.models import StockMovement
@@ -45,7 +46,7 @@ def cart_with(store, *codes, channel="kiosk", role="kiosk"):
 
 def pay(store, view, key="k-1", role="kiosk", methods=None):
     total = view.totals.total
-    payments = methods or [sales.PaymentRequest("card", total)]
+    payments = methods or [PaymentRequest("card", total)]
     return sales.checkout(
         store.ctx, who(store, role), view.cart.id, payments=payments, idempotency_key=key
     )
@@ -103,7 +104,7 @@ def test_a_declined_card_leaves_the_cart_open_and_writes_nothing(tmp_path):
     with store.db.read() as s:
         assert s.get(Cart, view.cart.id).status == "open"
     # Cash still works on the same cart.
-    result = pay(store, view, key="k-2", methods=[sales.PaymentRequest("cash", 2000)])
+    result = pay(store, view, key="k-2", methods=[PaymentRequest("cash", 2000)])
     assert result.sale["change"] == 750
 
 
@@ -176,20 +177,18 @@ def test_age_restricted_items_need_an_attendant_and_a_new_item_needs_a_new_look(
 def test_payments_must_match_the_total(store):
     view = cart_with(store, MILK_CODE)
     for payments, code in [
-        ([sales.PaymentRequest("card", 1000)], "payment_mismatch"),
-        ([sales.PaymentRequest("card", 1251)], "payment_mismatch"),
-        ([sales.PaymentRequest("cash", 1000)], "payment_mismatch"),
+        ([PaymentRequest("card", 1000)], "payment_mismatch"),
+        ([PaymentRequest("card", 1251)], "payment_mismatch"),
+        ([PaymentRequest("cash", 1000)], "payment_mismatch"),
         (
-            [sales.PaymentRequest("card", 1000), sales.PaymentRequest("cash", 100)],
+            [PaymentRequest("card", 1000), PaymentRequest("cash", 100)],
             "payment_mismatch",
         ),
     ]:
         with pytest.raises(Unprocessable) as err:
             pay(store, view, methods=payments)
         assert err.value.code == code
-    mixed = pay(
-        store, view, methods=[sales.PaymentRequest("card", 1000), sales.PaymentRequest("cash", 500)]
-    )
+    mixed = pay(store, view, methods=[PaymentRequest("card", 1000), PaymentRequest("cash", 500)])
     assert mixed.sale["change"] == 250
 
 

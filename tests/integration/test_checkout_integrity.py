@@ -6,6 +6,7 @@ import pytest
 
 from edge.auth.service import Principal, pair_device
 from edge.checkout import carts, sales
+from edge.checkout.payment_rules import PaymentRequest
 from edge.errors import Conflict, NotFound, Unprocessable
 from tests.builders import APPLES, BAIJIU, MILK, RICE, T0, ean13, make_store, weighed_code
 
@@ -166,7 +167,7 @@ def test_an_approval_covers_the_quantities_the_attendant_saw(shop):
             shop.ctx,
             kiosk,
             view.cart.id,
-            payments=[sales.PaymentRequest("cash", view.totals.total)],
+            payments=[PaymentRequest("cash", view.totals.total)],
             idempotency_key="k1",
         )
     assert err.value.code == "approval_required"
@@ -183,7 +184,7 @@ def test_lowering_a_quantity_or_adding_plain_goods_keeps_the_approval(shop):
         shop.ctx,
         kiosk,
         view.cart.id,
-        payments=[sales.PaymentRequest("cash", view.totals.total)],
+        payments=[PaymentRequest("cash", view.totals.total)],
         idempotency_key="k2",
     ).sale
     assert sale["approved_by"] == shop.devices["manager"]
@@ -213,7 +214,7 @@ def test_a_kiosk_cannot_touch_pay_or_replay_another_kiosks_cart(shop):
         shop.ctx,
         who(shop, "kiosk"),
         view.cart.id,
-        payments=[sales.PaymentRequest("cash", 1250)],
+        payments=[PaymentRequest("cash", 1250)],
         idempotency_key="kiosk-1-key",
     )
     # Kiosk 2 replays kiosk 1's key on kiosk 1's cart: it gets no sale, only a 404.
@@ -222,7 +223,7 @@ def test_a_kiosk_cannot_touch_pay_or_replay_another_kiosks_cart(shop):
             shop.ctx,
             other,
             view.cart.id,
-            payments=[sales.PaymentRequest("cash", 1250)],
+            payments=[PaymentRequest("cash", 1250)],
             idempotency_key="kiosk-1-key",
         )
     assert err.value.code == "unknown_cart"

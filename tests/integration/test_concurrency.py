@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from edge.auth.service import Principal
 from edge.checkout import carts, sales
 from edge.checkout.models import Sale
+from edge.checkout.payment_rules import PaymentRequest
 from edge.checkout.payments import SimulatedProvider
 from edge.inventory.service import ledger_mismatches
 from edge.outbox.models import OutboxEvent
@@ -42,7 +43,7 @@ def _shop(store, principal, key_prefix, n, errors):
                 store.ctx,
                 principal,
                 view.cart.id,
-                payments=[sales.PaymentRequest("card", view.totals.total)],
+                payments=[PaymentRequest("card", view.totals.total)],
                 idempotency_key=f"{key_prefix}-{i}",
             )
     except Exception as exc:  # collected and asserted on below
@@ -119,7 +120,7 @@ def test_one_key_paid_twice_at_once_makes_one_sale_and_voids_the_twin(tmp_path):
                     store.ctx,
                     principal,
                     view.cart.id,
-                    payments=[sales.PaymentRequest("card", 1250)],
+                    payments=[PaymentRequest("card", 1250)],
                     idempotency_key="double-tap",
                 )
             )

@@ -22,6 +22,7 @@ from edge.auth.service import Principal
 from edge.checkout import carts, payment_intents, sales
 from edge.checkout.models import Cart, Payment, Sale
 from edge.checkout.payment_intents import PaymentIntent
+from edge.checkout.payment_rules import PaymentRequest
 from edge.checkout.payments import Authorization, PaymentProvider, PaymentTimeout, SimulatedProvider
 from edge.errors import AisleError, Conflict
 from tests.builders import MILK, RICE, SOAP, make_store
@@ -60,7 +61,7 @@ def pay_card(store, cart_id: str, key: str, method: str = "card"):
         store.ctx,
         kiosk(store),
         cart_id,
-        payments=[sales.PaymentRequest(method, total_of(store, cart_id))],
+        payments=[PaymentRequest(method, total_of(store, cart_id))],
         idempotency_key=key,
     )
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from edge.auth.service import Principal
 from edge.checkout import carts, sales
 from edge.checkout.models import Sale
+from edge.checkout.payment_rules import PaymentRequest
 from edge.outbox.models import OutboxEvent
 from edge.sync_client.scheduler import SyncRunner
 from sync.clock import SystemClock
@@ -247,7 +248,7 @@ def sell(store: Store, count: int = 1, *, items: int = 2) -> list[str]:
             store.ctx,
             kiosk,
             view.cart.id,
-            payments=[sales.PaymentRequest("card", view.totals.total)],
+            payments=[PaymentRequest("card", view.totals.total)],
             idempotency_key=uuid.uuid4().hex,
         )
         ids.append(done.sale["id"])
