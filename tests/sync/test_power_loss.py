@@ -22,7 +22,7 @@ from edge.sync_client import service
 from tests.powerloss import image_dir, restore_images, server_env
 from tests.sync.harness import EdgeProcess, assert_exactly_once, new_store, wait_for
 
-CUTS = int(os.environ.get("AISLE_TEST_POWER_CUTS", "4"))
+CUTS = int(os.environ.get("AISLE_TEST_POWER_CUTS", "3"))
 
 
 def enrolled(cloud, tmp, store_id, **overrides):
