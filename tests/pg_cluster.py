@@ -133,16 +133,22 @@ class ThrowawayCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def require_tools(*names: str) -> None:
+    """Skip the test when one of PostgreSQL's programs ``names`` is not installed; fail it
+    instead when ``CI`` is set (CI has them, and the PostgreSQL tests must run there)."""
+    missing = [name for name in names if postgres_tool(name) is None]
+    if missing:
+        message = f"this test needs PostgreSQL's {', '.join(missing)}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @contextlib.contextmanager
 def throwaway_cluster(*needs: str) -> Iterator[ThrowawayCluster]:
     """A started cluster of the test's own, destroyed afterwards. Without PostgreSQL's programs
     (``initdb`` and ``needs``) the test is skipped, or fails when ``CI`` is set."""
-    missing = [tool for tool in ("initdb", *needs) if postgres_tool(tool) is None]
-    if postgres_binaries() is None or missing:
-        message = f"this test needs PostgreSQL's {', '.join(['initdb', 'pg_ctl', *needs])}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_tools("initdb", "pg_ctl", *needs)
     own = ThrowawayCluster.create()
     own.start()
     try:

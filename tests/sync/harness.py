@@ -28,6 +28,7 @@ from edge.checkout import carts, sales
 from edge.checkout.models import Sale
 from edge.checkout.payment_rules import PaymentRequest
 from edge.outbox.models import OutboxEvent
+from edge.sync_client import service
 from edge.sync_client.scheduler import SyncRunner
 from sync.clock import SystemClock
 from tests.builders import MILK, RICE, SOAP, Store, make_store
@@ -225,6 +226,19 @@ class CloudProcess:
 
 def new_store(tmp: Path, store_id: str, **overrides: Any) -> Store:
     return make_store(tmp / store_id, **{"store.id": store_id, **overrides})
+
+
+def enrolled(cloud: CloudProcess, tmp: Path, store_id: str, **overrides: Any) -> Store:
+    """A new store, added at ``cloud`` and enrolled with it."""
+    store = new_store(tmp, store_id, **overrides)
+    service.enroll(
+        store.settings,
+        store.db,
+        cloud_url=cloud.url,
+        code=cloud.add_store(store_id),
+        now=datetime.now(UTC),
+    )
+    return store
 
 
 def sell(store: Store, count: int = 1, *, items: int = 2) -> list[str]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from edge.sync_client import service
 from edge.sync_client.scheduler import SyncRunner
-from tests.sync.harness import assert_exactly_once, new_store, outbox_count, runner, sell
+from tests.sync.harness import assert_exactly_once, enrolled, outbox_count, runner, sell
 
 DAY = 86_400
 
@@ -21,18 +21,6 @@ class SkewedClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
-
-
-def enrolled(cloud, tmp, store_id, **overrides):
-    store = new_store(tmp, store_id, **overrides)
-    service.enroll(
-        store.settings,
-        store.db,
-        cloud_url=cloud.url,
-        code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
-    )
-    return store
 
 
 def test_a_store_clock_days_off_and_jumping_back_still_syncs_and_is_reported(cloud, tmp, store_id):

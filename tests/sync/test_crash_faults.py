@@ -18,7 +18,7 @@ from edge.sync_client.models import FeedCursor
 from tests.sync.harness import (
     assert_exactly_once,
     chain_catalog,
-    new_store,
+    enrolled,
     run_cli,
     runner,
     sell,
@@ -32,14 +32,6 @@ CLOUD_POINTS = ["cloud.push.before_commit", "cloud.push.after_commit"]
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def enrolled(cloud, tmp, store_id, **overrides):
-    store = new_store(tmp, store_id, **overrides)
-    service.enroll(
-        store.settings, store.db, cloud_url=cloud.url, code=cloud.add_store(store_id), now=now()
-    )
-    return store
 
 
 def sync_now(config, **env):

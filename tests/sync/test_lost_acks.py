@@ -13,19 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from edge.sync_client import service
-from tests.sync.harness import assert_exactly_once, new_store, runner, sell
-
-
-def enrolled(cloud, tmp, store_id, **overrides):
-    store = new_store(tmp, store_id, **overrides)
-    service.enroll(
-        store.settings,
-        store.db,
-        cloud_url=cloud.url,
-        code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
-    )
-    return store
+from tests.sync.harness import assert_exactly_once, enrolled, runner, sell
 
 
 def forget_acks_after(store, seq: int) -> None:

@@ -14,27 +14,13 @@ import signal
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 
 import requests
 
-from edge.sync_client import service
 from tests.powerloss import image_dir, restore_images, server_env
-from tests.sync.harness import EdgeProcess, assert_exactly_once, new_store, wait_for
+from tests.sync.harness import EdgeProcess, assert_exactly_once, enrolled, wait_for
 
 CUTS = int(os.environ.get("AISLE_TEST_POWER_CUTS", "3"))
-
-
-def enrolled(cloud, tmp, store_id, **overrides):
-    store = new_store(tmp, store_id, **overrides)
-    service.enroll(
-        store.settings,
-        store.db,
-        cloud_url=cloud.url,
-        code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
-    )
-    return store
 
 
 def device(edge: EdgeProcess, stop: threading.Event, answered: list[str], seed: int) -> None:

@@ -14,19 +14,7 @@ from edge.sync_client.scheduler import SyncRunner
 from edge.sync_client.state import may_attempt, record_failure
 from edge.sync_client.transport import CloudUnavailable
 from sync.protocol import FeedChange, PullPage
-from tests.sync.harness import new_store, runner
-
-
-def enrolled(cloud, tmp, store_id, **overrides):
-    store = new_store(tmp, store_id, **overrides)
-    service.enroll(
-        store.settings,
-        store.db,
-        cloud_url=cloud.url,
-        code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
-    )
-    return store
+from tests.sync.harness import enrolled, new_store, runner
 
 
 def _failure(store, error, *, now=None, max_s=60.0) -> float:

@@ -13,19 +13,7 @@ from datetime import UTC, datetime
 from edge.outbox.service import record_event
 from edge.sync_client import service
 from sync.ids import new_id
-from tests.sync.harness import new_store, runner, sell
-
-
-def enrolled(cloud, tmp, store_id, **overrides):
-    store = new_store(tmp, store_id, **overrides)
-    service.enroll(
-        store.settings,
-        store.db,
-        cloud_url=cloud.url,
-        code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
-    )
-    return store
+from tests.sync.harness import enrolled, runner, sell
 
 
 def test_refused_batches_are_split_and_an_oversized_event_quarantined(cloud, tmp, store_id):

@@ -14,26 +14,13 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from edge.sync_client import service
-from tests.sync.harness import EdgeProcess, new_store, run_cli, wait_for, write_config
+from tests.sync.harness import EdgeProcess, enrolled, new_store, run_cli, wait_for, write_config
 
 FAST_SYNC = {
     "AISLE_SYNC__PUSH_DEBOUNCE_S": "0",
     "AISLE_SYNC__PUSH_INTERVAL_S": "0.3",
     "AISLE_SYNC__BACKOFF_MAX_S": "0.5",
 }
-
-
-def enrolled(cloud, tmp, store_id):
-    store = new_store(tmp, store_id)
-    service.enroll(
-        store.settings,
-        store.db,
-        cloud_url=cloud.url,
-        code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
-    )
-    store.db.dispose()
-    return store
 
 
 def sell(edge: EdgeProcess, count: int) -> list[dict]:
@@ -59,6 +46,7 @@ def drained(edge: EdgeProcess) -> None:
 
 def test_a_store_restored_from_a_backup_recovers_onto_a_new_stream(cloud, tmp, store_id):
     store = enrolled(cloud, tmp, store_id)
+    store.db.dispose()
     config = write_config(store)
     edge = EdgeProcess(store, FAST_SYNC).start()
     try:
@@ -123,6 +111,7 @@ def test_a_store_restored_from_a_backup_recovers_onto_a_new_stream(cloud, tmp, s
 
 def test_a_replaced_server_without_its_key_enrolls_again_and_recovers(cloud, tmp, store_id):
     store = enrolled(cloud, tmp, store_id)
+    store.db.dispose()
     edge = EdgeProcess(store, FAST_SYNC).start()
     try:
         old = sell(edge, 3)

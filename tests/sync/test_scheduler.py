@@ -8,26 +8,12 @@ import socket
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 import requests
 
-from edge.sync_client import service
 from edge.sync_client.models import CloudLink
-from tests.sync.harness import EdgeProcess, assert_exactly_once, new_store, wait_for
-
-
-def enrolled(cloud, tmp, store_id, **overrides):
-    store = new_store(tmp, store_id, **overrides)
-    service.enroll(
-        store.settings,
-        store.db,
-        cloud_url=cloud.url,
-        code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
-    )
-    return store
+from tests.sync.harness import EdgeProcess, assert_exactly_once, enrolled, wait_for
 
 
 def test_the_server_pushes_soon_after_a_sale_by_itself(cloud, tmp, store_id):

@@ -24,6 +24,7 @@ from tests.builders import ean13
 from tests.sync.harness import (
     assert_exactly_once,
     edge_sales,
+    enrolled,
     new_store,
     outbox_count,
     runner,
@@ -33,14 +34,6 @@ from tests.sync.harness import (
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def enrolled(cloud, tmp, store_id, **overrides):
-    store = new_store(tmp, store_id, **overrides)
-    service.enroll(
-        store.settings, store.db, cloud_url=cloud.url, code=cloud.add_store(store_id), now=now()
-    )
-    return store
 
 
 def test_enrollment_pins_the_cloud_key_and_a_code_works_once(cloud, tmp, store_id):
