@@ -85,27 +85,22 @@ def _report(session: Session, store_id: str, after: int, upto: int) -> dict[str,
 
 
 def _as_recovery(row: StoreRecovery, high_water: int) -> Recovery:
-    report = json.loads(row.report)
-    return Recovery(
-        id=row.id,
-        store_id=row.store_id,
-        status=row.status,
-        stream=row.stream,
-        agreed_seq=row.agreed_seq,
-        outbox_last_seq=row.outbox_last_seq,
-        cloud_high_water_seq=high_water,
-        base_seq=row.base_seq,
-        cloud_only_events=int(report["cloud_only_events"]),
-        cloud_only_sales_count=int(report["cloud_only_sales_count"]),
-        cloud_only_sales_total=int(report["cloud_only_sales_total"]),
-        cloud_only_sales=tuple(
-            CloudOnlySale(str(s["id"]), str(s["number"]), int(s["total"]), str(s["created_at"]))
-            for s in report["cloud_only_sales"]
-        ),
-        highest_sale_number=report["highest_sale_number"],
-        requested_at=row.requested_at.isoformat(),
-        approved_at=row.approved_at.isoformat() if row.approved_at else None,
-        approved_by=row.approved_by,
+    """The recovery as the wire carries it: the stored report, with the row's own fields."""
+    return Recovery.from_dict(
+        {
+            **json.loads(row.report),
+            "id": row.id,
+            "store_id": row.store_id,
+            "status": row.status,
+            "stream": row.stream,
+            "agreed_seq": row.agreed_seq,
+            "outbox_last_seq": row.outbox_last_seq,
+            "cloud_high_water_seq": high_water,
+            "base_seq": row.base_seq,
+            "requested_at": row.requested_at.isoformat(),
+            "approved_at": row.approved_at.isoformat() if row.approved_at else None,
+            "approved_by": row.approved_by,
+        }
     )
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from edge.checkout.payments import PaymentProvider
 from edge.db import Base, Database, IdPk, RawTransaction, to_sql_time
 from edge.errors import Conflict
+from edge.settings import EdgeSettings
 from sync.ids import new_id
 
 
@@ -73,6 +74,16 @@ _INSERT = (
     "amount, status, sale_id, created_at, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?, ?)"
 )
+
+
+def abandoned_after(settings: EdgeSettings) -> timedelta:
+    """How old an open card payment is before no checkout can still be running it: the
+    acquirer's timeout twice over (a split payment), the write lock's wait, and a grace."""
+    return timedelta(
+        seconds=2 * settings.payments.timeout_s
+        + settings.server.write_lock_timeout_s
+        + settings.maintenance.abandoned_payment_grace_s
+    )
 
 
 def begin(

@@ -62,16 +62,6 @@ def sync_lock(path: Path, *, wait: bool = False) -> Iterator[bool]:
         os.close(fd)
 
 
-def abandoned_after(settings: EdgeSettings) -> timedelta:
-    """How old an open card payment is before no checkout can still be running it: the
-    acquirer's timeout twice over (a split payment), the write lock's wait, and a grace."""
-    return timedelta(
-        seconds=2 * settings.payments.timeout_s
-        + settings.server.write_lock_timeout_s
-        + settings.maintenance.abandoned_payment_grace_s
-    )
-
-
 class SyncRunner:
     """One push-and-pull exchange with the cloud, under the sync lock, with backoff."""
 
@@ -265,7 +255,7 @@ class SyncScheduler:
                         self.runner.db,
                         self.payments,
                         now=self.runner.clock.now(),
-                        older_than=abandoned_after(settings),
+                        older_than=payment_intents.abandoned_after(settings),
                     )
         except Exception:  # a bug (or an acquirer down) must not stop the schedule
             log.exception("releasing abandoned card payments failed")
