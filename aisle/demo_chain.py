@@ -21,7 +21,7 @@ from aisle.processes import DemoError, aisle, aisle_cmd, child_env, free_port, w
 from aisle.relay import Relay
 from devices.client import AisleClient
 from devices.simulators import EXPECTED_ERROR_CODES, FleetStats, run_fleet
-from sync.money import format_amount
+from shared.money import format_amount
 
 #: Longer than the payment simulator's own timeout (10 s by default), so a slow payment answers
 #: with its 402 instead of the device giving up first.

@@ -478,7 +478,7 @@ def seed_carts(d: Path, n: int = PAY_CARTS, items: int = PAY_ITEMS) -> Path:
     import sqlite3
 
     from edge.db import to_sql_time
-    from sync.ids import new_id
+    from shared.ids import new_id
 
     rng = random.Random(11)
     stamp = to_sql_time(datetime.now(UTC))

@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=os.environ.get("AISLE_TEST_POSTGRES_URL", DEFAULT_PG))
     args = parser.parse_args(argv)
 
-    from sync.ids import new_id
+    from shared.ids import new_id
 
     make_id = new_id if args.ids == "v7" else lambda: str(uuid.uuid4())
     maker = SaleMaker(make_id, args.lines)

@@ -155,7 +155,7 @@ def backlog_events(
 ) -> list[dict[str, Any]]:
     """``n`` sale events shaped like ``template``, ``lines`` random products each."""
     from edge.pricing.cart_pricing import LineInput, price_lines
-    from sync.ids import new_id
+    from shared.ids import new_id
 
     rng = random.Random(5)
     base = template["sale"]

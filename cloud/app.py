@@ -17,8 +17,8 @@ from cloud.db import Database
 from cloud.errors import CloudError, Unavailable
 from cloud.migrations import current_revision, head_revision
 from cloud.settings import CloudSettings
-from sync.clock import Clock, SystemClock
-from sync.http_errors import http_error
+from shared.clock import Clock, SystemClock
+from shared.http_errors import http_error
 from sync.keys import load_or_create_private_key
 from sync.protocol import MAX_BATCH_BYTES, PROTOCOL_VERSION, accepted_versions
 from sync.signing import H_NONCE, H_PROTOCOL, sign_response

@@ -161,7 +161,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
 def token(role: str, name: str, config: str | None) -> None:
     """Issue an API token; prints it on the last line (shown once)."""
     from cloud.stores.service import issue_token
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = _open(settings)
@@ -199,7 +199,7 @@ def add_store_cmd(
     """Add a store; prints its one-time, expiring enrollment code on the last line."""
     from cloud.errors import CloudError
     from cloud.stores.service import StoreInput, add_store
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = _open(settings)
@@ -226,7 +226,7 @@ def revoke_store_cmd(store_id: str, config: str | None) -> None:
     """Revoke a store: its key stops working at once."""
     from cloud.errors import CloudError
     from cloud.stores.service import revoke_store
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = _open(settings)
@@ -246,7 +246,7 @@ def reissue_code_cmd(store_id: str, config: str | None) -> None:
     """A new enrollment code for an enrolled store whose server (and key) was replaced."""
     from cloud.errors import CloudError
     from cloud.stores.service import reissue_code
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = _open(settings)
@@ -308,7 +308,7 @@ def approve_recovery_cmd(store_id: str, approved_by: str, config: str | None) ->
     """Approve a store's pending recovery: it continues on a new stream; nothing is merged."""
     from cloud.errors import CloudError
     from cloud.stores.recovery import approve_recovery
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = _open(settings)
@@ -328,7 +328,7 @@ def approve_recovery_cmd(store_id: str, approved_by: str, config: str | None) ->
 def import_catalog_cmd(file: str, config: str | None) -> None:
     """Import the chain's catalog from a CSV file, all or nothing; stores get it by pull."""
     from cloud.catalog.service import CatalogImportError, import_catalog
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = _open(settings)
@@ -356,7 +356,7 @@ def set_price_cmd(store_id: str, sku: str, unit_price: int | None, config: str |
     """Set STORE_ID's own price for SKU in minor units (omit the price to clear it)."""
     from cloud.catalog.service import set_store_price
     from cloud.errors import CloudError
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = _open(settings)
@@ -379,7 +379,7 @@ def prune_changes_cmd(config: str | None) -> None:
     from datetime import timedelta
 
     from cloud.catalog.feeds import prune_changes
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = _open(settings)

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud.db import Database
 from cloud.settings import CloudSettings
-from sync.clock import Clock
+from shared.clock import Clock
 
 
 @dataclass

@@ -52,7 +52,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-#: An id as :func:`sync.ids.new_id` writes it: a UUID in lowercase, hyphenated text.
+#: An id as :func:`shared.ids.new_id` writes it: a UUID in lowercase, hyphenated text.
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: The namespace of the name-based keys of ids that are not UUIDs (fixed: keys are stored).
 ID_KEY_NAMESPACE = uuid.UUID("5b0e4a52-3c8e-4d55-9a51-1f3f5e0c2a77")

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.settings import SettingsError, load_layered
 from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_PULL_LIMIT
-from sync.settings_env import SettingsError, load_layered
 
 __all__ = ["SettingsError", "load_settings"]
 

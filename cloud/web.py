@@ -12,7 +12,7 @@ from cloud.errors import BadRequest, Unprocessable
 from cloud.stores.models import ApiToken
 from cloud.stores.request_auth import StoreCaller, authenticate_store
 from cloud.stores.service import authenticate_token
-from sync.untrusted import UntrustedInputError, loads_json, whole_number
+from shared.untrusted import UntrustedInputError, loads_json, whole_number
 
 M = TypeVar("M", bound=BaseModel)
 

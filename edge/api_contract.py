@@ -28,8 +28,8 @@ from edge.idempotency import (
     check_key,
     first_answer,
 )
-from sync.text import FREE_TEXT_PATTERN
-from sync.untrusted import UntrustedInputError, loads_json
+from shared.text import FREE_TEXT_PATTERN
+from shared.untrusted import UntrustedInputError, loads_json
 
 M = TypeVar("M", bound=BaseModel)
 Connectivity = Literal["offline", "online_only", "offline_bounded"]
@@ -46,7 +46,7 @@ class RequestBody(BaseModel):
 
 def free_text(*, max_length: int, min_length: int = 0, default: Any = ...) -> Any:
     """A free-text field (a reason, a note): bounded, with no control or bidirectional
-    characters (:mod:`sync.text`); the OpenAPI document shows the same pattern."""
+    characters (:mod:`shared.text`); the OpenAPI document shows the same pattern."""
     return Field(
         default=default, min_length=min_length, max_length=max_length, pattern=FREE_TEXT_PATTERN
     )

@@ -21,8 +21,8 @@ from edge.errors import AisleError, Busy
 from edge.migrations import HEAD, current_revision
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
-from sync.clock import Clock, SystemClock
-from sync.http_errors import http_error
+from shared.clock import Clock, SystemClock
+from shared.http_errors import http_error
 
 log = logging.getLogger(__name__)
 

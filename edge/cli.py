@@ -131,7 +131,7 @@ def init(
     import json
     import shutil
 
-    from sync.text import unsafe_character
+    from shared.text import unsafe_character
 
     values = {
         "store.id": store_id,
@@ -215,7 +215,7 @@ def import_catalog_cmd(file: str, config: str | None) -> None:
     """Import products from a CSV file, all or nothing."""
     from edge.catalog.service import CatalogImportError, import_catalog
     from edge.db import Database
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     _migrate(settings)
@@ -268,7 +268,7 @@ def pair(role: str, name: str, ttl: str | None, config: str | None) -> None:
     from edge.auth.service import pair_device
     from edge.db import Database
     from edge.errors import AisleError
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     lifetime = _parse_ttl(ttl)
     settings = _load(config)
@@ -297,7 +297,7 @@ def devices_list(config: str | None) -> None:
     """Every paired device with its role, name and status (tokens are never shown again)."""
     from edge.auth.service import list_devices
     from edge.db import Database
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = Database.open(settings.database_path)
@@ -320,7 +320,7 @@ def devices_revoke(device_id: str, config: str | None) -> None:
     from edge.auth.service import revoke_device
     from edge.db import Database
     from edge.errors import AisleError
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     db = Database.open(settings.database_path)
@@ -343,7 +343,7 @@ def enroll_cmd(cloud_url: str, code: str, config: str | None) -> None:
     from edge.errors import AisleError
     from edge.sync_client.service import enroll
     from edge.sync_client.transport import CloudError
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     _migrate(settings)
@@ -365,7 +365,7 @@ def sync_now(config: str | None) -> None:
     from edge.db import Database
     from edge.sync_client.scheduler import SyncRunner
     from edge.sync_client.service import status
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     _migrate(settings)
@@ -409,7 +409,7 @@ def recover_cmd(wait_s: float, config: str | None) -> None:
     from edge.db import Database
     from edge.sync_client import recovery, service
     from edge.sync_client.transport import CloudError
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     _migrate(settings)
@@ -498,7 +498,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
 def backup_cmd(destination: str, config: str | None) -> None:
     """Copy the store, while it trades, into DESTINATION (a new folder); says what it holds."""
     from edge.backup import BackupError, take_backup
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     try:
@@ -515,7 +515,7 @@ def restore_cmd(backup: str, config: str | None) -> None:
     """Put a backup in place of the store's database (stop the server first). The database it
     replaces is moved aside, never deleted."""
     from edge.backup import BackupError, restore_backup
-    from sync.clock import SystemClock
+    from shared.clock import SystemClock
 
     settings = _load(config)
     try:

@@ -15,7 +15,7 @@ from edge.checkout.payments import PaymentProvider
 from edge.db import Database
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
-from sync.clock import Clock
+from shared.clock import Clock
 
 
 @dataclass

@@ -3,7 +3,7 @@
 An override names its key with double underscores between levels: ``AISLE_SERVER__PORT=8081``,
 ``AISLE_PAYMENTS__DECLINE_RATE_BP=500``. A bad value stops the server at start with a message that
 names the key and where it was set (the environment variable, or the file); see
-:mod:`sync.settings_env`.
+:mod:`shared.settings`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pydantic import (
 
 from edge.catalog.barcodes import VariableMeasureLayout
 from edge.catalog.scan_rules import ScanRules
-from sync.money import CURRENCY_EXPONENTS, MAX_AMOUNT
-from sync.settings_env import SettingsError, load_layered
+from shared.money import CURRENCY_EXPONENTS, MAX_AMOUNT
+from shared.settings import SettingsError, load_layered
 
 __all__ = ["SettingsError", "load_settings"]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sync.untrusted import UntrustedInputError, loads_json, whole_number
+from shared.untrusted import UntrustedInputError, loads_json, whole_number
 
 #: The protocol this code speaks.
 PROTOCOL_VERSION = 1

@@ -33,6 +33,7 @@ from datetime import datetime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from shared.untrusted import whole_number
 from sync.protocol import (
     ERR_BAD_SIGNATURE,
     ERR_STALE,
@@ -41,7 +42,6 @@ from sync.protocol import (
     b64decode,
     b64encode,
 )
-from sync.untrusted import whole_number
 
 H_STORE = "X-Aisle-Store"
 H_TIMESTAMP = "X-Aisle-Timestamp"

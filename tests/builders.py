@@ -18,7 +18,7 @@ from edge.context import StoreContext
 from edge.db import Database
 from edge.migrations import upgrade
 from edge.settings import EdgeSettings, load_settings
-from sync.clock import FixedClock
+from shared.clock import FixedClock
 
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 

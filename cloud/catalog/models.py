@@ -29,7 +29,7 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(64), default="")
     sold_by: Mapped[str] = mapped_column(String(8), default="each")
     age_restricted: Mapped[bool] = mapped_column(default=False)
-    # The scale's item number without leading zeros (sync.catalog_csv.normalize_plu).
+    # The scale's item number without leading zeros (shared.catalog_csv.normalize_plu).
     plu: Mapped[str | None] = mapped_column(String(16), unique=True)
     # The highest price a scale label may carry for one piece (kg and variable products).
     max_price: Mapped[int | None] = mapped_column(BigInteger)

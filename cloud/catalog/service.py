@@ -18,8 +18,8 @@ from cloud.catalog.models import Barcode, Product, StorePrice
 from cloud.db import Database
 from cloud.errors import NotFound, Unprocessable
 from cloud.stores.models import Store
-from sync import catalog_csv
-from sync.catalog_csv import MAX_UNIT_PRICE, CatalogFileError, CatalogRow
+from shared import catalog_csv
+from shared.catalog_csv import MAX_UNIT_PRICE, CatalogFileError, CatalogRow
 
 GTIN_LENGTHS = (8, 12, 13, 14)
 

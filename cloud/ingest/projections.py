@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
+from shared.text import FREE_TEXT_PATTERN
 from sync.protocol import EVENT_REFUSED, WireEvent
-from sync.text import FREE_TEXT_PATTERN
 
 #: Every integer in an event fits a 64-bit column with room to add a few of them (and is exact
 #: in a JSON double): larger is not a quantity or an amount a store can have.
@@ -30,7 +30,7 @@ Int = Annotated[StrictInt, Field(ge=-MAX_INT, le=MAX_INT)]
 
 
 def _text(max_length: int, min_length: int = 0) -> Any:
-    """A bounded string with no control or text-direction characters (sync/text.py)."""
+    """A bounded string with no control or text-direction characters (shared/text.py)."""
     return Field(min_length=min_length, max_length=max_length, pattern=FREE_TEXT_PATTERN)
 
 

@@ -45,7 +45,7 @@ from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, SyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
-from sync.faults import fault_point
+from shared.faults import fault_point
 from sync.protocol import (
     ERR_DIVERGED,
     ERR_STORE_MISMATCH,

@@ -24,7 +24,8 @@ from cloud.errors import Conflict, NotFound, Unprocessable
 from cloud.ingest.models import AppliedEvent, SyncState
 from cloud.sales.models import Sale
 from cloud.stores.models import StoreRecovery
-from sync.ids import new_id
+from shared.ids import new_id
+from shared.text import unsafe_character
 from sync.protocol import (
     ERR_NO_RECOVERY,
     RECOVERY_APPROVED,
@@ -34,7 +35,6 @@ from sync.protocol import (
     Recovery,
     RecoveryRequest,
 )
-from sync.text import unsafe_character
 
 LISTED_SALES = 100
 

@@ -18,10 +18,10 @@ from cloud.db import Database
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from cloud.ingest.models import SyncState
 from cloud.stores.models import STORE_FORMATS, ApiToken, EnrollmentCode, Store, StoreKey
-from sync.ids import new_id
+from shared.ids import new_id
+from shared.text import unsafe_character
 from sync.keys import load_public_key_b64
 from sync.protocol import ERR_ENROLL_EXPIRED, ERR_ENROLL_INVALID, ERR_ENROLL_USED, ERR_REVOKED
-from sync.text import unsafe_character
 
 STORE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone

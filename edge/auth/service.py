@@ -17,8 +17,8 @@ from edge.auth.models import ROLES, Device
 from edge.db import Database, from_sql_time, to_sql_time
 from edge.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from edge.idempotency import Retryable, remember
-from sync.ids import new_id
-from sync.text import unsafe_character
+from shared.ids import new_id
+from shared.text import unsafe_character
 
 STAFF_ROLES = frozenset({"handheld", "tablet", "manager"})
 ATTENDANT_ROLES = frozenset({"tablet", "manager"})

@@ -14,7 +14,7 @@ off a scale label, so the price and weight a code carries are claims, not facts:
   bounded by the product's own ceiling (``max_price``) or else the store's
   (``barcodes.max_embedded_price``), a weight by ``barcodes.max_embedded_weight_g``.
 
-Whatever a label says, a price never exceeds :data:`sync.money.MAX_AMOUNT`, so a cart built from
+Whatever a label says, a price never exceeds :data:`shared.money.MAX_AMOUNT`, so a cart built from
 it can always be paid.
 """
 
@@ -25,7 +25,7 @@ from fractions import Fraction
 
 from edge.catalog.barcodes import ScannedCode, VariableMeasureLayout
 from edge.errors import Unprocessable
-from sync.money import MAX_AMOUNT, round_half_up
+from shared.money import MAX_AMOUNT, round_half_up
 
 SOLD_BY = ("each", "kg", "variable")
 

@@ -14,8 +14,8 @@ from edge.catalog.models import Barcode, Product
 from edge.catalog.scan_rules import ProductTerms, ScanRules, price_scan
 from edge.db import Database, RawTransaction
 from edge.errors import InvalidBarcode, NotFound, Unprocessable
-from sync import catalog_csv
-from sync.catalog_csv import CatalogFileError, CatalogRow, normalize_plu
+from shared import catalog_csv
+from shared.catalog_csv import CatalogFileError, CatalogRow, normalize_plu
 
 
 @dataclass(frozen=True, slots=True)

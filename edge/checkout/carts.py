@@ -22,8 +22,8 @@ from edge.db import Database, RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, Forbidden, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.pricing.cart_pricing import LineInput, PricedLine, Totals, price_lines
-from sync.ids import new_id
-from sync.money import MAX_AMOUNT
+from shared.ids import new_id
+from shared.money import MAX_AMOUNT
 
 MAX_QUANTITY = 9_999
 MAX_LINES = 500

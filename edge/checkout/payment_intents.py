@@ -31,7 +31,7 @@ from edge.checkout.payments import PaymentProvider
 from edge.db import Base, Database, IdPk, RawTransaction, to_sql_time
 from edge.errors import Conflict
 from edge.settings import EdgeSettings
-from sync.ids import new_id
+from shared.ids import new_id
 
 
 class PaymentIntent(Base):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from edge.errors import PaymentFailed
-from sync.ids import new_id
+from shared.ids import new_id
 
 
 @dataclass(frozen=True, slots=True)

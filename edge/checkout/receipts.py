@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sync.money import currency_exponent, format_amount, tax_included
+from shared.money import currency_exponent, format_amount, tax_included
 
 __all__ = [
     "MAX_NAME_LINES",

@@ -20,8 +20,8 @@ from edge.errors import Conflict, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.inventory.service import apply_movement
 from edge.outbox.service import record_event
-from sync.ids import new_id
-from sync.money import allocate, prorate
+from shared.ids import new_id
+from shared.money import allocate, prorate
 
 
 @dataclass(frozen=True)

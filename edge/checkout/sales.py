@@ -35,8 +35,8 @@ from edge.errors import Conflict, NotFound
 from edge.idempotency import Retryable, check_key, remember
 from edge.inventory.service import apply_movement
 from edge.outbox.service import record_event
-from sync.faults import fault_point
-from sync.ids import new_id
+from shared.faults import fault_point
+from shared.ids import new_id
 
 MAX_KEY_LENGTH = 128
 

@@ -14,7 +14,7 @@ from edge.errors import NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.inventory.models import StockLevel, StockMovement
 from edge.outbox.service import record_event
-from sync.ids import new_id
+from shared.ids import new_id
 
 STAFF_KINDS = ("receive", "shrink", "adjust")
 SHRINK_REASONS = ("damaged", "expired", "theft", "spoiled", "sample", "other")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from edge.counters import next_value
 from edge.db import Tx, execute, from_sql_time, to_sql_time
 from edge.outbox.models import OutboxEvent
-from sync.ids import new_id
+from shared.ids import new_id
 from sync.protocol import canonical_json
 
 _INSERT_EVENT = (

@@ -4,7 +4,7 @@ The rules, once:
 
 * a line's subtotal is ``piece_price * quantity`` (prices include tax);
 * a cart-level discount is spread over lines in proportion to their subtotals with
-  :func:`sync.money.allocate`, so the lines' discounts add up to it exactly;
+  :func:`shared.money.allocate`, so the lines' discounts add up to it exactly;
 * a line's total is ``subtotal - discount``, its tax ``tax_included(total, rate)`` rounded half up
   once per line; the cart's tax is the sum of its lines' taxes;
 * cart totals are sums of line values: ``total == subtotal - discount`` always holds.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sync.money import allocate, tax_included
+from shared.money import allocate, tax_included
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from edge.db import Database
 from edge.sync_client.models import FeedCursor, StoreSetting
 from edge.sync_client.state import mark_healthy, sync_state
 from edge.sync_client.transport import CloudClient, CloudUnavailable
-from sync.catalog_csv import MAX_UNIT_PRICE, normalize_plu
-from sync.faults import fault_point
+from shared.catalog_csv import MAX_UNIT_PRICE, normalize_plu
+from shared.faults import fault_point
 from sync.protocol import FEEDS, PullPage
 
 #: Pages of one feed pulled in one run; the next run continues from the cursor.

@@ -16,8 +16,8 @@ from edge.sync_client.link import Link
 from edge.sync_client.models import QuarantinedEvent
 from edge.sync_client.state import mark_healthy, sync_state
 from edge.sync_client.transport import CloudClient, CloudRefused
-from sync.faults import fault_point
-from sync.ids import new_id
+from shared.faults import fault_point
+from shared.ids import new_id
 from sync.protocol import (
     ERR_BAD_BATCH,
     ERR_BATCH_TOO_LARGE,

@@ -31,7 +31,7 @@ from edge.maintenance import run_maintenance
 from edge.settings import EdgeSettings
 from edge.sync_client import recovery, service
 from edge.sync_client.transport import CloudClient, CloudError
-from sync.clock import Clock
+from shared.clock import Clock
 from sync.keys import KeyFileError
 from sync.protocol import ERR_DIVERGED
 

@@ -24,8 +24,8 @@ from cloud.catalog.service import import_catalog
 from cloud.context import CloudContext
 from cloud.settings import load_settings
 from cloud.stores.service import StoreInput, add_store, issue_token
-from sync.clock import FixedClock
-from sync.ids import new_id
+from shared.clock import FixedClock
+from shared.ids import new_id
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
 from sync.protocol import PROTOCOL_VERSION, WireEvent, canonical_json, encode_batch, request_target
 from sync.signing import new_nonce, sign_request, verify_response

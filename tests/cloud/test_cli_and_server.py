@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from aisle.cli import main
 from cloud.migrations import head_revision
-from sync.clock import SystemClock
-from sync.ids import new_id
+from shared.clock import SystemClock
+from shared.ids import new_id
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
 from sync.protocol import (
     BATCH_CONTENT_TYPE,

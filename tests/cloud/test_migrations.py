@@ -12,7 +12,7 @@ from cloud.app import SchemaOutOfDate, build_context
 from cloud.db import Base, Database, id_key
 from cloud.migrations import current_revision, head_revision, upgrade
 from cloud.settings import load_settings
-from sync.ids import new_id
+from shared.ids import new_id
 from tests.cloud.harness import T0
 
 

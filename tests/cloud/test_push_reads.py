@@ -21,7 +21,7 @@ from cloud.db import Base, Database
 from cloud.ingest.plan_guard import GENERIC_PLANS, counting_reads, over_bound
 from cloud.ingest.service import push
 from cloud.migrations import upgrade
-from sync.ids import new_id
+from shared.ids import new_id
 from sync.protocol import Batch, WireEvent
 from tests.cloud.harness import T0, Cloud, make_cloud, sale_event
 

@@ -30,7 +30,7 @@ from edge.checkout.payment_rules import PaymentRequest
 from edge.outbox.models import OutboxEvent
 from edge.sync_client import service
 from edge.sync_client.scheduler import SyncRunner
-from sync.clock import SystemClock
+from shared.clock import SystemClock
 from tests.builders import MILK, RICE, SOAP, Store, make_store
 
 AISLE = str(Path(sys.executable).parent / "aisle")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from edge.outbox.service import record_event
 from edge.sync_client import service
-from sync.ids import new_id
+from shared.ids import new_id
 from tests.sync.harness import enrolled, runner, sell
 
 

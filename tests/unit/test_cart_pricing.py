@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.pricing.cart_pricing import LineInput, price_lines
-from sync.money import tax_included
+from shared.money import tax_included
 
 lines_strategy = st.lists(
     st.builds(

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 PROBE = (
-    "from sync.faults import fault_point\n"
+    "from shared.faults import fault_point\n"
     "for i in range(3):\n"
     "    fault_point('p')\n"
     "    print(i, flush=True)\n"

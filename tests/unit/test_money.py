@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.money import Money, allocate, format_amount, prorate, round_half_up, tax_included
+from shared.money import Money, allocate, format_amount, prorate, round_half_up, tax_included
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from edge.checkout.receipts import (
     display_width,
     render_text,
 )
-from sync.money import format_amount
+from shared.money import format_amount
 
 RICE = "东北大米 5kg 特级 珍珠米 新米上市"
 LONG_ASCII = (

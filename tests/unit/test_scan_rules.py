@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from edge.catalog.barcodes import ScannedCode, VariableMeasureLayout, parse_barcode
 from edge.catalog.scan_rules import ProductTerms, ScanRules, price_scan
 from edge.errors import Unprocessable
-from sync.money import MAX_AMOUNT
+from shared.money import MAX_AMOUNT
 
 RULES = ScanRules(
     layout=VariableMeasureLayout(),

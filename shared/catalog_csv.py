@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import TypeVar
 
-from sync.text import check_free_text
+from shared.text import check_free_text
 
 CATALOG_COLUMNS = (
     "sku",

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 #: ``AISLE_*`` variables that are not settings: the config file's name, the test suite's and the
-#: crash tests' own switches (``sync.faults``).
+#: crash tests' own switches (``shared.faults``).
 NOT_SETTINGS = ("AISLE_CONFIG", "AISLE_TEST_", "AISLE_FAULT_")
 
 M = TypeVar("M", bound=BaseModel)
