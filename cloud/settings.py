@@ -7,31 +7,25 @@ start with a message that names the key.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from shared.settings import SettingsError, load_layered
+from shared.settings import Section, SettingsError, load_layered
 from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_PULL_LIMIT
 
 __all__ = ["SettingsError", "load_settings"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerSettings(_Section):
+class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=9090, ge=1, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
     threads: int = Field(default=4, ge=1, le=128)
 
 
-class SyncSettings(_Section):
+class SyncSettings(Section):
     timestamp_window_s: int = Field(default=300, ge=5, le=86_400)
     max_batch_events: int = Field(default=MAX_BATCH_EVENTS, ge=1, le=MAX_BATCH_EVENTS)
     max_batch_bytes: int = Field(default=MAX_BATCH_BYTES, ge=1024, le=MAX_BATCH_BYTES)
@@ -39,11 +33,11 @@ class SyncSettings(_Section):
     feed_retention_days: int = Field(default=90, ge=1, le=3650)
 
 
-class EnrollmentSettings(_Section):
+class EnrollmentSettings(Section):
     code_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
 
-class CloudSettings(_Section):
+class CloudSettings(Section):
     """Everything the cloud service needs to know, validated."""
 
     data_dir: Path
@@ -70,15 +64,7 @@ class CloudSettings(_Section):
         return self.data_dir / "cloud_key.pem"
 
 
-def load_settings(
-    path: Path | str | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> CloudSettings:
-    """Read ``path`` (TOML), apply ``AISLE_*`` overrides and validate.
-
-    ``data_dir`` is resolved relative to the file that names it.
-    """
-    env = os.environ if environ is None else environ
-    return load_layered(CloudSettings, path, environ=env, overrides=overrides)
+#: ``load_settings(path=None, *, environ=None, overrides=None)``: the cloud service's settings from
+#: ``path`` (TOML) and ``AISLE_*`` overrides (the process's environment when ``environ`` is None),
+#: validated; see :func:`shared.settings.load_layered`.
+load_settings = partial(load_layered, CloudSettings)

@@ -8,15 +8,12 @@ names the key and where it was set (the environment variable, or the file); see
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -25,16 +22,12 @@ from pydantic import (
 from edge.catalog.barcodes import VariableMeasureLayout
 from edge.catalog.scan_rules import ScanRules
 from shared.money import CURRENCY_EXPONENTS, MAX_AMOUNT
-from shared.settings import SettingsError, load_layered
+from shared.settings import Section, SettingsError, load_layered
 
 __all__ = ["SettingsError", "load_settings"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StoreSettings(_Section):
+class StoreSettings(Section):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
     name: str = "Aisle store"
     currency: str = "CNY"
@@ -57,7 +50,7 @@ class StoreSettings(_Section):
         return value
 
 
-class ServerSettings(_Section):
+class ServerSettings(Section):
     """How the store serves its devices; see :mod:`edge.server` for the model and why."""
 
     host: str = "0.0.0.0"  # noqa: S104 - the store LAN is where the devices are
@@ -89,7 +82,7 @@ class ServerSettings(_Section):
     worker_connections: int | None = Field(default=None, ge=1, le=100_000)
 
 
-class VariableMeasureSettings(_Section):
+class VariableMeasureSettings(Section):
     """The store's scale-label layout; see :class:`edge.catalog.barcodes.VariableMeasureLayout`."""
 
     prefix: str = Field(default="2", pattern=r"^[0-9]{1,3}$")
@@ -116,7 +109,7 @@ class VariableMeasureSettings(_Section):
         )
 
 
-class BarcodeSettings(_Section):
+class BarcodeSettings(Section):
     variable_measure: VariableMeasureSettings = VariableMeasureSettings()
     # Ceilings on what a scanned label may carry. A product's own ``max_price`` (catalog) takes
     # the place of the store's price ceiling; both are in minor units of the store's currency.
@@ -133,7 +126,7 @@ class BarcodeSettings(_Section):
         )
 
 
-class PaymentSettings(_Section):
+class PaymentSettings(Section):
     provider: Literal["simulator"] = "simulator"
     latency_ms: int = Field(default=30, ge=0, le=60_000)
     decline_rate_bp: int = Field(default=0, ge=0, le=10_000)
@@ -141,7 +134,7 @@ class PaymentSettings(_Section):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
-class ExitPassSettings(_Section):
+class ExitPassSettings(Section):
     ttl_s: int = Field(default=1800, ge=60, le=86_400)
     audit_base_rate_bp: int = Field(default=300, ge=0, le=10_000)
     audit_large_basket_items: int = Field(default=20, ge=1)
@@ -150,7 +143,7 @@ class ExitPassSettings(_Section):
     audit_large_total_rate_bp: int = Field(default=1500, ge=0, le=10_000)
 
 
-class SyncSettings(_Section):
+class SyncSettings(Section):
     enabled: bool = True  # push and pull in the background once the store is enrolled
     push_interval_s: float = Field(default=5.0, ge=0.2, le=3600)
     push_debounce_s: float = Field(default=0.5, ge=0.0, le=60)
@@ -163,7 +156,7 @@ class SyncSettings(_Section):
     read_timeout_s: float = Field(default=20.0, gt=0, le=600)
 
 
-class MaintenanceSettings(_Section):
+class MaintenanceSettings(Section):
     """Keeping a store healthy for years (edge/maintenance.py)."""
 
     interval_s: float = Field(default=600.0, ge=5.0, le=86_400.0)
@@ -174,7 +167,7 @@ class MaintenanceSettings(_Section):
     abandoned_payment_grace_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
 
 
-class EdgeSettings(_Section):
+class EdgeSettings(Section):
     """Everything one store server needs to know, validated."""
 
     data_dir: Path
@@ -222,15 +215,7 @@ class EdgeSettings(_Section):
         return self.data_dir / "sync.lock"
 
 
-def load_settings(
-    path: Path | str | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> EdgeSettings:
-    """Read ``path`` (TOML), apply ``AISLE_*`` overrides and validate.
-
-    ``data_dir`` is resolved relative to the file that names it.
-    """
-    env = os.environ if environ is None else environ
-    return load_layered(EdgeSettings, path, environ=env, overrides=overrides)
+#: ``load_settings(path=None, *, environ=None, overrides=None)``: the store server's settings from
+#: ``path`` (TOML) and ``AISLE_*`` overrides (the process's environment when ``environ`` is None),
+#: validated; see :func:`shared.settings.load_layered`.
+load_settings = partial(load_layered, EdgeSettings)

@@ -8,12 +8,13 @@ the file. A model is validated as a whole and every problem is listed.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 #: ``AISLE_*`` variables that are not settings: the config file's name, the test suite's and the
 #: crash tests' own switches (``shared.faults``).
@@ -24,6 +25,12 @@ M = TypeVar("M", bound=BaseModel)
 
 class SettingsError(Exception):
     """The configuration cannot be used; the message names the bad key and where it was set."""
+
+
+class Section(BaseModel):
+    """A table of settings: frozen once read, and an unknown key in it is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def is_override(name: str) -> bool:
@@ -61,17 +68,20 @@ def _blame(key: str, sources: Mapping[str, str], file_label: str | None) -> str:
 
 def load_layered(
     model: type[M],
-    path: Path | str | None,
+    path: Path | str | None = None,
     *,
-    environ: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
 ) -> M:
-    """Read ``path`` (TOML), apply ``AISLE_*`` overrides from ``environ``, then ``overrides``
-    (dotted keys, from code), and validate with ``model``; :class:`SettingsError` otherwise.
+    """Read ``path`` (TOML), apply ``AISLE_*`` overrides from ``environ`` (the process's
+    environment when None), then ``overrides`` (dotted keys, from code), and validate with
+    ``model``; :class:`SettingsError` otherwise.
 
     ``data_dir`` is resolved relative to the file that names it.
     """
+    if environ is None:
+        environ = os.environ
     raw: dict[str, Any] = {}
     base = Path.cwd()
     file_label: str | None = None
