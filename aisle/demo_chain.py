@@ -20,7 +20,8 @@ from aisle.demo_catalog import DemoCatalog
 from aisle.processes import DemoError, aisle, aisle_cmd, child_env, free_port, wait_healthy
 from aisle.relay import Relay
 from devices.client import AisleClient
-from devices.simulators import EXPECTED_ERROR_CODES, FleetStats, run_fleet
+from devices.fleet import run_fleet
+from devices.statistics import EXPECTED_ERROR_CODES, FleetStats
 from shared.money import format_amount
 
 #: Longer than the payment simulator's own timeout (10 s by default), so a slow payment answers

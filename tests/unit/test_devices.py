@@ -24,23 +24,18 @@ import pytest
 from biip.gtin import Gtin
 
 import devices.client as client_module
-import devices.simulators as simulators_module
+import devices.statistics as statistics_module
 from aisle.demo_catalog import CATALOG_HEADER, write_demo_catalog
+from devices.barcodes import make_weighed_code
 from devices.client import (
     AisleClient,
     AisleConnectionError,
     AisleHTTPError,
     AisleProtocolError,
 )
-from devices.simulators import (
-    FleetStats,
-    KioskSimulator,
-    PhoneSimulator,
-    ShopperProfile,
-    make_weighed_code,
-    percentile,
-    run_fleet,
-)
+from devices.fleet import run_fleet
+from devices.shoppers import KioskSimulator, PhoneSimulator, ShopperProfile
+from devices.statistics import FleetStats, percentile
 
 # -- a real HTTP server in a thread ---------------------------------------------------------------
 
@@ -266,7 +261,7 @@ def test_fleet_stats_scan_percentiles_use_scans_only() -> None:
 
 
 def test_fleet_stats_keep_a_bounded_latency_sample(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulators_module, "LATENCY_SAMPLE_CAP", 10)
+    monkeypatch.setattr(statistics_module, "LATENCY_SAMPLE_CAP", 10)
     stats = FleetStats()
     for i in range(1000):
         stats.record_latency("add_line", float(i))

@@ -2,87 +2,33 @@
 
 Each simulator runs one shopping trip per call through :class:`~devices.client.AisleClient`: open a
 cart, scan, sometimes change or remove a line, get an attendant's approval when the server asks for
-it, pay, and (scan-to-buy) show the exit pass at the gate. :func:`run_fleet` runs one thread per
-device until a deadline and returns :class:`FleetStats`; the demo and the load tests use it.
+it, pay, and (scan-to-buy) show the exit pass at the gate. :func:`~devices.fleet.run_fleet` runs
+many of them at once; what they did goes to a :class:`~devices.statistics.FleetStats`.
 
-Failures are counted, never raised out of a trip: a fleet against a dead server finishes on time
-with every request in ``failed_requests`` and the causes in ``errors``.
+Failures are counted, never raised out of a trip: a trip against a dead server ends with the
+request in ``failed_requests`` and the cause in ``errors``.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import threading
-import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from biip.checksums import gs1_standard_check_digit
-
+from devices.barcodes import make_weighed_code
 from devices.client import (
-    CHECKOUT_BACKOFF_S,
-    CHECKOUT_RETRIES,
     AisleClient,
     AisleClientError,
     AisleConnectionError,
     AisleHTTPError,
     AisleProtocolError,
 )
-
-#: Error codes a healthy store still produces: the simulated payment provider declines or times
-#: out now and then, and the shopper pays another way. Anything else is a finding.
-EXPECTED_ERROR_CODES = frozenset({"payment_declined", "payment_timeout"})
+from devices.statistics import EXPECTED_ERROR_CODES, FleetStats
 
 PAYMENT_METHODS = ("cash", "card", "wallet")
-
-#: Latency samples kept per operation; past this a reservoir keeps a uniform sample, so a long
-#: load test has bounded memory and unbiased percentiles.
-LATENCY_SAMPLE_CAP = 100_000
-
-#: Safety bound on trips per device, so a fleet ends even if the clock misbehaves.
-DEFAULT_MAX_TRIPS = 100_000
-
-
-def make_weighed_code(
-    plu: str,
-    price_minor: int,
-    prefix: str = "2",
-    plu_length: int = 6,
-    value_length: int = 5,
-) -> str:
-    """Build a price-embedded EAN-13 as a store scale prints it: prefix, PLU, price, check digit.
-
-    The store default is ``2`` + 6-digit PLU + 5-digit price in minor units + GS1 check digit,
-    e.g. PLU ``100023`` at 12.34 -> ``2100023012347``-style codes. Raises ``ValueError`` when a
-    part does not fit, because a silently truncated price would charge the wrong amount.
-    """
-    if not prefix.isdigit():
-        raise ValueError(f"prefix must be digits, got {prefix!r}")
-    if not plu.isdigit() or len(plu) > plu_length:
-        raise ValueError(f"PLU must be at most {plu_length} digits, got {plu!r}")
-    if isinstance(price_minor, bool) or not isinstance(price_minor, int):
-        raise TypeError("price_minor must be an int of minor units")
-    if not 0 <= price_minor < 10**value_length:
-        raise ValueError(f"price {price_minor} does not fit in {value_length} digits")
-    payload = f"{prefix}{plu.zfill(plu_length)}{price_minor:0{value_length}d}"
-    if len(payload) != 12:
-        raise ValueError(f"layout gives {len(payload) + 1} digits, an EAN-13 needs 13")
-    return payload + str(gs1_standard_check_digit(payload))
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile by nearest rank (always an observed value); ``None`` if empty."""
-    if not 0 <= q <= 100:
-        raise ValueError("q must be between 0 and 100")
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 @dataclass(frozen=True)
@@ -123,141 +69,6 @@ class ShopperProfile:
             raise ValueError(f"unknown payment methods {sorted(unknown)}")
         if not 0 <= self.think_time_s[0] <= self.think_time_s[1]:
             raise ValueError("think_time_s must be (min, max) with 0 <= min <= max")
-
-
-@dataclass
-class FleetStats:
-    """What a fleet did and saw; thread-safe to update, cheap to read while it runs.
-
-    ``requests`` counts every call the simulators made; ``failed_requests`` those that ended in an
-    error (recorded by code in ``errors``, with the first message per code in ``error_samples``).
-    A fleet where everything failed shows ``sales == 0`` and ``all_failed``.
-    """
-
-    devices: int = 0
-    trips: int = 0
-    abandoned_trips: int = 0
-    sales: int = 0
-    items: int = 0
-    revenue: int = 0
-    scans: int = 0
-    weighed_scans: int = 0
-    line_changes: int = 0
-    line_removals: int = 0
-    approvals: int = 0
-    exit_passes_verified: int = 0
-    audits: int = 0
-    requests: int = 0
-    failed_requests: int = 0
-    stuck_devices: int = 0
-    elapsed_s: float = 0.0
-    errors: Counter[str] = field(default_factory=Counter)
-    error_samples: dict[str, str] = field(default_factory=dict)
-    latencies: dict[str, list[float]] = field(default_factory=dict)
-
-    #: The plain counters :meth:`add` may increment; money and sales go through record_sale.
-    _COUNTERS: ClassVar[frozenset[str]] = frozenset(
-        (
-            "trips",
-            "abandoned_trips",
-            "scans",
-            "weighed_scans",
-            "line_changes",
-            "line_removals",
-            "approvals",
-            "exit_passes_verified",
-            "audits",
-            "requests",
-        )
-    )
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen: Counter[str] = Counter()
-        # Fixed seed: which samples the reservoir keeps must not depend on the run.
-        self._reservoir_rng = random.Random(0)
-
-    def add(self, counter: str, n: int = 1) -> None:
-        """Increment one of the plain counters (``trips``, ``scans``, ``audits``, ...)."""
-        if counter not in self._COUNTERS:
-            raise ValueError(f"not a counter: {counter}")
-        with self._lock:
-            setattr(self, counter, getattr(self, counter) + n)
-
-    def record_sale(self, total: int, items: int) -> None:
-        """Count a completed sale and its money (int minor units)."""
-        with self._lock:
-            self.sales += 1
-            self.items += items
-            self.revenue += total
-
-    def record_error(self, code: str, detail: str = "") -> None:
-        """Count a failed request by code; keep the first message per code for the report."""
-        with self._lock:
-            self.failed_requests += 1
-            self.errors[code] += 1
-            self.error_samples.setdefault(code, detail[:300])
-
-    def record_latency(self, operation: str, seconds: float) -> None:
-        """Latency sink for :class:`AisleClient`: keep a bounded, uniform sample per operation."""
-        with self._lock:
-            self._seen[operation] += 1
-            samples = self.latencies.setdefault(operation, [])
-            if len(samples) < LATENCY_SAMPLE_CAP:
-                samples.append(seconds)
-            else:
-                slot = self._reservoir_rng.randrange(self._seen[operation])
-                if slot < LATENCY_SAMPLE_CAP:
-                    samples[slot] = seconds
-
-    @property
-    def scan_latencies(self) -> list[float]:
-        """Seconds per scan-to-cart request (``POST .../lines``), a copy."""
-        with self._lock:
-            return list(self.latencies.get("add_line", ()))
-
-    def latency_percentile(self, operation: str, q: float) -> float | None:
-        """Percentile ``q`` of one operation's latencies in seconds; ``None`` without samples."""
-        with self._lock:
-            samples = list(self.latencies.get(operation, ()))
-        return percentile(samples, q)
-
-    def scan_p50(self) -> float | None:
-        """Median scan latency in seconds."""
-        return self.latency_percentile("add_line", 50)
-
-    def scan_p99(self) -> float | None:
-        """99th percentile scan latency in seconds."""
-        return self.latency_percentile("add_line", 99)
-
-    def unexpected_errors(self) -> dict[str, int]:
-        """Errors by code, without the ones a healthy store produces (declined payments)."""
-        with self._lock:
-            return {c: n for c, n in self.errors.items() if c not in EXPECTED_ERROR_CODES}
-
-    @property
-    def all_failed(self) -> bool:
-        """True when requests were made and not one succeeded: the server is down or refusing."""
-        return self.requests > 0 and self.failed_requests >= self.requests
-
-    @property
-    def ok(self) -> bool:
-        """At least one sale and no unexpected error."""
-        return self.sales > 0 and not self.unexpected_errors()
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (benchmarks write it to their results)."""
-        with self._lock:
-            counts: dict[str, Any] = {
-                f.name: getattr(self, f.name)
-                for f in fields(self)
-                if f.name not in ("errors", "error_samples", "latencies")
-            }
-            errors = dict(self.errors)
-        counts["errors"] = errors
-        counts["scan_p50_s"] = self.scan_p50()
-        counts["scan_p99_s"] = self.scan_p99()
-        return counts
 
 
 @dataclass(frozen=True)
@@ -523,113 +334,3 @@ class PhoneSimulator(ShopperSimulator):
             exit_verified=True,
             audit=audit,
         )
-
-
-def run_fleet(
-    base_url: str,
-    *,
-    kiosk_tokens: Sequence[str],
-    phone_tokens: Sequence[str],
-    attendant_token: str,
-    exit_token: str,
-    barcodes: list[str],
-    weighed: list[tuple[str, int]],
-    duration_s: float,
-    seed: int,
-    on_progress: Callable[[FleetStats], None] | None = None,
-    profile: ShopperProfile | None = None,
-    max_trips_per_device: int = DEFAULT_MAX_TRIPS,
-    timeout: float = 5.0,
-    progress_interval_s: float = 0.5,
-) -> FleetStats:
-    """Run one thread per kiosk and phone token, each shopping until ``duration_s`` has passed.
-
-    No trip starts after the deadline; trips in flight finish, and are cut short after a grace
-    period. Every request has ``timeout``, so the whole run is bounded in time. ``on_progress`` is
-    called from the calling thread about every ``progress_interval_s`` and once at the end.
-    Each device gets its own rng derived from ``seed`` and its own connection pool.
-    """
-    if duration_s < 0:
-        raise ValueError("duration_s must not be negative")
-    stats = FleetStats(devices=len(kiosk_tokens) + len(phone_tokens))
-    stop = threading.Event()
-    started = time.monotonic()
-    deadline = started + duration_s
-
-    def device(role: str, index: int, token: str) -> None:
-        def client(tok: str) -> AisleClient:
-            return AisleClient(base_url, tok, timeout=timeout, latency_sink=stats.record_latency)
-
-        rng = random.Random(f"{seed}:{role}:{index}")
-        try:
-            with (
-                client(token) as own,
-                client(attendant_token) as attendant,
-                client(exit_token) as gate,
-            ):
-                shopper: ShopperSimulator
-                common: dict[str, Any] = {
-                    "barcodes": barcodes,
-                    "weighed": weighed,
-                    "profile": profile,
-                    "rng": rng,
-                    "stats": stats,
-                    "stop": stop,
-                }
-                if role == "phone":
-                    shopper = PhoneSimulator(own, attendant, gate, **common)
-                else:
-                    shopper = KioskSimulator(own, attendant, **common)
-                _shop_until(shopper, deadline, stop, max_trips_per_device)
-        except Exception as exc:
-            # A device thread must not die silently: a crash shows in the stats like any error.
-            stats.record_error("device_crashed", f"{role}-{index + 1}: {type(exc).__name__}: {exc}")
-
-    threads = [
-        threading.Thread(target=device, args=(role, i, tok), name=f"{role}-{i + 1}", daemon=True)
-        for role, tokens in (("kiosk", kiosk_tokens), ("phone", phone_tokens))
-        for i, tok in enumerate(tokens)
-    ]
-    # After the deadline, trips in flight get this long to pay before they are told to stop...
-    grace = max(2 * timeout, 5.0)
-    # ...and a stopped device finishes at most one request, a checkout with its retries.
-    backoff = CHECKOUT_BACKOFF_S * (2**CHECKOUT_RETRIES - 1)
-    hard_end = deadline + grace + (CHECKOUT_RETRIES + 1) * timeout + backoff + 1.0
-    try:
-        for thread in threads:
-            thread.start()
-        while alive := [t for t in threads if t.is_alive()]:
-            alive[0].join(progress_interval_s)
-            now = time.monotonic()
-            if now > deadline + grace:
-                stop.set()
-            if now > hard_end:
-                break
-            if on_progress is not None:
-                on_progress(stats)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(max(0.0, min(hard_end - time.monotonic(), timeout)))
-    stats.stuck_devices = sum(t.is_alive() for t in threads)
-    stats.elapsed_s = time.monotonic() - started
-    if on_progress is not None:
-        on_progress(stats)
-    return stats
-
-
-def _shop_until(
-    shopper: ShopperSimulator, deadline: float, stop: threading.Event, max_trips: int
-) -> None:
-    """Loop trips until the deadline, the trip cap or a stop; back off while trips fail."""
-    failures = 0
-    for _ in range(max_trips):
-        if stop.is_set() or time.monotonic() >= deadline:
-            return
-        if shopper.run_trip() is None:
-            failures += 1
-            # A dead server answers "refused" in microseconds; do not spin on it.
-            if stop.wait(min(0.05 * 2 ** min(failures, 5), 1.0)):
-                return
-        else:
-            failures = 0
