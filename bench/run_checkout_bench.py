@@ -297,7 +297,7 @@ class Fixture:
         self.tmp = tmp
         self.template = tmp / "template"
         self.runs = 0
-        from aisle.demo_catalog import write_demo_catalog
+        from aisle.demo.catalog import write_demo_catalog
 
         store = self.template / "store"
         run([str(BIN / "aisle"), "edge", "init", str(store), "--store-id", "S001"])

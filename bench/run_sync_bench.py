@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from aisle.demo_catalog import write_demo_catalog
+    from aisle.demo.catalog import write_demo_catalog
 
     started = time.monotonic()
     admin = make_url(args.pg_url).set(drivername="postgresql").render_as_string(False)

@@ -25,7 +25,7 @@ from biip.gtin import Gtin
 
 import devices.client as client_module
 import devices.statistics as statistics_module
-from aisle.demo_catalog import CATALOG_HEADER, write_demo_catalog
+from aisle.demo.catalog import write_demo_catalog
 from devices.barcodes import make_weighed_code
 from devices.client import (
     AisleClient,
@@ -36,6 +36,7 @@ from devices.client import (
 from devices.fleet import run_fleet
 from devices.shoppers import KioskSimulator, PhoneSimulator, ShopperProfile
 from devices.statistics import FleetStats, percentile
+from shared.catalog_csv import CATALOG_COLUMNS
 
 # -- a real HTTP server in a thread ---------------------------------------------------------------
 
@@ -171,7 +172,7 @@ def test_catalog_header_and_size(catalog_file: tuple[Path, Any]) -> None:
     path, catalog = catalog_file
     first_line = path.read_text(encoding="utf-8").splitlines()[0]
     assert first_line == "sku,name,barcodes,unit_price,tax_rate,category,sold_by,age_restricted,plu"
-    assert tuple(first_line.split(",")) == CATALOG_HEADER
+    assert tuple(first_line.split(",")) == CATALOG_COLUMNS
     rows = _rows(path)
     assert len(rows) == catalog.count == 2400
     assert len({r["sku"] for r in rows}) == len(rows)

@@ -16,9 +16,9 @@ from typing import Any
 import requests
 from tqdm import tqdm
 
-from aisle.demo_catalog import DemoCatalog
-from aisle.processes import DemoError, aisle, aisle_cmd, child_env, free_port, wait_healthy
-from aisle.relay import Relay
+from aisle.demo.catalog import DemoCatalog
+from aisle.demo.processes import DemoError, aisle, aisle_cmd, child_env, free_port, wait_healthy
+from aisle.demo.relay import Relay
 from devices.client import AisleClient
 from devices.fleet import run_fleet
 from devices.statistics import EXPECTED_ERROR_CODES, FleetStats

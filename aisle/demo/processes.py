@@ -16,7 +16,7 @@ HEALTH_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 CLI_TIMEOUT_S = 120.0
 # The checkout this file lives in, so the subprocesses run this code whatever the working directory.
-_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class DemoError(Exception):

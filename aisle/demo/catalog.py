@@ -13,19 +13,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from biip.checksums import gs1_standard_check_digit
-
-CATALOG_HEADER = (
-    "sku",
-    "name",
-    "barcodes",
-    "unit_price",
-    "tax_rate",
-    "category",
-    "sold_by",
-    "age_restricted",
-    "plu",
-)
+from devices.barcodes import with_check_digit
+from shared.catalog_csv import CATALOG_COLUMNS
 
 #: Shares of the range; the rest is packaged goods sold each.
 KG_SHARE = 0.10
@@ -274,8 +263,9 @@ class _Codes:
 
     def _unique(self, companies: list[str]) -> str:
         while True:
-            payload = f"{self._rng.choice(companies)}{self._rng.randint(0, 99999):05d}"
-            code = payload + str(gs1_standard_check_digit(payload))
+            code = with_check_digit(
+                f"{self._rng.choice(companies)}{self._rng.randint(0, 99999):05d}"
+            )
             if code not in self._used:
                 self._used.add(code)
                 return code
@@ -395,7 +385,7 @@ def write_demo_catalog(path: Path, *, count: int = 2400, seed: int = 7) -> DemoC
     approvals = age_codes[: max(1, count // 200)]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CATALOG_HEADER, lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     return DemoCatalog(

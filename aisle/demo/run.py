@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aisle.demo_catalog import write_demo_catalog
-from aisle.demo_chain import (
+from aisle.demo.catalog import write_demo_catalog
+from aisle.demo.chain import (
     DemoStore,
     shop_at_all,
     start_cloud,
@@ -24,8 +24,8 @@ from aisle.demo_chain import (
     summarise_chain,
     wait_until_synced,
 )
-from aisle.processes import DemoError, stop
-from aisle.relay import Relay
+from aisle.demo.processes import DemoError, stop
+from aisle.demo.relay import Relay
 from devices.client import AisleClientError
 
 STORES = (("S001", "People's Square"), ("S002", "Riverside"))
