@@ -16,67 +16,32 @@
     +-- Unavailable                 503 database_unavailable (retry later; nothing applied)
 
 Every error renders as ``{"error": {"code", "message", "details"}}``. Codes are stable: the
-edge's sync client branches on them, messages are for people.
+edge's sync client branches on them, messages are for people. The base and the common refusals
+are the shared kernel's (:mod:`shared.errors`); this module adds the cloud's own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from shared.errors import ApiError as CloudError
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 
-
-class CloudError(Exception):
-    """Base of every domain error; carries a stable code, a message and details."""
-
-    status = 500
-    code = "internal_error"
-
-    def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.details: dict[str, Any] = details or {}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The wire shape of this error."""
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
-
-
-class BadRequest(CloudError):
-    status = 400
-    code = "bad_request"
-
-
-class Unauthorized(CloudError):
-    status = 401
-    code = "unauthorized"
-
-
-class Forbidden(CloudError):
-    status = 403
-    code = "forbidden"
-
-
-class NotFound(CloudError):
-    status = 404
-    code = "not_found"
-
-
-class Conflict(CloudError):
-    status = 409
-    code = "conflict"
+__all__ = [
+    "BadRequest",
+    "CloudError",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "Unavailable",
+    "Unprocessable",
+    "UpgradeRequired",
+]
 
 
 class PayloadTooLarge(CloudError):
     status = 413
     code = "payload_too_large"
-
-
-class Unprocessable(CloudError):
-    status = 422
-    code = "validation_error"
 
 
 class UpgradeRequired(CloudError):

@@ -8,17 +8,16 @@ and feeds the OpenAPI document and the connectivity table. A route cannot exist 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, Literal, TypeVar
 
 from flask import Blueprint, current_app, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 from werkzeug.routing import BaseConverter
 
-from edge.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from edge.errors import Forbidden, NotFound
 from edge.idempotency import (
     KEY_MAX,
     KEY_PATTERN,
@@ -28,20 +27,20 @@ from edge.idempotency import (
     check_key,
     first_answer,
 )
+from shared.errors import ERROR_SCHEMA
+from shared.openapi import Operation, openapi_path, query_parameters, rule_parameters
+from shared.openapi import openapi_document as build_openapi_document
 from shared.text import FREE_TEXT_PATTERN
-from shared.untrusted import UntrustedInputError, loads_json
+from shared.web import RequestBody, bearer_token, parse_query
+from shared.web import parse_body as parse_json_body
+
+__all__ = ["ERROR_SCHEMA", "RequestBody", "parse_query"]
 
 M = TypeVar("M", bound=BaseModel)
 Connectivity = Literal["offline", "online_only", "offline_bounded"]
 Idempotency = Literal["required", "optional"]
 PUBLIC = frozenset[str]()
 ALL_ROLES = frozenset({"kiosk", "phone", "handheld", "tablet", "manager", "exit"})
-
-
-class RequestBody(BaseModel):
-    """Base of every request schema: strict types, unknown fields refused."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def free_text(*, max_length: int, min_length: int = 0, default: Any = ...) -> Any:
@@ -127,14 +126,16 @@ class RouteSpec:
     links: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
     # A write a device may retry: "required" or "optional" Idempotency-Key (edge/idempotency.py).
     idempotency: Idempotency | None = None
+    # Its success writes an outbox event for the cloud: the sync is kicked to push it soon.
+    writes_events: bool = False
 
     @property
     def path(self) -> str:
-        return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", self.rule)
+        return openapi_path(self.rule)
 
     @property
     def path_parameters(self) -> list[str]:
-        return re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", self.rule)
+        return rule_parameters(self.rule)
 
     def error_statuses(self) -> list[int]:
         """Every 4xx this route can answer: implied by its declaration, plus its own."""
@@ -181,12 +182,14 @@ class ApiBlueprint:
         links: dict[str, tuple[str, dict[str, str]]] | None = None,
         idempotency: Idempotency | None = None,
         replay: Callable[[str], Any] | None = None,
+        writes_events: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register ``view`` for ``method rule`` with what it promises.
 
         With ``idempotency`` the route takes an ``Idempotency-Key``: a retry gets the first
         answer, which the view's service stored with its write (the view receives ``retry``
-        to pass on); ``replay`` rebuilds an answer stored as a resource id (a sale)."""
+        to pass on); ``replay`` rebuilds an answer stored as a resource id (a sale).
+        ``writes_events``: a success writes an outbox event (the app kicks the sync)."""
         if idempotency is not None:
             headers = (*headers, idempotency_key(required=idempotency == "required"))
         roles = frozenset(roles)
@@ -214,6 +217,7 @@ class ApiBlueprint:
                     for name, (op, params) in (links or {}).items()
                 ),
                 idempotency=idempotency,
+                writes_events=writes_events,
             )
             self.specs.append(spec)
 
@@ -225,7 +229,7 @@ class ApiBlueprint:
             def work(**kwargs: Any) -> Any:
                 if roles:
                     ctx = current_app.extensions["aisle"]
-                    principal = ctx.authenticator.authenticate(_bearer_token(), now=ctx.clock.now())
+                    principal = ctx.authenticator.authenticate(bearer_token(), now=ctx.clock.now())
                     if principal.role not in roles:
                         raise Forbidden(
                             f"role {principal.role!r} may not {summary[0].lower()}{summary[1:]}",
@@ -263,14 +267,6 @@ class ApiBlueprint:
         return decorate
 
 
-def _bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
 def _retryable(spec: RouteSpec, principal: Any) -> Retryable | None:
     key = check_key(request.headers.get("Idempotency-Key"), required=spec.idempotency == "required")
     if key is None:
@@ -299,172 +295,60 @@ def _check_path_parameter(name: str, value: str) -> None:
         raise NotFound(f"no {name} {value[:64]}...", details={name: value[:64]})
 
 
-def parse_query(model: type[M]) -> M:
-    """Validate the query string with ``model`` (strings only); 422 naming each bad parameter."""
-    try:
-        return model.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        fields = [
-            {
-                "field": ".".join(str(p) for p in err["loc"]),
-                "problem": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        names = ", ".join(f["field"] for f in fields)
-        raise Unprocessable(f"invalid query: {names}", details={"fields": fields}) from None
-
-
-def _whole_numbers(value: Any) -> Any:
-    """JSON numbers without a fraction as ints: JSON Schema counts ``3.0`` as the integer 3, so
-    the contract does too, while ``3.5`` stays a float and is refused where an int is due.
-    (No request field of the store is a float.)"""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
-    return value
-
-
 def parse_body(model: type[M]) -> M:
-    """Decode the request's JSON object and validate it with ``model``; 400 or 422 on failure."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        data: Any = {}
-    else:
-        try:
-            data = loads_json(raw)
-        except UntrustedInputError as exc:
-            raise BadRequest(
-                "request body is not valid JSON",
-                code="malformed_json",
-                details={"reason": str(exc)},
-            ) from None
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object", code="malformed_json")
-    try:
-        return model.model_validate(_whole_numbers(data))
-    except ValidationError as exc:
-        fields = []
-        for err in exc.errors(include_url=False, include_input=False):
-            problem = err["msg"]
-            if err["type"] == "string_pattern_mismatch":
-                problem = "contains a control or text-direction character, which is not allowed"
-            fields.append(
-                {
-                    "field": ".".join(str(p) for p in err["loc"]) or "(body)",
-                    "problem": problem,
-                    "type": err["type"],
-                }
-            )
-        names = ", ".join(f["field"] for f in fields)
-        raise Unprocessable(f"invalid request body: {names}", details={"fields": fields}) from None
+    """Decode the request's JSON object and validate it with ``model``; 400 or 422 on failure.
+    A JSON number without a fraction counts as an integer, as JSON Schema says (no request
+    field of the store is a float)."""
+    return parse_json_body(model, integral_floats=True)
 
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {"type": "object"},
-            },
+def operation(spec: RouteSpec) -> Operation:
+    """A route's declaration as the OpenAPI document shows it."""
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMETERS.get(name, ID_PARAMETER),
         }
-    },
-}
+        for name in spec.path_parameters
+    ]
+    parameters += [
+        {
+            "name": h.name,
+            "in": "header",
+            "required": h.required,
+            "description": h.description,
+            "schema": h.schema,
+        }
+        for h in spec.headers
+    ]
+    if spec.query is not None:
+        parameters += query_parameters(spec.query)
+    return Operation(
+        method=spec.method,
+        path=spec.path,
+        operation_id=spec.endpoint.replace(".", "_"),
+        summary=spec.summary,
+        status=spec.status,
+        response=spec.response,
+        text_response=spec.text_response,
+        body=spec.body,
+        parameters=tuple(parameters),
+        errors={status: ERROR_STATUSES[status] for status in spec.error_statuses()},
+        security=("bearer",) if spec.roles else (),
+        links={
+            name: {"operationId": op, "parameters": dict(params)} for name, op, params in spec.links
+        },
+        extensions={"x-connectivity": spec.connectivity, "x-roles": sorted(spec.roles)},
+    )
 
 
 def openapi_document(specs: Iterable[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
     """OpenAPI 3.1 built from the route specs and their pydantic models."""
-    paths: dict[str, dict[str, Any]] = {}
-    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    ref = "#/components/schemas/{model}"
-
-    def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-        schema = model.model_json_schema(ref_template=ref)
-        for name, sub in schema.pop("$defs", {}).items():
-            components[name] = sub
-        components[model.__name__] = schema
-        return {"$ref": ref.format(model=model.__name__)}
-
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    for spec in sorted(specs, key=lambda s: (s.path, s.method)):
-        success: dict[str, Any] = {
-            "application/json": {
-                "schema": schema_of(spec.response) if spec.response else {"type": "object"}
-            }
-        }
-        if spec.text_response:
-            success["text/plain"] = {"schema": {"type": "string"}}
-        responses: dict[str, Any] = {
-            str(spec.status): {"description": "success", "content": success}
-        }
-        if spec.links:
-            responses[str(spec.status)]["links"] = {
-                name: {"operationId": op, "parameters": dict(params)}
-                for name, op, params in spec.links
-            }
-        for status in spec.error_statuses():
-            responses[str(status)] = {"description": ERROR_STATUSES[status], "content": error}
-        parameters = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "schema": PATH_PARAMETERS.get(name, ID_PARAMETER),
-            }
-            for name in spec.path_parameters
-        ]
-        parameters += [
-            {
-                "name": h.name,
-                "in": "header",
-                "required": h.required,
-                "description": h.description,
-                "schema": h.schema,
-            }
-            for h in spec.headers
-        ]
-        if spec.query is not None:
-            query_schema = spec.query.model_json_schema()
-            for name, prop in query_schema.get("properties", {}).items():
-                parameters.append(
-                    {
-                        "name": name,
-                        "in": "query",
-                        "required": name in query_schema.get("required", []),
-                        "schema": {k: v for k, v in prop.items() if k != "title"},
-                    }
-                )
-        op: dict[str, Any] = {
-            "operationId": spec.endpoint.replace(".", "_"),
-            "summary": spec.summary,
-            "x-connectivity": spec.connectivity,
-            "x-roles": sorted(spec.roles),
-            "parameters": parameters,
-            "responses": responses,
-        }
-        if spec.roles:
-            op["security"] = [{"bearer": []}]
-        if spec.body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": schema_of(spec.body)}},
-            }
-        paths.setdefault(spec.path, {})[spec.method.lower()] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
-        "paths": paths,
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-    }
+    return build_openapi_document(
+        [operation(s) for s in specs],
+        title=title,
+        version=version,
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+    )

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
 
 from edge.api_contract import SkuConverter
 from edge.auth.service import Authenticator
@@ -17,12 +16,12 @@ from edge.checkout.exit_pass import load_or_create_store_key
 from edge.checkout.payments import PaymentProvider, SimulatedProvider
 from edge.context import StoreContext
 from edge.db import Database, WriteLockTimeout
-from edge.errors import AisleError, Busy
+from edge.errors import Busy
 from edge.migrations import HEAD, current_revision
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
 from shared.clock import Clock, SystemClock
-from shared.http_errors import http_error
+from shared.web import install_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +89,6 @@ def build_context(
     )
 
 
-#: Endpoints whose success writes an outbox event.
-EVENT_WRITERS = frozenset(
-    {
-        "checkout.checkout",
-        "checkout.create_return",
-        "checkout.verify_exit_pass",
-        "inventory.create_movement",
-    }
-)
-
-
 def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
     """Build the store server's WSGI app; ``overrides`` go to :func:`build_context`."""
     from edge.route_table import all_apis
@@ -117,22 +105,18 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
         app.register_blueprint(api.blueprint)
         specs.extend(api.specs)
     app.extensions["aisle_specs"] = specs
+    # Routes whose success writes an outbox event, as each declares (``writes_events``).
+    event_writers = frozenset(s.endpoint for s in specs if s.writes_events)
 
     @app.after_request
     def _kick_sync(response: Response) -> Response:
         # A write that queued an event for the cloud: push soon rather than at the next tick.
         sync = app.extensions.get("aisle_sync")
-        if sync is not None and request.endpoint in EVENT_WRITERS and response.status_code < 300:
+        if sync is not None and request.endpoint in event_writers and response.status_code < 300:
             sync.kick()
         return response
 
-    @app.errorhandler(AisleError)
-    def _domain_error(exc: AisleError) -> tuple[dict[str, Any], int]:
-        return exc.to_dict(), exc.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
-        return http_error(exc)
+    install_error_handlers(app, log)
 
     @app.errorhandler(WriteLockTimeout)
     def _lock_timeout(exc: WriteLockTimeout) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -144,10 +128,5 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
         )
         error = Busy("the store is busy; nothing was written, try again in a moment")
         return error.to_dict(), error.status, {"Retry-After": "1"}
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> tuple[dict[str, Any], int]:
-        log.exception("unhandled error")
-        return AisleError("internal error; the request was not applied").to_dict(), 500
 
     return app

@@ -14,67 +14,34 @@
     +-- Busy                        503 store_busy (the write lock was not granted; retry)
 
 Every error renders as ``{"error": {"code", "message", "details"}}``. Codes are stable: devices
-branch on them, messages are for people.
+branch on them, messages are for people. The base and the common refusals are the shared
+kernel's (:mod:`shared.errors`); this module adds the store's own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from shared.errors import ApiError as AisleError
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 
-
-class AisleError(Exception):
-    """Base of every domain error; carries a stable code, a message and details."""
-
-    status = 500
-    code = "internal_error"
-
-    def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.details: dict[str, Any] = details or {}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The wire shape of this error."""
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
-
-
-class BadRequest(AisleError):
-    status = 400
-    code = "bad_request"
-
-
-class Unauthorized(AisleError):
-    status = 401
-    code = "unauthorized"
-
-
-class Forbidden(AisleError):
-    status = 403
-    code = "forbidden"
-
-
-class NotFound(AisleError):
-    status = 404
-    code = "not_found"
+__all__ = [
+    "AisleError",
+    "BadRequest",
+    "Busy",
+    "Conflict",
+    "ExitPassInvalid",
+    "Forbidden",
+    "InvalidBarcode",
+    "MethodNotAllowed",
+    "NotFound",
+    "PaymentFailed",
+    "Unauthorized",
+    "Unprocessable",
+]
 
 
 class MethodNotAllowed(AisleError):
     status = 405
     code = "method_not_allowed"
-
-
-class Conflict(AisleError):
-    status = 409
-    code = "conflict"
-
-
-class Unprocessable(AisleError):
-    status = 422
-    code = "validation_error"
 
 
 class InvalidBarcode(Unprocessable):

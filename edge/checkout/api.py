@@ -188,6 +188,7 @@ def approve(
         "PrintReceipt": ("checkout_get_receipt", {"sale_id": "$response.body#/sale/id"}),
         "ReturnItems": ("checkout_create_return", {"sale_id": "$response.body#/sale/id"}),
     },
+    writes_events=True,
 )
 def checkout(
     principal: Principal, cart_id: str, body: CheckoutIn, retry: Retryable | None
@@ -245,6 +246,7 @@ def get_receipt(principal: Principal, sale_id: str, query: ReceiptQuery) -> Any:
     status=201,
     errors=(409,),
     idempotency="required",
+    writes_events=True,
 )
 def create_return(
     principal: Principal, sale_id: str, body: ReturnIn, retry: Retryable | None
@@ -271,6 +273,7 @@ def create_return(
     body=ExitPassIn,
     response=ExitVerifyOut,
     idempotency="optional",
+    writes_events=True,
 )
 def verify_exit_pass(
     principal: Principal, body: ExitPassIn, retry: Retryable | None

@@ -71,6 +71,7 @@ def get_stock(principal: Principal, sku: str) -> dict[str, Any]:
     errors=(404,),
     idempotency="required",
     status=201,
+    writes_events=True,
 )
 def create_movement(
     principal: Principal, body: MovementIn, retry: Retryable | None

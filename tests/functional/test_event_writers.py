@@ -1,0 +1,109 @@
+"""Every route whose success writes an outbox event says so (``writes_events=True``), and the
+app kicks the sync after exactly those.
+
+Each write route of the store is called here once, successfully, in process; the outbox's last
+seq before and after tells which wrote an event. A new write route fails the test until it is
+exercised here, so a route cannot write events without declaring it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from edge.route_table import all_specs
+from tests.builders import BAIJIU, MILK, make_app_for, make_store
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class Kicks:
+    """Stands in for the sync scheduler: counts the kicks."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def kick(self) -> None:
+        self.count += 1
+
+
+def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = make_app_for(store)
+    kicks = Kicks()
+    app.extensions["aisle_sync"] = kicks
+    client = app.test_client()
+    declared = {s.endpoint for s in all_specs() if s.writes_events}
+    seen: dict[str, bool] = {}
+
+    def last_seq() -> int:
+        with store.db.read() as session:
+            return int(session.execute(text("SELECT COALESCE(MAX(seq), 0) FROM outbox")).scalar())
+
+    def call(method: str, path: str, role: str, body: Any = None, **headers: str) -> Any:
+        before, kicked = last_seq(), kicks.count
+        headers["Authorization"] = f"Bearer {store.tokens[role]}"
+        response = client.open(path, method=method, json=body, headers=headers)
+        assert response.status_code < 300, (method, path, response.get_json())
+        endpoint = app.url_map.bind("").match(path, method=method)[0]
+        wrote = last_seq() > before
+        seen[endpoint] = seen.get(endpoint, False) or wrote
+        assert (kicks.count > kicked) == (endpoint in declared), endpoint
+        return response.get_json()
+
+    def key() -> str:
+        return f"test-{uuid.uuid4()}"
+
+    cart = call("POST", "/api/v1/carts", "phone", {"channel": "scan_to_buy"})
+    cart_id = cart["id"]
+    cart = call("POST", f"/api/v1/carts/{cart_id}/lines", "phone", {"barcode": MILK["barcodes"]})
+    line_id = cart["lines"][0]["id"]
+    call("PATCH", f"/api/v1/carts/{cart_id}/lines/{line_id}", "phone", {"quantity": 2})
+    call("DELETE", f"/api/v1/carts/{cart_id}/lines/{line_id}", "phone")
+    call("POST", f"/api/v1/carts/{cart_id}/lines", "phone", {"barcode": MILK["barcodes"]})
+    cart = call("POST", f"/api/v1/carts/{cart_id}/lines", "phone", {"barcode": BAIJIU["barcodes"]})
+    cart = call(
+        "POST", f"/api/v1/carts/{cart_id}/approvals", "manager", {}, **{"Idempotency-Key": key()}
+    )
+    total = cart["totals"]["total"]
+    done = call(
+        "POST",
+        f"/api/v1/carts/{cart_id}/checkout",
+        "phone",
+        {"payments": [{"method": "card", "amount": total}]},
+        **{"Idempotency-Key": key()},
+    )
+    sale = done["sale"]
+    assert done["exit_pass"] is not None
+    call(
+        "POST",
+        "/api/v1/exit-passes/verify",
+        "exit",
+        {"token": done["exit_pass"]["token"]},
+    )
+    call(
+        "POST",
+        f"/api/v1/sales/{sale['id']}/returns",
+        "manager",
+        {"lines": [{"line_id": sale["lines"][0]["id"], "quantity": 1}], "reason": "damaged"},
+        **{"Idempotency-Key": key()},
+    )
+    call(
+        "POST",
+        "/api/v1/stock/movements",
+        "handheld",
+        {"sku": MILK["sku"], "quantity": 12, "kind": "receive", "reason": "delivery"},
+        **{"Idempotency-Key": key()},
+    )
+    call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")
+
+    writes = {s.endpoint for s in all_specs() if s.method in WRITE_METHODS}
+    assert writes <= set(seen), f"exercise these write routes here: {sorted(writes - set(seen))}"
+    writers = {endpoint for endpoint, wrote in seen.items() if wrote}
+    assert writers == declared, (
+        f"write an outbox event but are not declared writes_events=True: "
+        f"{sorted(writers - declared)}; declared but wrote none: {sorted(declared - writers)}"
+    )
