@@ -43,8 +43,6 @@ MAX_BATCH_BYTES = 2 * 1024 * 1024  # compressed, on the wire
 MAX_BATCH_JSON_BYTES = 32 * 1024 * 1024  # once decompressed
 MAX_EVENT_ID_CHARS = 64
 
-#: Feeds a store pulls; more will join (members, coupons, promotions, pickup orders).
-FEEDS = ("catalog", "prices", "store_settings")
 MAX_PULL_LIMIT = 1000
 DEFAULT_PULL_LIMIT = 500
 
@@ -58,10 +56,6 @@ ERR_REVOKED = "store_revoked"  # 403: the store's enrollment was revoked
 ERR_STORE_MISMATCH = "store_mismatch"  # 403: the batch names another store than the signer
 ERR_VERSION = "unsupported_protocol_version"  # 426: details.accepted, details.current
 ERR_BAD_BATCH = "bad_batch"  # 400: not gzip, not JSON, envelope fields wrong
-#: The type of the stand-in a store sends, under the same seq and id, for an event the cloud
-#: refused even alone (too large, unreadable): the cloud quarantines it with the store's reason,
-#: the store keeps the event itself, and the queue moves on.
-EVENT_REFUSED = "sync.refused"
 ERR_BATCH_TOO_LARGE = "batch_too_large"  # 413
 ERR_DIVERGED = "sequence_diverged"  # 409: same seq, other event: store restored from a backup
 ERR_BAD_CURSOR = "bad_cursor"  # 400

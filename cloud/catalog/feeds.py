@@ -67,10 +67,10 @@ from cloud.catalog.models import Barcode, Change, FeedEpoch, FeedHorizon, Produc
 from cloud.db import Database
 from cloud.errors import BadRequest, NotFound
 from cloud.stores.models import Store
+from sync.contract import FEEDS, CatalogItem, PriceItem, StoreSettingsItem
 from sync.protocol import (
     ERR_BAD_CURSOR,
     ERR_UNKNOWN_FEED,
-    FEEDS,
     SNAPSHOT_FIRST_PULL,
     SNAPSHOT_NEW_EPOCH,
     SNAPSHOT_PRUNED,
@@ -446,46 +446,42 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
         if product is None:
             continue
         override = overrides.get(key)
-        price = {
-            "sku": product.sku,
-            "unit_price": product.unit_price if override is None else override,
-            "chain_unit_price": product.unit_price,
-            "price_source": "chain" if override is None else "store",
-        }
-        if feed == "prices":
-            out.append(FeedChange(key, price))
-            continue
-        out.append(
-            FeedChange(
-                key,
-                {
-                    **price,
-                    "name": product.name,
-                    "barcodes": barcodes.get(key, []),
-                    "tax_rate_bp": product.tax_rate_bp,
-                    "category": product.category,
-                    "sold_by": product.sold_by,
-                    "age_restricted": product.age_restricted,
-                    "plu": product.plu,
-                    "max_price": product.max_price,
-                    "updated_at": product.updated_at.isoformat(),
-                },
-            )
+        price = PriceItem(
+            sku=product.sku,
+            unit_price=product.unit_price if override is None else override,
+            chain_unit_price=product.unit_price,
+            price_source="chain" if override is None else "store",
         )
+        if feed == "prices":
+            out.append(FeedChange(key, price.data()))
+            continue
+        item = CatalogItem(
+            **price.model_dump(),
+            name=product.name,
+            barcodes=barcodes.get(key, []),
+            tax_rate_bp=product.tax_rate_bp,
+            category=product.category,
+            sold_by=product.sold_by,  # type: ignore[arg-type]  # the table's check constraint
+            age_restricted=product.age_restricted,
+            plu=product.plu,
+            max_price=product.max_price,
+            updated_at=product.updated_at.isoformat(),
+        )
+        out.append(FeedChange(key, item.data()))
     return out
 
 
 def store_settings_dict(store: Store) -> dict[str, Any]:
     """A store's settings as its feed carries them."""
-    return {
-        "id": store.id,
-        "name": store.name,
-        "format": store.format,
-        "area_m2": store.area_m2,
-        "timezone": store.timezone,
-        "currency": store.currency,
-        "updated_at": store.updated_at.isoformat(),
-    }
+    return StoreSettingsItem(
+        id=store.id,
+        name=store.name,
+        format=store.format,
+        area_m2=store.area_m2,
+        timezone=store.timezone,
+        currency=store.currency,
+        updated_at=store.updated_at.isoformat(),
+    ).data()
 
 
 # --- pruning ------------------------------------------------------------------------------------

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
-
 from cloud.catalog.feeds import record_changes
 from cloud.catalog.models import Barcode, Product, StorePrice
 from cloud.db import Database
@@ -20,6 +18,7 @@ from cloud.errors import NotFound, Unprocessable
 from cloud.stores.models import Store
 from shared import catalog_csv
 from shared.catalog_csv import MAX_UNIT_PRICE, CatalogFileError, CatalogRow
+from shared.catalog_write import write_catalog
 
 GTIN_LENGTHS = (8, 12, 13, 14)
 
@@ -71,66 +70,21 @@ def import_catalog(db: Database, path: Path, *, now: datetime) -> ImportResult:
     except UnicodeDecodeError:
         raise CatalogImportError("catalog file is not UTF-8 text", details={"rows": []}) from None
     rows = parse_catalog(text)
-    created = updated = 0
     with db.write() as uow:
         session = uow.session
-        existing = {p.sku: p for p in session.execute(select(Product)).scalars()}
-        owners = dict(session.execute(select(Barcode.gtin, Barcode.sku)).all())
-        plu_owners = {p.plu: p.sku for p in existing.values() if p.plu}
-        in_file = {r.sku for r in rows}
-        problems = []
-        for number, row in enumerate(rows, start=2):
-            for gtin in row.gtins:
-                owner = owners.get(gtin)
-                if owner is not None and owner != row.sku and owner not in in_file:
-                    problems.append(
-                        {"row": number, "problem": f"barcode {gtin} belongs to sku {owner}"}
-                    )
-            plu_owner = plu_owners.get(row.plu or "", row.sku)
-            if plu_owner != row.sku and plu_owner not in in_file:
-                problems.append(
-                    {"row": number, "problem": f"plu {row.plu} belongs to sku {plu_owner}"}
-                )
-        if problems:
-            raise CatalogImportError(
-                f"{len(problems)} bad row(s) in the catalog; nothing was imported",
-                details={"rows": problems},
+        try:
+            written = write_catalog(
+                session, product=Product, barcode=Barcode, rows=rows, now=now, take_over=False
             )
-        # Free PLUs and barcodes of the rows being rewritten first, so swaps between rows work.
-        skus = [r.sku for r in rows]
-        for chunk in range(0, len(skus), 500):
-            part = skus[chunk : chunk + 500]
-            session.execute(delete(Barcode).where(Barcode.sku.in_(part)))
-            for sku in part:
-                if sku in existing and existing[sku].plu is not None:
-                    existing[sku].plu = None
-        session.flush()
-        for row in rows:
-            product = existing.get(row.sku)
-            if product is None:
-                product = Product(sku=row.sku)
-                session.add(product)
-                created += 1
-            else:
-                updated += 1
-            product.name = row.name
-            product.unit_price = row.unit_price
-            product.tax_rate_bp = row.tax_rate_bp
-            product.category = row.category
-            product.sold_by = row.sold_by
-            product.age_restricted = row.age_restricted
-            product.plu = row.plu
-            product.max_price = row.max_price
-            product.updated_at = now
-        session.flush()
-        session.add_all(Barcode(gtin=g, sku=r.sku) for r in rows for g in r.gtins)
+        except CatalogFileError as exc:
+            raise CatalogImportError(exc.message, details={"rows": exc.rows}) from None
         record_changes(
             session,
             [(feed, r.sku, None) for r in rows for feed in ("catalog", "prices")],
             now=now,
         )
         uow.commit()
-    return ImportResult(created=created, updated=updated, barcodes=sum(len(r.gtins) for r in rows))
+    return ImportResult(created=written.created, updated=written.updated, barcodes=written.barcodes)
 
 
 def set_store_price(

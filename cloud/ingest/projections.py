@@ -1,7 +1,8 @@
-"""What each event type becomes at the cloud: payloads checked, then rows to insert.
+"""What each event type becomes at the cloud: payloads read by their schema, then rows.
 
-A projection is a pure function from an event to the rows it adds. Anything wrong with the
-payload raises :class:`PoisonEvent` with a reason, and the event goes to quarantine instead of
+A projection is a pure function from an event to the rows it adds. The payload is read with its
+type's schema in :mod:`sync.contract` (its version brought up to date there); anything wrong with
+it raises :class:`PoisonEvent` with a reason, and the event goes to quarantine instead of
 blocking the store's queue. Unknown fields are ignored (newer edges may send more); missing or
 mistyped ones are refused.
 """
@@ -11,115 +12,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import ValidationError
 
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
-from shared.text import FREE_TEXT_PATTERN
-from sync.protocol import EVENT_REFUSED, WireEvent
-
-#: Every integer in an event fits a 64-bit column with room to add a few of them (and is exact
-#: in a JSON double): larger is not a quantity or an amount a store can have.
-MAX_INT = 2**53
-#: Event times a store can have: its clock may be far off, never outside these years.
-EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
-
-Int = Annotated[StrictInt, Field(ge=-MAX_INT, le=MAX_INT)]
-
-
-def _text(max_length: int, min_length: int = 0) -> Any:
-    """A bounded string with no control or text-direction characters (shared/text.py)."""
-    return Field(min_length=min_length, max_length=max_length, pattern=FREE_TEXT_PATTERN)
+from sync.contract import (
+    EventRefused,
+    ExitPassUsed,
+    ReturnCreated,
+    SaleCompleted,
+    StockMoved,
+    UnreadableEvent,
+    read_event,
+    utc_time,
+)
+from sync.protocol import WireEvent
 
 
 class PoisonEvent(Exception):
     """An event the cloud cannot apply; the reason is kept with it in quarantine."""
-
-
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-
-Text64 = _text(64, 1)
-Time = Field(min_length=10, max_length=40)
-
-
-class SaleLineIn(_Payload):
-    id: str = Text64
-    sku: str = Text64
-    name: str = _text(200)
-    barcode: str = Field(default="", max_length=128)  # a GS1 code may carry FNC1 separators
-    quantity: Int
-    weight_g: Int | None = None
-    unit_price: Int
-    price: Int
-    subtotal: Int
-    discount: Int
-    tax: Int
-    total: Int
-    tax_rate_bp: Int
-
-
-class PaymentIn(_Payload):
-    method: str = _text(32, 1)
-    amount: Int
-    reference: str | None = _text(128)
-
-
-class SaleIn(_Payload):
-    id: str = Text64
-    number: str = Text64
-    channel: str = _text(32)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    subtotal: Int
-    discount: Int
-    tax: Int
-    total: Int
-    paid: Int
-    change: Int
-    item_count: Int
-    device_id: str | None = _text(64)
-    created_at: str = Time
-    lines: list[SaleLineIn] = Field(max_length=1000)
-    payments: list[PaymentIn] = Field(max_length=20)
-
-
-class SaleCompleted(_Payload):
-    store_id: str = Text64
-    sale: SaleIn
-
-
-class ReturnCreated(_Payload):
-    store_id: str = Text64
-    return_id: str = Text64
-    sale_id: str = Text64
-    sale_number: str = _text(64)
-    reason: str = _text(500)
-    refund_total: Int
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    lines: list[dict[str, Any]] = Field(max_length=1000)
-    refunds: list[dict[str, Any]] = Field(default=[], max_length=20)
-    at: str = Time
-
-
-class StockMoved(_Payload):
-    movement_id: str = Text64
-    sku: str = Text64
-    quantity: Int
-    kind: str = _text(16, 1)
-    reason: str = _text(500)
-    ref_id: str | None = _text(64)
-    on_hand_after: Int
-    at: str = Time
-
-
-class ExitPassUsed(_Payload):
-    store_id: str = Text64
-    sale_id: str = Text64
-    audit: StrictBool
-    at: str = Time
 
 
 @dataclass
@@ -137,19 +50,12 @@ class Rows:
 
 
 def _time(text: str, what: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise PoisonEvent(f"{what} {text!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise PoisonEvent(f"{what} {text!r} has no UTC offset")
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:  # year 1 ahead of UTC, year 9999 behind it
-        raise PoisonEvent(f"{what} {text!r} is outside the calendar once in UTC") from None
-    if not EARLIEST <= moment < LATEST:
-        raise PoisonEvent(f"{what} {text!r} is not a time a store can have sold at")
-    return moment
+    # The schema checked it already; a check that failed here would be a bug, not a bad event.
+    return utc_time(text, what)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _check_store(payload_store: str, store_id: str) -> None:
@@ -157,8 +63,8 @@ def _check_store(payload_store: str, store_id: str) -> None:
         raise PoisonEvent(f"payload names store {payload_store!r}, the batch is {store_id!r}")
 
 
-def _sale(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
-    doc = SaleCompleted.model_validate(event.payload)
+def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
+    assert isinstance(doc, SaleCompleted)
     _check_store(doc.store_id, store_id)
     sale = doc.sale
     if sale.id != event.aggregate_id:
@@ -212,8 +118,8 @@ def _sale(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
     return rows
 
 
-def _return(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
-    doc = ReturnCreated.model_validate(event.payload)
+def _return(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
+    assert isinstance(doc, ReturnCreated)
     _check_store(doc.store_id, store_id)
     rows = Rows()
     rows.add(
@@ -227,8 +133,8 @@ def _return(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
             "reason": doc.reason,
             "refund_total": doc.refund_total,
             "currency": doc.currency,
-            "lines": json.dumps(doc.lines, separators=(",", ":"), ensure_ascii=False),
-            "refunds": json.dumps(doc.refunds, separators=(",", ":"), ensure_ascii=False),
+            "lines": _json([line.model_dump() for line in doc.lines]),
+            "refunds": _json([refund.model_dump() for refund in doc.refunds]),
             "created_at": _time(doc.at, "at"),
             "received_at": received_at,
         },
@@ -236,8 +142,8 @@ def _return(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
     return rows
 
 
-def _stock(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
-    doc = StockMoved.model_validate(event.payload)
+def _stock(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
+    assert isinstance(doc, StockMoved)
     rows = Rows()
     rows.add(
         StockMovement,
@@ -258,8 +164,8 @@ def _stock(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
     return rows
 
 
-def _exit_pass(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
-    doc = ExitPassUsed.model_validate(event.payload)
+def _exit_pass(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
+    assert isinstance(doc, ExitPassUsed)
     _check_store(doc.store_id, store_id)
     rows = Rows()
     rows.add(
@@ -276,21 +182,22 @@ def _exit_pass(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
     return rows
 
 
-def _refused(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    kind = str(payload.get("refused_type", "?"))[:64]
-    reason = str(payload.get("reason", "?"))[:300]
-    raise PoisonEvent(f"the store could not send this {kind} event: {reason}")
+def _refused(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
+    assert isinstance(doc, EventRefused)
+    raise PoisonEvent(
+        f"the store could not send this {doc.refused_type[:64]} event: {doc.reason[:300]}"
+    )
 
 
-Projection = Callable[[WireEvent, str, datetime], Rows]
+Projection = Callable[[WireEvent, Any, str, datetime], Rows]
 
+#: What each event type becomes; every type of sync.contract.EVENTS has one.
 PROJECTIONS: dict[str, Projection] = {
-    "sale.completed": _sale,
-    "return.created": _return,
-    "stock.moved": _stock,
-    "exit_pass.used": _exit_pass,
-    EVENT_REFUSED: _refused,
+    SaleCompleted.TYPE: _sale,
+    ReturnCreated.TYPE: _return,
+    StockMoved.TYPE: _stock,
+    ExitPassUsed.TYPE: _exit_pass,
+    EventRefused.TYPE: _refused,
 }
 
 
@@ -302,10 +209,13 @@ def project(event: WireEvent, store_id: str, received_at: datetime) -> Rows:
     if not isinstance(event.payload, dict):
         raise PoisonEvent("payload is not a JSON object")
     try:
-        return projection(event, store_id, received_at)
+        doc = read_event(event.type, event.payload)
+    except UnreadableEvent as exc:
+        raise PoisonEvent(str(exc)) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}"
             for err in exc.errors(include_url=False, include_input=False)[:5]
         )
         raise PoisonEvent(f"invalid {event.type} payload: {problems}") from None
+    return projection(event, doc, store_id, received_at)

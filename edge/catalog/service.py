@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from edge.catalog.barcodes import normalize_gtin, parse_barcode
@@ -16,6 +16,8 @@ from edge.db import Database, RawTransaction
 from edge.errors import InvalidBarcode, NotFound, Unprocessable
 from shared import catalog_csv
 from shared.catalog_csv import CatalogFileError, CatalogRow, normalize_plu
+from shared.catalog_write import write_catalog
+from sync.contract import CatalogItem, PriceItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,58 +165,44 @@ def import_catalog(
                 f"{len(too_long)} bad row(s) in the catalog; nothing was imported",
                 details={"rows": too_long},
             )
-    created = updated = 0
     with db.write() as uow:
-        session = uow.session
-        existing = {p.sku: p for p in session.execute(select(Product)).scalars()}
-        owners = dict(session.execute(select(Barcode.gtin, Barcode.sku)).all())
-        plu_owners = {p.plu: p.sku for p in existing.values() if p.plu}
-        in_file = {r.sku for r in rows}
-        problems = []
-        for number, row in enumerate(rows, start=2):
-            for gtin in row.gtins:
-                owner = owners.get(gtin)
-                if owner is not None and owner != row.sku and owner not in in_file:
-                    problems.append(
-                        {"row": number, "problem": f"barcode {gtin} belongs to sku {owner}"}
-                    )
-            plu_owner = plu_owners.get(row.plu or "", row.sku)
-            if plu_owner != row.sku and plu_owner not in in_file:
-                problems.append(
-                    {"row": number, "problem": f"plu {row.plu} belongs to sku {plu_owner}"}
-                )
-        if problems:
-            raise CatalogImportError(
-                f"{len(problems)} bad row(s) in the catalog; nothing was imported",
-                details={"rows": problems},
+        try:
+            written = write_catalog(
+                uow.session, product=Product, barcode=Barcode, rows=rows, now=now, take_over=False
             )
-        # Free PLUs and barcodes of the rows being rewritten first, so swaps between rows work.
-        skus = [r.sku for r in rows]
-        for chunk in range(0, len(skus), 500):
-            part = skus[chunk : chunk + 500]
-            session.execute(delete(Barcode).where(Barcode.sku.in_(part)))
-            for sku in part:
-                if sku in existing and existing[sku].plu is not None:
-                    existing[sku].plu = None
-        session.flush()
-        for row in rows:
-            product = existing.get(row.sku)
-            if product is None:
-                product = Product(sku=row.sku)
-                session.add(product)
-                created += 1
-            else:
-                updated += 1
-            product.name = row.name
-            product.unit_price = row.unit_price
-            product.tax_rate_bp = row.tax_rate_bp
-            product.category = row.category
-            product.sold_by = row.sold_by
-            product.age_restricted = row.age_restricted
-            product.plu = row.plu
-            product.max_price = row.max_price
-            product.updated_at = now
-        session.flush()
-        session.add_all(Barcode(gtin=g, sku=r.sku) for r in rows for g in r.gtins)
+        except CatalogFileError as exc:
+            raise CatalogImportError(exc.message, details={"rows": exc.rows}) from None
         uow.commit()
-    return ImportResult(created=created, updated=updated, barcodes=sum(len(r.gtins) for r in rows))
+    return ImportResult(created=written.created, updated=written.updated, barcodes=written.barcodes)
+
+
+def apply_catalog_items(session: Session, items: Iterable[CatalogItem], now: datetime) -> None:
+    """Write products from the cloud's catalog feed, in the caller's transaction. The cloud is
+    the master: a barcode or PLU it gives a product leaves the product that had it."""
+    by_sku = {item.sku: item for item in items}  # a later item of the same product wins
+    rows = [
+        CatalogRow(
+            sku=item.sku,
+            name=item.name,
+            gtins=tuple(item.barcodes),
+            unit_price=item.unit_price,
+            tax_rate_bp=item.tax_rate_bp,
+            category=item.category or "",
+            sold_by=item.sold_by,
+            age_restricted=item.age_restricted,
+            plu=normalize_plu(item.plu or ""),
+            max_price=item.max_price,
+        )
+        for item in by_sku.values()
+    ]
+    write_catalog(session, product=Product, barcode=Barcode, rows=rows, now=now, take_over=True)
+
+
+def apply_price_items(session: Session, items: Iterable[PriceItem], now: datetime) -> None:
+    """Set this store's prices from the cloud's prices feed; a product the store does not have
+    yet is skipped (the catalog feed brings it with its price)."""
+    for item in items:
+        product = session.get(Product, item.sku)
+        if product is not None:
+            product.unit_price = item.unit_price
+            product.updated_at = now

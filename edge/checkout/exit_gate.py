@@ -12,6 +12,7 @@ from edge.context import StoreContext
 from edge.errors import ExitPassInvalid
 from edge.idempotency import Retryable, remember
 from edge.outbox.service import record_event
+from sync.contract import ExitPassUsed
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,9 @@ def verify_at_exit(
         row.audit = pick_for_audit(claims, ctx.audit_policy, ctx.rng)
         record_event(
             uow.session,
-            type="exit_pass.used",
-            aggregate_id=sale.id,
-            payload={
-                "store_id": ctx.store_id,
-                "sale_id": sale.id,
-                "audit": row.audit,
-                "at": now.isoformat(),
-            },
+            ExitPassUsed(
+                store_id=ctx.store_id, sale_id=sale.id, audit=bool(row.audit), at=now.isoformat()
+            ),
             now=now,
         )
         verdict = GateResult(

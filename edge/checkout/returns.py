@@ -22,6 +22,7 @@ from edge.inventory.service import apply_movement
 from edge.outbox.service import record_event
 from shared.ids import new_id
 from shared.money import allocate, prorate
+from sync import contract
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def create_return(
         session.add(ret)
         session.flush()
         refund_total = 0
-        event_lines = []
+        event_lines: list[contract.ReturnLine] = []
         for line_id, quantity in requested.items():
             line = sale_lines.get(line_id)
             if line is None:
@@ -132,14 +133,14 @@ def create_return(
                 emit_event=False,  # carried by the return event
             )
             event_lines.append(
-                {
-                    "sale_line_id": line.id,
-                    "sku": line.sku,
-                    "quantity": quantity,
-                    "amount": amount,
-                    "stock_units": movement.quantity,
-                    "movement_id": movement.id,
-                }
+                contract.ReturnLine(
+                    sale_line_id=line.id,
+                    sku=line.sku,
+                    quantity=quantity,
+                    amount=amount,
+                    stock_units=movement.quantity,
+                    movement_id=movement.id,
+                )
             )
         ret.refund_total = refund_total
         session.flush()
@@ -147,20 +148,18 @@ def create_return(
         refunds = out["refunds"]
         record_event(
             session,
-            type="return.created",
-            aggregate_id=ret.id,
-            payload={
-                "store_id": ctx.store_id,
-                "return_id": ret.id,
-                "sale_id": sale.id,
-                "sale_number": sale.number,
-                "reason": ret.reason,
-                "refund_total": refund_total,
-                "currency": sale.currency,
-                "lines": event_lines,
-                "refunds": refunds,
-                "at": now.isoformat(),
-            },
+            contract.ReturnCreated(
+                store_id=ctx.store_id,
+                return_id=ret.id,
+                sale_id=sale.id,
+                sale_number=sale.number,
+                reason=ret.reason,
+                refund_total=refund_total,
+                currency=sale.currency,
+                lines=event_lines,
+                refunds=[contract.Refund(**refund) for refund in refunds],
+                at=now.isoformat(),
+            ),
             now=now,
         )
         remember(session, retry, status=201, body={"return": out}, now=now)

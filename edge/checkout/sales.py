@@ -37,6 +37,7 @@ from edge.inventory.service import apply_movement
 from edge.outbox.service import record_event
 from shared.faults import fault_point
 from shared.ids import new_id
+from sync.contract import SaleCompleted, SaleDoc
 
 MAX_KEY_LENGTH = 128
 
@@ -325,13 +326,7 @@ def _write_sale(
                 _INSERT_EXIT,
                 (claims.pass_id, sale["id"], exit_pass[0], stamp, to_sql_time(exit_pass[1])),
             )
-        record_event(
-            tx,
-            type="sale.completed",
-            aggregate_id=sale["id"],
-            payload=_sale_event(sale, ctx.store_id),
-            now=now,
-        )
+        record_event(tx, _sale_event(sale, ctx.store_id), now=now)
         remember(tx, retry, status=201, resource_id=sale["id"], now=now)
         payment_intents.capture(tx, intent_ids or [], sale["id"], now)
         tx.run(
@@ -400,8 +395,8 @@ def stock_units(quantity: int, weight_g: int | None) -> int:
     return quantity * weight_g if weight_g is not None else quantity
 
 
-def _sale_event(sale: dict[str, Any], store_id: str) -> dict[str, Any]:
-    return {"store_id": store_id, "sale": sale}
+def _sale_event(sale: dict[str, Any], store_id: str) -> SaleCompleted:
+    return SaleCompleted(store_id=store_id, sale=SaleDoc.model_validate(sale))
 
 
 # --- reading sales ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from edge.idempotency import Retryable, remember
 from edge.inventory.models import StockLevel, StockMovement
 from edge.outbox.service import record_event
 from shared.ids import new_id
+from sync.contract import StockMoved
 
 STAFF_KINDS = ("receive", "shrink", "adjust")
 SHRINK_REASONS = ("damaged", "expired", "theft", "spoiled", "sample", "other")
@@ -91,18 +92,16 @@ def apply_movement(
     if emit_event:
         record_event(
             tx,
-            type="stock.moved",
-            aggregate_id=sku,
-            payload={
-                "movement_id": movement.id,
-                "sku": sku,
-                "quantity": quantity,
-                "kind": kind,
-                "reason": reason,
-                "ref_id": ref_id,
-                "on_hand_after": on_hand,
-                "at": now.isoformat(),
-            },
+            StockMoved(
+                movement_id=movement.id,
+                sku=sku,
+                quantity=quantity,
+                kind=kind,
+                reason=reason,
+                ref_id=ref_id,
+                on_hand_after=on_hand,
+                at=now.isoformat(),
+            ),
             now=now,
         )
     return movement

@@ -20,6 +20,7 @@ from edge.counters import next_value
 from edge.db import Tx, execute, from_sql_time, to_sql_time
 from edge.outbox.models import OutboxEvent
 from shared.ids import new_id
+from sync.contract import Event
 from sync.protocol import canonical_json
 
 _INSERT_EVENT = (
@@ -28,7 +29,14 @@ _INSERT_EVENT = (
 )
 
 
-def record_event(
+def record_event(tx: Tx, event: Event, *, now: datetime) -> int:
+    """Append ``event`` to the outbox in the caller's transaction; returns its sequence number."""
+    return append_event(
+        tx, type=event.TYPE, aggregate_id=event.aggregate_id, payload=event.payload(), now=now
+    )
+
+
+def append_event(
     tx: Tx,
     *,
     type: str,
@@ -36,7 +44,8 @@ def record_event(
     payload: dict[str, Any],
     now: datetime,
 ) -> int:
-    """Append an event to the outbox in the caller's transaction; returns its sequence number."""
+    """Append a payload as it is: :func:`record_event` for the events of ``sync.contract``;
+    this for a payload that is not one of them (a test's poison event)."""
     seq = next_value(tx, "outbox")
     execute(
         tx,

@@ -18,11 +18,11 @@ from edge.sync_client.state import mark_healthy, sync_state
 from edge.sync_client.transport import CloudClient, CloudRefused
 from shared.faults import fault_point
 from shared.ids import new_id
+from sync.contract import EVENT_REFUSED, EventRefused
 from sync.protocol import (
     ERR_BAD_BATCH,
     ERR_BATCH_TOO_LARGE,
     ERR_DIVERGED,
-    EVENT_REFUSED,
     ProtocolError,
     PushResult,
     StoredEvent,
@@ -64,11 +64,11 @@ def _stand_in(link: Link, event: StoredEvent, reason: str, now: datetime) -> _Ba
         event,
         type=EVENT_REFUSED,
         payload_json=canonical_json(
-            {
-                "refused_type": event.type,
-                "reason": reason[:300],
-                "payload_bytes": len(event.payload_json.encode()),
-            }
+            EventRefused(
+                refused_type=event.type,
+                reason=reason[:300],
+                payload_bytes=len(event.payload_json.encode()),
+            ).payload()
         ).decode(),
     )
     body = encode_stored_batch(

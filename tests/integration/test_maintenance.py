@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.db import to_sql_time
 from edge.maintenance import checkpoint, prune_outbox, run_maintenance, storage
-from edge.outbox.service import record_event
+from edge.outbox.service import append_event
 from tests.builders import T0, make_store
 
 NEW_STATE = "INSERT OR IGNORE INTO sync_state (id, acked_seq, consecutive_failures) "
@@ -18,7 +18,7 @@ NEW_STATE += "VALUES (1, 0, 0)"
 def _events(store, count: int, at) -> None:
     with store.db.write() as uow:
         for i in range(count):
-            record_event(uow.session, type="stock.moved", aggregate_id=f"A{i}", payload={}, now=at)
+            append_event(uow.session, type="stock.moved", aggregate_id=f"A{i}", payload={}, now=at)
         uow.commit()
 
 

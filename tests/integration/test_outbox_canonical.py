@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.outbox.service import record_event
+from edge.outbox.service import append_event
 from sync.protocol import canonical_json
 from tests.builders import T0, make_store
 
@@ -23,7 +23,7 @@ def test_the_stored_payload_is_the_wire_canonical_json(tmp_path: Path):
     store = make_store(tmp_path / "s")
     payload = {"b": [1, "é"], "a": {"z": 0.5, "y": None}}
     with store.db.write() as uow:
-        record_event(uow.session, type="stock.moved", aggregate_id="A1", payload=payload, now=T0)
+        append_event(uow.session, type="stock.moved", aggregate_id="A1", payload=payload, now=T0)
         uow.commit()
     assert _rows(store) == [(1, canonical_json(payload).decode())]
 
@@ -32,10 +32,10 @@ def test_the_stored_payload_is_the_wire_canonical_json(tmp_path: Path):
 def test_a_payload_the_wire_cannot_carry_is_refused_and_nothing_is_written(tmp_path, bad):
     store = make_store(tmp_path / "s")
     with pytest.raises(ValueError), store.db.write() as uow:
-        record_event(uow.session, type="stock.moved", aggregate_id="A1", payload={"x": bad}, now=T0)
+        append_event(uow.session, type="stock.moved", aggregate_id="A1", payload={"x": bad}, now=T0)
         uow.commit()
     assert _rows(store) == []
     with store.db.write() as uow:  # the sequence did not move either
-        record_event(uow.session, type="stock.moved", aggregate_id="A2", payload={}, now=T0)
+        append_event(uow.session, type="stock.moved", aggregate_id="A2", payload={}, now=T0)
         uow.commit()
     assert [seq for seq, _ in _rows(store)] == [1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from edge.outbox.service import record_event
+from edge.outbox.service import append_event
 from edge.sync_client import service
 from shared.ids import new_id
 from tests.sync.harness import enrolled, runner, sell
@@ -20,7 +20,7 @@ def test_refused_batches_are_split_and_an_oversized_event_quarantined(cloud, tmp
     store = enrolled(cloud, tmp, store_id)
     sell(store, 12)
     with store.db.write() as uow:  # one event far over any small limit: a very long sale
-        record_event(
+        append_event(
             uow.session,
             type="stock.moved",
             aggregate_id="BIG",

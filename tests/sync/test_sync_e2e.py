@@ -150,12 +150,12 @@ def test_an_answer_not_signed_by_the_pinned_key_is_refused_and_nothing_applied(
 
 
 def test_a_poison_event_is_quarantined_on_both_sides_and_the_rest_flows(cloud, tmp, store_id):
-    from edge.outbox.service import record_event
+    from edge.outbox.service import append_event
 
     store = enrolled(cloud, tmp, store_id)
     sell(store, 1)
     with store.db.write() as uow:
-        record_event(
+        append_event(
             uow.session,
             type="sale.completed",
             aggregate_id="broken",

@@ -1,0 +1,365 @@
+"""Every event a store sends and every feed item it pulls: one typed, bounded schema each.
+
+The store builds these objects, the cloud validates and projects them, the pull applies them;
+nothing else spells a payload's fields or an event's type. Each schema bounds what it carries:
+integers fit a 64-bit column with room to add a few (and are exact in a JSON double), times are
+ISO 8601 with an offset and within years a store can have, free text is bounded and holds no
+control or text-direction characters (``shared/text.py``).
+
+**Event versions.** Each event type has a ``SCHEMA_VERSION``; the payload carries the version
+it was written at as ``schema_version`` (an event without one is version 1, as stores wrote them
+before the field existed). A cloud reads its own version and the one before: an older payload is
+brought up to date by the type's ``upgrade`` before it is validated, so a cloud upgraded first
+keeps taking a store's events until the store is upgraded too. A newer version than the cloud
+knows is quarantined with that reason, never guessed at.
+
+Feed items are read by stores of this protocol version and the one before
+(``sync.protocol.accepted_versions``): a new field is added with a default, and stores ignore
+fields they do not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from shared.text import FREE_TEXT_PATTERN
+
+# --- bounds -------------------------------------------------------------------------------------
+
+#: Every integer in an event fits a 64-bit column with room to add a few of them (and is exact
+#: in a JSON double): larger is not a quantity or an amount a store can have.
+MAX_INT = 2**53
+#: Event times a store can have: its clock may be far off, never outside these years.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+#: The highest catalog price (minor units): one million in a 2-decimal currency.
+MAX_UNIT_PRICE = 100_000_000
+
+Int = Annotated[StrictInt, Field(ge=-MAX_INT, le=MAX_INT)]
+
+
+def text(max_length: int, min_length: int = 0, *, default: Any = ...) -> Any:
+    """A bounded string with no control or text-direction characters."""
+    return Field(
+        default=default, min_length=min_length, max_length=max_length, pattern=FREE_TEXT_PATTERN
+    )
+
+
+def utc_time(value: str, what: str = "time") -> datetime:
+    """``value`` as an aware UTC time a store can have; ``ValueError`` saying why not."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{what} {value!r} has no UTC offset")
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # year 1 ahead of UTC, year 9999 behind it
+        raise ValueError(f"{what} {value!r} is outside the calendar once in UTC") from None
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{what} {value!r} is not a time a store can have sold at")
+    return moment
+
+
+def _checked_time(value: str) -> str:
+    utc_time(value)
+    return value
+
+
+#: A time on the wire: ISO 8601 text with an offset, kept as sent (the payload's bytes do not
+#: change on the way), checked to be one :func:`utc_time` reads.
+Time = Annotated[str, Field(min_length=10, max_length=40), AfterValidator(_checked_time)]
+Id = Annotated[str, text(64, 1)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class _Schema(BaseModel):
+    # Strict: "2" is not 2. Unknown fields are ignored: a newer sender may add some.
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+# --- events -------------------------------------------------------------------------------------
+
+SALE_COMPLETED = "sale.completed"
+RETURN_CREATED = "return.created"
+STOCK_MOVED = "stock.moved"
+EXIT_PASS_USED = "exit_pass.used"  # noqa: S105 (an event type, not a password)
+#: The stand-in a store sends, under the same seq and id, for an event the cloud refused even
+#: alone (too large, unreadable): the cloud quarantines it with the store's reason, the store
+#: keeps the event itself, and the queue moves on.
+EVENT_REFUSED = "sync.refused"
+
+
+class Event(_Schema):
+    """An outbox event's payload. Subclasses name their ``TYPE`` and ``SCHEMA_VERSION``."""
+
+    TYPE: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    schema_version: Int = 1
+
+    @property
+    def aggregate_id(self) -> str:
+        """The id of the thing the event is about (the outbox's ``aggregate_id``)."""
+        raise NotImplementedError
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON object the outbox stores, written at this version."""
+        doc = self.model_dump(mode="json")
+        doc["schema_version"] = self.SCHEMA_VERSION
+        return doc
+
+    @classmethod
+    def upgrade(cls, version: int, payload: dict[str, Any]) -> dict[str, Any]:
+        """A payload written at ``version`` (one behind) in this version's shape; none yet."""
+        return payload
+
+
+class SaleLine(_Schema):
+    """One line of a sold sale: what was scanned, at what price, with what tax."""
+
+    id: Id
+    sku: Id
+    name: str = text(200)
+    barcode: str = Field(default="", max_length=128)  # a GS1 code may carry FNC1 separators
+    quantity: Int
+    weight_g: Int | None = None
+    unit_price: Int
+    price: Int  # one piece's price (the label's, for a weighed or variable-price product)
+    subtotal: Int
+    discount: Int
+    tax: Int
+    total: Int
+    tax_rate_bp: Int
+    returned_quantity: Int = 0
+    refunded_amount: Int = 0
+
+
+class SalePayment(_Schema):
+    method: str = text(32, 1)
+    amount: Int
+    reference: str | None = text(128)
+
+
+class SaleDoc(_Schema):
+    """A sale as the store wrote it."""
+
+    id: Id
+    number: str = text(64)
+    cart_id: str | None = text(64, default=None)
+    channel: str = text(32)
+    currency: Currency
+    subtotal: Int
+    discount: Int
+    tax: Int
+    total: Int
+    paid: Int
+    change: Int
+    item_count: Int
+    device_id: str | None = text(64, default=None)
+    approved_by: str | None = text(64, default=None)
+    created_at: Time
+    lines: list[SaleLine] = Field(max_length=1000)
+    payments: list[SalePayment] = Field(max_length=20)
+
+
+class SaleCompleted(Event):
+    TYPE: ClassVar[str] = SALE_COMPLETED
+
+    store_id: Id
+    sale: SaleDoc
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.sale.id
+
+
+class ReturnLine(_Schema):
+    sale_line_id: Id
+    sku: Id
+    quantity: Int
+    amount: Int
+    stock_units: Int
+    movement_id: Id
+
+
+class Refund(_Schema):
+    method: str = text(32, 1)
+    amount: Int
+
+
+class ReturnCreated(Event):
+    TYPE: ClassVar[str] = RETURN_CREATED
+
+    store_id: Id
+    return_id: Id
+    sale_id: Id
+    sale_number: str = text(64)
+    reason: str = text(500)
+    refund_total: Int
+    currency: Currency
+    lines: list[ReturnLine] = Field(max_length=1000)
+    refunds: list[Refund] = Field(default=[], max_length=20)
+    at: Time
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.return_id
+
+
+class StockMoved(Event):
+    """A stock movement other than a sale's or a return's (those events carry their own)."""
+
+    TYPE: ClassVar[str] = STOCK_MOVED
+
+    movement_id: Id
+    sku: Id
+    quantity: Int
+    kind: str = text(16, 1)
+    reason: str = text(500)
+    ref_id: str | None = text(64, default=None)
+    on_hand_after: Int
+    at: Time
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.sku
+
+
+class ExitPassUsed(Event):
+    TYPE: ClassVar[str] = EXIT_PASS_USED
+
+    store_id: Id
+    sale_id: Id
+    audit: StrictBool
+    at: Time
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.sale_id
+
+
+class EventRefused(Event):
+    """The stand-in for an event the cloud refused even alone: the store keeps the event and
+    sends this under its seq, id and aggregate, and the cloud quarantines it with the reason."""
+
+    TYPE: ClassVar[str] = EVENT_REFUSED
+
+    refused_type: str = "?"
+    reason: str = "?"
+    payload_bytes: Int = 0
+
+    @property
+    def aggregate_id(self) -> str:
+        raise TypeError("a stand-in keeps the aggregate id of the event it stands in for")
+
+
+#: Every event type, by its type name.
+EVENTS: dict[str, type[Event]] = {
+    cls.TYPE: cls for cls in (SaleCompleted, ReturnCreated, StockMoved, ExitPassUsed, EventRefused)
+}
+
+
+class UnreadableEvent(ValueError):
+    """An event payload of a type or version this side does not read."""
+
+
+def read_event(type_name: str, payload: Mapping[str, Any]) -> Event:
+    """The typed event of a payload as it came off the wire.
+
+    Raises :class:`UnreadableEvent` for an unknown type or version and pydantic's
+    ``ValidationError`` for a payload that breaks its schema.
+    """
+    cls = EVENTS.get(type_name)
+    if cls is None:
+        raise UnreadableEvent(f"unknown event type {type_name!r}")
+    version = payload.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UnreadableEvent(f"{type_name} schema_version {version!r} is not a whole number")
+    if version > cls.SCHEMA_VERSION:
+        raise UnreadableEvent(
+            f"{type_name} schema_version {version} is newer than this side reads "
+            f"(up to {cls.SCHEMA_VERSION})"
+        )
+    if version < cls.SCHEMA_VERSION - 1:
+        raise UnreadableEvent(
+            f"{type_name} schema_version {version} is older than this side reads "
+            f"(from {cls.SCHEMA_VERSION - 1})"
+        )
+    doc = dict(payload)
+    if version < cls.SCHEMA_VERSION:
+        doc = cls.upgrade(version, doc)
+    doc["schema_version"] = cls.SCHEMA_VERSION
+    return cls.model_validate(doc)
+
+
+# --- feed items ---------------------------------------------------------------------------------
+
+FEED_CATALOG = "catalog"
+FEED_PRICES = "prices"
+FEED_STORE_SETTINGS = "store_settings"
+
+SoldBy = Literal["each", "kg", "variable"]
+
+
+class FeedItem(_Schema):
+    """One item of a pull feed: the current state of one key at the cloud."""
+
+    FEED: ClassVar[str]
+
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class PriceItem(FeedItem):
+    """A product's price in one store: the chain's, or the store's own."""
+
+    FEED: ClassVar[str] = FEED_PRICES
+
+    sku: Id
+    unit_price: Int = Field(ge=0, le=MAX_UNIT_PRICE)
+    chain_unit_price: Int | None = Field(default=None, ge=0, le=MAX_UNIT_PRICE)
+    price_source: Literal["chain", "store"] = "chain"
+
+
+class CatalogItem(PriceItem):
+    """A product as a store sells it, its store price included."""
+
+    FEED: ClassVar[str] = FEED_CATALOG
+
+    name: str = text(200, 1)
+    barcodes: list[Annotated[str, Field(pattern=r"^[0-9]{14}$")]] = Field(
+        default=[], max_length=100
+    )
+    tax_rate_bp: Int = Field(ge=0, le=10_000)
+    category: str | None = text(64, default="")
+    sold_by: SoldBy
+    age_restricted: StrictBool = False
+    plu: str | None = Field(default=None, pattern=r"^[0-9]{1,8}$")
+    max_price: Int | None = Field(default=None, ge=1, le=MAX_UNIT_PRICE)
+    updated_at: str | None = Field(default=None, max_length=40)
+
+
+class StoreSettingsItem(FeedItem):
+    """The store's own record at the cloud: name, format, currency, time zone."""
+
+    FEED: ClassVar[str] = FEED_STORE_SETTINGS
+
+    id: Id
+    name: str = text(200)
+    format: str = text(16)
+    area_m2: Int | None = None
+    timezone: str = Field(max_length=64)
+    currency: Currency
+    updated_at: str | None = Field(default=None, max_length=40)
+
+
+#: Every feed a store pulls and the type of its items.
+FEED_ITEMS: dict[str, type[FeedItem]] = {
+    cls.FEED: cls for cls in (CatalogItem, PriceItem, StoreSettingsItem)
+}
+FEEDS = tuple(FEED_ITEMS)
