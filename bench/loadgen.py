@@ -41,11 +41,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from devices.statistics import percentile
 
 # --- wrk -----------------------------------------------------------------------------------------
 
@@ -307,22 +308,18 @@ class Recorder:
                 self.error_samples.append(f"{kind}: {note[:300]}")
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (q in 0..100)."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 def summarize(values: list[float]) -> dict[str, float]:
+    """Count, p50 / p90 / p99 (nearest rank) and max in ms; NaN for each without values."""
     s = sorted(values)
+    if not s:
+        nan = float("nan")
+        return {"count": 0, "p50_ms": nan, "p90_ms": nan, "p99_ms": nan, "max_ms": nan}
     return {
         "count": len(s),
         "p50_ms": percentile(s, 50) * 1000,
         "p90_ms": percentile(s, 90) * 1000,
         "p99_ms": percentile(s, 99) * 1000,
-        "max_ms": (s[-1] * 1000) if s else float("nan"),
+        "max_ms": s[-1] * 1000,
     }
 
 

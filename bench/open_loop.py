@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadgen import Connection, percentile
+from loadgen import Connection
+
+from devices.statistics import percentile
 
 
 @dataclass

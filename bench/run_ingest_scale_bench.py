@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import random
@@ -55,6 +54,8 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
+
+from devices.statistics import percentile  # noqa: E402
 
 RESULTS = BENCH / "results"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -267,11 +268,6 @@ def run_batches(url: str, args: argparse.Namespace, maker: SaleMaker) -> tuple[l
     return pushed, len(opened)
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-
-
 def windows(pushed: list[Pushed], count: int) -> list[dict[str, Any]]:
     """S000's batches in ``count`` consecutive windows."""
     mine = [p for p in pushed if p.store_id == BIG]
@@ -290,7 +286,7 @@ def windows(pushed: list[Pushed], count: int) -> list[dict[str, Any]]:
                 "s000_events_at_end": sum(p.events for p in mine[: i * size + len(part)]),
                 "events_per_s": sum(p.events for p in part) / sum(times),
                 "p50_s": statistics.median(times),
-                "p99_s": percentile(times, 0.99),
+                "p99_s": percentile(times, 99),
                 "wal_median_mb": statistics.median(wal) / 1e6,
                 "wal_mean_mb": statistics.fmean(wal) / 1e6,
             }
@@ -461,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         "quarantined": sum(p.quarantined for p in pushed),
         "connections": connections,
         "windows": windows(pushed, args.windows),
-        "others_p99_s": percentile([p.seconds for p in pushed if p.store_id != BIG] or [0.0], 0.99),
+        "others_p99_s": percentile([p.seconds for p in pushed if p.store_id != BIG] or [0.0], 99),
         "plan_guard": guard,
         "wall_s": time.perf_counter() - started,
     }

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from biip.checksums import gs1_standard_check_digit
-
+from devices.barcodes import make_weighed_code, with_check_digit
 from edge.app import build_context, create_app
 from edge.auth.service import pair_device
 from edge.catalog.service import import_catalog
@@ -18,31 +17,20 @@ from edge.context import StoreContext
 from edge.db import Database
 from edge.migrations import upgrade
 from edge.settings import EdgeSettings, load_settings
+from shared.catalog_csv import CATALOG_COLUMNS
 from shared.clock import FixedClock
 
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
-CATALOG_HEADER = [
-    "sku",
-    "name",
-    "barcodes",
-    "unit_price",
-    "tax_rate",
-    "category",
-    "sold_by",
-    "age_restricted",
-    "plu",
-]
-
 
 def ean13(payload12: str) -> str:
     """A valid EAN-13 from its first 12 digits."""
-    return payload12 + str(gs1_standard_check_digit(payload12))
+    return with_check_digit(payload12)
 
 
 def weighed_code(plu: str, price: int, prefix: str = "2") -> str:
     """A scale label in the store's default layout: 2 + PLU(6) + price(5) + check digit."""
-    return ean13(f"{prefix}{plu:0>6}{price:05d}")
+    return make_weighed_code(plu, price, prefix=prefix)
 
 
 MILK = {
@@ -105,7 +93,7 @@ DEFAULT_PRODUCTS = [MILK, RICE, SOAP, BAIJIU, APPLES]
 
 def write_catalog(path: Path, rows: list[dict[str, str]] | None = None) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CATALOG_HEADER)
+        writer = csv.DictWriter(fh, fieldnames=CATALOG_COLUMNS)
         writer.writeheader()
         writer.writerows(DEFAULT_PRODUCTS if rows is None else rows)
     return path
