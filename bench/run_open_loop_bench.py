@@ -36,7 +36,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import open_loop  # noqa: E402
-import run_checkout_bench as rcb  # noqa: E402
+from processes import Sampler, Server, free_port, log, machine, workdir  # noqa: E402
+from servers import FLOOR_VARIANTS, Fixture  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RESULTS = BENCH / "results"
@@ -55,11 +56,11 @@ def _store_env(d: Path, **extra: str) -> dict[str, str]:
     )
 
 
-def gunicorn_gthread(connections: int) -> Callable[[Path, int], rcb.Server]:
+def gunicorn_gthread(connections: int) -> Callable[[Path, int], Server]:
     """The store app under gunicorn's gthread worker, as ``aisle edge serve`` ran it before
     (2 workers x 8 threads, keep-alive 75 s), with ``connections`` a worker."""
 
-    def make(d: Path, port: int) -> rcb.Server:
+    def make(d: Path, port: int) -> Server:
         cmd = [
             str(BIN / "gunicorn"),
             "--worker-class",
@@ -83,12 +84,12 @@ def gunicorn_gthread(connections: int) -> Callable[[Path, int], rcb.Server]:
             "edge_wsgi:app()",
         ]
         name = f"gunicorn gthread 2x8, {connections} connections a worker"
-        return rcb.Server(name, cmd, _store_env(d), port)
+        return Server(name, cmd, _store_env(d), port)
 
     return make
 
 
-def granian_wsgi(d: Path, port: int) -> rcb.Server:
+def granian_wsgi(d: Path, port: int) -> Server:
     """granian's own WSGI mode (2 workers x 8 blocking threads), without the store's gateway:
     headers are bounded, but the app reads the body on a request thread."""
     cmd = [
@@ -115,16 +116,16 @@ def granian_wsgi(d: Path, port: int) -> rcb.Server:
         "--factory",
         "edge_wsgi:app",
     ]
-    return rcb.Server("granian WSGI 2x8, no gateway", cmd, _store_env(d), port)
+    return Server("granian WSGI 2x8, no gateway", cmd, _store_env(d), port)
 
 
-def waitress_prefork(d: Path, port: int) -> rcb.Server:
+def waitress_prefork(d: Path, port: int) -> Server:
     """waitress (asyncore I/O, whole requests to 8 threads) in 2 forked processes."""
     cmd = [sys.executable, str(BENCH / "serve_waitress.py"), "--port", str(port), "--workers", "2"]
-    return rcb.Server("waitress 2 processes x 8 threads", cmd, _store_env(d), port)
+    return Server("waitress 2 processes x 8 threads", cmd, _store_env(d), port)
 
 
-def aisle_serve(d: Path, port: int) -> rcb.Server:
+def aisle_serve(d: Path, port: int) -> Server:
     """The store as ``aisle edge serve`` runs it from the work tree."""
     cmd = [
         str(BIN / "aisle"),
@@ -137,17 +138,17 @@ def aisle_serve(d: Path, port: int) -> rcb.Server:
         "--port",
         str(port),
     ]
-    return rcb.Server("aisle edge serve", cmd, _store_env(d), port)
+    return Server("aisle edge serve", cmd, _store_env(d), port)
 
 
-def floor_serve(d: Path, port: int) -> rcb.Server:
+def floor_serve(d: Path, port: int) -> Server:
     """The bare Flask + sqlite3 floor under the store's own server."""
     cmd = [sys.executable, str(BENCH / "serve_floor.py"), "--port", str(port)]
-    env = _store_env(d, **rcb.FLOOR_VARIANTS["queue"])
-    return rcb.Server("floor under aisle's server", cmd, env, port)
+    env = _store_env(d, **FLOOR_VARIANTS["queue"])
+    return Server("floor under aisle's server", cmd, env, port)
 
 
-SERVERS: dict[str, Callable[[Path, int], rcb.Server]] = {
+SERVERS: dict[str, Callable[[Path, int], Server]] = {
     "aisle": aisle_serve,
     "floor": floor_serve,
     "gthread-16": gunicorn_gthread(16),
@@ -158,14 +159,14 @@ SERVERS: dict[str, Callable[[Path, int], rcb.Server]] = {
 
 
 def one(
-    fx: rcb.Fixture, make: Callable[[Path, int], rcb.Server], scenario: dict[str, Any], args: Any
+    fx: Fixture, make: Callable[[Path, int], Server], scenario: dict[str, Any], args: Any
 ) -> dict[str, Any]:
     d = fx.fresh()
-    port = rcb.free_port()
+    port = free_port()
     codes = [c for c in fx.scan_codes.read_text().split() if c]
     with make(d, port) as server:
         assert server.proc is not None
-        sampler = rcb.Sampler(server.proc.pid, port)
+        sampler = Sampler(server.proc.pid, port)
         sampler.start()
         t0 = time.monotonic()
         out = open_loop.run_open_loop(
@@ -215,15 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
-    res: dict[str, Any] = {"machine": rcb.machine(), "rate": args.rate, "runs": []}
+    res: dict[str, Any] = {"machine": machine(), "rate": args.rate, "runs": []}
     lines = [
         "| server | scenario | answered/s | p50 ms | p99 ms | max ms | errors | reconnects | "
         "RSS MB | hostile clients |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    with rcb.workdir() as tmp:
-        rcb.log(f"setting up the store in {tmp}")
-        fx = rcb.Fixture(tmp)
+    with workdir() as tmp:
+        log(f"setting up the store in {tmp}")
+        fx = Fixture(tmp)
         scenarios: list[tuple[str, dict[str, Any]]] = [
             (f"{c} conns", {"connections": c}) for c in (int(x) for x in args.conns.split(",") if x)
         ]
@@ -236,11 +237,11 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.append((f"{flood['connections']} conns + {label}", flood))
         for name in args.servers.split(","):
             for label, scenario in scenarios:
-                rcb.log(f"{name}: {label} at {args.rate:.0f}/s")
+                log(f"{name}: {label} at {args.rate:.0f}/s")
                 r = one(fx, SERVERS[name], scenario, args)
                 res["runs"].append({"server": name, "scenario": label, "result": r})
                 lines.append(row(name, label, r))
-                rcb.log(lines[-1])
+                log(lines[-1])
     res["elapsed_s"] = time.monotonic() - started
     text = "\n".join(lines)
     print(text)
