@@ -37,7 +37,7 @@ sys.path.insert(0, str(BENCH))
 
 import open_loop  # noqa: E402
 from processes import Sampler, Server, free_port, log, machine, workdir  # noqa: E402
-from servers import FLOOR_VARIANTS, Fixture  # noqa: E402
+from servers import FLOOR_VARIANTS, Fixture, edge_serve_cmd  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RESULTS = BENCH / "results"
@@ -127,18 +127,7 @@ def waitress_prefork(d: Path, port: int) -> Server:
 
 def aisle_serve(d: Path, port: int) -> Server:
     """The store as ``aisle edge serve`` runs it from the work tree."""
-    cmd = [
-        str(BIN / "aisle"),
-        "edge",
-        "serve",
-        "--config",
-        str(d / "store" / "edge.toml"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    return Server("aisle edge serve", cmd, _store_env(d), port)
+    return Server("aisle edge serve", edge_serve_cmd(d, port), _store_env(d), port)
 
 
 def floor_serve(d: Path, port: int) -> Server:

@@ -86,9 +86,9 @@ class Fixture:
         return target
 
 
-def edge_server(d: Path, port: int, workers: int, threads: int) -> Server:
-    env = dict(os.environ, AISLE_PAYMENTS__LATENCY_MS="0", AISLE_SERVER__THREADS=str(threads))
-    cmd = [
+def edge_serve_cmd(d: Path, port: int, *extra: str) -> list[str]:
+    """``aisle edge serve`` of the store in run directory ``d`` on 127.0.0.1:``port``."""
+    return [
         str(BIN / "aisle"),
         "edge",
         "serve",
@@ -98,9 +98,13 @@ def edge_server(d: Path, port: int, workers: int, threads: int) -> Server:
         "127.0.0.1",
         "--port",
         str(port),
-        "--workers",
-        str(workers),
+        *extra,
     ]
+
+
+def edge_server(d: Path, port: int, workers: int, threads: int) -> Server:
+    env = dict(os.environ, AISLE_PAYMENTS__LATENCY_MS="0", AISLE_SERVER__THREADS=str(threads))
+    cmd = edge_serve_cmd(d, port, "--workers", str(workers))
     return Server(f"aisle edge serve -w{workers} threads={threads}", cmd, env, port)
 
 
