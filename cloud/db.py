@@ -16,40 +16,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import Engine, String, create_engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from shared.db import UnitOfWork, UTCDateTime, named_metadata, sqlite_engine, unit_of_work
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out; naive values are refused."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime refused: cloud times are UTC-aware")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
 
 
 #: An id as :func:`shared.ids.new_id` writes it: a UUID in lowercase, hyphenated text.
@@ -86,7 +63,7 @@ class UuidText(TypeDecorator[str]):
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    metadata = named_metadata()
     type_annotation_map = {datetime: UTCDateTime()}
 
 
@@ -95,47 +72,17 @@ StoreId = Annotated[str, mapped_column(String(32))]
 Uuid = Annotated[str, mapped_column(UuidText())]
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Hand transaction control to the "begin" listeners (pysqlite's own is unreliable).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.close()
-
-
 def make_engine(url: str, *, immediate: bool = True, pool_size: int = 5) -> Engine:
     """An engine on ``url``; on SQLite ``immediate`` makes every transaction a writer."""
     if url.startswith("sqlite"):
-        engine = create_engine(
+        return sqlite_engine(
             url,
+            immediate=immediate,
             pool_size=pool_size,
             max_overflow=10,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS,
         )
-        event.listen(engine, "connect", _configure_sqlite)
-        begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Any) -> None:
-            conn.exec_driver_sql(begin_sql)
-
-        return engine
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
-
-
-class UnitOfWork:
-    """One use case's transaction: the session plus an explicit ``commit()``."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.committed = False
-
-    def commit(self) -> None:
-        self.session.commit()
-        self.committed = True
 
 
 @dataclass
@@ -164,13 +111,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[UnitOfWork]:
         """A write transaction that rolls back unless ``commit()`` is called."""
-        with Session(self.writer, expire_on_commit=False, autoflush=False) as session:
-            uow = UnitOfWork(session)
-            try:
-                yield uow
-            finally:
-                if not uow.committed:
-                    session.rollback()
+        with unit_of_work(self.writer) as uow:
+            yield uow
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -180,7 +122,3 @@ class Database:
                 yield session
             finally:
                 session.rollback()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

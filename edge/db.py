@@ -33,17 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import Engine, String
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from shared.db import UnitOfWork, UTCDateTime, named_metadata, sqlite_engine, unit_of_work
 
 BUSY_TIMEOUT_MS = 10_000
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
@@ -53,25 +46,8 @@ WRITE_LOCK_TIMEOUT_S = 10.0
 CACHE_KIB = 512
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out; naive values are refused."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime refused: store times are UTC-aware")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    metadata = named_metadata()
     type_annotation_map = {datetime: UTCDateTime()}
 
 
@@ -80,48 +56,26 @@ IdPk = Annotated[str, mapped_column(String(36), primary_key=True)]
 Id = Annotated[str, mapped_column(String(36))]
 
 
-def _configurer(synchronous: str) -> Any:
-    def configure(dbapi_connection: Any, _record: Any) -> None:
-        _configure(dbapi_connection, synchronous)
-
-    return configure
-
-
-def _configure(dbapi_connection: Any, synchronous: str) -> None:
-    # Hand transaction control to the "begin" listener below (pysqlite's own is unreliable).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA synchronous={synchronous}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    # SQLite's default page cache is 2 MB per connection; the OS caches the file anyway, and a
-    # store server keeps a dozen connections per worker, so keep each one's cache small.
-    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-    # After a checkpoint the WAL file is cut back to this size rather than kept at its peak.
-    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
-    cursor.close()
-
-
 def make_engine(
     path: Path, *, immediate: bool, synchronous: str = "FULL", pool_size: int = 8
 ) -> Engine:
     """An engine on the SQLite file at ``path``; ``immediate`` makes every transaction a writer."""
-    engine = create_engine(
+    return sqlite_engine(
         f"sqlite:///{path}",
+        immediate=immediate,
         pool_size=pool_size,
         max_overflow=16,
-        pool_pre_ping=False,
-        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        busy_timeout_ms=BUSY_TIMEOUT_MS,
+        synchronous=synchronous,
+        pragmas=(
+            # SQLite's default page cache is 2 MB per connection; the OS caches the file anyway,
+            # and a store server keeps a dozen connections per worker, so keep each one's small.
+            f"cache_size=-{CACHE_KIB}",
+            # After a checkpoint the WAL file is cut back to this size rather than kept at its
+            # peak.
+            f"journal_size_limit={WAL_SIZE_LIMIT_BYTES}",
+        ),
     )
-    event.listen(engine, "connect", _configurer(synchronous))
-    begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin_sql)
-
-    return engine
 
 
 class WriteLockTimeout(TimeoutError):
@@ -222,16 +176,8 @@ class Database:
         provider, a network call) belongs inside.
         """
         engine = self.writer if durable else self.cart_writer
-        with (
-            self.write_lock.held(),
-            Session(engine, expire_on_commit=False, autoflush=False) as session,
-        ):
-            uow = UnitOfWork(session)
-            try:
-                yield uow
-            finally:
-                if not uow.committed:
-                    session.rollback()
+        with self.write_lock.held(), unit_of_work(engine) as uow:
+            yield uow
 
     @contextmanager
     def raw_write(self, *, durable: bool = True) -> Iterator[RawTransaction]:
@@ -311,22 +257,6 @@ def _raw(engine: Engine, begin: str) -> Iterator[RawTransaction]:
             cursor.close()
     finally:
         proxy.close()
-
-
-class UnitOfWork:
-    """One use case's transaction: the session plus an explicit ``commit()``."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.committed = False
-
-    def commit(self) -> None:
-        self.session.commit()
-        self.committed = True
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 #: A write transaction of either kind: an ORM unit of work's session or a bare cursor.
