@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from cloud.settings import CloudSettings, SettingsError, load_settings
+from shared import cli as shared_cli
 
 if TYPE_CHECKING:
     from cloud.db import Database
@@ -46,21 +46,10 @@ code_ttl_s = 86400        # a one-time enrollment code expires after this many s
 
 
 def _load(config: str | None) -> CloudSettings:
-    if not config:
-        raise click.UsageError("--config FILE is required (or set AISLE_CONFIG)")
-    try:
-        return load_settings(config)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    return shared_cli.load_config(load_settings, config)
 
 
-config_option = click.option(
-    "--config",
-    "config",
-    envvar="AISLE_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="the cloud's cloud.toml",
-)
+config_option = shared_cli.config_option("the cloud's cloud.toml")
 
 
 def _migrate(settings: CloudSettings) -> str | None:
@@ -69,7 +58,7 @@ def _migrate(settings: CloudSettings) -> str | None:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from cloud.catalog.feeds import ensure_epoch
-    from cloud.db import utcnow
+    from shared.db import utcnow
 
     db = Database.open(settings.resolved_database_url)
     try:
@@ -138,9 +127,7 @@ def migrate(config: str | None) -> None:
 
 @cloud.command("serve")
 @config_option
-@click.option("--host", default=None, help="overrides server.host")
-@click.option("--port", default=None, type=int, help="overrides server.port")
-@click.option("--workers", default=None, type=int, help="overrides server.workers")
+@shared_cli.server_options
 def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate the database, then serve the cloud API with the production server."""
     from cloud.server import CloudServer
@@ -335,16 +322,10 @@ def import_catalog_cmd(file: str, config: str | None) -> None:
     try:
         result = import_catalog(db, Path(file), now=SystemClock().now())
     except CatalogImportError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        for row in exc.details.get("rows", [])[:50]:
-            click.echo(f"  row {row['row']}: {row['problem']}", err=True)
-        sys.exit(1)
+        shared_cli.catalog_import_failed(exc.message, exc.details)
     finally:
         db.dispose()
-    click.echo(
-        f"imported {result.created + result.updated} products "
-        f"({result.created} new, {result.updated} updated, {result.barcodes} barcodes)"
-    )
+    shared_cli.echo_catalog_imported(result)
 
 
 @cloud.command("set-price")

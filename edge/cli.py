@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from edge.settings import EdgeSettings, SettingsError, load_settings
+from shared import cli as shared_cli
 
 EDGE_TOML = """\
 # Aisle store server configuration. Every key can be overridden by an environment variable:
@@ -79,21 +80,10 @@ audit_large_total_rate_bp = 1500
 
 
 def _load(config: str | None) -> EdgeSettings:
-    if not config:
-        raise click.UsageError("--config FILE is required (or set AISLE_CONFIG)")
-    try:
-        return load_settings(config)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    return shared_cli.load_config(load_settings, config)
 
 
-config_option = click.option(
-    "--config",
-    "config",
-    envvar="AISLE_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="the store's edge.toml",
-)
+config_option = shared_cli.config_option("the store's edge.toml")
 
 
 @click.group("edge")
@@ -228,16 +218,10 @@ def import_catalog_cmd(file: str, config: str | None) -> None:
             plu_length=settings.barcodes.variable_measure.plu_length,
         )
     except CatalogImportError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        for row in exc.details.get("rows", [])[:50]:
-            click.echo(f"  row {row['row']}: {row['problem']}", err=True)
-        sys.exit(1)
+        shared_cli.catalog_import_failed(exc.message, exc.details)
     finally:
         db.dispose()
-    click.echo(
-        f"imported {result.created + result.updated} products "
-        f"({result.created} new, {result.updated} updated, {result.barcodes} barcodes)"
-    )
+    shared_cli.echo_catalog_imported(result)
 
 
 def _parse_ttl(value: str | None) -> timedelta | None:
@@ -459,9 +443,7 @@ def recover_cmd(wait_s: float, config: str | None) -> None:
 
 @edge.command("serve")
 @config_option
-@click.option("--host", default=None, help="overrides server.host")
-@click.option("--port", default=None, type=int, help="overrides server.port")
-@click.option("--workers", default=None, type=int, help="overrides server.workers")
+@shared_cli.server_options
 def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate the database, release card payments a killed run left open, then serve the store
     API with the production server."""
