@@ -14,9 +14,7 @@ from tests.functional.device_api.error_shape import (
     post,
     raw,
 )
-from tests.functional.helpers import (
-    key,
-)
+from tests.functional.helpers import key
 
 ERRORS = [
     # --- 400: the body is not a JSON object ---

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.device_api.error_shape import (
-    Case,
-    Req,
-    World,
-    add_line,
-    assert_error_path,
-)
-from tests.functional.helpers import (
-    MILK_CODE,
-)
+from tests.functional.device_api.error_shape import Case, Req, World, add_line, assert_error_path
+from tests.functional.helpers import MILK_CODE
 
 ERRORS = [
     # --- 401: who is calling? ---

@@ -13,14 +13,7 @@ from tests.functional.device_api.error_shape import (
     pay_cart,
     post,
 )
-from tests.functional.helpers import (
-    BAIJIU_CODE,
-    MILK_CODE,
-    checkout,
-    new_cart,
-    scan,
-    tax_in,
-)
+from tests.functional.helpers import BAIJIU_CODE, MILK_CODE, checkout, new_cart, scan, tax_in
 
 
 def test_age_restricted_items_need_an_attendant(live: Live) -> None:

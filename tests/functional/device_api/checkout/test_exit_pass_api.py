@@ -11,20 +11,8 @@ from datetime import datetime
 import pytest
 
 from tests.functional.conftest import Live
-from tests.functional.device_api.error_shape import (
-    Case,
-    World,
-    assert_error_path,
-    error_code,
-    post,
-)
-from tests.functional.helpers import (
-    MILK_CODE,
-    SOAP_CODE,
-    checkout,
-    new_cart,
-    scan,
-)
+from tests.functional.device_api.error_shape import Case, World, assert_error_path, error_code, post
+from tests.functional.helpers import MILK_CODE, SOAP_CODE, checkout, new_cart, scan
 
 
 def _b64d(text: str) -> bytes:

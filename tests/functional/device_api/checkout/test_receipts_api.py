@@ -8,19 +8,8 @@ from wcwidth import wcswidth
 from edge.checkout.receipts import display_width
 from tests.builders import weighed_code
 from tests.functional.conftest import STORE_ID, STORE_NAME, Live
-from tests.functional.device_api.error_shape import (
-    NO_SUCH,
-    Case,
-    Req,
-    World,
-    assert_error_path,
-)
-from tests.functional.helpers import (
-    APPLE_PLU,
-    MILK_CODE,
-    RICE_CODE,
-    sell,
-)
+from tests.functional.device_api.error_shape import NO_SUCH, Case, Req, World, assert_error_path
+from tests.functional.helpers import APPLE_PLU, MILK_CODE, RICE_CODE, sell
 
 
 def test_receipt_json_and_text_fit_the_paper(live: Live) -> None:

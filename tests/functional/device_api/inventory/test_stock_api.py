@@ -14,11 +14,7 @@ from tests.functional.device_api.error_shape import (
     error_code,
     move,
 )
-from tests.functional.helpers import (
-    APPLE_PLU,
-    sell,
-    stock,
-)
+from tests.functional.helpers import APPLE_PLU, sell, stock
 
 
 def test_stock_movements_receive_shrink_adjust(live: Live) -> None:

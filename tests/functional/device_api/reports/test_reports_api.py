@@ -8,22 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.functional.conftest import STORE_ID, Live
-from tests.functional.device_api.error_shape import (
-    Case,
-    Req,
-    World,
-    assert_error_path,
-    error_code,
-)
-from tests.functional.helpers import (
-    MILK_CODE,
-    RICE_CODE,
-    day_report,
-    new_cart,
-    scan,
-    sell,
-    stock,
-)
+from tests.functional.device_api.error_shape import Case, Req, World, assert_error_path, error_code
+from tests.functional.helpers import MILK_CODE, RICE_CODE, day_report, new_cart, scan, sell, stock
 
 
 def test_sync_status_counts_each_sale_return_and_movement(live: Live) -> None:
