@@ -7,18 +7,19 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
 
 from cloud.context import CloudContext
 from cloud.db import Database
-from cloud.errors import CloudError, Unavailable
+from cloud.errors import Unavailable
 from cloud.migrations import current_revision, head_revision
 from cloud.settings import CloudSettings
+from cloud.web import CloudApi, CloudRoute, ctx, missing_authenticators, openapi_document
 from shared.clock import Clock, SystemClock
-from shared.http_errors import http_error
+from shared.web import ErrorAnswer, install_error_handlers
 from sync.keys import load_or_create_private_key
 from sync.protocol import MAX_BATCH_BYTES, PROTOCOL_VERSION, accepted_versions
 from sync.signing import H_NONCE, H_PROTOCOL, sign_response
@@ -30,8 +31,63 @@ RETRY_AFTER_S = 5
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
+API_VERSION = "1.0.0"
+
+
 class SchemaOutOfDate(RuntimeError):
     """The database is not at the code's migration head: run ``aisle cloud migrate``."""
+
+
+# --- the cloud's own routes: liveness and the contract -------------------------------------------
+
+system_api = CloudApi("system", url_prefix="")
+
+
+class HealthOut(BaseModel):
+    ok: bool
+    protocol_version: int
+
+
+@system_api.route(
+    "GET",
+    "/healthz",
+    summary="Check liveness and the database",
+    caller="public",
+    response=HealthOut,
+)
+def healthz() -> dict[str, Any]:
+    c = ctx()
+    with c.db.read() as session:
+        session.execute(text("SELECT 1"))
+    return {"ok": True, "protocol_version": c.protocol_version}
+
+
+@system_api.route("GET", "/api/v1/openapi.json", summary="Read the API contract", caller="public")
+def openapi() -> dict[str, Any]:
+    return openapi_document(
+        current_app.extensions["aisle_cloud_routes"],
+        title="Aisle cloud API",
+        version=API_VERSION,
+        description="HQ's API (an HQ token), enrollment, and the store-to-cloud sync protocol "
+        "(requests signed by the store's key; see sync/protocol.py and sync/signing.py).",
+    )
+
+
+def all_apis() -> list[CloudApi]:
+    """Every feature's routes, in the one order the app registers them."""
+    from cloud.catalog.api import api as feeds_api
+    from cloud.ingest.api import api as ingest_api
+    from cloud.sales.api import api as sales_api
+    from cloud.stores.api import api as stores_api
+    from cloud.stores.recovery_api import api as recovery_api
+
+    return [system_api, stores_api, ingest_api, feeds_api, sales_api, recovery_api]
+
+
+def all_routes() -> list[CloudRoute]:
+    """Every route the cloud declares, in a stable order."""
+    routes = [r for api in all_apis() for r in api.routes]
+    return sorted(routes, key=lambda r: (r.path, r.method))
 
 
 def build_context(
@@ -62,26 +118,20 @@ def build_context(
 
 def create_app(settings: CloudSettings, **overrides: Any) -> Flask:
     """Build the cloud's WSGI app; ``overrides`` go to :func:`build_context`."""
-    from cloud.catalog.api import api as feeds_api
-    from cloud.ingest.api import api as ingest_api
-    from cloud.sales.api import api as sales_api
-    from cloud.stores.api import api as stores_api
-    from cloud.stores.recovery_api import api as recovery_api
-
     app = Flask("cloud")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BATCH_BYTES + 64 * 1024
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     ctx = build_context(settings, **overrides)
     app.extensions["aisle_cloud"] = ctx
-    for api in (stores_api, ingest_api, feeds_api, sales_api, recovery_api):
-        app.register_blueprint(api)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        with ctx.db.read() as session:
-            session.execute(text("SELECT 1"))
-        return {"ok": True, "protocol_version": ctx.protocol_version}
+    routes: list[CloudRoute] = []
+    for api in all_apis():
+        app.register_blueprint(api.blueprint)
+        routes.extend(api.routes)
+    unauthenticated = missing_authenticators(routes)
+    if unauthenticated:
+        raise RuntimeError(f"no authenticator registered for {sorted(unauthenticated)} callers")
+    app.extensions["aisle_cloud_routes"] = routes
 
     @app.after_request
     def _sign_answer(response: Response) -> Response:
@@ -101,25 +151,17 @@ def create_app(settings: CloudSettings, **overrides: Any) -> Flask:
             )
         return response
 
-    @app.errorhandler(CloudError)
-    def _domain_error(exc: CloudError) -> tuple[dict[str, Any], int]:
-        return exc.to_dict(), exc.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
-        return http_error(exc)
-
-    @app.errorhandler(OperationalError)
-    def _database_down(exc: OperationalError) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def _database_down(exc: OperationalError) -> ErrorAnswer:
         log.warning("database unavailable: %s", exc)
         body = Unavailable("the database is unavailable; nothing was applied, retry").to_dict()
         return body, 503, {"Retry-After": str(RETRY_AFTER_S)}
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def _connection_lost(exc: Exception) -> ErrorAnswer | None:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return _database_down(OperationalError(None, None, exc))
-        log.exception("unhandled error")
-        return CloudError("internal error; the request was not applied").to_dict(), 500, {}
+        return None
+
+    install_error_handlers(app, log, unexpected=_connection_lost)
+    app.register_error_handler(OperationalError, _database_down)
 
     return app

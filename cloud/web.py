@@ -1,26 +1,306 @@
-"""The thin HTTP layer shared by the cloud's blueprints: context, JSON bodies, callers."""
+"""The cloud's route contract: each route declares its caller, body and answer once.
+
+``CloudApi.route`` registers a view together with what it promises: which kind of caller it
+admits (an HQ bearer token, a store's signed request, a store enrolling, anyone), the pydantic
+model of its JSON body, the model of its answer and the refusals it can give. The same
+declaration authenticates the caller, parses and validates the body, and feeds the OpenAPI
+document (:func:`openapi_document`). A route cannot exist without them.
+
+How a kind of caller is authenticated is not this module's business: the feature that knows
+the callers (``cloud.stores``) registers a function per kind with :func:`register_caller`, so
+this layer imports no feature.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, Literal, TypeVar
 
-from flask import current_app, request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from flask import Blueprint, current_app, request
+from pydantic import BaseModel
 
 from cloud.context import CloudContext
-from cloud.errors import BadRequest, Unprocessable
-from cloud.stores.models import ApiToken
-from cloud.stores.request_auth import StoreCaller, authenticate_store
-from cloud.stores.service import authenticate_token
-from shared.untrusted import UntrustedInputError, loads_json, whole_number
+from cloud.errors import Unprocessable
+from shared.openapi import Operation, openapi_path, rule_parameters
+from shared.openapi import openapi_document as build_openapi_document
+from shared.untrusted import whole_number
+from shared.web import RequestBody, parse_body
+
+__all__ = [
+    "CALLERS",
+    "CloudApi",
+    "CloudRoute",
+    "QueryParam",
+    "RequestBody",
+    "ctx",
+    "int_arg",
+    "openapi_document",
+    "parse_body",
+    "register_caller",
+    "request_target",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
+#: Who may call a route:
+#:  ``hq``        an HQ bearer token (``aisle cloud token --role hq``);
+#:  ``store``     a request signed by an enrolled store's key (sync);
+#:  ``enrolling`` a store registering its key with a one-time code (the view checks the
+#:                signature against the key being registered);
+#:  ``public``    anyone.
+Caller = Literal["hq", "store", "enrolling", "public"]
+CALLERS: tuple[Caller, ...] = ("hq", "store", "enrolling", "public")
 
-class RequestBody(BaseModel):
-    """Base of every request schema: strict types, unknown fields refused."""
+#: The function authenticating each kind of caller; what it returns reaches the view as
+#: ``caller``. Registered by the feature that knows the callers.
+_AUTHENTICATORS: dict[str, Callable[[], Any]] = {}
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+#: Why each refusal can come, for the OpenAPI document.
+ERROR_STATUSES = {
+    400: "malformed request: not JSON, not an object, a bad batch or cursor (see error.code)",
+    401: "unsigned, badly signed, stale or replayed request, unknown store, or no valid token",
+    403: "this caller may not: a revoked store, another store's code, a token of another role",
+    404: "no such store, feed, recovery or resource",
+    409: "the resource is not in a state that allows this (see error.code)",
+    413: "the request body is too large",
+    422: "the request is well-formed but cannot be applied: see error.code and details",
+    426: "the request's protocol version is not one this cloud accepts",
+    503: "the database is unavailable; nothing was applied, retry after Retry-After",
+}
+
+#: The refusals each kind of caller implies.
+CALLER_ERRORS: dict[str, tuple[int, ...]] = {
+    "hq": (401, 403),
+    "store": (401, 403, 426),
+    "enrolling": (401, 403, 426),
+    "public": (),
+}
+
+#: The security scheme each kind of caller shows in the OpenAPI document.
+CALLER_SECURITY: dict[str, tuple[str, ...]] = {
+    "hq": ("hqToken",),
+    "store": ("storeSignature",),
+    "enrolling": ("storeSignature",),
+    "public": (),
+}
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "hqToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an HQ API token (`aisle cloud token --role hq`)",
+    },
+    "storeSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Aisle-Signature",
+        "description": "an Ed25519 signature of the request by the store's key, with the "
+        "X-Aisle-Store, X-Aisle-Timestamp, X-Aisle-Nonce and X-Aisle-Protocol headers it covers "
+        "(sync/signing.py); the answer is signed with the cloud's key, bound to the nonce. On "
+        "enrollment the request is signed with the key being registered",
+    },
+}
+
+#: Path parameters by name, as the document shows them.
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "store_id": {"type": "string", "minLength": 1, "maxLength": 32},
+}
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    """A query-string parameter a view reads, with the schema it holds to."""
+
+    name: str
+    schema: Mapping[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+def whole_number_param(name: str, *, low: int, high: int, description: str = "") -> QueryParam:
+    """A whole-number query parameter read with :func:`int_arg`."""
+    return QueryParam(name, {"type": "integer", "minimum": low, "maximum": high}, description)
+
+
+@dataclass(frozen=True)
+class CloudRoute:
+    """A cloud route's declaration."""
+
+    method: str
+    rule: str
+    endpoint: str
+    summary: str
+    caller: Caller
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    query: tuple[QueryParam, ...] = ()
+    # A body that is not a JSON object validated with a model (a push batch): media type ->
+    # OpenAPI media type object.
+    request_content: Mapping[str, Any] | None = None
+    description: str | None = None
+
+    @property
+    def path(self) -> str:
+        return openapi_path(self.rule)
+
+    @property
+    def path_parameters(self) -> list[str]:
+        return rule_parameters(self.rule)
+
+    def error_statuses(self) -> list[int]:
+        """Every refusal this route can answer: implied by its declaration, plus its own."""
+        statuses = set(self.errors) | set(CALLER_ERRORS[self.caller]) | {503}
+        if self.body is not None:
+            statuses |= {400, 413, 422}
+        if self.request_content is not None:
+            statuses |= {400, 413}
+        if any(q.schema.get("type") == "integer" or q.required for q in self.query):
+            statuses.add(422)
+        return sorted(statuses)
+
+    def operation(self) -> Operation:
+        parameters: list[dict[str, Any]] = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": PATH_PARAMETERS.get(name, {"type": "string"}),
+            }
+            for name in self.path_parameters
+        ]
+        for q in self.query:
+            param: dict[str, Any] = {
+                "name": q.name,
+                "in": "query",
+                "required": q.required,
+                "schema": dict(q.schema),
+            }
+            if q.description:
+                param["description"] = q.description
+            parameters.append(param)
+        return Operation(
+            method=self.method,
+            path=self.path,
+            operation_id=self.endpoint.replace(".", "_"),
+            summary=self.summary,
+            description=self.description,
+            status=self.status,
+            response=self.response,
+            body=self.body,
+            request_content=self.request_content,
+            parameters=tuple(parameters),
+            errors={status: ERROR_STATUSES[status] for status in self.error_statuses()},
+            security=CALLER_SECURITY[self.caller],
+            extensions={"x-caller": self.caller},
+        )
+
+
+@dataclass
+class CloudApi:
+    """A Flask blueprint that records a :class:`CloudRoute` for each route it serves."""
+
+    name: str
+    url_prefix: str = "/api/v1"
+    routes: list[CloudRoute] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.blueprint = Blueprint(self.name, __name__, url_prefix=self.url_prefix or None)
+
+    def route(
+        self,
+        method: str,
+        rule: str,
+        *,
+        summary: str,
+        caller: Caller,
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        errors: tuple[int, ...] = (),
+        query: tuple[QueryParam, ...] = (),
+        request_content: Mapping[str, Any] | None = None,
+        before_caller: Callable[[], None] | None = None,
+        description: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register ``view`` for ``method rule``. The view receives ``caller`` (what the
+        caller's authenticator returned; not for ``public`` and ``enrolling``) and ``body``
+        (the parsed model) besides its path parameters. ``before_caller`` runs first (a size
+        check that must not wait for the signature)."""
+        if caller not in CALLERS:
+            raise ValueError(f"unknown caller kind {caller!r}")
+
+        def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+            spec = CloudRoute(
+                method=method,
+                rule=self.url_prefix + rule,
+                endpoint=f"{self.name}.{view.__name__}",
+                summary=summary,
+                caller=caller,
+                body=body,
+                response=response,
+                status=status,
+                errors=errors,
+                query=query,
+                request_content=request_content,
+                description=description,
+            )
+            self.routes.append(spec)
+
+            @wraps(view)
+            def handler(**kwargs: Any) -> Any:
+                if before_caller is not None:
+                    before_caller()
+                if caller in ("hq", "store"):
+                    kwargs["caller"] = authenticate(caller)
+                if body is not None:
+                    kwargs["body"] = parse_body(body)
+                result = view(**kwargs)
+                if isinstance(result, tuple):
+                    return result
+                return result, status
+
+            self.blueprint.add_url_rule(rule, view.__name__, handler, methods=[method])
+            return handler
+
+        return decorate
+
+
+def register_caller(kind: Caller, authenticate: Callable[[], Any]) -> None:
+    """Say how a kind of caller is authenticated: ``authenticate()`` runs in the request and
+    returns who called, or raises the refusal (401, 403, 426)."""
+    _AUTHENTICATORS[kind] = authenticate
+
+
+def authenticate(kind: str) -> Any:
+    """The caller of this request, by the function registered for ``kind``."""
+    try:
+        check = _AUTHENTICATORS[kind]
+    except KeyError:
+        raise RuntimeError(f"no authenticator registered for {kind!r} callers") from None
+    return check()
+
+
+def missing_authenticators(routes: Iterable[CloudRoute]) -> set[str]:
+    """Caller kinds some route admits that nobody registered an authenticator for."""
+    kinds: set[str] = {r.caller for r in routes if r.caller in ("hq", "store")}
+    return kinds - set(_AUTHENTICATORS)
+
+
+def openapi_document(
+    routes: Iterable[CloudRoute], *, title: str, version: str, description: str | None = None
+) -> dict[str, Any]:
+    """The cloud's OpenAPI 3.1 document, from the route declarations."""
+    return build_openapi_document(
+        [r.operation() for r in routes],
+        title=title,
+        version=version,
+        security_schemes=SECURITY_SCHEMES,
+        description=description,
+    )
 
 
 def ctx() -> CloudContext:
@@ -28,61 +308,10 @@ def ctx() -> CloudContext:
     return context
 
 
-def parse_body(model: type[M]) -> M:
-    """Decode the request's JSON object and validate it with ``model``; 400 or 422."""
-    raw = request.get_data(cache=True)
-    try:
-        data: Any = loads_json(raw) if raw.strip() else {}
-    except UntrustedInputError as exc:
-        raise BadRequest(
-            "request body is not valid JSON", code="malformed_json", details={"reason": str(exc)}
-        ) from None
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object", code="malformed_json")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields = [
-            {
-                "field": ".".join(str(p) for p in err["loc"]) or "(body)",
-                "problem": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        names = ", ".join(f["field"] for f in fields)
-        raise Unprocessable(f"invalid request body: {names}", details={"fields": fields}) from None
-
-
 def request_target() -> str:
     """The path and query exactly as the client sent them (what it signed)."""
     query = request.query_string.decode("latin-1")
     return request.path + (f"?{query}" if query else "")
-
-
-def signed_store() -> StoreCaller:
-    """The store that signed this request; 401/403/426 otherwise (see ``request_auth``)."""
-    c = ctx()
-    return authenticate_store(
-        c.db,
-        headers=dict(request.headers.items()),
-        method=request.method,
-        target=request_target(),
-        body=request.get_data(cache=True),
-        now=c.clock.now(),
-        window_s=c.settings.sync.timestamp_window_s,
-        accepted_versions=c.accepted_versions,
-    )
-
-
-def hq_caller() -> ApiToken:
-    """The HQ token of this request; 401/403 otherwise."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    with ctx().db.read() as session:
-        return authenticate_token(
-            session, token.strip() if scheme.lower() == "bearer" else None, role="hq"
-        )
 
 
 def int_arg(name: str, *, default: int, low: int, high: int) -> int:

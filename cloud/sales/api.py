@@ -4,20 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, url_for
+from flask import url_for
+from pydantic import BaseModel
 
 from cloud.sales.service import sales_page
-from cloud.web import ctx, hq_caller, int_arg
+from cloud.web import CloudApi, ctx, int_arg, whole_number_param
 
-api = Blueprint("sales", __name__, url_prefix="/api/v1")
+api = CloudApi("sales")
 
 MAX_LIMIT = 500
 
 
-@api.get("/stores/<store_id>/sales")
-def store_sales(store_id: str) -> dict[str, Any]:
+class SalesOut(BaseModel):
+    sales: list[dict[str, Any]]
+    next: str | None
+
+
+@api.route(
+    "GET",
+    "/stores/<store_id>/sales",
+    summary="Read a page of a store's sales in its sequence order",
+    caller="hq",
+    response=SalesOut,
+    errors=(404,),
+    query=(
+        whole_number_param("limit", low=1, high=MAX_LIMIT),
+        whole_number_param("after", low=0, high=2**62, description="the seq the last page ended"),
+    ),
+)
+def store_sales(caller: Any, store_id: str) -> dict[str, Any]:
     """``{"sales": [...], "next": URL or null}`` in the store's sequence order (HQ)."""
-    hq_caller()
     limit = int_arg("limit", default=100, low=1, high=MAX_LIMIT)
     after = int_arg("after", default=0, low=0, high=2**62)
     sales, last_seq, more = sales_page(ctx().db, store_id, after_seq=after, limit=limit)

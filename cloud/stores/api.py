@@ -1,21 +1,26 @@
-"""Enrollment (a store registers its key) and HQ's view of the stores."""
+"""Enrollment (a store registers its key) and HQ's view of the stores.
+
+This feature knows the cloud's callers, so it registers how each kind is authenticated
+(:func:`cloud.web.register_caller`): HQ by its bearer token, a store by its signature.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
-from pydantic import Field
+from flask import request
+from pydantic import BaseModel, Field
 
 from cloud.errors import Unauthorized, Unprocessable
-from cloud.ingest.service import sync_state
-from cloud.stores.request_auth import check_version
+from cloud.stores.request_auth import check_version, hq_caller, signed_store
 from cloud.stores.service import enroll, list_stores
-from cloud.web import RequestBody, ctx, hq_caller, parse_body, request_target
+from cloud.web import CloudApi, RequestBody, ctx, register_caller, request_target
 from sync.keys import load_public_key_b64, public_key_b64
 from sync.signing import SignatureError, check_fresh, parse_signed_headers, verify_request
 
-api = Blueprint("stores", __name__, url_prefix="/api/v1")
+api = CloudApi("stores")
+register_caller("hq", hq_caller)
+register_caller("store", signed_store)
 
 
 class EnrollBody(RequestBody):
@@ -24,12 +29,55 @@ class EnrollBody(RequestBody):
     store_id: str | None = Field(default=None, max_length=32)
 
 
-@api.post("/enroll")
-def enroll_store() -> tuple[dict[str, Any], int]:
+class EnrolledStore(BaseModel):
+    id: str
+    name: str
+    format: str
+    area_m2: int | None
+    timezone: str
+    currency: str
+
+
+class EnrollOut(BaseModel):
+    store_id: str
+    store: EnrolledStore
+    cloud_public_key: str
+    protocol_version: int
+    accepted_protocol_versions: list[int]
+    timestamp_window_s: int
+    max_batch_events: int
+    max_batch_bytes: int
+    max_pull_limit: int
+    enrolled_at: str
+
+
+class StoreRow(EnrolledStore):
+    updated_at: str
+    enrolled_at: str | None
+    revoked_at: str | None
+    high_water_seq: int
+    last_seen_at: str | None
+
+
+class StoresOut(BaseModel):
+    stores: list[StoreRow]
+
+
+@api.route(
+    "POST",
+    "/enroll",
+    summary="Enroll a store: register its public key with a one-time code",
+    caller="enrolling",
+    body=EnrollBody,
+    response=EnrollOut,
+    errors=(409,),
+    description="The request is signed with the key being registered (proof the store holds "
+    "it); the answer names the cloud's key for the store to pin, and the sync limits.",
+)
+def enroll_store(body: EnrollBody) -> tuple[dict[str, Any], int]:
     """Register a store's public key with a one-time code. The request is signed with the key
     being registered (proof the store holds it); the answer names the cloud's key to pin."""
     c = ctx()
-    body = parse_body(EnrollBody)
     now = c.clock.now()
     try:
         signed = parse_signed_headers(dict(request.headers.items()), require_store=False)
@@ -79,15 +127,13 @@ def enroll_store() -> tuple[dict[str, Any], int]:
     }, 200
 
 
-@api.get("/stores")
-def stores() -> dict[str, Any]:
+@api.route(
+    "GET",
+    "/stores",
+    summary="List the chain's stores with their enrollment and sync position",
+    caller="hq",
+    response=StoresOut,
+)
+def stores(caller: Any) -> dict[str, Any]:
     """Every store of the chain with its enrollment and sync position (HQ)."""
-    hq_caller()
     return {"stores": list_stores(ctx().db)}
-
-
-@api.get("/stores/<store_id>/sync-state")
-def store_sync_state(store_id: str) -> dict[str, Any]:
-    """A store's high-water seq, events applied, last contact, quarantine and clock skew (HQ)."""
-    hq_caller()
-    return sync_state(ctx().db, store_id)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
-from pydantic import Field
+from flask import request
+from pydantic import BaseModel, Field
 
 from cloud.errors import Unprocessable
 from cloud.stores.recovery import (
@@ -15,7 +15,7 @@ from cloud.stores.recovery import (
     list_recoveries,
     request_recovery,
 )
-from cloud.web import RequestBody, ctx, hq_caller, int_arg, parse_body, signed_store
+from cloud.web import CloudApi, QueryParam, RequestBody, ctx, int_arg, whole_number_param
 from sync.protocol import (
     MAX_HELD_EVENTS_PAGE,
     RECOVERY_APPROVED,
@@ -23,7 +23,7 @@ from sync.protocol import (
     RecoveryRequest,
 )
 
-api = Blueprint("recovery", __name__, url_prefix="/api/v1")
+api = CloudApi("recovery")
 
 MAX_SEQ = 2**53
 
@@ -37,20 +37,81 @@ class ApproveBody(RequestBody):
     approved_by: str = Field(min_length=1, max_length=100)
 
 
-@api.get("/sync/events")
-def sync_events() -> dict[str, Any]:
+class HeldEventOut(BaseModel):
+    seq: int
+    event_id: str
+
+
+class HeldEventsOut(BaseModel):
+    """``sync.protocol.HeldEventsPage``."""
+
+    events: list[HeldEventOut]
+    high_water_seq: int
+    has_more: bool
+
+
+class CloudOnlySaleOut(BaseModel):
+    id: str
+    number: str
+    total: int
+    created_at: str
+
+
+class RecoveryOut(BaseModel):
+    """``sync.protocol.Recovery``."""
+
+    id: str
+    store_id: str
+    status: str
+    stream: int
+    agreed_seq: int
+    outbox_last_seq: int
+    cloud_high_water_seq: int
+    base_seq: int | None
+    cloud_only_events: int
+    cloud_only_sales_count: int
+    cloud_only_sales_total: int
+    cloud_only_sales: list[CloudOnlySaleOut]
+    highest_sale_number: str | None
+    requested_at: str
+    approved_at: str | None
+    approved_by: str | None
+
+
+class RecoveriesOut(BaseModel):
+    recoveries: list[RecoveryOut]
+
+
+@api.route(
+    "GET",
+    "/sync/events",
+    summary="Read the cloud's record of the store's events after a seq",
+    caller="store",
+    response=HeldEventsOut,
+    query=(
+        whole_number_param("after", low=0, high=MAX_SEQ),
+        whole_number_param("limit", low=1, high=MAX_HELD_EVENTS_PAGE),
+    ),
+)
+def sync_events(caller: Any) -> dict[str, Any]:
     """The cloud's record of the signing store's events after ``after``: seq and event id."""
-    caller = signed_store()
     after = int_arg("after", default=0, low=0, high=MAX_SEQ)
     limit = int_arg("limit", default=1000, low=1, high=MAX_HELD_EVENTS_PAGE)
     return held_events(ctx().db, caller.store_id, after=after, limit=limit).to_dict()
 
 
-@api.post("/sync/recovery")
-def ask_to_recover() -> tuple[dict[str, Any], int]:
+@api.route(
+    "POST",
+    "/sync/recovery",
+    summary="Ask to move the store onto a new stream (HQ approves)",
+    caller="store",
+    body=RecoveryBody,
+    response=RecoveryOut,
+    status=202,
+    errors=(409,),
+)
+def ask_to_recover(caller: Any, body: RecoveryBody) -> tuple[dict[str, Any], int]:
     """The signing store asks to move onto a new stream; HQ must approve."""
-    caller = signed_store()
-    body = parse_body(RecoveryBody)
     c = ctx()
     recovery = request_recovery(
         c.db,
@@ -61,29 +122,54 @@ def ask_to_recover() -> tuple[dict[str, Any], int]:
     return recovery.to_dict(), 202
 
 
-@api.get("/sync/recovery")
-def my_recovery() -> dict[str, Any]:
+@api.route(
+    "GET",
+    "/sync/recovery",
+    summary="Read the store's latest recovery",
+    caller="store",
+    response=RecoveryOut,
+    errors=(404,),
+)
+def my_recovery(caller: Any) -> dict[str, Any]:
     """The signing store's latest recovery: pending, or approved with where its stream starts."""
-    caller = signed_store()
     return latest_recovery(ctx().db, caller.store_id).to_dict()
 
 
-@api.get("/recoveries")
-def recoveries() -> dict[str, Any]:
+@api.route(
+    "GET",
+    "/recoveries",
+    summary="List the stores' recoveries, newest first",
+    caller="hq",
+    response=RecoveriesOut,
+    query=(
+        QueryParam(
+            "status",
+            {"type": "string", "enum": [RECOVERY_PENDING, RECOVERY_APPROVED]},
+            "only those pending or approved",
+        ),
+    ),
+    errors=(422,),
+)
+def recoveries(caller: Any) -> dict[str, Any]:
     """Recoveries of every store, newest first (HQ); ``?status=pending`` for those waiting."""
-    hq_caller()
     status = request.args.get("status") or None
     if status not in (None, RECOVERY_PENDING, RECOVERY_APPROVED):
         raise Unprocessable("status must be pending or approved", details={"field": "status"})
     return {"recoveries": list_recoveries(ctx().db, status=status)}
 
 
-@api.post("/stores/<store_id>/recovery/approve")
-def approve(store_id: str) -> dict[str, Any]:
+@api.route(
+    "POST",
+    "/stores/<store_id>/recovery/approve",
+    summary="Approve a store's pending recovery",
+    caller="hq",
+    body=ApproveBody,
+    response=RecoveryOut,
+    errors=(404, 409),
+)
+def approve(caller: Any, store_id: str, body: ApproveBody) -> dict[str, Any]:
     """HQ approves a store's pending recovery (what the cloud holds past the agreed point is
     kept and reported, never merged)."""
-    hq_caller()
-    body = parse_body(ApproveBody)
     c = ctx()
     return approve_recovery(
         c.db, store_id, approved_by=body.approved_by, now=c.clock.now()

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import request
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -22,8 +23,10 @@ from sqlalchemy.orm import Session
 from cloud.db import Database
 from cloud.errors import Forbidden, Unauthorized, UpgradeRequired
 from cloud.ingest.models import SyncState
-from cloud.stores.models import RequestNonce, Store, StoreKey
-from cloud.stores.service import active_key
+from cloud.stores.models import ApiToken, RequestNonce, Store, StoreKey
+from cloud.stores.service import active_key, authenticate_token
+from cloud.web import ctx, request_target
+from shared.web import bearer_token
 from sync.keys import load_public_key_b64
 from sync.protocol import ERR_REPLAY, ERR_REVOKED, ERR_UNKNOWN_STORE, ERR_VERSION, PROTOCOL_VERSION
 from sync.signing import (
@@ -154,3 +157,27 @@ def _spend_nonce(
             session.execute(delete(RequestNonce).where(RequestNonce.expires_at < now))
         uow.commit()
     return inserted is not None
+
+
+# --- the callers of the cloud's routes (registered with cloud.web by cloud.stores.api) --------
+
+
+def signed_store() -> StoreCaller:
+    """The store that signed this request; 401/403/426 otherwise (see above)."""
+    c = ctx()
+    return authenticate_store(
+        c.db,
+        headers=dict(request.headers.items()),
+        method=request.method,
+        target=request_target(),
+        body=request.get_data(cache=True),
+        now=c.clock.now(),
+        window_s=c.settings.sync.timestamp_window_s,
+        accepted_versions=c.accepted_versions,
+    )
+
+
+def hq_caller() -> ApiToken:
+    """The HQ token of this request; 401/403 otherwise."""
+    with ctx().db.read() as session:
+        return authenticate_token(session, bearer_token(), role="hq")
