@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,6 +36,18 @@ class Store(Base):
     updated_at: Mapped[datetime]
     enrolled_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+    def settings_dict(self) -> dict[str, Any]:
+        """The store's settings, as HQ lists them and the store_settings feed carries them."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "format": self.format,
+            "area_m2": self.area_m2,
+            "timezone": self.timezone,
+            "currency": self.currency,
+            "updated_at": self.updated_at.isoformat(),
+        }
 
 
 class StoreKey(Base):

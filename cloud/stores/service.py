@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.catalog.feeds import record_changes, store_settings_dict
+from cloud.catalog.feeds import record_changes
 from cloud.db import Database
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from cloud.ingest.models import SyncState
@@ -239,7 +239,7 @@ def _list_stores(session: Session) -> list[dict[str, Any]]:
         state = states.get(store.id)
         out.append(
             {
-                **store_settings_dict(store),
+                **store.settings_dict(),
                 "enrolled_at": store.enrolled_at.isoformat() if store.enrolled_at else None,
                 "revoked_at": store.revoked_at.isoformat() if store.revoked_at else None,
                 "high_water_seq": state.high_water_seq if state else 0,
