@@ -26,6 +26,7 @@ from cloud.settings import load_settings
 from cloud.stores.service import StoreInput, add_store, issue_token
 from shared.clock import FixedClock
 from shared.ids import new_id
+from sync import contract
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
 from sync.protocol import PROTOCOL_VERSION, WireEvent, canonical_json, encode_batch, request_target
 from sync.signing import new_nonce, sign_request, verify_response
@@ -52,111 +53,101 @@ def catalog_csv(count: int = 5, *, price: int = 1000) -> str:
 # --- events -------------------------------------------------------------------------------------
 
 
-def sale_event(seq: int, store_id: str, *, lines: int = 2, at: datetime = T0) -> dict[str, Any]:
-    """A ``sale.completed`` outbox event shaped like the edge's (edge/checkout/sales.py)."""
-    sale_id = new_id()
-    sale_lines = [
-        {
-            "id": new_id(),
-            "sku": f"SKU{i:04d}",
-            "name": f"Product {i}",
-            "barcode": ean13(f"69000000{i:04d}"),
-            "quantity": 1,
-            "weight_g": None,
-            "unit_price": 1000 + i,
-            "price": 1000 + i,
-            "subtotal": 1000 + i,
-            "discount": 0,
-            "tax": 83,
-            "total": 1000 + i,
-            "tax_rate_bp": 900,
-            "returned_quantity": 0,
-            "refunded_amount": 0,
-        }
-        for i in range(1, lines + 1)
-    ]
-    total = sum(line["total"] for line in sale_lines)
-    sale = {
-        "id": sale_id,
-        "number": f"{store_id}-{seq:06d}",
-        "cart_id": new_id(),
-        "channel": "kiosk",
-        "currency": "CNY",
-        "subtotal": total,
-        "discount": 0,
-        "tax": 83 * lines,
-        "total": total,
-        "paid": total,
-        "change": 0,
-        "item_count": lines,
-        "device_id": new_id(),
-        "approved_by": None,
-        "created_at": at.isoformat(),
-        "lines": sale_lines,
-        "payments": [{"method": "card", "amount": total, "reference": "auth-1"}],
-    }
+def outbox_event(seq: int, event: contract.Event, *, at: datetime = T0) -> dict[str, Any]:
+    """An event as a store's outbox sends it: built from its schema in ``sync.contract``."""
     return {
         "seq": seq,
         "id": new_id(),
-        "type": "sale.completed",
-        "aggregate_id": sale_id,
-        "payload": {"store_id": store_id, "sale": sale},
+        "type": event.TYPE,
+        "aggregate_id": event.aggregate_id,
+        "payload": event.payload(),
         "created_at": at.isoformat(),
     }
+
+
+def sale_event(seq: int, store_id: str, *, lines: int = 2, at: datetime = T0) -> dict[str, Any]:
+    """A ``sale.completed`` outbox event of ``lines`` lines."""
+    sale_lines = [
+        contract.SaleLine(
+            id=new_id(),
+            sku=f"SKU{i:04d}",
+            name=f"Product {i}",
+            barcode=ean13(f"69000000{i:04d}"),
+            quantity=1,
+            unit_price=1000 + i,
+            price=1000 + i,
+            subtotal=1000 + i,
+            discount=0,
+            tax=83,
+            total=1000 + i,
+            tax_rate_bp=900,
+        )
+        for i in range(1, lines + 1)
+    ]
+    total = sum(line.total for line in sale_lines)
+    sale = contract.SaleDoc(
+        id=new_id(),
+        number=f"{store_id}-{seq:06d}",
+        cart_id=new_id(),
+        channel="kiosk",
+        currency="CNY",
+        subtotal=total,
+        discount=0,
+        tax=83 * lines,
+        total=total,
+        paid=total,
+        change=0,
+        item_count=lines,
+        device_id=new_id(),
+        created_at=at.isoformat(),
+        lines=sale_lines,
+        payments=[contract.SalePayment(method="card", amount=total, reference="auth-1")],
+    )
+    return outbox_event(seq, contract.SaleCompleted(store_id=store_id, sale=sale), at=at)
 
 
 def stock_event(seq: int, *, sku: str = "SKU0001", quantity: int = 12) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "id": new_id(),
-        "type": "stock.moved",
-        "aggregate_id": sku,
-        "payload": {
-            "movement_id": new_id(),
-            "sku": sku,
-            "quantity": quantity,
-            "kind": "receive",
-            "reason": "delivery",
-            "ref_id": None,
-            "on_hand_after": quantity,
-            "at": T0.isoformat(),
-        },
-        "created_at": T0.isoformat(),
-    }
+    moved = contract.StockMoved(
+        movement_id=new_id(),
+        sku=sku,
+        quantity=quantity,
+        kind="receive",
+        reason="delivery",
+        on_hand_after=quantity,
+        at=T0.isoformat(),
+    )
+    return outbox_event(seq, moved)
 
 
 def return_event(seq: int, store_id: str, sale: dict[str, Any]) -> dict[str, Any]:
     line = sale["payload"]["sale"]["lines"][0]
-    return {
-        "seq": seq,
-        "id": new_id(),
-        "type": "return.created",
-        "aggregate_id": (return_id := new_id()),
-        "payload": {
-            "store_id": store_id,
-            "return_id": return_id,
-            "sale_id": sale["aggregate_id"],
-            "sale_number": sale["payload"]["sale"]["number"],
-            "reason": "damaged",
-            "refund_total": line["total"],
-            "currency": "CNY",
-            "lines": [{"sale_line_id": line["id"], "sku": line["sku"], "quantity": 1}],
-            "refunds": [{"method": "card", "amount": line["total"]}],
-            "at": T0.isoformat(),
-        },
-        "created_at": T0.isoformat(),
-    }
+    created = contract.ReturnCreated(
+        store_id=store_id,
+        return_id=new_id(),
+        sale_id=sale["aggregate_id"],
+        sale_number=sale["payload"]["sale"]["number"],
+        reason="damaged",
+        refund_total=line["total"],
+        currency="CNY",
+        lines=[
+            contract.ReturnLine(
+                sale_line_id=line["id"],
+                sku=line["sku"],
+                quantity=1,
+                amount=line["total"],
+                stock_units=1,
+                movement_id=new_id(),
+            )
+        ],
+        refunds=[contract.Refund(method="card", amount=line["total"])],
+        at=T0.isoformat(),
+    )
+    return outbox_event(seq, created)
 
 
 def exit_event(seq: int, store_id: str, sale_id: str) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "id": new_id(),
-        "type": "exit_pass.used",
-        "aggregate_id": sale_id,
-        "payload": {"store_id": store_id, "sale_id": sale_id, "audit": False, "at": T0.isoformat()},
-        "created_at": T0.isoformat(),
-    }
+    used = contract.ExitPassUsed(store_id=store_id, sale_id=sale_id, audit=False, at=T0.isoformat())
+    return outbox_event(seq, used)
 
 
 def sales(store_id: str, seqs: Iterable[int]) -> list[dict[str, Any]]:
