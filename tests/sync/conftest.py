@@ -18,12 +18,11 @@ def cloud(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CloudProcess]:
     root = tmp_path_factory.mktemp(f"cloud-{request.param}")
-    with cloud_database(request.param, root) as url:
-        process = CloudProcess(root / "cloud", url).init().start()
-        try:
-            yield process
-        finally:
-            process.stop()
+    with (
+        cloud_database(request.param, root) as url,
+        CloudProcess(root / "cloud", url).init().start() as process,
+    ):
+        yield process
 
 
 @pytest.fixture

@@ -39,6 +39,11 @@ PG_ENV = "AISLE_TEST_POSTGRES_URL"
 CODES = [p["barcodes"].split("|")[0] for p in (MILK, RICE, SOAP)]
 
 
+def now() -> datetime:
+    """The real time, in UTC: the cloud checks the timestamps a store sends against its own."""
+    return datetime.now(UTC)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -157,6 +162,12 @@ class CloudProcess:
             os.killpg(self.proc.pid, sig)
         self.proc.wait(timeout=30)
 
+    def __enter__(self) -> CloudProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def add_store(self, store_id: str) -> str:
         """Register a store; returns its one-time enrollment code."""
         return self.cli("add-store", store_id, "--name", f"Store {store_id}").stdout.split()[-1]
@@ -228,15 +239,18 @@ def new_store(tmp: Path, store_id: str, **overrides: Any) -> Store:
     return make_store(tmp / store_id, **{"store.id": store_id, **overrides})
 
 
-def enrolled(cloud: CloudProcess, tmp: Path, store_id: str, **overrides: Any) -> Store:
-    """A new store, added at ``cloud`` and enrolled with it."""
+def enrolled(
+    cloud: CloudProcess, tmp: Path, store_id: str, *, via: str | None = None, **overrides: Any
+) -> Store:
+    """A new store, added at ``cloud`` and enrolled with it; ``via`` is the address the store is
+    given for the cloud (a fault proxy's), the cloud's own by default."""
     store = new_store(tmp, store_id, **overrides)
     service.enroll(
         store.settings,
         store.db,
-        cloud_url=cloud.url,
+        cloud_url=via or cloud.url,
         code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
+        now=now(),
     )
     return store
 

@@ -31,7 +31,7 @@ from tests.sync.harness import (
     assert_exactly_once,
     chain_catalog,
     cloud_database,
-    new_store,
+    enrolled,
     runner,
     sell,
 )
@@ -58,14 +58,7 @@ def test_a_cloud_restored_from_a_dump_into_a_new_cluster_loses_no_sale_and_no_ch
         cloud = CloudProcess(tmp_path / "cloud", source).init().start()
         try:
             cloud.cli("import-catalog", str(chain_catalog(tmp_path, 6)))
-            store = new_store(tmp_path, "R001")
-            service.enroll(
-                store.settings,
-                store.db,
-                cloud_url=cloud.url,
-                code=cloud.add_store("R001"),
-                now=datetime.now(UTC),
-            )
+            store = enrolled(cloud, tmp_path, "R001")
             sync = runner(store)
             sync.run(pull=True, push=True, force=True)
             before = sell(store, 5)

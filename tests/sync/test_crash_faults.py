@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -19,6 +18,7 @@ from tests.sync.harness import (
     assert_exactly_once,
     chain_catalog,
     enrolled,
+    now,
     run_cli,
     runner,
     sell,
@@ -28,10 +28,6 @@ from tests.sync.harness import (
 KILLED = -signal.SIGKILL
 EDGE_POINTS = ["edge.push.after_answer", "edge.push.mid_ack", "edge.pull.mid_apply"]
 CLOUD_POINTS = ["cloud.push.before_commit", "cloud.push.after_commit"]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def sync_now(config, **env):

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import UTC, datetime
 
 import pytest
 
 from edge.sync_client import service
 from tests.sync.fault_proxy import FAULTS, FaultProxy, random_plan
-from tests.sync.harness import assert_exactly_once, chain_catalog, new_store, runner, sell
+from tests.sync.harness import (
+    assert_exactly_once,
+    chain_catalog,
+    enrolled,
+    now,
+    runner,
+    sell,
+)
 
 SETTINGS = {
     "sync.batch_events": 3,
     "sync.read_timeout_s": 1.0,
     "sync.connect_timeout_s": 1.0,
 }
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +37,7 @@ def chain_products(cloud, tmp_path_factory):
 
 def through(proxy, cloud, tmp, store_id):
     """A store enrolled with the cloud at the proxy's address (enrollment itself unharmed)."""
-    store = new_store(tmp, store_id, **SETTINGS)
-    service.enroll(
-        store.settings, store.db, cloud_url=proxy.url, code=cloud.add_store(store_id), now=now()
-    )
-    return store
+    return enrolled(cloud, tmp, store_id, via=proxy.url, **SETTINGS)
 
 
 def heal(proxy, store):

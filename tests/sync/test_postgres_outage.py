@@ -17,7 +17,7 @@ import pytest
 
 from edge.sync_client import service
 from tests.pg_cluster import ThrowawayCluster, throwaway_cluster
-from tests.sync.harness import CloudProcess, assert_exactly_once, new_store, sell
+from tests.sync.harness import CloudProcess, assert_exactly_once, enrolled, sell
 from tests.sync.harness import runner as make_runner
 
 
@@ -30,22 +30,12 @@ def cluster() -> Iterator[ThrowawayCluster]:
 @pytest.fixture(scope="module")
 def cloud(cluster: ThrowawayCluster, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("cloud-pg-outage")
-    process = CloudProcess(root / "cloud", cluster.url).init().start()
-    try:
+    with CloudProcess(root / "cloud", cluster.url).init().start() as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_postgres_dies_mid_drain_and_nothing_is_lost_or_doubled(cluster, cloud, tmp, store_id):
-    store = new_store(tmp, store_id, **{"sync.batch_events": 5, "sync.read_timeout_s": 5.0})
-    service.enroll(
-        store.settings,
-        store.db,
-        cloud_url=cloud.url,
-        code=cloud.add_store(store_id),
-        now=datetime.now(UTC),
-    )
+    store = enrolled(cloud, tmp, store_id, **{"sync.batch_events": 5, "sync.read_timeout_s": 5.0})
     sell(store, 200)
     sync = make_runner(store)
     outcomes: list[str] = []

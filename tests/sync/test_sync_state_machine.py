@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from datetime import UTC, datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -39,6 +38,7 @@ from tests.sync.harness import (
     assert_exactly_once,
     edge_sales,
     new_store,
+    now,
     runner,
     sell,
 )
@@ -53,10 +53,6 @@ NETWORK_FAULTS = [
     "unavailable",
 ]
 _numbers = itertools.count(1)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SyncMachine(RuleBasedStateMachine):
