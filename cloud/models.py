@@ -1,7 +1,7 @@
 """Imports every feature's rows so the metadata is complete (for migrations and checks)."""
 
 from cloud.catalog.models import Barcode, Change, FeedHorizon, Product, StorePrice
-from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, SyncState
+from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from cloud.stores.models import ApiToken, EnrollmentCode, RequestNonce, Store, StoreKey
 
@@ -24,5 +24,5 @@ __all__ = [
     "Store",
     "StoreKey",
     "StorePrice",
-    "SyncState",
+    "StoreSyncState",
 ]

@@ -128,6 +128,8 @@ class RouteSpec:
     idempotency: Idempotency | None = None
     # Its success writes an outbox event for the cloud: the sync is kicked to push it soon.
     writes_events: bool = False
+    # The OpenAPI operationId when it is not the endpoint's name (kept when a route moves).
+    operation_id: str | None = None
 
     @property
     def path(self) -> str:
@@ -183,13 +185,15 @@ class ApiBlueprint:
         idempotency: Idempotency | None = None,
         replay: Callable[[str], Any] | None = None,
         writes_events: bool = False,
+        operation_id: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register ``view`` for ``method rule`` with what it promises.
 
         With ``idempotency`` the route takes an ``Idempotency-Key``: a retry gets the first
         answer, which the view's service stored with its write (the view receives ``retry``
         to pass on); ``replay`` rebuilds an answer stored as a resource id (a sale).
-        ``writes_events``: a success writes an outbox event (the app kicks the sync)."""
+        ``writes_events``: a success writes an outbox event (the app kicks the sync).
+        ``operation_id``: the OpenAPI operationId, when not the endpoint's name."""
         if idempotency is not None:
             headers = (*headers, idempotency_key(required=idempotency == "required"))
         roles = frozenset(roles)
@@ -218,6 +222,7 @@ class ApiBlueprint:
                 ),
                 idempotency=idempotency,
                 writes_events=writes_events,
+                operation_id=operation_id,
             )
             self.specs.append(spec)
 
@@ -328,7 +333,7 @@ def operation(spec: RouteSpec) -> Operation:
     return Operation(
         method=spec.method,
         path=spec.path,
-        operation_id=spec.endpoint.replace(".", "_"),
+        operation_id=spec.operation_id or spec.endpoint.replace(".", "_"),
         summary=spec.summary,
         status=spec.status,
         response=spec.response,

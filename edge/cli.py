@@ -326,7 +326,7 @@ def enroll_cmd(cloud_url: str, code: str, config: str | None) -> None:
     from edge.db import Database
     from edge.errors import AisleError
     from edge.sync_client.service import enroll
-    from edge.sync_client.transport import CloudError
+    from edge.sync_client.transport import CloudLinkError
     from shared.clock import SystemClock
 
     settings = _load(config)
@@ -334,7 +334,7 @@ def enroll_cmd(cloud_url: str, code: str, config: str | None) -> None:
     db = Database.open(settings.database_path)
     try:
         done = enroll(settings, db, cloud_url=cloud_url, code=code, now=SystemClock().now())
-    except (CloudError, AisleError) as exc:
+    except (CloudLinkError, AisleError) as exc:
         raise click.ClickException(f"enrollment failed: {exc.message}") from None
     finally:
         db.dispose()
@@ -392,7 +392,7 @@ def recover_cmd(wait_s: float, config: str | None) -> None:
 
     from edge.db import Database
     from edge.sync_client import recovery, service
-    from edge.sync_client.transport import CloudError
+    from edge.sync_client.transport import CloudLinkError
     from shared.clock import SystemClock
 
     settings = _load(config)
@@ -409,7 +409,7 @@ def recover_cmd(wait_s: float, config: str | None) -> None:
         except recovery.NothingToRecover as exc:
             click.echo(str(exc))
             return
-        except CloudError as exc:
+        except CloudLinkError as exc:
             raise click.ClickException(f"the cloud did not take the request: {exc}") from None
         click.echo(
             f"asked to recover onto stream {asked.stream}: this store agrees with the cloud up "
@@ -423,7 +423,7 @@ def recover_cmd(wait_s: float, config: str | None) -> None:
                 waiting = recovery.resume_if_approved(
                     db, client, store_id=link.store_id, now=clock.now()
                 )
-            except CloudError as exc:
+            except CloudLinkError as exc:
                 waiting = f"cloud unreachable ({exc}); trying again"
             if waiting is None:
                 state = service.status(db, clock.now())

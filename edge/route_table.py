@@ -18,9 +18,18 @@ def all_apis() -> list[ApiBlueprint]:
     from edge.checkout.api import api as checkout_api
     from edge.inventory.api import api as inventory_api
     from edge.reports.api import api as reports_api
+    from edge.sync_client.api import api as sync_api
     from edge.system_api import api as system_api
 
-    return [system_api, catalog_api, checkout_api, inventory_api, reports_api, devices_api]
+    return [
+        system_api,
+        catalog_api,
+        checkout_api,
+        inventory_api,
+        reports_api,
+        sync_api,
+        devices_api,
+    ]
 
 
 def all_specs() -> list[RouteSpec]:

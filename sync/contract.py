@@ -107,8 +107,8 @@ class Event(_Schema):
         """The id of the thing the event is about (the outbox's ``aggregate_id``)."""
         raise NotImplementedError
 
-    def payload(self) -> dict[str, Any]:
-        """The JSON object the outbox stores, written at this version."""
+    def to_dict(self) -> dict[str, Any]:
+        """The payload: the JSON object the outbox stores, written at this version."""
         doc = self.model_dump(mode="json")
         doc["schema_version"] = self.SCHEMA_VERSION
         return doc
@@ -311,7 +311,8 @@ class FeedItem(_Schema):
 
     FEED: ClassVar[str]
 
-    def data(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The item's ``data`` in its feed page."""
         return self.model_dump(mode="json")
 
 

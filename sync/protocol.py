@@ -324,8 +324,9 @@ def _event(index: int, raw: Any) -> WireEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class QuarantinedEvent:
-    """An event the cloud could not apply; it stays recorded with its reason, the queue moves."""
+class QuarantineNotice:
+    """The cloud's word on an event it could not apply: recorded with its reason at the cloud,
+    the queue moves on; the store keeps the event in its own quarantine (QuarantinedEvent)."""
 
     seq: int
     event_id: str
@@ -355,7 +356,7 @@ class PushResult:
     resume_from: int
     applied: int
     duplicates: int
-    quarantined: tuple[QuarantinedEvent, ...] = ()
+    quarantined: tuple[QuarantineNotice, ...] = ()
     gap_at: int | None = None
     server_time: str = ""
     clock_skew_s: float = 0.0
@@ -382,7 +383,7 @@ class PushResult:
                 applied=int(doc["applied"]),
                 duplicates=int(doc["duplicates"]),
                 quarantined=tuple(
-                    QuarantinedEvent(
+                    QuarantineNotice(
                         int(q["seq"]), str(q["event_id"]), str(q["type"]), str(q["reason"])
                     )
                     for q in doc.get("quarantined", [])

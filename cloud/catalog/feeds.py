@@ -453,7 +453,7 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
             price_source="chain" if override is None else "store",
         )
         if feed == "prices":
-            out.append(FeedChange(key, price.data()))
+            out.append(FeedChange(key, price.to_dict()))
             continue
         item = CatalogItem(
             **price.model_dump(),
@@ -467,7 +467,7 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
             max_price=product.max_price,
             updated_at=product.updated_at.isoformat(),
         )
-        out.append(FeedChange(key, item.data()))
+        out.append(FeedChange(key, item.to_dict()))
     return out
 
 
@@ -481,7 +481,7 @@ def store_settings_dict(store: Store) -> dict[str, Any]:
         timezone=store.timezone,
         currency=store.currency,
         updated_at=store.updated_at.isoformat(),
-    ).data()
+    ).to_dict()
 
 
 # --- pruning ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cloud.db import Base, Uuid
 
 
-class SyncState(Base):
+class StoreSyncState(Base):
     """Where a store's event stream stands at the cloud.
 
     ``high_water_seq`` moves in the same transaction as the effects of the events up to it, and

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import Database, id_key
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
-from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, SyncState
+from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from shared.faults import fault_point
@@ -52,7 +52,7 @@ from sync.protocol import (
     ERR_UNKNOWN_STORE,
     Batch,
     PushResult,
-    QuarantinedEvent,
+    QuarantineNotice,
     WireEvent,
     canonical_json,
 )
@@ -115,9 +115,9 @@ def push(
         raise _diverged_error(store_id, row, acked) from None
 
 
-def _lock_state(session: Session, store_id: str) -> SyncState:
+def _lock_state(session: Session, store_id: str) -> StoreSyncState:
     state = session.execute(
-        select(SyncState).where(SyncState.store_id == store_id).with_for_update()
+        select(StoreSyncState).where(StoreSyncState.store_id == store_id).with_for_update()
     ).scalar_one_or_none()
     if state is None:
         raise Unauthorized(f"store {store_id} is not enrolled", code=ERR_UNKNOWN_STORE)
@@ -154,7 +154,7 @@ def _apply_batch(
             gap_at = event.seq
             break
         take.append(event)
-    quarantined: list[QuarantinedEvent] = []
+    quarantined: list[QuarantineNotice] = []
     if take:
         quarantined = _apply_events(session, store_id, take, now)
         state.high_water_seq = take[-1].seq
@@ -253,7 +253,7 @@ def _db_reason(exc: Exception) -> str:
 
 def _apply_events(
     session: Session, store_id: str, events: list[WireEvent], now: datetime
-) -> list[QuarantinedEvent]:
+) -> list[QuarantineNotice]:
     poisoned: dict[int, str] = {}
     projected: list[tuple[WireEvent, Rows]] = []
     for event in events:
@@ -302,7 +302,7 @@ def _apply_events(
                     "created_at": now,
                 }
             )
-            out.append(QuarantinedEvent(event.seq, event.id, event.type, reason))
+            out.append(QuarantineNotice(event.seq, event.id, event.type, reason))
         session.execute(insert(Quarantined), rows_q)
     return out
 
@@ -368,7 +368,7 @@ def _record_divergence(
 
 def _sync_state(session: Session, store_id: str) -> dict[str, Any]:
     """Where a store's stream stands, for HQ."""
-    state = session.get(SyncState, store_id)
+    state = session.get(StoreSyncState, store_id)
     if state is None:
         raise NotFound(f"no enrolled store {store_id!r}", code="unknown_store")
     return {

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import Database
 from cloud.errors import Conflict, NotFound, Unprocessable
-from cloud.ingest.models import AppliedEvent, SyncState
+from cloud.ingest.models import AppliedEvent, StoreSyncState
 from cloud.sales.models import Sale
 from cloud.stores.models import StoreRecovery
 from shared.ids import new_id
@@ -43,7 +43,7 @@ def held_events(db: Database, store_id: str, *, after: int, limit: int) -> HeldE
     """The cloud's record of ``store_id``'s events after seq ``after`` (a range of its primary
     key: the rows read are the rows returned)."""
     with db.read() as session:
-        state = session.get(SyncState, store_id)
+        state = session.get(StoreSyncState, store_id)
         high = state.high_water_seq if state else 0
         rows = session.execute(
             select(AppliedEvent.seq, AppliedEvent.event_id)
@@ -120,7 +120,7 @@ def request_recovery(
     ``agreed_seq``."""
     with db.write() as uow:
         session = uow.session
-        state = session.get(SyncState, store_id, with_for_update=True)
+        state = session.get(StoreSyncState, store_id, with_for_update=True)
         high = state.high_water_seq if state else 0
         if not 0 <= request.agreed_seq <= high or request.agreed_seq > request.outbox_last_seq:
             raise Unprocessable(
@@ -161,7 +161,7 @@ def latest_recovery(db: Database, store_id: str) -> Recovery:
         row = _latest(session, store_id)
         if row is None:
             raise NotFound(f"store {store_id} has not asked to recover", code=ERR_NO_RECOVERY)
-        state = session.get(SyncState, store_id)
+        state = session.get(StoreSyncState, store_id)
         return _as_recovery(row, state.high_water_seq if state else 0)
 
 
@@ -172,7 +172,9 @@ def list_recoveries(db: Database, *, status: str | None = None) -> list[dict[str
         if status is not None:
             query = query.where(StoreRecovery.status == status)
         rows = session.execute(query.limit(500)).scalars().all()
-        highs = {s.store_id: s.high_water_seq for s in session.execute(select(SyncState)).scalars()}
+        highs = {
+            s.store_id: s.high_water_seq for s in session.execute(select(StoreSyncState)).scalars()
+        }
         return [_as_recovery(r, highs.get(r.store_id, 0)).to_dict() for r in rows]
 
 
@@ -186,7 +188,7 @@ def approve_recovery(db: Database, store_id: str, *, approved_by: str, now: date
         )
     with db.write() as uow:
         session = uow.session
-        state = session.get(SyncState, store_id, with_for_update=True)
+        state = session.get(StoreSyncState, store_id, with_for_update=True)
         row = _latest(session, store_id)
         if row is None or state is None:
             raise NotFound(f"store {store_id} has not asked to recover", code=ERR_NO_RECOVERY)

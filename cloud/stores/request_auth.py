@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import Database
 from cloud.errors import Forbidden, Unauthorized, UpgradeRequired
-from cloud.ingest.models import SyncState
+from cloud.ingest.models import StoreSyncState
 from cloud.stores.models import ApiToken, RequestNonce, Store, StoreKey
 from cloud.stores.service import active_key, authenticate_token
 from cloud.web import ctx, request_target
@@ -147,7 +147,7 @@ def _spend_nonce(
             .on_conflict_do_nothing()
             .returning(RequestNonce.nonce)
         ).first()
-        state = session.get(SyncState, signed.store_id)
+        state = session.get(StoreSyncState, signed.store_id)
         if state is not None:
             state.last_seen_at = now
             if skew is not None:

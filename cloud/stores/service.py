@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from cloud.catalog.feeds import record_changes
 from cloud.db import Database
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
-from cloud.ingest.models import SyncState
+from cloud.ingest.models import StoreSyncState
 from cloud.stores.models import STORE_FORMATS, ApiToken, EnrollmentCode, Store, StoreKey
 from shared.ids import new_id
 from shared.text import unsafe_character
@@ -198,9 +198,9 @@ def enroll(
         row.used_at = now
         store.enrolled_at = now
         session.flush()
-        if session.get(SyncState, store.id) is None:
+        if session.get(StoreSyncState, store.id) is None:
             session.add(
-                SyncState(store_id=store.id, high_water_seq=0, events_applied=0, quarantined=0)
+                StoreSyncState(store_id=store.id, high_water_seq=0, events_applied=0, quarantined=0)
             )
         uow.commit()
         return store
@@ -233,7 +233,7 @@ def active_key(session: Session, store_id: str) -> str | None:
 
 def _list_stores(session: Session) -> list[dict[str, Any]]:
     """Every store with its enrollment and sync state, for HQ."""
-    states = {s.store_id: s for s in session.execute(select(SyncState)).scalars()}
+    states = {s.store_id: s for s in session.execute(select(StoreSyncState)).scalars()}
     out = []
     for store in session.execute(select(Store).order_by(Store.id)).scalars():
         state = states.get(store.id)

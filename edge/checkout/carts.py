@@ -21,7 +21,7 @@ from edge.catalog.service import lookup_scan
 from edge.db import Database, RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, Forbidden, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
-from edge.pricing.cart_pricing import LineInput, PricedLine, Totals, price_lines
+from edge.pricing.cart_pricing import CartTotals, LineInput, PricedLine, price_lines
 from shared.ids import new_id
 from shared.money import MAX_AMOUNT
 
@@ -129,7 +129,7 @@ class CartView:
     cart: CartHead
     lines: list[CartLineRow]
     priced: list[PricedLine]
-    totals: Totals
+    totals: CartTotals
 
     @property
     def needs_approval(self) -> bool:
@@ -272,7 +272,7 @@ def create_cart(
             _INSERT_CART,
             (cart.id, channel, "open", cart.device_id, currency, None, None, None, stamp, stamp),
         )
-        view = CartView(cart, [], [], Totals(0, 0, 0, 0))
+        view = CartView(cart, [], [], CartTotals(0, 0, 0, 0))
         remember(tx, retry, status=201, body=view.to_dict(), now=now)
         tx.commit()
     return view

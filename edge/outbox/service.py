@@ -32,7 +32,7 @@ _INSERT_EVENT = (
 def record_event(tx: Tx, event: Event, *, now: datetime) -> int:
     """Append ``event`` to the outbox in the caller's transaction; returns its sequence number."""
     return append_event(
-        tx, type=event.TYPE, aggregate_id=event.aggregate_id, payload=event.payload(), now=now
+        tx, type=event.TYPE, aggregate_id=event.aggregate_id, payload=event.to_dict(), now=now
     )
 
 

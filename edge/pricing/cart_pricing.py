@@ -35,7 +35,7 @@ class PricedLine:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
+class CartTotals:
     subtotal: int
     discount: int
     tax: int
@@ -52,7 +52,7 @@ class Totals:
 
 def price_lines(
     lines: Sequence[LineInput], *, cart_discount: int = 0
-) -> tuple[list[PricedLine], Totals]:
+) -> tuple[list[PricedLine], CartTotals]:
     """Price every line and the cart; ``cart_discount`` never exceeds what the lines are worth."""
     subtotals = [line.piece_price * line.quantity for line in lines]
     after_line = [
@@ -65,7 +65,7 @@ def price_lines(
         discount = (subtotal - base) + share
         total = subtotal - discount
         priced.append(PricedLine(subtotal, discount, tax_included(total, line.tax_rate_bp), total))
-    totals = Totals(
+    totals = CartTotals(
         subtotal=sum(p.subtotal for p in priced),
         discount=sum(p.discount for p in priced),
         tax=sum(p.tax for p in priced),

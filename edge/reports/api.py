@@ -1,4 +1,4 @@
-"""HTTP routes of the manager's views: the day so far and the sync queue."""
+"""HTTP routes of the manager's views: the day so far."""
 
 from __future__ import annotations
 
@@ -9,81 +9,9 @@ from pydantic import BaseModel
 
 from edge.api_contract import ApiBlueprint
 from edge.auth.service import Principal
-from edge.reports.service import day_report, sync_status
+from edge.reports.service import day_report
 
 api = ApiBlueprint("reports", "/api/v1")
-
-
-class SyncErrorOut(BaseModel):
-    code: str | None
-    message: str
-    at: str | None
-
-
-class QuarantinedOut(BaseModel):
-    seq: int
-    event_id: str
-    type: str
-    reason: str
-
-
-class FeedOut(BaseModel):
-    changes_applied: int
-    in_snapshot: bool
-    last_snapshot_reason: str | None
-    last_snapshot_at: str | None
-
-
-class StorageOut(BaseModel):
-    outbox_rows: int
-    database_bytes: int
-    wal_bytes: int
-
-
-class CloudOnlySaleOut(BaseModel):
-    id: str
-    number: str
-    total: int
-    created_at: str
-
-
-class RecoveryOut(BaseModel):
-    """The store's latest move onto a new stream after a restore: requested, then applied."""
-
-    id: str
-    status: str
-    stream: int
-    agreed_seq: int
-    base_seq: int | None
-    renumbered: int
-    requested_at: str
-    applied_at: str | None
-    cloud_only_events: int
-    cloud_only_sales_count: int
-    cloud_only_sales_total: int
-    cloud_only_sales: list[CloudOnlySaleOut]
-
-
-class SyncStatusOut(BaseModel):
-    online: bool
-    cloud: str | None
-    enrolled: bool
-    outbox_pending: int
-    outbox_last_seq: int
-    acked_seq: int
-    oldest_pending_age_s: float | None
-    last_push_at: str | None
-    last_pull_at: str | None
-    last_contact_at: str | None
-    last_error: SyncErrorOut | None
-    halted: str | None
-    consecutive_failures: int
-    next_attempt_at: str | None
-    clock_skew_s: float | None
-    quarantined: list[QuarantinedOut]
-    feeds: dict[str, FeedOut]
-    storage: StorageOut
-    recovery: RecoveryOut | None
 
 
 class DayReportOut(BaseModel):
@@ -99,18 +27,6 @@ class DayReportOut(BaseModel):
     stock_movements: int
     below_zero_movements: int
     outbox_pending: int
-
-
-@api.endpoint(
-    "GET",
-    "/sync/status",
-    summary="Read the sync queue's state",
-    roles=("handheld", "tablet", "manager", "kiosk"),
-    connectivity="offline",
-    response=SyncStatusOut,
-)
-def get_sync_status(principal: Principal) -> dict[str, Any]:
-    return sync_status(current_app.extensions["aisle"])
 
 
 @api.endpoint(

@@ -12,7 +12,6 @@ from edge.checkout.models import Return, Sale
 from edge.context import StoreContext
 from edge.inventory.models import StockMovement
 from edge.outbox.service import outbox_status
-from edge.sync_client.service import status
 
 
 def day_report(ctx: StoreContext) -> dict[str, Any]:
@@ -54,8 +53,3 @@ def day_report(ctx: StoreContext) -> dict[str, Any]:
         "below_zero_movements": int(below_zero),
         "outbox_pending": outbox.pending,
     }
-
-
-def sync_status(ctx: StoreContext) -> dict[str, Any]:
-    """The sync queue and the cloud link's health, as devices and staff see them."""
-    return status(ctx.db, ctx.clock.now())

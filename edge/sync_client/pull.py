@@ -136,7 +136,7 @@ def _apply_store_settings(
     session: Session, items: Iterable[StoreSettingsItem], now: datetime
 ) -> None:
     for item in items:
-        for key, value in item.data().items():
+        for key, value in item.to_dict().items():
             session.merge(StoreSetting(key=key, value=json.dumps(value), updated_at=now))
 
 

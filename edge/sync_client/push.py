@@ -68,7 +68,7 @@ def _stand_in(link: Link, event: StoredEvent, reason: str, now: datetime) -> _Ba
                 refused_type=event.type,
                 reason=reason[:300],
                 payload_bytes=len(event.payload_json.encode()),
-            ).payload()
+            ).to_dict()
         ).decode(),
     )
     body = encode_stored_batch(
@@ -203,7 +203,7 @@ def drain(
     answer is most of a batch's time), on the assumption that the cloud takes the current one
     whole; when it does not (a gap, a cloud restored from a backup) the prepared batch is
     dropped and the next starts from the cloud's mark. ``pause_s`` between batches leaves the
-    store's CPU to the devices while a long backlog drains. Raises :class:`CloudError` when the
+    store's CPU to the devices while a long backlog drains. Raises :class:`CloudLinkError` when the
     cloud gives no usable answer or refuses; what was acknowledged until then stays recorded.
     """
     report = PushReport()

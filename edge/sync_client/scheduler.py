@@ -30,7 +30,7 @@ from edge.db import Database
 from edge.maintenance import run_maintenance
 from edge.settings import EdgeSettings
 from edge.sync_client import recovery, service
-from edge.sync_client.transport import CloudClient, CloudError
+from edge.sync_client.transport import CloudClient, CloudLinkError
 from shared.clock import Clock
 from sync.keys import KeyFileError
 from sync.protocol import ERR_DIVERGED
@@ -141,7 +141,7 @@ class SyncRunner:
                 if pull:
                     pulled = service.pull_all(self.db, client, now=self.clock.now())
                     parts.append("pulled " + ", ".join(f"{feed} {n}" for feed, n in pulled.items()))
-            except CloudError as exc:
+            except CloudLinkError as exc:
                 wait = service.record_failure(
                     self.db,
                     exc,

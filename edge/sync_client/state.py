@@ -21,7 +21,7 @@ from edge.sync_client.models import (
     SyncRecovery,
     SyncState,
 )
-from edge.sync_client.transport import CloudError, CloudRefused
+from edge.sync_client.transport import CloudLinkError, CloudRefused
 from sync.protocol import ERR_DIVERGED
 
 #: The longest a cloud's ``Retry-After`` is obeyed: a cloud asking for a day is answered in ten
@@ -75,7 +75,7 @@ def backoff_s(failures: int, *, initial: float, cap: float, rng: random.Random) 
 
 def record_failure(
     db: Database,
-    error: CloudError,
+    error: CloudLinkError,
     *,
     now: datetime,
     initial_s: float,

@@ -44,7 +44,7 @@ TIMEOUT = (3.05, 20.0)
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-class CloudError(Exception):
+class CloudLinkError(Exception):
     """Any failure to get a usable answer from the cloud."""
 
     def __init__(
@@ -65,7 +65,7 @@ class CloudError(Exception):
         self.retry_after_s = retry_after_s
 
 
-class CloudUnavailable(CloudError):
+class CloudUnavailable(CloudLinkError):
     """No trustworthy answer (network, timeout, 5xx, unsigned or forged answer): retry later."""
 
 
@@ -85,7 +85,7 @@ def retry_after(value: str | None, *, now: datetime) -> float | None:
     return max(0.0, (moment - now).total_seconds())
 
 
-class CloudRefused(CloudError):
+class CloudRefused(CloudLinkError):
     """The cloud answered, signed, with a definite refusal: retrying will not help."""
 
 
@@ -145,7 +145,7 @@ class CloudClient:
         store_id: str | None = None,
         trust_key_in: str | None = None,
     ) -> Answer:
-        """Send one signed request; returns a 2xx answer or raises a :class:`CloudError`.
+        """Send one signed request; returns a 2xx answer or raises a :class:`CloudLinkError`.
 
         A refusal for a stale timestamp corrects this client's clock offset and is retried
         once with a fresh signature.

@@ -60,7 +60,7 @@ def outbox_event(seq: int, event: contract.Event, *, at: datetime = T0) -> dict[
         "id": new_id(),
         "type": event.TYPE,
         "aggregate_id": event.aggregate_id,
-        "payload": event.payload(),
+        "payload": event.to_dict(),
         "created_at": at.isoformat(),
     }
 

@@ -101,7 +101,7 @@ def test_every_event_type_goes_from_its_use_case_to_its_projection(cloud, tmp_pa
         # Written at the current version, and read back into the very same payload.
         schema = EVENTS[event["type"]]
         assert event["payload"]["schema_version"] == schema.SCHEMA_VERSION
-        assert read_event(event["type"], event["payload"]).payload() == event["payload"]
+        assert read_event(event["type"], event["payload"]).to_dict() == event["payload"]
 
     client = cloud.store(STORE)
     answer = client.push(events)

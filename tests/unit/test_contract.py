@@ -29,7 +29,7 @@ def _moved(**changes: Any) -> dict[str, Any]:
         reason="delivery",
         on_hand_after=24,
         at=AT,
-    ).payload()
+    ).to_dict()
     payload.update(changes)
     return payload
 
@@ -50,7 +50,7 @@ class _StockMovedV2(StockMoved):
 def test_a_payload_reads_back_into_itself_with_its_version():
     payload = _moved()
     assert payload["schema_version"] == StockMoved.SCHEMA_VERSION
-    assert read_event(StockMoved.TYPE, payload).payload() == payload
+    assert read_event(StockMoved.TYPE, payload).to_dict() == payload
 
 
 def test_a_payload_without_a_version_is_read_as_version_one():
