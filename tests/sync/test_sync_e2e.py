@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import stat
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -26,14 +25,11 @@ from tests.sync.harness import (
     edge_sales,
     enrolled,
     new_store,
+    now,
     outbox_count,
     runner,
     sell,
 )
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def test_enrollment_pins_the_cloud_key_and_a_code_works_once(cloud, tmp, store_id):
