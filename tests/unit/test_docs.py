@@ -50,23 +50,6 @@ def test_the_flask_app_serves_exactly_the_declared_routes(store):
     assert served == declared
 
 
-def test_the_example_edge_toml_is_what_edge_init_writes_and_it_loads():
-    from edge.cli import EDGE_TOML
-    from edge.settings import load_settings
-
-    example = ROOT / "config" / "edge.example.toml"
-    values = {
-        "store_id": "S001",
-        "name": "Aisle Demo Store",
-        "currency": "CNY",
-        "timezone": "Asia/Shanghai",
-        "host": "0.0.0.0",
-        "port": 8080,
-    }
-    assert example.read_text(encoding="utf-8") == EDGE_TOML.format(**values)
-    assert load_settings(example, environ={}).store.id == "S001"
-
-
 def test_the_sample_catalog_imports(tmp_path):
     from edge.catalog.service import parse_catalog
 
