@@ -47,13 +47,15 @@ def run(cmd: list[str], **kw: Any) -> str:
 
 
 FINGERPRINTS: list[str] = []
+#: The packages a store server imports (``shared`` exists from its introduction on).
+SERVER_PACKAGES = ("shared", "edge", "sync", "aisle")
 
 
 def code_fingerprint() -> str:
-    """A hash of the Python code the servers import (edge/, sync/, aisle/)."""
+    """A hash of the Python code the servers import (shared/, edge/, sync/, aisle/)."""
     h = hashlib.sha256()
     root = CODE["root"]
-    for package in ("edge", "sync", "aisle"):
+    for package in SERVER_PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             h.update(str(path.relative_to(root)).encode())
             with contextlib.suppress(OSError):
@@ -302,7 +304,7 @@ def machine() -> dict[str, Any]:
         ).stdout.strip()
         status = subprocess.run(
             # --no-optional-locks: read only, never refreshes the index.
-            ["git", "--no-optional-locks", "status", "--porcelain", "--", "edge", "sync", "aisle"],
+            ["git", "--no-optional-locks", "status", "--porcelain", "--", *SERVER_PACKAGES],
             check=False,
             cwd=ROOT,
             capture_output=True,
@@ -329,13 +331,16 @@ def machine() -> dict[str, Any]:
 
 
 def use_code_snapshot(rev: str, tmp: Path) -> str:
-    """Extract edge/, sync/, aisle/, devices/ at ``rev`` (read-only ``git archive``) and make
-    this process and every child import them instead of the work tree. Returns the short sha."""
+    """Extract shared/, edge/, sync/, aisle/, devices/ at ``rev`` (read-only ``git archive``;
+    those of them that exist there) and make this process and every child import them instead
+    of the work tree. Returns the short sha."""
     sha = run(["git", "rev-parse", "--short", f"{rev}^{{commit}}"], cwd=ROOT).strip()
     target = tmp / "code"
     target.mkdir()
+    present = set(run(["git", "ls-tree", "--name-only", sha], cwd=ROOT).split())
+    packages = [p for p in (*SERVER_PACKAGES, "devices") if p in present]
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", sha, "edge", "sync", "aisle", "devices"],
+        ["git", "archive", "--format=tar", sha, *packages],
         cwd=ROOT,
         capture_output=True,
         check=True,

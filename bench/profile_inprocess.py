@@ -61,7 +61,12 @@ def layer_of(filename: str, funcname: str) -> str:
 
 
 def short(filename: str) -> str:
-    for package in ("/edge/", "/sync/", "/aisle/"):  # the work tree or a --code snapshot
+    for package in (
+        "/shared/",
+        "/edge/",
+        "/sync/",
+        "/aisle/",
+    ):  # the work tree or a --code snapshot
         if package in filename and "site-packages" not in filename:
             return package[1:] + filename.rsplit(package, 1)[1]
     for marker in ("site-packages/", "lib/python3.11/"):
