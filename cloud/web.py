@@ -14,19 +14,18 @@ this layer imports no feature.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import wraps
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from flask import Blueprint, current_app, request
+from flask import current_app, request
 from pydantic import BaseModel
 
 from cloud.context import CloudContext
 from cloud.errors import Unprocessable
-from shared.openapi import Operation, openapi_path, rule_parameters
+from shared.openapi import Operation, path_parameters
 from shared.openapi import openapi_document as build_openapi_document
 from shared.untrusted import whole_number
-from shared.web import RequestBody, parse_body
+from shared.web import DeclaredBlueprint, DeclaredRoute, RequestBody, parse_body
 
 __all__ = [
     "CALLERS",
@@ -125,13 +124,9 @@ def whole_number_param(name: str, *, low: int, high: int, description: str = "")
 
 
 @dataclass(frozen=True)
-class CloudRoute:
+class CloudRoute(DeclaredRoute):
     """A cloud route's declaration."""
 
-    method: str
-    rule: str
-    endpoint: str
-    summary: str
     caller: Caller
     body: type[BaseModel] | None
     response: type[BaseModel] | None
@@ -142,14 +137,6 @@ class CloudRoute:
     # OpenAPI media type object.
     request_content: Mapping[str, Any] | None = None
     description: str | None = None
-
-    @property
-    def path(self) -> str:
-        return openapi_path(self.rule)
-
-    @property
-    def path_parameters(self) -> list[str]:
-        return rule_parameters(self.rule)
 
     def error_statuses(self) -> list[int]:
         """Every refusal this route can answer: implied by its declaration, plus its own."""
@@ -163,15 +150,7 @@ class CloudRoute:
         return sorted(statuses)
 
     def operation(self) -> Operation:
-        parameters: list[dict[str, Any]] = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "schema": PATH_PARAMETERS.get(name, {"type": "string"}),
-            }
-            for name in self.path_parameters
-        ]
+        parameters = path_parameters(self.path_parameters, PATH_PARAMETERS, {"type": "string"})
         for q in self.query:
             param: dict[str, Any] = {
                 "name": q.name,
@@ -200,15 +179,10 @@ class CloudRoute:
 
 
 @dataclass
-class CloudApi:
+class CloudApi(DeclaredBlueprint[CloudRoute]):
     """A Flask blueprint that records a :class:`CloudRoute` for each route it serves."""
 
-    name: str
     url_prefix: str = "/api/v1"
-    routes: list[CloudRoute] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.blueprint = Blueprint(self.name, __name__, url_prefix=self.url_prefix or None)
 
     def route(
         self,
@@ -234,10 +208,11 @@ class CloudApi:
             raise ValueError(f"unknown caller kind {caller!r}")
 
         def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+            full_rule, endpoint = self.declared_at(rule, view)
             spec = CloudRoute(
                 method=method,
-                rule=self.url_prefix + rule,
-                endpoint=f"{self.name}.{view.__name__}",
+                rule=full_rule,
+                endpoint=endpoint,
                 summary=summary,
                 caller=caller,
                 body=body,
@@ -248,23 +223,17 @@ class CloudApi:
                 request_content=request_content,
                 description=description,
             )
-            self.routes.append(spec)
 
-            @wraps(view)
-            def handler(**kwargs: Any) -> Any:
+            def run(**kwargs: Any) -> Any:
                 if before_caller is not None:
                     before_caller()
                 if caller in ("hq", "store"):
                     kwargs["caller"] = authenticate(caller)
                 if body is not None:
                     kwargs["body"] = parse_body(body)
-                result = view(**kwargs)
-                if isinstance(result, tuple):
-                    return result
-                return result, status
+                return view(**kwargs)
 
-            self.blueprint.add_url_rule(rule, view.__name__, handler, methods=[method])
-            return handler
+            return self.serve(spec, rule, view, run, status=status)
 
         return decorate
 

@@ -9,11 +9,10 @@ and feeds the OpenAPI document and the connectivity table. A route cannot exist 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import wraps
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from flask import Blueprint, current_app, request
+from flask import current_app, request
 from pydantic import BaseModel, Field
 from werkzeug.routing import BaseConverter
 
@@ -28,10 +27,10 @@ from edge.idempotency import (
     first_answer,
 )
 from shared.errors import ERROR_SCHEMA
-from shared.openapi import Operation, openapi_path, query_parameters, rule_parameters
+from shared.openapi import Operation, path_parameters, query_parameters
 from shared.openapi import openapi_document as build_openapi_document
 from shared.text import FREE_TEXT_PATTERN
-from shared.web import RequestBody, bearer_token, parse_query
+from shared.web import DeclaredBlueprint, DeclaredRoute, RequestBody, bearer_token, parse_query
 from shared.web import parse_body as parse_json_body
 
 __all__ = ["ERROR_SCHEMA", "RequestBody", "parse_query"]
@@ -107,11 +106,7 @@ ERROR_STATUSES = {
 
 
 @dataclass(frozen=True)
-class RouteSpec:
-    method: str
-    rule: str
-    endpoint: str
-    summary: str
+class RouteSpec(DeclaredRoute):
     roles: frozenset[str]
     connectivity: Connectivity
     body: type[BaseModel] | None
@@ -131,14 +126,6 @@ class RouteSpec:
     # The OpenAPI operationId when it is not the endpoint's name (kept when a route moves).
     operation_id: str | None = None
 
-    @property
-    def path(self) -> str:
-        return openapi_path(self.rule)
-
-    @property
-    def path_parameters(self) -> list[str]:
-        return rule_parameters(self.rule)
-
     def error_statuses(self) -> list[int]:
         """Every 4xx this route can answer: implied by its declaration, plus its own."""
         statuses = set(self.errors)
@@ -156,15 +143,13 @@ class RouteSpec:
 
 
 @dataclass
-class ApiBlueprint:
+class ApiBlueprint(DeclaredBlueprint[RouteSpec]):
     """A Flask blueprint that records a :class:`RouteSpec` for each route it serves."""
 
-    name: str
-    url_prefix: str = ""
-    specs: list[RouteSpec] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.blueprint = Blueprint(self.name, __name__, url_prefix=self.url_prefix or None)
+    @property
+    def specs(self) -> list[RouteSpec]:
+        """The declarations of the routes served, in the order they were declared."""
+        return self.routes
 
     def endpoint(
         self,
@@ -202,10 +187,11 @@ class ApiBlueprint:
             raise ValueError(f"unknown roles {sorted(unknown)}")
 
         def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+            full_rule, endpoint = self.declared_at(rule, view)
             spec = RouteSpec(
                 method=method,
-                rule=self.url_prefix + rule,
-                endpoint=f"{self.name}.{view.__name__}",
+                rule=full_rule,
+                endpoint=endpoint,
                 summary=summary,
                 roles=roles,
                 connectivity=connectivity,
@@ -224,10 +210,8 @@ class ApiBlueprint:
                 writes_events=writes_events,
                 operation_id=operation_id,
             )
-            self.specs.append(spec)
 
-            @wraps(view)
-            def handler(**kwargs: Any) -> Any:
+            def run(**kwargs: Any) -> Any:
                 with current_app.extensions["aisle"].gate.entered():
                     return work(**kwargs)
 
@@ -262,12 +246,9 @@ class ApiBlueprint:
                     found = first_answer(current_app.extensions["aisle"].db, retry)
                     assert found is not None
                     return _replayed(found, replay)
-                if isinstance(result, tuple):
-                    return result
-                return result, status
+                return result
 
-            self.blueprint.add_url_rule(rule, view.__name__, handler, methods=[method])
-            return handler
+            return self.serve(spec, rule, view, run, status=status)
 
         return decorate
 
@@ -309,15 +290,7 @@ def parse_body(model: type[M]) -> M:
 
 def operation(spec: RouteSpec) -> Operation:
     """A route's declaration as the OpenAPI document shows it."""
-    parameters: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": PATH_PARAMETERS.get(name, ID_PARAMETER),
-        }
-        for name in spec.path_parameters
-    ]
+    parameters = path_parameters(spec.path_parameters, PATH_PARAMETERS, ID_PARAMETER)
     parameters += [
         {
             "name": h.name,

@@ -57,6 +57,17 @@ class Operation:
     description: str | None = None
 
 
+def path_parameters(
+    names: Iterable[str], schemas: Mapping[str, Mapping[str, Any]], default: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Path parameters as OpenAPI parameters: the schema ``schemas`` names for each, else
+    ``default``."""
+    return [
+        {"name": name, "in": "path", "required": True, "schema": schemas.get(name, default)}
+        for name in names
+    ]
+
+
 def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     """The fields of a query-string model as OpenAPI query parameters."""
     schema = model.model_json_schema()

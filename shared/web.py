@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, Generic, TypeVar
 
-from flask import Flask, request
+from flask import Blueprint, Flask, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import ApiError, BadRequest, Unprocessable
 from shared.http_errors import http_error
+from shared.openapi import openapi_path, rule_parameters
 from shared.text import FREE_TEXT_PATTERN
 from shared.untrusted import UntrustedInputError, loads_json
 
@@ -99,6 +102,75 @@ def bearer_token() -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+@dataclass(frozen=True)
+class DeclaredRoute:
+    """What every route declaration says: its method, its full rule, its Flask endpoint
+    (``blueprint.view``) and a summary. Each server adds what its callers and document need."""
+
+    method: str
+    rule: str
+    endpoint: str
+    summary: str
+
+    @property
+    def path(self) -> str:
+        return openapi_path(self.rule)
+
+    @property
+    def path_parameters(self) -> list[str]:
+        return rule_parameters(self.rule)
+
+
+R = TypeVar("R", bound=DeclaredRoute)
+
+
+@dataclass
+class DeclaredBlueprint(Generic[R]):
+    """A Flask blueprint that records the declaration of each route it serves.
+
+    A server's own kind (the edge's ``ApiBlueprint``, the cloud's ``CloudApi``) builds the
+    declaration and what runs before the view (authentication, parsing) and hands both to
+    :meth:`serve`."""
+
+    name: str
+    url_prefix: str = ""
+    routes: list[R] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.blueprint = Blueprint(
+            self.name, type(self).__module__, url_prefix=self.url_prefix or None
+        )
+
+    def declared_at(self, rule: str, view: Callable[..., Any]) -> tuple[str, str]:
+        """The full rule (with the prefix) and the Flask endpoint of ``view`` served at
+        ``rule``."""
+        return self.url_prefix + rule, f"{self.name}.{view.__name__}"
+
+    def serve(
+        self,
+        spec: R,
+        rule: str,
+        view: Callable[..., Any],
+        run: Callable[..., Any],
+        *,
+        status: int,
+    ) -> Callable[..., Any]:
+        """Record ``spec`` and serve ``rule`` (below the prefix) with ``run``, which receives
+        the path parameters and calls ``view``. An answer that is not a ``(body, status...)``
+        tuple gets the declared ``status``."""
+        self.routes.append(spec)
+
+        @wraps(view)
+        def handler(**kwargs: Any) -> Any:
+            result = run(**kwargs)
+            if isinstance(result, tuple):
+                return result
+            return result, status
+
+        self.blueprint.add_url_rule(rule, view.__name__, handler, methods=[spec.method])
+        return handler
 
 
 def install_error_handlers(
