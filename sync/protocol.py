@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import BaseModel
+
 from shared.untrusted import UntrustedInputError, loads_json, whole_number
 
 #: The protocol this code speaks.
@@ -634,3 +636,35 @@ class Recovery:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed recovery: {exc}", code="bad_answer") from None
+
+
+# The wire shape of a recovery as pydantic models, for the OpenAPI documents: the cloud answers
+# :meth:`Recovery.to_dict`, and the edge shows the sales only the cloud holds in its own status.
+
+
+class CloudOnlySaleOut(BaseModel):
+    id: str
+    number: str
+    total: int
+    created_at: str
+
+
+class RecoveryOut(BaseModel):
+    """``sync.protocol.Recovery``."""
+
+    id: str
+    store_id: str
+    status: str
+    stream: int
+    agreed_seq: int
+    outbox_last_seq: int
+    cloud_high_water_seq: int
+    base_seq: int | None
+    cloud_only_events: int
+    cloud_only_sales_count: int
+    cloud_only_sales_total: int
+    cloud_only_sales: list[CloudOnlySaleOut]
+    highest_sale_number: str | None
+    requested_at: str
+    approved_at: str | None
+    approved_by: str | None

@@ -20,6 +20,7 @@ from sync.protocol import (
     MAX_HELD_EVENTS_PAGE,
     RECOVERY_APPROVED,
     RECOVERY_PENDING,
+    RecoveryOut,
     RecoveryRequest,
 )
 
@@ -48,34 +49,6 @@ class HeldEventsOut(BaseModel):
     events: list[HeldEventOut]
     high_water_seq: int
     has_more: bool
-
-
-class CloudOnlySaleOut(BaseModel):
-    id: str
-    number: str
-    total: int
-    created_at: str
-
-
-class RecoveryOut(BaseModel):
-    """``sync.protocol.Recovery``."""
-
-    id: str
-    store_id: str
-    status: str
-    stream: int
-    agreed_seq: int
-    outbox_last_seq: int
-    cloud_high_water_seq: int
-    base_seq: int | None
-    cloud_only_events: int
-    cloud_only_sales_count: int
-    cloud_only_sales_total: int
-    cloud_only_sales: list[CloudOnlySaleOut]
-    highest_sale_number: str | None
-    requested_at: str
-    approved_at: str | None
-    approved_by: str | None
 
 
 class RecoveriesOut(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from edge.api_contract import ApiBlueprint
 from edge.auth.service import Principal
 from edge.sync_client.state import status
+from sync.protocol import CloudOnlySaleOut
 
 api = ApiBlueprint("sync", "/api/v1")
 
@@ -38,13 +39,6 @@ class StorageOut(BaseModel):
     outbox_rows: int
     database_bytes: int
     wal_bytes: int
-
-
-class CloudOnlySaleOut(BaseModel):
-    id: str
-    number: str
-    total: int
-    created_at: str
 
 
 class RecoveryOut(BaseModel):
