@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from edge.auth.service import Principal
 from edge.checkout.models import Payment, Return, ReturnLine, Sale, SaleLine
-from edge.checkout.sales import stock_units
+from edge.checkout.sale_lines import stock_units
 from edge.context import StoreContext
 from edge.errors import Conflict, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember

@@ -17,27 +17,45 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from edge.auth.service import Principal
 from edge.checkout import payment_intents
 from edge.checkout.carts import CartView, load_cart, view_of
-from edge.checkout.exit_pass import exit_pass_qr_svg, issue_exit_pass
-from edge.checkout.models import ExitPass, Payment, Sale, SaleLine
+from edge.checkout.exit_pass import issue_exit_pass
+from edge.checkout.models import Sale
 from edge.checkout.payment_rules import PaymentRequest, change_due
 from edge.checkout.payments import Authorization
-from edge.checkout.receipts import Receipt, ReceiptLine, ReceiptPayment, render_text
+from edge.checkout.sale_lines import INSERT_SALE_LINE, line_rows, stock_units
+from edge.checkout.sale_reads import (
+    CheckoutResult,
+    ExitPassInfo,
+    get_sale,
+    result_of,
+    stored_result,
+)
+from edge.checkout.sale_receipts import receipt_dict, receipt_of
 from edge.context import StoreContext
 from edge.counters import next_value
 from edge.db import RawTransaction, from_sql_time, to_sql_time
-from edge.errors import Conflict, NotFound
+from edge.errors import Conflict
 from edge.idempotency import Retryable, check_key, remember
 from edge.inventory.service import apply_movement
 from edge.outbox.service import record_event
 from shared.faults import fault_point
 from shared.ids import new_id
 from sync.contract import SaleCompleted, SaleDoc
+
+# The reads (get_sale, receipt_of, receipt_dict) are named here too: the HTTP routes reach
+# them through this module.
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "CheckoutResult",
+    "PaymentRequest",
+    "checkout",
+    "get_sale",
+    "receipt_dict",
+    "receipt_of",
+    "replay",
+]
 
 MAX_KEY_LENGTH = 128
 
@@ -50,17 +68,6 @@ class _Written:
     sale: dict[str, Any] | None = None
     exit_pass: ExitPassInfo | None = None
     replayed_sale_id: str | None = None
-
-
-@dataclass(frozen=True)
-class CheckoutResult:
-    sale: dict[str, Any]
-    receipt: dict[str, Any]
-    exit_pass: dict[str, str] | None
-    replayed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sale": self.sale, "receipt": self.receipt, "exit_pass": self.exit_pass}
 
 
 def _check_key(key: str | None) -> str:
@@ -92,7 +99,7 @@ def _replay(ctx: StoreContext, sale_id: str) -> CheckoutResult:
     with ctx.db.read() as session:
         sale = session.get(Sale, sale_id)
         assert sale is not None
-        return _result(ctx, session, sale, replayed=True)
+        return stored_result(ctx, session, sale, replayed=True)
 
 
 def checkout(
@@ -185,18 +192,13 @@ def checkout(
         ctx.db, ctx.payments, device_id=principal.device_id, key=key, now=ctx.clock.now()
     )
     # Receipt text and the QR code are rendered after the write lock is released.
-    return _result_of(ctx, written.sale, written.exit_pass, replayed=False)
+    return result_of(ctx, written.sale, written.exit_pass, replayed=False)
 
 
 _INSERT_SALE = (
     "INSERT INTO sales (id, number, cart_id, idempotency_key, channel, device_id, approved_by, "
     "currency, subtotal, discount, tax, total, paid, change, item_count, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_SALE_LINE = (
-    "INSERT INTO sale_lines (id, sale_id, position, sku, name, barcode, quantity, weight_g, "
-    "unit_price, piece_price, subtotal, discount, tax, total, tax_rate_bp, returned_quantity, "
-    "refunded_amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)"
 )
 _INSERT_PAYMENT = (
     "INSERT INTO payments (id, sale_id, method, amount, provider_ref) VALUES (?, ?, ?, ?, ?)"
@@ -205,8 +207,6 @@ _INSERT_EXIT = (
     "INSERT INTO exit_passes (pass_id, sale_id, token, issued_at, expires_at, used_at, used_by, "
     "audit) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL)"
 )
-
-ExitPassInfo = tuple[str, datetime]  # (token, expires_at)
 
 
 def _write_sale(
@@ -279,29 +279,7 @@ def _write_sale(
                 stamp,
             ),
         )
-        tx.cur.executemany(
-            _INSERT_SALE_LINE,
-            [
-                (
-                    line["id"],
-                    sale["id"],
-                    position,
-                    line["sku"],
-                    line["name"],
-                    line["barcode"],
-                    line["quantity"],
-                    line["weight_g"],
-                    line["unit_price"],
-                    line["price"],
-                    line["subtotal"],
-                    line["discount"],
-                    line["tax"],
-                    line["total"],
-                    line["tax_rate_bp"],
-                )
-                for position, line in enumerate(sale["lines"], 1)
-            ],
-        )
+        tx.cur.executemany(INSERT_SALE_LINE, line_rows(sale["id"], sale["lines"]))
         for line in sale["lines"]:
             apply_movement(
                 tx,
@@ -346,7 +324,11 @@ def _sale_shape(
     change: int,
     now: datetime,
 ) -> dict[str, Any]:
-    """The sale as :func:`sale_dict` will read it back, built before the write (number later)."""
+    """The sale as :func:`~edge.checkout.sale_reads.sale_dict` reads it back, built before the
+    write (its number is drawn inside the write transaction).
+
+    The line dicts have the keys of :data:`~edge.checkout.sale_lines.FIELDS`, in that order.
+    """
     return {
         "id": new_id(),
         "number": "",
@@ -390,137 +372,5 @@ def _sale_shape(
     }
 
 
-def stock_units(quantity: int, weight_g: int | None) -> int:
-    """Stock units a line moves: pieces, or grams for weighed goods."""
-    return quantity * weight_g if weight_g is not None else quantity
-
-
 def _sale_event(sale: dict[str, Any], store_id: str) -> SaleCompleted:
     return SaleCompleted(store_id=store_id, sale=SaleDoc.model_validate(sale))
-
-
-# --- reading sales ------------------------------------------------------------------------------
-
-
-def sale_dict(session: Session, sale: Sale) -> dict[str, Any]:
-    lines = session.execute(
-        select(SaleLine).where(SaleLine.sale_id == sale.id).order_by(SaleLine.position)
-    ).scalars()
-    pays = session.execute(
-        select(Payment).where(Payment.sale_id == sale.id).order_by(Payment.id)
-    ).scalars()
-    return {
-        "id": sale.id,
-        "number": sale.number,
-        "cart_id": sale.cart_id,
-        "channel": sale.channel,
-        "currency": sale.currency,
-        "subtotal": sale.subtotal,
-        "discount": sale.discount,
-        "tax": sale.tax,
-        "total": sale.total,
-        "paid": sale.paid,
-        "change": sale.change,
-        "item_count": sale.item_count,
-        "device_id": sale.device_id,
-        "approved_by": sale.approved_by,
-        "created_at": sale.created_at.isoformat(),
-        "lines": [
-            {
-                "id": line.id,
-                "sku": line.sku,
-                "name": line.name,
-                "barcode": line.barcode,
-                "quantity": line.quantity,
-                "weight_g": line.weight_g,
-                "unit_price": line.unit_price,
-                "price": line.piece_price,
-                "subtotal": line.subtotal,
-                "discount": line.discount,
-                "tax": line.tax,
-                "total": line.total,
-                "tax_rate_bp": line.tax_rate_bp,
-                "returned_quantity": line.returned_quantity,
-                "refunded_amount": line.refunded_amount,
-            }
-            for line in lines
-        ],
-        "payments": [
-            {"method": p.method, "amount": p.amount, "reference": p.provider_ref} for p in pays
-        ],
-    }
-
-
-def receipt_of(ctx: StoreContext, sale: dict[str, Any]) -> Receipt:
-    """The receipt of a sale, for JSON and for the printer."""
-    return Receipt(
-        store_name=ctx.settings.store.name,
-        store_id=ctx.store_id,
-        sale_number=sale["number"],
-        sale_id=sale["id"],
-        sold_at=datetime.fromisoformat(sale["created_at"]),
-        timezone=ctx.settings.store.timezone,
-        currency=sale["currency"],
-        lines=tuple(
-            ReceiptLine(
-                name=line["name"],
-                quantity=line["quantity"],
-                weight_g=line["weight_g"],
-                unit_price=line["unit_price"],
-                subtotal=line["subtotal"],
-                discount=line["discount"],
-                total=line["total"],
-                tax_rate_bp=line["tax_rate_bp"],
-            )
-            for line in sale["lines"]
-        ),
-        subtotal=sale["subtotal"],
-        discount=sale["discount"],
-        tax=sale["tax"],
-        total=sale["total"],
-        payments=tuple(ReceiptPayment(p["method"], p["amount"]) for p in sale["payments"]),
-        change=sale["change"],
-    )
-
-
-def receipt_dict(ctx: StoreContext, sale: dict[str, Any]) -> dict[str, Any]:
-    receipt = receipt_of(ctx, sale)
-    out = receipt.to_dict()
-    out["text"] = render_text(receipt, 48)
-    return out
-
-
-def _exit_pass_info(session: Session, sale: Sale) -> ExitPassInfo | None:
-    if sale.channel != "scan_to_buy":
-        return None
-    row = session.execute(select(ExitPass).where(ExitPass.sale_id == sale.id)).scalar_one()
-    return row.token, row.expires_at
-
-
-def _result_of(
-    ctx: StoreContext, data: dict[str, Any], exit_pass: ExitPassInfo | None, *, replayed: bool
-) -> CheckoutResult:
-    rendered = None
-    if exit_pass is not None:
-        token, expires_at = exit_pass
-        rendered = {
-            "token": token,
-            "qr_svg": exit_pass_qr_svg(token),
-            "expires_at": expires_at.isoformat(),
-        }
-    return CheckoutResult(data, receipt_dict(ctx, data), rendered, replayed)
-
-
-def _result(ctx: StoreContext, session: Session, sale: Sale, *, replayed: bool) -> CheckoutResult:
-    return _result_of(
-        ctx, sale_dict(session, sale), _exit_pass_info(session, sale), replayed=replayed
-    )
-
-
-def get_sale(ctx: StoreContext, principal: Principal, sale_id: str) -> dict[str, Any]:
-    """A sale with its lines and payments; devices see their own sales, staff see all."""
-    with ctx.db.read() as session:
-        sale = session.get(Sale, sale_id)
-        if sale is None or (not principal.is_staff and sale.device_id != principal.device_id):
-            raise NotFound(f"no sale {sale_id}", code="unknown_sale", details={"sale_id": sale_id})
-        return sale_dict(session, sale)
