@@ -11,13 +11,20 @@ commit, so transaction A can take id 5, transaction B id 6, B commits first, a p
 moves its cursor past 5, then A commits id 5 and it is never served.
 
 On PostgreSQL each change row stores its transaction's id (``pg_current_xact_id()``, a 64-bit
-``xid8`` that never wraps). A pull serves only rows whose ``xid`` is below
-``pg_snapshot_xmin(pg_current_snapshot())``, the oldest transaction still running: every
-transaction below it has finished, so every row below it that will ever be visible is visible
-now. Rows are served in ``(xid, id)`` order and the cursor is the last ``(xid, id)`` served.
-Any transaction that commits later is still running now, so its ``xid >= xmin`` is above every
-``xid`` served: it lands after the cursor. A long transaction holds the feed back (lag), never
-makes it skip.
+``xid8`` that never wraps). A pull serves only rows whose ``xid`` is below the *horizon*: the
+oldest transaction still running (``pg_current_snapshot()``) that could write to this database.
+Every transaction below it has finished, so every row below it that will ever be visible is
+visible now. Rows are served in ``(xid, id)`` order and the cursor is the last ``(xid, id)``
+served. Any transaction that commits later is still running now, so its ``xid`` is at or above
+the horizon, above every ``xid`` served: it lands after the cursor. A long transaction holds the
+feed back (lag), never makes it skip.
+
+Transaction ids are shared by the whole PostgreSQL cluster, so the snapshot also lists the
+transactions of its other databases (another service's long report, a migration elsewhere).
+Those are left out of the horizon when ``pg_stat_activity`` shows them running in another
+database: a backend belongs to one database for its life, so such a transaction can never write
+a change row here. A running transaction the view does not show (it just ended, or the role may
+not see it) is kept in the horizon: the feed may lag for it, never skip.
 
 On SQLite writers are serialised (``BEGIN IMMEDIATE`` holds the one write lock from the first
 statement to the commit), so ids become visible in id order; ``xid`` is 0 and the id alone
@@ -59,6 +66,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, literal, literal_column, or_, select, tuple_
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -81,7 +89,13 @@ from sync.protocol import (
 
 CURSOR_VERSION = "2"
 _PG_XID = "pg_current_xact_id()::text::bigint"
-_PG_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+#: The running transactions (the snapshot's text, ``xmin:xmax:xip,...``) and, of those the
+#: server shows, the ones of other databases (32-bit ``xid``).
+_PG_RUNNING = (
+    "SELECT pg_current_snapshot()::text, ARRAY(SELECT a.backend_xid::text::bigint "
+    "FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL "
+    "AND a.datname IS DISTINCT FROM current_database())"
+)
 _PG_XMAX = "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
 _TAG_BITS = 62
 
@@ -254,9 +268,21 @@ class Cursor:
 
 
 def _xmin(session: Session) -> int | None:
+    """The horizon: every change row below it that will ever be visible is visible now (None on
+    SQLite, where writers are serialised)."""
     if not _is_pg(session):
         return None
-    return int(session.execute(select(literal_column(_PG_XMIN))).scalar_one())
+    snapshot, elsewhere = session.execute(sql_text(_PG_RUNNING)).one()
+    return horizon_of(snapshot, elsewhere or ())
+
+
+def horizon_of(snapshot: str, elsewhere: Iterable[int]) -> int:
+    """The oldest running transaction of ``snapshot`` (PostgreSQL's ``xmin:xmax:xip,...``) not
+    known to run in another database (``elsewhere``: their 32-bit ids); ``xmax`` when none."""
+    _, xmax, running = snapshot.split(":")
+    other = {int(x) for x in elsewhere}
+    ours = [xid for xid in map(int, filter(None, running.split(","))) if xid % 2**32 not in other]
+    return min(ours, default=int(xmax))
 
 
 def _horizon(session: Session, feed: str, epoch: FeedEpoch) -> tuple[int, int]:

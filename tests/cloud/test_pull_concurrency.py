@@ -111,3 +111,36 @@ def test_a_long_open_transaction_holds_the_feed_back_without_skipping(postgres_u
         assert [c["data"]["unit_price"] for c in page["changes"]] == [701]
     finally:
         cloud.close()
+
+
+def test_a_transaction_in_another_database_of_the_cluster_does_not_hold_the_feed(
+    postgres_url, tmp_path
+):
+    from tests.cloud.conftest import _empty_postgres
+
+    _empty_postgres(postgres_url)
+    cloud = make_cloud(tmp_path / "cloud", postgres_url)
+    try:
+        store = cloud.store()
+        cloud.import_catalog(catalog_csv(1))
+        _, cursor, _ = store.pull_all("prices")
+        url = make_url(postgres_url).set(drivername="postgresql")
+        elsewhere = url.set(database="postgres").render_as_string(hide_password=False)
+        here = url.render_as_string(hide_password=False)
+        with psycopg.connect(elsewhere) as other:
+            # Another service's transaction on the same server, older than the change below.
+            other.execute("SELECT pg_current_xact_id()")
+            cloud.import_catalog(catalog_csv(1, price=500))
+            page = store.pull("prices", cursor).get_json()
+            assert [c["data"]["unit_price"] for c in page["changes"]] == [501]
+            cursor = page["next_cursor"]
+            with psycopg.connect(here) as mine:
+                # One in this database still holds it back, as it must.
+                mine.execute("SELECT pg_current_xact_id()")
+                cloud.import_catalog(catalog_csv(1, price=600))
+                assert store.pull("prices", cursor).get_json()["changes"] == []
+            assert [
+                c["data"]["unit_price"] for c in store.pull("prices", cursor).get_json()["changes"]
+            ] == [601]
+    finally:
+        cloud.close()
