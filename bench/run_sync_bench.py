@@ -120,6 +120,7 @@ def template_sale(store_dir: Path) -> dict[str, Any]:
     from edge.app import build_context
     from edge.auth.service import Principal, pair_device
     from edge.checkout import carts, sales
+    from edge.checkout.payment_rules import PaymentRequest
     from edge.settings import load_settings
 
     settings = load_settings(store_dir / "edge.toml", environ={"AISLE_PAYMENTS__LATENCY_MS": "0"})
@@ -141,7 +142,7 @@ def template_sale(store_dir: Path) -> dict[str, Any]:
         ctx,
         kiosk,
         view.cart.id,
-        payments=[sales.PaymentRequest("card", view.totals.total)],
+        payments=[PaymentRequest("card", view.totals.total)],
         idempotency_key=uuid.uuid4().hex,
     )
     with ctx.db.raw_read() as tx:

@@ -8,7 +8,7 @@ from flask import Response, current_app
 
 from edge.api_contract import ApiBlueprint
 from edge.auth.service import Principal
-from edge.checkout import carts, exit_gate, returns, sales
+from edge.checkout import carts, exit_gate, returns, sale_reads, sale_receipts, sales
 from edge.checkout.payment_rules import PaymentRequest
 from edge.checkout.receipts import render_text
 from edge.checkout.schemas import (
@@ -214,7 +214,7 @@ def checkout(
     response=SaleOut,
 )
 def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
-    return sales.get_sale(_ctx(), principal, sale_id)
+    return sale_reads.get_sale(_ctx(), principal, sale_id)
 
 
 @api.endpoint(
@@ -228,11 +228,11 @@ def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
 )
 def get_receipt(principal: Principal, sale_id: str, query: ReceiptQuery) -> Any:
     ctx = _ctx()
-    sale = sales.get_sale(ctx, principal, sale_id)
+    sale = sale_reads.get_sale(ctx, principal, sale_id)
     if query.format == "text":
-        receipt = sales.receipt_of(ctx, sale)
+        receipt = sale_receipts.receipt_of(ctx, sale)
         return Response(render_text(receipt, int(query.width)), 200, mimetype="text/plain")
-    return sales.receipt_dict(ctx, sale)
+    return sale_receipts.receipt_dict(ctx, sale)
 
 
 @api.endpoint(

@@ -25,14 +25,7 @@ from edge.checkout.models import Sale
 from edge.checkout.payment_rules import PaymentRequest, change_due
 from edge.checkout.payments import Authorization
 from edge.checkout.sale_lines import INSERT_SALE_LINE, line_rows, stock_units
-from edge.checkout.sale_reads import (
-    CheckoutResult,
-    ExitPassInfo,
-    get_sale,
-    result_of,
-    stored_result,
-)
-from edge.checkout.sale_receipts import receipt_dict, receipt_of
+from edge.checkout.sale_reads import CheckoutResult, ExitPassInfo, result_of, stored_result
 from edge.context import StoreContext
 from edge.counters import next_value
 from edge.db import RawTransaction, from_sql_time, to_sql_time
@@ -43,19 +36,6 @@ from edge.outbox.service import record_event
 from shared.faults import fault_point
 from shared.ids import new_id
 from sync.contract import SaleCompleted, SaleDoc
-
-# The reads (get_sale, receipt_of, receipt_dict) are named here too: the HTTP routes reach
-# them through this module.
-__all__ = [
-    "MAX_KEY_LENGTH",
-    "CheckoutResult",
-    "PaymentRequest",
-    "checkout",
-    "get_sale",
-    "receipt_dict",
-    "receipt_of",
-    "replay",
-]
 
 MAX_KEY_LENGTH = 128
 

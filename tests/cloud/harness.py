@@ -24,21 +24,18 @@ from cloud.catalog.service import import_catalog
 from cloud.context import CloudContext
 from cloud.settings import load_settings
 from cloud.stores.service import StoreInput, add_store, issue_token
+from shared.catalog_csv import CATALOG_COLUMNS
 from shared.clock import FixedClock
 from shared.ids import new_id
 from sync import contract
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
 from sync.protocol import PROTOCOL_VERSION, WireEvent, canonical_json, encode_batch, request_target
 from sync.signing import new_nonce, sign_request, verify_response
+from tests.builders import ean13
 
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
-CATALOG_HEADER = "sku,name,barcodes,unit_price,tax_rate,category,sold_by,age_restricted,plu"
-
-
-def ean13(payload12: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(payload12)))
-    return payload12 + str((10 - total % 10) % 10)
+CATALOG_HEADER = ",".join(CATALOG_COLUMNS)
 
 
 def catalog_csv(count: int = 5, *, price: int = 1000) -> str:

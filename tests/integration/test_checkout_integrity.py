@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge.auth.service import Principal, pair_device
-from edge.checkout import carts, sales
+from edge.checkout import carts, sale_reads, sales
 from edge.checkout.payment_rules import PaymentRequest
 from edge.errors import Conflict, NotFound, Unprocessable
 from tests.builders import APPLES, BAIJIU, MILK, RICE, T0, ean13, make_store, weighed_code
@@ -230,6 +230,6 @@ def test_a_kiosk_cannot_touch_pay_or_replay_another_kiosks_cart(shop):
     with pytest.raises(NotFound):
         carts.get_cart(shop.db, other, view.cart.id)
     with pytest.raises(NotFound):
-        sales.get_sale(shop.ctx, other, done.sale["id"])
+        sale_reads.get_sale(shop.ctx, other, done.sale["id"])
     # Staff still see every cart.
     assert carts.get_cart(shop.db, who(shop, "tablet"), view.cart.id).cart.id == view.cart.id

@@ -30,6 +30,7 @@ from edge.checkout.payment_rules import PaymentRequest
 from edge.outbox.models import OutboxEvent
 from edge.sync_client import service
 from edge.sync_client.scheduler import SyncRunner
+from shared.catalog_csv import CATALOG_COLUMNS
 from shared.clock import SystemClock
 from tests.builders import MILK, RICE, SOAP, Store, make_store
 
@@ -332,7 +333,7 @@ def chain_catalog(directory: Path, count: int, *, prefix: str = "CH") -> Path:
 
     family = int(hashlib.sha1(prefix.encode()).hexdigest(), 16) % 1000
     path = directory / f"chain-{prefix}.csv"
-    rows = ["sku,name,barcodes,unit_price,tax_rate,category,sold_by,age_restricted,plu"]
+    rows = [",".join(CATALOG_COLUMNS)]
     for i in range(count):
         code = ean13(f"69{family:03d}{i:07d}")
         rows.append(f"{prefix}-{i:05d},Chain product {i},{code},{100 + i},13,grocery,each,false,")

@@ -17,6 +17,7 @@ from edge.sync_client import service
 from edge.sync_client.models import CloudLink, FeedCursor
 from edge.sync_client.scheduler import sync_lock
 from edge.sync_client.transport import CloudClient, CloudRefused
+from shared.catalog_csv import CATALOG_COLUMNS
 from sync import keys
 from sync.protocol import PROTOCOL_VERSION
 from tests.builders import ean13
@@ -102,7 +103,7 @@ def test_pulled_catalog_and_store_prices_land_with_their_cursor(cloud, tmp, stor
     code = ean13(f"6931{store_id[1:]:0>4}0007")
     csv = tmp / "chain.csv"
     csv.write_text(
-        "sku,name,barcodes,unit_price,tax_rate,category,sold_by,age_restricted,plu\n"
+        ",".join(CATALOG_COLUMNS) + "\n"
         f"CHAIN-{store_id},Green tea 500ml,{code},450,13,drinks,each,false,\n"
     )
     cloud.cli("import-catalog", str(csv))
