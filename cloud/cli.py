@@ -57,7 +57,7 @@ def _migrate(settings: CloudSettings) -> str | None:
     from cloud.migrations import current_revision, upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from cloud.catalog.feeds import ensure_epoch
+    from cloud.changes.log import ensure_epoch
     from shared.db import utcnow
 
     db = Database.open(settings.resolved_database_url)
@@ -359,7 +359,7 @@ def prune_changes_cmd(config: str | None) -> None:
     """Drop feed history older than sync.feed_retention_days (older cursors get snapshots)."""
     from datetime import timedelta
 
-    from cloud.catalog.feeds import prune_changes
+    from cloud.changes.log import prune_changes
     from shared.clock import SystemClock
 
     settings = _load(config)

@@ -1,6 +1,7 @@
 """Imports every feature's rows so the metadata is complete (for migrations and checks)."""
 
-from cloud.catalog.models import Barcode, Change, FeedHorizon, Product, StorePrice
+from cloud.catalog.models import Barcode, Product, StorePrice
+from cloud.changes.models import Change, FeedEpoch, FeedHorizon
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from cloud.stores.models import ApiToken, EnrollmentCode, RequestNonce, Store, StoreKey
@@ -13,6 +14,7 @@ __all__ = [
     "Divergence",
     "EnrollmentCode",
     "ExitPassUse",
+    "FeedEpoch",
     "FeedHorizon",
     "Product",
     "Quarantined",

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cloud.catalog.feeds import record_changes
 from cloud.catalog.models import Barcode, Product, StorePrice
+from cloud.changes.log import record_changes
 from cloud.db import Database
 from cloud.errors import NotFound, Unprocessable
 from cloud.stores.models import Store

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.catalog.feeds import record_changes
+from cloud.changes.log import record_changes
 from cloud.db import Database
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from cloud.ingest.models import StoreSyncState

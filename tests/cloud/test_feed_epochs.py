@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cloud.catalog.models import Change, FeedEpoch
 from cloud.catalog.service import set_store_price
+from cloud.changes.models import Change, FeedEpoch
 from cloud.db import Database
 from cloud.migrations import upgrade
 from sync.protocol import SNAPSHOT_NEW_EPOCH, SNAPSHOT_UNKNOWN_POSITION

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from cloud.catalog.feeds import prune_changes
-from cloud.catalog.models import Change
 from cloud.catalog.service import set_store_price
+from cloud.changes.log import prune_changes
+from cloud.changes.models import Change
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
 from sync.protocol import SNAPSHOT_FIRST_PULL, SNAPSHOT_NEW_EPOCH, SNAPSHOT_PRUNED, PullPage
 from sync.signing import SignatureError, verify_response
