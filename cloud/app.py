@@ -77,9 +77,9 @@ def all_apis() -> list[CloudApi]:
     """Every feature's routes, in the one order the app registers them."""
     from cloud.catalog.api import api as feeds_api
     from cloud.ingest.api import api as ingest_api
+    from cloud.ingest.recovery_api import api as recovery_api
     from cloud.sales.api import api as sales_api
     from cloud.stores.api import api as stores_api
-    from cloud.stores.recovery_api import api as recovery_api
 
     return [system_api, stores_api, ingest_api, feeds_api, sales_api, recovery_api]
 

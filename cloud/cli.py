@@ -254,7 +254,7 @@ def reissue_code_cmd(store_id: str, config: str | None) -> None:
 @config_option
 def recoveries_cmd(pending: bool, config: str | None) -> None:
     """Stores that asked to move onto a new stream after a restore or a replacement."""
-    from cloud.stores.recovery import list_recoveries
+    from cloud.ingest.recovery import list_recoveries
     from sync.protocol import RECOVERY_PENDING, Recovery
 
     settings = _load(config)
@@ -294,7 +294,7 @@ def describe_recovery(r: Recovery) -> str:
 def approve_recovery_cmd(store_id: str, approved_by: str, config: str | None) -> None:
     """Approve a store's pending recovery: it continues on a new stream; nothing is merged."""
     from cloud.errors import CloudError
-    from cloud.stores.recovery import approve_recovery
+    from cloud.ingest.recovery import approve_recovery
     from shared.clock import SystemClock
 
     settings = _load(config)

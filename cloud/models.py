@@ -2,9 +2,16 @@
 
 from cloud.catalog.models import Barcode, Product, StorePrice
 from cloud.changes.models import Change, FeedEpoch, FeedHorizon
-from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
+from cloud.ingest.models import (
+    AppliedEvent,
+    Divergence,
+    Quarantined,
+    RequestNonce,
+    StoreRecovery,
+    StoreSyncState,
+)
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
-from cloud.stores.models import ApiToken, EnrollmentCode, RequestNonce, Store, StoreKey
+from cloud.stores.models import ApiToken, EnrollmentCode, Store, StoreKey
 
 __all__ = [
     "ApiToken",
@@ -26,5 +33,6 @@ __all__ = [
     "Store",
     "StoreKey",
     "StorePrice",
+    "StoreRecovery",
     "StoreSyncState",
 ]

@@ -7,8 +7,8 @@ declaration authenticates the caller, parses and validates the body, and feeds t
 document (:func:`openapi_document`). A route cannot exist without them.
 
 How a kind of caller is authenticated is not this module's business: the feature that knows
-the callers (``cloud.stores``) registers a function per kind with :func:`register_caller`, so
-this layer imports no feature.
+each kind registers a function for it with :func:`register_caller` (``cloud.stores`` HQ's
+tokens, ``cloud.ingest`` a store's signed requests), so this layer imports no feature.
 """
 
 from __future__ import annotations
@@ -137,6 +137,9 @@ class CloudRoute(DeclaredRoute):
     # OpenAPI media type object.
     request_content: Mapping[str, Any] | None = None
     description: str | None = None
+    # The operation's id in the document; by default its endpoint's (``blueprint_view``). A
+    # route moved to another blueprint keeps the id it was published with.
+    operation_id: str | None = None
 
     def error_statuses(self) -> list[int]:
         """Every refusal this route can answer: implied by its declaration, plus its own."""
@@ -164,7 +167,7 @@ class CloudRoute(DeclaredRoute):
         return Operation(
             method=self.method,
             path=self.path,
-            operation_id=self.endpoint.replace(".", "_"),
+            operation_id=self.operation_id or self.endpoint.replace(".", "_"),
             summary=self.summary,
             description=self.description,
             status=self.status,
@@ -199,11 +202,13 @@ class CloudApi(DeclaredBlueprint[CloudRoute]):
         request_content: Mapping[str, Any] | None = None,
         before_caller: Callable[[], None] | None = None,
         description: str | None = None,
+        operation_id: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register ``view`` for ``method rule``. The view receives ``caller`` (what the
         caller's authenticator returned; not for ``public`` and ``enrolling``) and ``body``
         (the parsed model) besides its path parameters. ``before_caller`` runs first (a size
-        check that must not wait for the signature)."""
+        check that must not wait for the signature). ``operation_id`` keeps a published
+        operation id for a route that moved to another blueprint."""
         if caller not in CALLERS:
             raise ValueError(f"unknown caller kind {caller!r}")
 
@@ -222,6 +227,7 @@ class CloudApi(DeclaredBlueprint[CloudRoute]):
                 query=query,
                 request_content=request_content,
                 description=description,
+                operation_id=operation_id,
             )
 
             def run(**kwargs: Any) -> Any:

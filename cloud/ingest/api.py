@@ -8,8 +8,10 @@ from flask import request
 from pydantic import BaseModel
 
 from cloud.errors import BadRequest, PayloadTooLarge
-from cloud.ingest.service import push, quarantine_list, sync_state
-from cloud.web import CloudApi, QueryParam, ctx, int_arg, whole_number_param
+from cloud.ingest.request_auth import signed_store
+from cloud.ingest.service import push, quarantine_list, stores_with_sync, sync_state
+from cloud.stores.api import EnrolledStore
+from cloud.web import CloudApi, QueryParam, ctx, int_arg, register_caller, whole_number_param
 from sync.protocol import (
     BATCH_CONTENT_TYPE,
     ERR_BATCH_TOO_LARGE,
@@ -19,6 +21,7 @@ from sync.protocol import (
 )
 
 api = CloudApi("ingest")
+register_caller("store", signed_store)
 
 #: The push body as the OpenAPI document shows it (see ``sync/protocol.py``).
 BATCH_CONTENT: dict[str, Any] = {
@@ -35,6 +38,18 @@ BATCH_CONTENT: dict[str, Any] = {
         }
     }
 }
+
+
+class StoreRow(EnrolledStore):
+    updated_at: str
+    enrolled_at: str | None
+    revoked_at: str | None
+    high_water_seq: int
+    last_seen_at: str | None
+
+
+class StoresOut(BaseModel):
+    stores: list[StoreRow]
 
 
 class QuarantinedOut(BaseModel):
@@ -156,3 +171,16 @@ def quarantine(caller: Any) -> dict[str, Any]:
 def store_sync_state(caller: Any, store_id: str) -> dict[str, Any]:
     """A store's high-water seq, events applied, last contact, quarantine and clock skew (HQ)."""
     return sync_state(ctx().db, store_id)
+
+
+@api.route(
+    "GET",
+    "/stores",
+    summary="List the chain's stores with their enrollment and sync position",
+    caller="hq",
+    response=StoresOut,
+    operation_id="stores_stores",
+)
+def stores(caller: Any) -> dict[str, Any]:
+    """Every store of the chain with its enrollment and sync position (HQ)."""
+    return {"stores": stores_with_sync(ctx().db)}

@@ -1,13 +1,23 @@
-"""Per-store sync state, the record of every applied event, quarantine and divergences."""
+"""Per-store sync state, the record of every applied event, quarantine, divergences, the nonces
+of stores' signed requests and stores' recoveries."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db import Base, Uuid
+from cloud.db import Base, StoreId, Uuid
+from cloud.stores import models as _stores  # noqa: F401  (the table the store keys point at)
 
 
 class StoreSyncState(Base):
@@ -74,3 +84,33 @@ class Divergence(Base):
     applied_event_id: Mapped[str | None] = mapped_column(String(64))
     offered_event_id: Mapped[str] = mapped_column(String(64))
     detected_at: Mapped[datetime]
+
+
+class RequestNonce(Base):
+    """A nonce a store used, kept while its request could still be replayed in the window."""
+
+    __tablename__ = "request_nonces"
+
+    store_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class StoreRecovery(Base):
+    """A store's request to move onto a new stream after its database went back in time, and
+    HQ's approval of it (see sync/protocol.py, "recovery")."""
+
+    __tablename__ = "store_recoveries"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'approved')", name="status_known"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    store_id: Mapped[StoreId] = mapped_column(ForeignKey("stores.id"), index=True)
+    stream: Mapped[int] = mapped_column(Integer)  # the stream the store moves onto
+    status: Mapped[str] = mapped_column(String(16))
+    agreed_seq: Mapped[int] = mapped_column(BigInteger)
+    outbox_last_seq: Mapped[int] = mapped_column(BigInteger)
+    base_seq: Mapped[int | None] = mapped_column(BigInteger)  # set by the approval
+    report: Mapped[str] = mapped_column(Text)  # JSON: what the cloud holds past agreed_seq
+    requested_at: Mapped[datetime]
+    approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(100))

@@ -45,6 +45,7 @@ from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
+from cloud.stores.service import on_enrolled, store_row, store_rows
 from shared.faults import fault_point
 from sync.protocol import (
     ERR_DIVERGED,
@@ -115,12 +116,35 @@ def push(
         raise _diverged_error(store_id, row, acked) from None
 
 
+def open_sync_state(session: Session, store_id: str) -> StoreSyncState:
+    """The store's sync state, opened at zero if it has none yet (at enrollment: registered
+    below with :func:`cloud.stores.service.on_enrolled`), in the caller's transaction."""
+    state = session.get(StoreSyncState, store_id)
+    if state is None:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(StoreSyncState)
+            .values(store_id=store_id, high_water_seq=0, events_applied=0, quarantined=0)
+            .on_conflict_do_nothing()
+        )
+        state = session.get(StoreSyncState, store_id)
+        assert state is not None
+    return state
+
+
+on_enrolled(open_sync_state)
+
+
 def _lock_state(session: Session, store_id: str) -> StoreSyncState:
     state = session.execute(
         select(StoreSyncState).where(StoreSyncState.store_id == store_id).with_for_update()
     ).scalar_one_or_none()
     if state is None:
-        raise Unauthorized(f"store {store_id} is not enrolled", code=ERR_UNKNOWN_STORE)
+        store = store_row(session, store_id)
+        if store is None or store.enrolled_at is None:
+            raise Unauthorized(f"store {store_id} is not enrolled", code=ERR_UNKNOWN_STORE)
+        open_sync_state(session, store_id)
+        return _lock_state(session, store_id)
     return state
 
 
@@ -412,6 +436,23 @@ def _quarantine_list(
 
 def quarantine_count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Quarantined)).scalar_one())
+
+
+def stores_with_sync(db: Database) -> list[dict[str, Any]]:
+    """Every store with its enrollment and sync position, for HQ."""
+    with db.read() as session:
+        states = {s.store_id: s for s in session.execute(select(StoreSyncState)).scalars()}
+        out = []
+        for store in store_rows(session):
+            state = states.get(store["id"])
+            out.append(
+                {
+                    **store,
+                    "high_water_seq": state.high_water_seq if state else 0,
+                    "last_seen_at": _iso(state.last_seen_at) if state else None,
+                }
+            )
+        return out
 
 
 def sync_state(db: Database, store_id: str) -> dict[str, Any]:

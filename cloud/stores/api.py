@@ -1,7 +1,7 @@
-"""Enrollment (a store registers its key) and HQ's view of the stores.
+"""Enrollment: a store registers its key with a one-time code.
 
-This feature knows the cloud's callers, so it registers how each kind is authenticated
-(:func:`cloud.web.register_caller`): HQ by its bearer token, a store by its signature.
+This feature knows HQ's tokens, so it registers how an HQ caller is authenticated
+(:func:`cloud.web.register_caller`); a store's signed requests are ``cloud.ingest``'s.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from flask import request
 from pydantic import BaseModel, Field
 
 from cloud.errors import Unauthorized, Unprocessable
-from cloud.stores.request_auth import check_version, hq_caller, signed_store
-from cloud.stores.service import enroll, list_stores
+from cloud.stores.callers import check_version, hq_caller
+from cloud.stores.service import enroll
 from cloud.web import CloudApi, RequestBody, ctx, register_caller, request_target
 from sync.keys import load_public_key_b64, public_key_b64
 from sync.signing import SignatureError, check_fresh, parse_signed_headers, verify_request
 
 api = CloudApi("stores")
 register_caller("hq", hq_caller)
-register_caller("store", signed_store)
 
 
 class EnrollBody(RequestBody):
@@ -49,18 +48,6 @@ class EnrollOut(BaseModel):
     max_batch_bytes: int
     max_pull_limit: int
     enrolled_at: str
-
-
-class StoreRow(EnrolledStore):
-    updated_at: str
-    enrolled_at: str | None
-    revoked_at: str | None
-    high_water_seq: int
-    last_seen_at: str | None
-
-
-class StoresOut(BaseModel):
-    stores: list[StoreRow]
 
 
 @api.route(
@@ -125,15 +112,3 @@ def enroll_store(body: EnrollBody) -> tuple[dict[str, Any], int]:
         "max_pull_limit": sync.max_pull_limit,
         "enrolled_at": now.isoformat(),
     }, 200
-
-
-@api.route(
-    "GET",
-    "/stores",
-    summary="List the chain's stores with their enrollment and sync position",
-    caller="hq",
-    response=StoresOut,
-)
-def stores(caller: Any) -> dict[str, Any]:
-    """Every store of the chain with its enrollment and sync position (HQ)."""
-    return {"stores": list_stores(ctx().db)}

@@ -1,11 +1,11 @@
-"""Stores, their signing keys, enrollment codes, seen request nonces and HQ API tokens."""
+"""Stores, their signing keys, enrollment codes and HQ API tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base, StoreId
@@ -74,16 +74,6 @@ class EnrollmentCode(Base):
     used_at: Mapped[datetime | None]
 
 
-class RequestNonce(Base):
-    """A nonce a store used, kept while its request could still be replayed in the window."""
-
-    __tablename__ = "request_nonces"
-
-    store_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-
-
 class ApiToken(Base):
     """A bearer token for the HQ API. Only its SHA-256 is stored."""
 
@@ -96,23 +86,3 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
-
-
-class StoreRecovery(Base):
-    """A store's request to move onto a new stream after its database went back in time, and
-    HQ's approval of it (see sync/protocol.py, "recovery")."""
-
-    __tablename__ = "store_recoveries"
-    __table_args__ = (CheckConstraint("status IN ('pending', 'approved')", name="status_known"),)
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    store_id: Mapped[StoreId] = mapped_column(ForeignKey("stores.id"), index=True)
-    stream: Mapped[int] = mapped_column(Integer)  # the stream the store moves onto
-    status: Mapped[str] = mapped_column(String(16))
-    agreed_seq: Mapped[int] = mapped_column(BigInteger)
-    outbox_last_seq: Mapped[int] = mapped_column(BigInteger)
-    base_seq: Mapped[int | None] = mapped_column(BigInteger)  # set by the approval
-    report: Mapped[str] = mapped_column(Text)  # JSON: what the cloud holds past agreed_seq
-    requested_at: Mapped[datetime]
-    approved_at: Mapped[datetime | None]
-    approved_by: Mapped[str | None] = mapped_column(String(100))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,6 @@ from sqlalchemy.orm import Session
 from cloud.changes.log import record_changes
 from cloud.db import Database
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
-from cloud.ingest.models import StoreSyncState
 from cloud.stores.models import STORE_FORMATS, ApiToken, EnrollmentCode, Store, StoreKey
 from shared.ids import new_id
 from shared.text import unsafe_character
@@ -34,6 +34,18 @@ def hash_secret(text: str) -> str:
 def normalize_code(code: str) -> str:
     """Enrollment codes compare without dashes, spaces or case."""
     return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+#: Run in an enrollment's transaction once the store is enrolled, with its id: the features
+#: that keep state per store open it (:func:`on_enrolled`).
+_ON_ENROLLED: list[Callable[[Session, str], object]] = []
+
+
+def on_enrolled(step: Callable[[Session, str], object]) -> None:
+    """Run ``step(session, store_id)`` in every enrollment's transaction, once the store is
+    enrolled (a feature opening its own state for the store)."""
+    if step not in _ON_ENROLLED:
+        _ON_ENROLLED.append(step)
 
 
 def new_enrollment_code() -> str:
@@ -198,10 +210,8 @@ def enroll(
         row.used_at = now
         store.enrolled_at = now
         session.flush()
-        if session.get(StoreSyncState, store.id) is None:
-            session.add(
-                StoreSyncState(store_id=store.id, high_water_seq=0, events_applied=0, quarantined=0)
-            )
+        for step in _ON_ENROLLED:
+            step(session, store.id)
         uow.commit()
         return store
 
@@ -231,24 +241,31 @@ def active_key(session: Session, store_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def _list_stores(session: Session) -> list[dict[str, Any]]:
-    """Every store with its enrollment and sync state, for HQ."""
-    states = {s.store_id: s for s in session.execute(select(StoreSyncState)).scalars()}
-    out = []
-    for store in session.execute(select(Store).order_by(Store.id)).scalars():
-        state = states.get(store.id)
-        out.append(
-            {
-                **store.settings_dict(),
-                "enrolled_at": store.enrolled_at.isoformat() if store.enrolled_at else None,
-                "revoked_at": store.revoked_at.isoformat() if store.revoked_at else None,
-                "high_water_seq": state.high_water_seq if state else 0,
-                "last_seen_at": state.last_seen_at.isoformat()
-                if state and state.last_seen_at
-                else None,
-            }
-        )
-    return out
+def last_key(session: Session, store_id: str) -> str | None:
+    """The store's last registered public key (base64), revoked or not."""
+    return session.execute(
+        select(StoreKey.public_key)
+        .where(StoreKey.store_id == store_id)
+        .order_by(StoreKey.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def store_row(session: Session, store_id: str) -> Store | None:
+    """The store ``store_id``, if the chain has it."""
+    return session.get(Store, store_id)
+
+
+def store_rows(session: Session) -> list[dict[str, Any]]:
+    """Every store with its settings and enrollment, by id."""
+    return [
+        {
+            **store.settings_dict(),
+            "enrolled_at": store.enrolled_at.isoformat() if store.enrolled_at else None,
+            "revoked_at": store.revoked_at.isoformat() if store.revoked_at else None,
+        }
+        for store in session.execute(select(Store).order_by(Store.id)).scalars()
+    ]
 
 
 # --- HQ tokens ----------------------------------------------------------------------------------
@@ -291,9 +308,3 @@ def authenticate_token(session: Session, token: str | None, *, role: str) -> Api
     if row.role != role:
         raise Forbidden(f"this route needs a {role} token", details={"role": row.role})
     return row
-
-
-def list_stores(db: Database) -> list[dict[str, Any]]:
-    """Every store, as HQ lists them."""
-    with db.read() as session:
-        return _list_stores(session)

@@ -16,19 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import request
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from cloud.db import Database
-from cloud.errors import Forbidden, Unauthorized, UpgradeRequired
-from cloud.ingest.models import StoreSyncState
-from cloud.stores.models import ApiToken, RequestNonce, Store, StoreKey
-from cloud.stores.service import active_key, authenticate_token
+from cloud.errors import Forbidden, Unauthorized
+from cloud.ingest.models import RequestNonce
+from cloud.ingest.service import open_sync_state
+from cloud.stores.callers import check_version
+from cloud.stores.service import active_key, last_key, store_row
 from cloud.web import ctx, request_target
-from shared.web import bearer_token
 from sync.keys import load_public_key_b64
-from sync.protocol import ERR_REPLAY, ERR_REVOKED, ERR_UNKNOWN_STORE, ERR_VERSION, PROTOCOL_VERSION
+from sync.protocol import ERR_REPLAY, ERR_REVOKED, ERR_UNKNOWN_STORE, PROTOCOL_VERSION
 from sync.signing import (
     SignatureError,
     SignedHeaders,
@@ -56,17 +55,6 @@ def _refuse(exc: SignatureError) -> Unauthorized:
     return Unauthorized(exc.message, code=exc.code, details=dict(exc.details))
 
 
-def check_version(version: int, accepted: Collection[int]) -> None:
-    """426 ``unsupported_protocol_version`` for a version this cloud does not accept."""
-    if version not in accepted:
-        raise UpgradeRequired(
-            f"protocol version {version} is not supported; this cloud accepts "
-            f"{', '.join(str(v) for v in sorted(accepted))}",
-            code=ERR_VERSION,
-            details={"accepted": sorted(accepted), "current": max(accepted, default=0)},
-        )
-
-
 def authenticate_store(
     db: Database,
     *,
@@ -85,12 +73,12 @@ def authenticate_store(
         raise _refuse(exc) from None
     check_version(signed.protocol, accepted_versions)
     with db.read() as session:
-        store = session.get(Store, signed.store_id)
+        store = store_row(session, signed.store_id)
         key_text = active_key(session, signed.store_id) if store is not None else None
         revoked = store is not None and store.revoked_at is not None
         if key_text is None and revoked:
             # A revoked store's key is revoked too: check the signature with its last key.
-            key_text = _last_key(session, signed.store_id)
+            key_text = last_key(session, signed.store_id)
     if store is None or key_text is None:
         raise Unauthorized(
             f"no enrolled store {signed.store_id!r}",
@@ -121,15 +109,6 @@ def authenticate_store(
     return StoreCaller(signed.store_id, signed.nonce, signed.protocol, skew)
 
 
-def _last_key(session: Session, store_id: str) -> str | None:
-    return session.execute(
-        select(StoreKey.public_key)
-        .where(StoreKey.store_id == store_id)
-        .order_by(StoreKey.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
 def _spend_nonce(
     db: Database, signed: SignedHeaders, *, now: datetime, window_s: int, skew: float | None
 ) -> bool:
@@ -147,19 +126,18 @@ def _spend_nonce(
             .on_conflict_do_nothing()
             .returning(RequestNonce.nonce)
         ).first()
-        state = session.get(StoreSyncState, signed.store_id)
-        if state is not None:
-            state.last_seen_at = now
-            if skew is not None:
-                state.clock_skew_s = round(skew, 3)
-            state.protocol_version = signed.protocol
+        state = open_sync_state(session, signed.store_id)
+        state.last_seen_at = now
+        if skew is not None:
+            state.clock_skew_s = round(skew, 3)
+        state.protocol_version = signed.protocol
         if inserted is not None and secrets.randbelow(NONCE_PURGE_ONE_IN) == 0:
             session.execute(delete(RequestNonce).where(RequestNonce.expires_at < now))
         uow.commit()
     return inserted is not None
 
 
-# --- the callers of the cloud's routes (registered with cloud.web by cloud.stores.api) --------
+# --- the store caller of the cloud's routes (registered with cloud.web by cloud.ingest.api) ---
 
 
 def signed_store() -> StoreCaller:
@@ -175,9 +153,3 @@ def signed_store() -> StoreCaller:
         window_s=c.settings.sync.timestamp_window_s,
         accepted_versions=c.accepted_versions,
     )
-
-
-def hq_caller() -> ApiToken:
-    """The HQ token of this request; 401/403 otherwise."""
-    with ctx().db.read() as session:
-        return authenticate_token(session, bearer_token(), role="hq")

@@ -21,9 +21,8 @@ from sqlalchemy.orm import Session
 
 from cloud.db import Database
 from cloud.errors import Conflict, NotFound, Unprocessable
-from cloud.ingest.models import AppliedEvent, StoreSyncState
+from cloud.ingest.models import AppliedEvent, StoreRecovery, StoreSyncState
 from cloud.sales.models import Sale
-from cloud.stores.models import StoreRecovery
 from shared.ids import new_id
 from shared.text import unsafe_character
 from sync.protocol import (

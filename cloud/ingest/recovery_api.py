@@ -8,7 +8,7 @@ from flask import request
 from pydantic import BaseModel, Field
 
 from cloud.errors import Unprocessable
-from cloud.stores.recovery import (
+from cloud.ingest.recovery import (
     approve_recovery,
     held_events,
     latest_recovery,
