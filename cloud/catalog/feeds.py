@@ -28,7 +28,6 @@ from cloud.changes.log import (
     StaleEpoch,
     current_epoch,
     ensure_epoch,
-    horizon_of,  # noqa: F401  (read with the feeds)
     pruned_horizon,
     running_horizon,
     servable,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloud.catalog.feeds import horizon_of
+from cloud.changes.log import horizon_of
 
 
 def test_the_feed_horizon_leaves_out_only_transactions_seen_in_other_databases():
