@@ -23,12 +23,13 @@ from edge.catalog.barcodes import VariableMeasureLayout
 from edge.catalog.scan_rules import ScanRules
 from shared.money import CURRENCY_EXPONENTS, MAX_AMOUNT
 from shared.settings import Section, SettingsError, load_layered
+from sync.contract import STORE_ID_PATTERN
 
 __all__ = ["SettingsError", "load_settings"]
 
 
 class StoreSettings(Section):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+    id: str = Field(pattern=STORE_ID_PATTERN)
     name: str = "Aisle store"
     currency: str = "CNY"
     timezone: str = "Asia/Shanghai"

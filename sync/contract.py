@@ -74,7 +74,16 @@ def _checked_time(value: str) -> str:
 #: change on the way), checked to be one :func:`utc_time` reads.
 Time = Annotated[str, Field(min_length=10, max_length=40), AfterValidator(_checked_time)]
 Id = Annotated[str, text(64, 1)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+#: A UUID in its text form (the store makes sale and line ids with ``shared.ids.new_id``; the
+#: cloud keeps them in native UUID columns).
+UuidText = Annotated[
+    str,
+    Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+]
+Currency = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
+#: A store's id, as the cloud registers it.
+STORE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+StoreId = Annotated[str, Field(min_length=1, max_length=32, pattern=STORE_ID_PATTERN)]
 
 
 class _Schema(BaseModel):
@@ -122,7 +131,7 @@ class Event(_Schema):
 class SaleLine(_Schema):
     """One line of a sold sale: what was scanned, at what price, with what tax."""
 
-    id: Id
+    id: UuidText
     sku: Id
     name: str = text(200)
     barcode: str = Field(default="", max_length=128)  # a GS1 code may carry FNC1 separators
@@ -148,7 +157,7 @@ class SalePayment(_Schema):
 class SaleDoc(_Schema):
     """A sale as the store wrote it."""
 
-    id: Id
+    id: UuidText
     number: str = text(64)
     cart_id: str | None = text(64, default=None)
     channel: str = text(32)
@@ -170,7 +179,7 @@ class SaleDoc(_Schema):
 class SaleCompleted(Event):
     TYPE: ClassVar[str] = SALE_COMPLETED
 
-    store_id: Id
+    store_id: StoreId
     sale: SaleDoc
 
     @property
@@ -195,7 +204,7 @@ class Refund(_Schema):
 class ReturnCreated(Event):
     TYPE: ClassVar[str] = RETURN_CREATED
 
-    store_id: Id
+    store_id: StoreId
     return_id: Id
     sale_id: Id
     sale_number: str = text(64)
@@ -233,7 +242,7 @@ class StockMoved(Event):
 class ExitPassUsed(Event):
     TYPE: ClassVar[str] = EXIT_PASS_USED
 
-    store_id: Id
+    store_id: StoreId
     sale_id: Id
     audit: StrictBool
     at: Time

@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shared.untrusted import whole_number
+from sync.contract import STORE_ID_PATTERN
 from sync.protocol import (
     ERR_BAD_SIGNATURE,
     ERR_STALE,
@@ -54,7 +55,7 @@ RESPONSE_DOMAIN = "aisle-response-v1"
 DEFAULT_WINDOW_S = 300
 
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_STORE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+_STORE = re.compile(STORE_ID_PATTERN)
 
 
 class SignatureError(Exception):

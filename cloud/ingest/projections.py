@@ -18,11 +18,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
+from sync import contract
 from sync.contract import (
     EventRefused,
     ExitPassUsed,
     ReturnCreated,
     SaleCompleted,
+    SaleDoc,
     StockMoved,
     UnreadableEvent,
     read_event,
@@ -63,6 +65,15 @@ def _check_store(payload_store: str, store_id: str) -> None:
         raise PoisonEvent(f"payload names store {payload_store!r}, the batch is {store_id!r}")
 
 
+#: The fields of a sale and of its lines that HQ keeps as they came: the wire's names that are
+#: also columns of the cloud's tables.
+_SALE_FIELDS = set(SaleDoc.model_fields) & set(Sale.__table__.columns.keys()) - {
+    "created_at",  # checked and kept as a time
+    "payments",  # kept as JSON
+}
+_LINE_FIELDS = set(contract.SaleLine.model_fields) & set(SaleLine.__table__.columns.keys())
+
+
 def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
     assert isinstance(doc, SaleCompleted)
     _check_store(doc.store_id, store_id)
@@ -75,20 +86,9 @@ def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> R
     rows.add(
         Sale,
         {
-            "id": sale.id,
+            **sale.model_dump(include=_SALE_FIELDS),
             "store_id": store_id,
             "seq": event.seq,
-            "number": sale.number,
-            "channel": sale.channel,
-            "currency": sale.currency,
-            "subtotal": sale.subtotal,
-            "discount": sale.discount,
-            "tax": sale.tax,
-            "total": sale.total,
-            "paid": sale.paid,
-            "change": sale.change,
-            "item_count": sale.item_count,
-            "device_id": sale.device_id,
             "payments": json.dumps([p.model_dump() for p in sale.payments], separators=(",", ":")),
             "created_at": _time(sale.created_at, "sale.created_at"),
             "received_at": received_at,
@@ -97,23 +97,7 @@ def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> R
     for position, line in enumerate(sale.lines, start=1):
         rows.add(
             SaleLine,
-            {
-                "id": line.id,
-                "sale_id": sale.id,
-                "position": position,
-                "sku": line.sku,
-                "name": line.name,
-                "barcode": line.barcode,
-                "quantity": line.quantity,
-                "weight_g": line.weight_g,
-                "unit_price": line.unit_price,
-                "price": line.price,
-                "subtotal": line.subtotal,
-                "discount": line.discount,
-                "tax": line.tax,
-                "total": line.total,
-                "tax_rate_bp": line.tax_rate_bp,
-            },
+            {**line.model_dump(include=_LINE_FIELDS), "sale_id": sale.id, "position": position},
         )
     return rows
 

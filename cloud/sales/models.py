@@ -41,7 +41,7 @@ class SaleLine(Base):
     position: Mapped[int]
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
-    barcode: Mapped[str] = mapped_column(String(64))
+    barcode: Mapped[str] = mapped_column(String(128))  # a GS1 code may be long
     quantity: Mapped[int]
     weight_g: Mapped[int | None]
     unit_price: Mapped[int] = mapped_column(BigInteger)

@@ -13,6 +13,9 @@ from cloud.errors import NotFound
 from cloud.sales.models import Sale, SaleLine
 from cloud.stores.models import Store
 
+#: A sale line as HQ reads it: every column but the sale it belongs to and its position.
+_LINE_FIELDS = [c.name for c in SaleLine.__table__.columns if c.name not in ("sale_id", "position")]
+
 
 def _sales_page(
     session: Session, store_id: str, *, after_seq: int, limit: int
@@ -40,21 +43,7 @@ def _sales_page(
             .order_by(SaleLine.sale_id, SaleLine.position)
         ).scalars():
             lines.setdefault(line.sale_id, []).append(
-                {
-                    "id": line.id,
-                    "sku": line.sku,
-                    "name": line.name,
-                    "barcode": line.barcode,
-                    "quantity": line.quantity,
-                    "weight_g": line.weight_g,
-                    "unit_price": line.unit_price,
-                    "price": line.price,
-                    "subtotal": line.subtotal,
-                    "discount": line.discount,
-                    "tax": line.tax,
-                    "total": line.total,
-                    "tax_rate_bp": line.tax_rate_bp,
-                }
+                {name: getattr(line, name) for name in _LINE_FIELDS}
             )
     out = [
         {

@@ -20,10 +20,10 @@ from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessa
 from cloud.stores.models import STORE_FORMATS, ApiToken, EnrollmentCode, Store, StoreKey
 from shared.ids import new_id
 from shared.text import unsafe_character
+from sync.contract import STORE_ID_PATTERN
 from sync.keys import load_public_key_b64
 from sync.protocol import ERR_ENROLL_EXPIRED, ERR_ENROLL_INVALID, ERR_ENROLL_USED, ERR_REVOKED
 
-STORE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 
 

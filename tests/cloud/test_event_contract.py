@@ -146,3 +146,18 @@ def test_an_event_from_a_newer_store_is_quarantined_and_one_without_a_version_is
     assert [q["seq"] for q in answer["quarantined"]] == [newer["seq"]]
     assert "newer than this side reads" in answer["quarantined"][0]["reason"]
     assert answer["applied"] == len(events) - 1
+
+
+def test_a_sale_of_a_long_gs1_code_reaches_hq_whole(cloud):
+    """A store takes codes of up to 128 characters (several GS1 application identifiers); HQ
+    keeps the whole code instead of quarantining the sale."""
+    from tests.cloud.harness import sale_event
+
+    event = sale_event(1, STORE, lines=1)
+    code = "01095012345678903" + "3103000750" + "10" + "A" * 20 + "\x1d" + "21" + "9" * 70
+    assert 64 < len(code) <= 128
+    event["payload"]["sale"]["lines"][0]["barcode"] = code
+    answer = cloud.store(STORE).push([event]).get_json()
+    assert (answer["applied"], answer["quarantined"]) == (1, [])
+    with cloud.ctx.db.read() as session:
+        assert session.execute(select(SaleLine.barcode)).scalar_one() == code
