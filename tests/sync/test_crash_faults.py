@@ -49,6 +49,7 @@ def chain_products(cloud, tmp_path_factory):
     return 120
 
 
+@pytest.mark.store_faults
 @pytest.mark.parametrize("point", EDGE_POINTS)
 def test_the_store_killed_at_a_sync_step_loses_and_repeats_nothing(
     cloud, tmp, store_id, chain_products, point
@@ -96,6 +97,7 @@ def test_the_cloud_killed_at_a_push_step_loses_and_repeats_nothing(cloud, tmp, s
 KILLS = int(os.environ.get("AISLE_TEST_KILLS", "20"))
 
 
+@pytest.mark.store_faults
 def test_random_kills_of_the_store_mid_sync(cloud, tmp, store_id, chain_products):
     """``AISLE_TEST_KILLS`` kills (20; ``make soak`` runs 100) at random points of push and pull."""
     rng = random.Random(20261126)

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 
+import pytest
 import requests
 
 from tests.powerloss import image_dir, restore_images, server_env
@@ -55,6 +56,7 @@ def power_cut(edge: EdgeProcess) -> None:
     restore_images(edge.store.settings.database_path)
 
 
+@pytest.mark.store_faults
 def test_power_cuts_under_a_trading_store_lose_no_answered_sale(cloud, tmp, store_id):
     store = enrolled(cloud, tmp, store_id, **{"sync.batch_events": 5})
     store.db.dispose()

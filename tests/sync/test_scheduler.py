@@ -16,6 +16,7 @@ from edge.sync_client.models import CloudLink
 from tests.sync.harness import EdgeProcess, assert_exactly_once, enrolled, wait_for
 
 
+@pytest.mark.store_faults
 def test_the_server_pushes_soon_after_a_sale_by_itself(cloud, tmp, store_id):
     store = enrolled(cloud, tmp, store_id)
     # The interval is long: only the kick after each sale can bring the sales over in time.
@@ -38,6 +39,7 @@ def test_the_server_pushes_soon_after_a_sale_by_itself(cloud, tmp, store_id):
     assert_exactly_once(cloud, store)
 
 
+@pytest.mark.store_faults
 def test_a_push_asked_for_while_another_process_syncs_is_not_dropped(cloud, tmp, store_id):
     from edge.sync_client.scheduler import sync_lock
 
@@ -89,6 +91,7 @@ def black_hole():
     server.close()
 
 
+@pytest.mark.store_faults
 def test_a_sale_never_waits_for_a_cloud_that_does_not_answer(cloud, tmp, store_id, black_hole):
     store = enrolled(cloud, tmp, store_id)
     with store.db.write() as uow:
@@ -108,6 +111,7 @@ def test_a_sale_never_waits_for_a_cloud_that_does_not_answer(cloud, tmp, store_i
         edge.stop()
 
 
+@pytest.mark.store_faults
 def test_the_store_killed_right_after_a_sale_commit_loses_nothing(cloud, tmp, store_id):
     store = enrolled(cloud, tmp, store_id)
     flag = tmp / "die-after-commit"
