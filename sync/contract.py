@@ -299,9 +299,9 @@ def read_event(type_name: str, payload: Mapping[str, Any]) -> Event:
             f"{type_name} schema_version {version} is older than this side reads "
             f"(from {cls.SCHEMA_VERSION - 1})"
         )
-    doc = dict(payload)
-    if version < cls.SCHEMA_VERSION:
-        doc = cls.upgrade(version, doc)
+    if version == cls.SCHEMA_VERSION:
+        return cls.model_validate(payload)  # as written (a missing version reads as 1)
+    doc = cls.upgrade(version, dict(payload))
     doc["schema_version"] = cls.SCHEMA_VERSION
     return cls.model_validate(doc)
 

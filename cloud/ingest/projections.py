@@ -67,11 +67,26 @@ def _check_store(payload_store: str, store_id: str) -> None:
 
 #: The fields of a sale and of its lines that HQ keeps as they came: the wire's names that are
 #: also columns of the cloud's tables.
-_SALE_FIELDS = set(SaleDoc.model_fields) & set(Sale.__table__.columns.keys()) - {
-    "created_at",  # checked and kept as a time
-    "payments",  # kept as JSON
-}
-_LINE_FIELDS = set(contract.SaleLine.model_fields) & set(SaleLine.__table__.columns.keys())
+_SALE_FIELDS = tuple(
+    sorted(
+        set(SaleDoc.model_fields)
+        & set(Sale.__table__.columns.keys())
+        - {
+            "created_at",  # checked and kept as a time
+            "payments",  # kept as JSON
+        }
+    )
+)
+_LINE_FIELDS = tuple(
+    sorted(set(contract.SaleLine.model_fields) & set(SaleLine.__table__.columns.keys()))
+)
+
+
+def _fields(doc: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    # A validated schema keeps its field values in __dict__; reading them there is several
+    # times cheaper than model_dump, and ingest does it for every line of every sale.
+    values = doc.__dict__
+    return {name: values[name] for name in names}
 
 
 def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
@@ -86,7 +101,7 @@ def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> R
     rows.add(
         Sale,
         {
-            **sale.model_dump(include=_SALE_FIELDS),
+            **_fields(sale, _SALE_FIELDS),
             "store_id": store_id,
             "seq": event.seq,
             "payments": json.dumps([p.model_dump() for p in sale.payments], separators=(",", ":")),
@@ -97,7 +112,7 @@ def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> R
     for position, line in enumerate(sale.lines, start=1):
         rows.add(
             SaleLine,
-            {**line.model_dump(include=_LINE_FIELDS), "sale_id": sale.id, "position": position},
+            {**_fields(line, _LINE_FIELDS), "sale_id": sale.id, "position": position},
         )
     return rows
 
