@@ -94,12 +94,12 @@ def test_the_cloud_killed_at_a_push_step_loses_and_repeats_nothing(cloud, tmp, s
         cloud.start()
 
 
-KILLS = int(os.environ.get("AISLE_TEST_KILLS", "20"))
+KILLS = int(os.environ.get("AISLE_TEST_KILLS", "12"))
 
 
 @pytest.mark.store_faults
 def test_random_kills_of_the_store_mid_sync(cloud, tmp, store_id, chain_products):
-    """``AISLE_TEST_KILLS`` kills (20; ``make soak`` runs 100) at random points of push and pull."""
+    """``AISLE_TEST_KILLS`` kills (12; ``make soak`` runs 100) at random points of push and pull."""
     rng = random.Random(20261126)
     store = enrolled(cloud, tmp, store_id, **{"sync.batch_events": 2})
     config = write_config(store)

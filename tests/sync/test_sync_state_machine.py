@@ -43,7 +43,7 @@ from tests.sync.harness import (
     sell,
 )
 
-EXAMPLES = int(os.environ.get("AISLE_TEST_STATEFUL_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("AISLE_TEST_STATEFUL_EXAMPLES", "8"))
 NETWORK_FAULTS = [
     "drop_request",
     "drop_response",
