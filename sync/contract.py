@@ -108,13 +108,15 @@ class Event(_Schema):
 
     TYPE: ClassVar[str]
     SCHEMA_VERSION: ClassVar[int] = 1
+    #: The field holding the id of the thing the event is about (the outbox's aggregate_id).
+    AGGREGATE: ClassVar[str]
 
     schema_version: Int = 1
 
     @property
     def aggregate_id(self) -> str:
         """The id of the thing the event is about (the outbox's ``aggregate_id``)."""
-        raise NotImplementedError
+        return str(getattr(self, self.AGGREGATE))
 
     def to_dict(self) -> dict[str, Any]:
         """The payload: the JSON object the outbox stores, written at this version."""
@@ -203,6 +205,7 @@ class Refund(_Schema):
 
 class ReturnCreated(Event):
     TYPE: ClassVar[str] = RETURN_CREATED
+    AGGREGATE: ClassVar[str] = "return_id"
 
     store_id: StoreId
     return_id: Id
@@ -215,15 +218,12 @@ class ReturnCreated(Event):
     refunds: list[Refund] = Field(default=[], max_length=20)
     at: Time
 
-    @property
-    def aggregate_id(self) -> str:
-        return self.return_id
-
 
 class StockMoved(Event):
     """A stock movement other than a sale's or a return's (those events carry their own)."""
 
     TYPE: ClassVar[str] = STOCK_MOVED
+    AGGREGATE: ClassVar[str] = "sku"
 
     movement_id: Id
     sku: Id
@@ -234,22 +234,15 @@ class StockMoved(Event):
     on_hand_after: Int
     at: Time
 
-    @property
-    def aggregate_id(self) -> str:
-        return self.sku
-
 
 class ExitPassUsed(Event):
     TYPE: ClassVar[str] = EXIT_PASS_USED
+    AGGREGATE: ClassVar[str] = "sale_id"
 
     store_id: StoreId
     sale_id: Id
     audit: StrictBool
     at: Time
-
-    @property
-    def aggregate_id(self) -> str:
-        return self.sale_id
 
 
 class EventRefused(Event):

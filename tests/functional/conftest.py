@@ -291,25 +291,29 @@ def stop_server(live: Live) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """A fresh store, served by a real ``aisle edge serve`` process, for one test module."""
-    root = tmp_path_factory.mktemp("store")
+@contextlib.contextmanager
+def served_store(root: Path, **env: str) -> Iterator[Live]:
+    """A fresh store under ``root``, served by a real ``aisle edge serve`` process until the
+    block ends; ``env`` adds settings overrides (``AISLE_...``)."""
     store = create_store(root / "S001")
-    server = start_server(store, root / "server.log")
+    server = start_server(store, root / "server.log", **env)
     try:
         yield server
     finally:
         stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A fresh store, served by a real ``aisle edge serve`` process, for one test module."""
+    with served_store(tmp_path_factory.mktemp("store")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def declining(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A store of its own whose payment provider declines every card."""
-    root = tmp_path_factory.mktemp("declining")
-    store = create_store(root / "S001")
-    server = start_server(store, root / "server.log", AISLE_PAYMENTS__DECLINE_RATE_BP="10000")
-    try:
+    with served_store(
+        tmp_path_factory.mktemp("declining"), AISLE_PAYMENTS__DECLINE_RATE_BP="10000"
+    ) as server:
         yield server
-    finally:
-        stop_server(server)

@@ -14,32 +14,24 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.functional.conftest import Live, create_store, start_server, stop_server
+from tests.functional.conftest import Live, served_store
 from tests.functional.device_api.error_shape import World, build_world
 
 
 @pytest.fixture(scope="package")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A fresh store, served by a real ``aisle edge serve`` process, for the whole package."""
-    root = tmp_path_factory.mktemp("store")
-    store = create_store(root / "S001")
-    server = start_server(store, root / "server.log")
-    try:
+    with served_store(tmp_path_factory.mktemp("store")) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture(scope="package")
 def declining(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A store of its own whose payment provider declines every card."""
-    root = tmp_path_factory.mktemp("declining")
-    store = create_store(root / "S001")
-    server = start_server(store, root / "server.log", AISLE_PAYMENTS__DECLINE_RATE_BP="10000")
-    try:
+    with served_store(
+        tmp_path_factory.mktemp("declining"), AISLE_PAYMENTS__DECLINE_RATE_BP="10000"
+    ) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture(scope="package")
