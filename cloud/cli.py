@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,22 +61,20 @@ def _migrate(settings: CloudSettings) -> str | None:
     from cloud.changes.log import ensure_epoch
     from shared.db import utcnow
 
-    db = Database.open(settings.resolved_database_url)
-    try:
+    with shared_cli.using(Database.open(settings.resolved_database_url)) as db:
         upgrade(db.writer)
         # A database restored into another cluster starts a new feed epoch before it serves.
         epoch, started = ensure_epoch(db, now=utcnow())
         if started and epoch > 1:
             click.echo(f"feeds: epoch {epoch} started ({started}); stores re-read a snapshot")
         return current_revision(db.writer)
-    finally:
-        db.dispose()
 
 
-def _open(settings: CloudSettings) -> Database:
+def _database(settings: CloudSettings) -> AbstractContextManager[Database]:
+    """The cloud's database for one command (see :func:`shared.cli.using`)."""
     from cloud.db import Database
 
-    return Database.open(settings.resolved_database_url)
+    return shared_cli.using(Database.open(settings.resolved_database_url))
 
 
 @click.group("cloud")
@@ -150,12 +149,8 @@ def token(role: str, name: str, config: str | None) -> None:
     from cloud.stores.service import issue_token
     from shared.clock import SystemClock
 
-    settings = _load(config)
-    db = _open(settings)
-    try:
+    with _database(_load(config)) as db:
         value = issue_token(db, role=role, name=name, now=SystemClock().now())
-    finally:
-        db.dispose()
     click.echo(f"issued {role} token")
     click.echo(value)
 
@@ -184,23 +179,17 @@ def add_store_cmd(
     config: str | None,
 ) -> None:
     """Add a store; prints its one-time, expiring enrollment code on the last line."""
-    from cloud.errors import CloudError
     from cloud.stores.service import StoreInput, add_store
     from shared.clock import SystemClock
 
     settings = _load(config)
-    db = _open(settings)
-    try:
+    with _database(settings) as db:
         code = add_store(
             db,
             StoreInput(store_id, name, store_format, area_m2, timezone, currency),
             now=SystemClock().now(),
             code_ttl_s=settings.enrollment.code_ttl_s,
         )
-    except CloudError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
     hours = settings.enrollment.code_ttl_s / 3600
     click.echo(f"store {store_id} added; enrollment code (single use, valid {hours:g} h):")
     click.echo(code)
@@ -211,18 +200,11 @@ def add_store_cmd(
 @config_option
 def revoke_store_cmd(store_id: str, config: str | None) -> None:
     """Revoke a store: its key stops working at once."""
-    from cloud.errors import CloudError
     from cloud.stores.service import revoke_store
     from shared.clock import SystemClock
 
-    settings = _load(config)
-    db = _open(settings)
-    try:
+    with _database(_load(config)) as db:
         revoke_store(db, store_id, now=SystemClock().now())
-    except CloudError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
     click.echo(f"store {store_id} revoked")
 
 
@@ -231,20 +213,14 @@ def revoke_store_cmd(store_id: str, config: str | None) -> None:
 @config_option
 def reissue_code_cmd(store_id: str, config: str | None) -> None:
     """A new enrollment code for an enrolled store whose server (and key) was replaced."""
-    from cloud.errors import CloudError
     from cloud.stores.service import reissue_code
     from shared.clock import SystemClock
 
     settings = _load(config)
-    db = _open(settings)
-    try:
+    with _database(settings) as db:
         code = reissue_code(
             db, store_id, now=SystemClock().now(), code_ttl_s=settings.enrollment.code_ttl_s
         )
-    except CloudError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
     click.echo(f"store {store_id}: enrollment code for its new server (single use):")
     click.echo(code)
 
@@ -257,12 +233,8 @@ def recoveries_cmd(pending: bool, config: str | None) -> None:
     from cloud.ingest.recovery import list_recoveries
     from sync.protocol import RECOVERY_PENDING, Recovery
 
-    settings = _load(config)
-    db = _open(settings)
-    try:
+    with _database(_load(config)) as db:
         found = list_recoveries(db, status=RECOVERY_PENDING if pending else None)
-    finally:
-        db.dispose()
     if not found:
         click.echo("no recoveries")
     for doc in found:
@@ -293,18 +265,11 @@ def describe_recovery(r: Recovery) -> str:
 @config_option
 def approve_recovery_cmd(store_id: str, approved_by: str, config: str | None) -> None:
     """Approve a store's pending recovery: it continues on a new stream; nothing is merged."""
-    from cloud.errors import CloudError
     from cloud.ingest.recovery import approve_recovery
     from shared.clock import SystemClock
 
-    settings = _load(config)
-    db = _open(settings)
-    try:
+    with _database(_load(config)) as db:
         recovery = approve_recovery(db, store_id, approved_by=approved_by, now=SystemClock().now())
-    except CloudError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
     click.echo("approved")
     click.echo(describe_recovery(recovery))
 
@@ -317,14 +282,11 @@ def import_catalog_cmd(file: str, config: str | None) -> None:
     from cloud.catalog.service import CatalogImportError, import_catalog
     from shared.clock import SystemClock
 
-    settings = _load(config)
-    db = _open(settings)
-    try:
-        result = import_catalog(db, Path(file), now=SystemClock().now())
-    except CatalogImportError as exc:
-        shared_cli.catalog_import_failed(exc.message, exc.details)
-    finally:
-        db.dispose()
+    with _database(_load(config)) as db:
+        try:
+            result = import_catalog(db, Path(file), now=SystemClock().now())
+        except CatalogImportError as exc:
+            shared_cli.catalog_import_failed(exc.message, exc.details)
     shared_cli.echo_catalog_imported(result)
 
 
@@ -336,19 +298,12 @@ def import_catalog_cmd(file: str, config: str | None) -> None:
 def set_price_cmd(store_id: str, sku: str, unit_price: int | None, config: str | None) -> None:
     """Set STORE_ID's own price for SKU in minor units (omit the price to clear it)."""
     from cloud.catalog.service import set_store_price
-    from cloud.errors import CloudError
     from shared.clock import SystemClock
 
-    settings = _load(config)
-    db = _open(settings)
-    try:
+    with _database(_load(config)) as db:
         set_store_price(
             db, store_id=store_id, sku=sku, unit_price=unit_price, now=SystemClock().now()
         )
-    except CloudError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
     what = "the chain price" if unit_price is None else f"{unit_price}"
     click.echo(f"{sku} at store {store_id}: {what}")
 
@@ -363,18 +318,14 @@ def prune_changes_cmd(config: str | None) -> None:
     from shared.clock import SystemClock
 
     settings = _load(config)
-    db = _open(settings)
     now = SystemClock().now()
-    try:
-        with db.write() as uow:
-            pruned = prune_changes(
-                uow.session,
-                older_than=now - timedelta(days=settings.sync.feed_retention_days),
-                now=now,
-            )
-            uow.commit()
-    finally:
-        db.dispose()
+    with _database(settings) as db, db.write() as uow:
+        pruned = prune_changes(
+            uow.session,
+            older_than=now - timedelta(days=settings.sync.feed_retention_days),
+            now=now,
+        )
+        uow.commit()
     click.echo(f"pruned {sum(pruned.values())} change rows")
 
 
@@ -391,12 +342,8 @@ def quarantine_list_cmd(store: str | None, limit: int, config: str | None) -> No
     """List quarantined events, newest first, with their reasons."""
     from cloud.ingest.service import quarantine_list
 
-    settings = _load(config)
-    db = _open(settings)
-    try:
+    with _database(_load(config)) as db:
         rows = quarantine_list(db, store_id=store, limit=limit)
-    finally:
-        db.dispose()
     if not rows:
         click.echo("no quarantined events")
         return

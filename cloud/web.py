@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypedDict, TypeVar, Unpack
 
 from flask import current_app, request
 from pydantic import BaseModel
 
 from cloud.context import CloudContext
 from cloud.errors import Unprocessable
-from shared.openapi import Operation, path_parameters
 from shared.openapi import openapi_document as build_openapi_document
+from shared.openapi import path_parameters
 from shared.untrusted import whole_number
 from shared.web import DeclaredBlueprint, DeclaredRoute, RequestBody, parse_body
 
@@ -128,18 +128,12 @@ class CloudRoute(DeclaredRoute):
     """A cloud route's declaration."""
 
     caller: Caller
-    body: type[BaseModel] | None
-    response: type[BaseModel] | None
-    status: int = 200
-    errors: tuple[int, ...] = ()
     query: tuple[QueryParam, ...] = ()
     # A body that is not a JSON object validated with a model (a push batch): media type ->
     # OpenAPI media type object.
     request_content: Mapping[str, Any] | None = None
-    description: str | None = None
-    # The operation's id in the document; by default its endpoint's (``blueprint_view``). A
-    # route moved to another blueprint keeps the id it was published with.
-    operation_id: str | None = None
+
+    ERROR_TEXTS: ClassVar[Mapping[int, str]] = ERROR_STATUSES
 
     def error_statuses(self) -> list[int]:
         """Every refusal this route can answer: implied by its declaration, plus its own."""
@@ -152,7 +146,7 @@ class CloudRoute(DeclaredRoute):
             statuses.add(422)
         return sorted(statuses)
 
-    def operation(self) -> Operation:
+    def document_parameters(self) -> list[dict[str, Any]]:
         parameters = path_parameters(self.path_parameters, PATH_PARAMETERS, {"type": "string"})
         for q in self.query:
             param: dict[str, Any] = {
@@ -164,21 +158,28 @@ class CloudRoute(DeclaredRoute):
             if q.description:
                 param["description"] = q.description
             parameters.append(param)
-        return Operation(
-            method=self.method,
-            path=self.path,
-            operation_id=self.operation_id or self.endpoint.replace(".", "_"),
-            summary=self.summary,
-            description=self.description,
-            status=self.status,
-            response=self.response,
-            body=self.body,
-            request_content=self.request_content,
-            parameters=tuple(parameters),
-            errors={status: ERROR_STATUSES[status] for status in self.error_statuses()},
-            security=CALLER_SECURITY[self.caller],
-            extensions={"x-caller": self.caller},
-        )
+        return parameters
+
+    def document_specifics(self) -> dict[str, Any]:
+        return {
+            "request_content": self.request_content,
+            "security": CALLER_SECURITY[self.caller],
+            "extensions": {"x-caller": self.caller},
+        }
+
+
+class CloudRouteOptions(TypedDict, total=False):
+    """What a cloud route may declare besides its method, rule, summary and caller: the
+    fields of :class:`CloudRoute` with the same names."""
+
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    errors: tuple[int, ...]
+    query: tuple[QueryParam, ...]
+    request_content: Mapping[str, Any] | None
+    description: str | None
+    operation_id: str | None
 
 
 @dataclass
@@ -194,40 +195,20 @@ class CloudApi(DeclaredBlueprint[CloudRoute]):
         *,
         summary: str,
         caller: Caller,
-        body: type[BaseModel] | None = None,
-        response: type[BaseModel] | None = None,
-        status: int = 200,
-        errors: tuple[int, ...] = (),
-        query: tuple[QueryParam, ...] = (),
-        request_content: Mapping[str, Any] | None = None,
         before_caller: Callable[[], None] | None = None,
-        description: str | None = None,
-        operation_id: str | None = None,
+        **declared: Unpack[CloudRouteOptions],
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register ``view`` for ``method rule``. The view receives ``caller`` (what the
-        caller's authenticator returned; not for ``public`` and ``enrolling``) and ``body``
-        (the parsed model) besides its path parameters. ``before_caller`` runs first (a size
-        check that must not wait for the signature). ``operation_id`` keeps a published
-        operation id for a route that moved to another blueprint."""
+        """Register ``view`` for ``method rule``, with what ``declared`` says of it (see
+        :class:`CloudRoute`). The view receives ``caller`` (what the caller's authenticator
+        returned; not for ``public`` and ``enrolling``) and ``body`` (the parsed model) besides
+        its path parameters. ``before_caller`` runs first (a size check that must not wait for
+        the signature)."""
         if caller not in CALLERS:
             raise ValueError(f"unknown caller kind {caller!r}")
 
         def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-            full_rule, endpoint = self.declared_at(rule, view)
-            spec = CloudRoute(
-                method=method,
-                rule=full_rule,
-                endpoint=endpoint,
-                summary=summary,
-                caller=caller,
-                body=body,
-                response=response,
-                status=status,
-                errors=errors,
-                query=query,
-                request_content=request_content,
-                description=description,
-                operation_id=operation_id,
+            spec = self.declare(
+                CloudRoute, method, rule, view, summary=summary, caller=caller, **declared
             )
 
             def run(**kwargs: Any) -> Any:
@@ -235,11 +216,11 @@ class CloudApi(DeclaredBlueprint[CloudRoute]):
                     before_caller()
                 if caller in ("hq", "store"):
                     kwargs["caller"] = authenticate(caller)
-                if body is not None:
-                    kwargs["body"] = parse_body(body)
+                if spec.body is not None:
+                    kwargs["body"] = parse_body(spec.body)
                 return view(**kwargs)
 
-            return self.serve(spec, rule, view, run, status=status)
+            return self.serve(spec, rule, view, run, status=spec.status)
 
         return decorate
 

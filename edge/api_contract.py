@@ -8,9 +8,9 @@ and feeds the OpenAPI document and the connectivity table. A route cannot exist 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from flask import current_app, request
 from pydantic import BaseModel, Field
@@ -27,8 +27,8 @@ from edge.idempotency import (
     first_answer,
 )
 from shared.errors import ERROR_SCHEMA
-from shared.openapi import Operation, path_parameters, query_parameters
 from shared.openapi import openapi_document as build_openapi_document
+from shared.openapi import path_parameters, query_parameters
 from shared.text import FREE_TEXT_PATTERN
 from shared.web import DeclaredBlueprint, DeclaredRoute, RequestBody, bearer_token, parse_query
 from shared.web import parse_body as parse_json_body
@@ -109,12 +109,8 @@ ERROR_STATUSES = {
 class RouteSpec(DeclaredRoute):
     roles: frozenset[str]
     connectivity: Connectivity
-    body: type[BaseModel] | None
-    response: type[BaseModel] | None
-    status: int
     headers: tuple[HeaderParam, ...] = ()
     query: type[BaseModel] | None = None
-    errors: tuple[int, ...] = ()  # domain answers beyond those the declaration implies
     text_response: bool = False  # the route may also answer text/plain
     # OpenAPI links from this route's answer to the next calls a device makes with it:
     # {name: (operationId, {parameter: runtime expression})}.
@@ -123,8 +119,8 @@ class RouteSpec(DeclaredRoute):
     idempotency: Idempotency | None = None
     # Its success writes an outbox event for the cloud: the sync is kicked to push it soon.
     writes_events: bool = False
-    # The OpenAPI operationId when it is not the endpoint's name (kept when a route moves).
-    operation_id: str | None = None
+
+    ERROR_TEXTS: ClassVar[Mapping[int, str]] = ERROR_STATUSES
 
     def error_statuses(self) -> list[int]:
         """Every 4xx this route can answer: implied by its declaration, plus its own."""
@@ -140,6 +136,33 @@ class RouteSpec(DeclaredRoute):
         if self.path_parameters:
             statuses.add(404)
         return sorted(statuses)
+
+    def document_parameters(self) -> list[dict[str, Any]]:
+        parameters = path_parameters(self.path_parameters, PATH_PARAMETERS, ID_PARAMETER)
+        parameters += [
+            {
+                "name": h.name,
+                "in": "header",
+                "required": h.required,
+                "description": h.description,
+                "schema": h.schema,
+            }
+            for h in self.headers
+        ]
+        if self.query is not None:
+            parameters += query_parameters(self.query)
+        return parameters
+
+    def document_specifics(self) -> dict[str, Any]:
+        return {
+            "text_response": self.text_response,
+            "security": ("bearer",) if self.roles else (),
+            "links": {
+                name: {"operationId": op, "parameters": dict(params)}
+                for name, op, params in self.links
+            },
+            "extensions": {"x-connectivity": self.connectivity, "x-roles": sorted(self.roles)},
+        }
 
 
 @dataclass
@@ -187,11 +210,11 @@ class ApiBlueprint(DeclaredBlueprint[RouteSpec]):
             raise ValueError(f"unknown roles {sorted(unknown)}")
 
         def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-            full_rule, endpoint = self.declared_at(rule, view)
-            spec = RouteSpec(
-                method=method,
-                rule=full_rule,
-                endpoint=endpoint,
+            spec = self.declare(
+                RouteSpec,
+                method,
+                rule,
+                view,
                 summary=summary,
                 roles=roles,
                 connectivity=connectivity,
@@ -288,44 +311,10 @@ def parse_body(model: type[M]) -> M:
     return parse_json_body(model, integral_floats=True)
 
 
-def operation(spec: RouteSpec) -> Operation:
-    """A route's declaration as the OpenAPI document shows it."""
-    parameters = path_parameters(spec.path_parameters, PATH_PARAMETERS, ID_PARAMETER)
-    parameters += [
-        {
-            "name": h.name,
-            "in": "header",
-            "required": h.required,
-            "description": h.description,
-            "schema": h.schema,
-        }
-        for h in spec.headers
-    ]
-    if spec.query is not None:
-        parameters += query_parameters(spec.query)
-    return Operation(
-        method=spec.method,
-        path=spec.path,
-        operation_id=spec.operation_id or spec.endpoint.replace(".", "_"),
-        summary=spec.summary,
-        status=spec.status,
-        response=spec.response,
-        text_response=spec.text_response,
-        body=spec.body,
-        parameters=tuple(parameters),
-        errors={status: ERROR_STATUSES[status] for status in spec.error_statuses()},
-        security=("bearer",) if spec.roles else (),
-        links={
-            name: {"operationId": op, "parameters": dict(params)} for name, op, params in spec.links
-        },
-        extensions={"x-connectivity": spec.connectivity, "x-roles": sorted(spec.roles)},
-    )
-
-
 def openapi_document(specs: Iterable[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
     """OpenAPI 3.1 built from the route specs and their pydantic models."""
     return build_openapi_document(
-        [operation(s) for s in specs],
+        [s.operation() for s in specs],
         title=title,
         version=version,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from edge.settings import EdgeSettings, SettingsError, load_settings
 from shared import cli as shared_cli
+
+if TYPE_CHECKING:
+    from edge.db import Database
 
 EDGE_TOML = """\
 # Aisle store server configuration. Every key can be overridden by an environment variable:
@@ -178,16 +183,19 @@ def init(
     click.echo(f"config: {target}")
 
 
-def _migrate(settings: EdgeSettings) -> str | None:
+def _database(settings: EdgeSettings) -> AbstractContextManager[Database]:
+    """The store's database for one command (see :func:`shared.cli.using`)."""
     from edge.db import Database
+
+    return shared_cli.using(Database.open(settings.database_path))
+
+
+def _migrate(settings: EdgeSettings) -> str | None:
     from edge.migrations import upgrade_if_behind
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database.open(settings.database_path)
-    try:
+    with _database(settings) as db:
         return upgrade_if_behind(db.writer)
-    finally:
-        db.dispose()
 
 
 @edge.command("migrate")
@@ -204,23 +212,20 @@ def migrate(config: str | None) -> None:
 def import_catalog_cmd(file: str, config: str | None) -> None:
     """Import products from a CSV file, all or nothing."""
     from edge.catalog.service import CatalogImportError, import_catalog
-    from edge.db import Database
     from shared.clock import SystemClock
 
     settings = _load(config)
     _migrate(settings)
-    db = Database.open(settings.database_path)
-    try:
-        result = import_catalog(
-            db,
-            Path(file),
-            now=SystemClock().now(),
-            plu_length=settings.barcodes.variable_measure.plu_length,
-        )
-    except CatalogImportError as exc:
-        shared_cli.catalog_import_failed(exc.message, exc.details)
-    finally:
-        db.dispose()
+    with _database(settings) as db:
+        try:
+            result = import_catalog(
+                db,
+                Path(file),
+                now=SystemClock().now(),
+                plu_length=settings.barcodes.variable_measure.plu_length,
+            )
+        except CatalogImportError as exc:
+            shared_cli.catalog_import_failed(exc.message, exc.details)
     shared_cli.echo_catalog_imported(result)
 
 
@@ -250,21 +255,13 @@ def _parse_ttl(value: str | None) -> timedelta | None:
 def pair(role: str, name: str, ttl: str | None, config: str | None) -> None:
     """Pair a device; prints its bearer token on the last line (shown once)."""
     from edge.auth.service import pair_device
-    from edge.db import Database
-    from edge.errors import AisleError
     from shared.clock import SystemClock
 
     lifetime = _parse_ttl(ttl)
-    settings = _load(config)
-    db = Database.open(settings.database_path)
-    try:
+    with _database(_load(config)) as db:
         device_id, token = pair_device(
             db, role=role, name=name, now=SystemClock().now(), ttl=lifetime
         )
-    except AisleError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
     expiry = f", expires in {ttl}" if ttl else ""
     click.echo(f"paired {role} device {device_id}{expiry}")
     click.echo(token)
@@ -280,15 +277,10 @@ def devices() -> None:
 def devices_list(config: str | None) -> None:
     """Every paired device with its role, name and status (tokens are never shown again)."""
     from edge.auth.service import list_devices
-    from edge.db import Database
     from shared.clock import SystemClock
 
-    settings = _load(config)
-    db = Database.open(settings.database_path)
-    try:
+    with _database(_load(config)) as db:
         rows = list_devices(db)
-    finally:
-        db.dispose()
     now = SystemClock().now()
     click.echo(f"{'id':36}  {'role':8}  {'status':8}  {'paired':16}  name")
     for d in rows:
@@ -302,18 +294,10 @@ def devices_list(config: str | None) -> None:
 def devices_revoke(device_id: str, config: str | None) -> None:
     """Stop DEVICE_ID's token now: its next request gets 401."""
     from edge.auth.service import revoke_device
-    from edge.db import Database
-    from edge.errors import AisleError
     from shared.clock import SystemClock
 
-    settings = _load(config)
-    db = Database.open(settings.database_path)
-    try:
+    with _database(_load(config)) as db:
         info = revoke_device(db, device_id, now=SystemClock().now())
-    except AisleError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
     click.echo(f"revoked {info.role} device {info.id} {info.name}".rstrip())
 
 
@@ -323,7 +307,6 @@ def devices_revoke(device_id: str, config: str | None) -> None:
 @config_option
 def enroll_cmd(cloud_url: str, code: str, config: str | None) -> None:
     """Link this store to the chain's cloud: makes the store's key and pins the cloud's."""
-    from edge.db import Database
     from edge.errors import AisleError
     from edge.sync_client.service import enroll
     from edge.sync_client.transport import CloudLinkError
@@ -331,13 +314,11 @@ def enroll_cmd(cloud_url: str, code: str, config: str | None) -> None:
 
     settings = _load(config)
     _migrate(settings)
-    db = Database.open(settings.database_path)
-    try:
-        done = enroll(settings, db, cloud_url=cloud_url, code=code, now=SystemClock().now())
-    except (CloudLinkError, AisleError) as exc:
-        raise click.ClickException(f"enrollment failed: {exc.message}") from None
-    finally:
-        db.dispose()
+    with _database(settings) as db:
+        try:
+            done = enroll(settings, db, cloud_url=cloud_url, code=code, now=SystemClock().now())
+        except (CloudLinkError, AisleError) as exc:
+            raise click.ClickException(f"enrollment failed: {exc.message}") from None
     click.echo(f"store {done.store_id} enrolled with {done.cloud_url}")
     click.echo(f"cloud key pinned: {done.cloud_public_key}")
 
@@ -346,22 +327,20 @@ def enroll_cmd(cloud_url: str, code: str, config: str | None) -> None:
 @config_option
 def sync_now(config: str | None) -> None:
     """Push every waiting event and pull every feed once, now (waits for a running sync)."""
-    from edge.db import Database
     from edge.sync_client.scheduler import SyncRunner
     from edge.sync_client.service import status
     from shared.clock import SystemClock
 
     settings = _load(config)
     _migrate(settings)
-    db = Database.open(settings.database_path)
     clock = SystemClock()
-    runner = SyncRunner(settings, db, clock)
-    try:
-        outcome = runner.run(push=True, pull=True, force=True)
-        state = status(db, clock.now())
-    finally:
-        runner.close()
-        db.dispose()
+    with _database(settings) as db:
+        runner = SyncRunner(settings, db, clock)
+        try:
+            outcome = runner.run(push=True, pull=True, force=True)
+            state = status(db, clock.now())
+        finally:
+            runner.close()
     click.echo(outcome)
     click.echo(
         f"outbox pending {state['outbox_pending']}, cloud holds up to seq {state['acked_seq']}, "
@@ -390,16 +369,14 @@ def recover_cmd(wait_s: float, config: str | None) -> None:
     """
     import time
 
-    from edge.db import Database
     from edge.sync_client import recovery, service
     from edge.sync_client.transport import CloudLinkError
     from shared.clock import SystemClock
 
     settings = _load(config)
     _migrate(settings)
-    db = Database.open(settings.database_path)
     clock = SystemClock()
-    try:
+    with _database(settings) as db:
         link = service.link_of(db)
         if link is None:
             raise click.ClickException("this store is not enrolled with a cloud")
@@ -437,8 +414,6 @@ def recover_cmd(wait_s: float, config: str | None) -> None:
                 click.echo(waiting)
                 return
             time.sleep(min(5.0, max(0.1, deadline - time.monotonic())))
-    finally:
-        db.dispose()
 
 
 @edge.command("serve")

@@ -23,11 +23,11 @@ from edge.db import Database, to_sql_time
 
 log = logging.getLogger(__name__)
 
-PRUNE_CHUNK = 5_000
-
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceReport:
+    """What one maintenance pass did: acknowledged events pruned, WAL pages checkpointed."""
+
     pruned: int
     checkpointed_pages: int
     wal_pages_left: int
@@ -37,6 +37,10 @@ class MaintenanceReport:
             f"pruned {self.pruned} acknowledged events; checkpointed "
             f"{self.checkpointed_pages} WAL pages ({self.wal_pages_left} left)"
         )
+
+
+#: Acknowledged events deleted per transaction, so the writer lock is never held long.
+PRUNE_CHUNK = 5_000
 
 
 def prune_outbox(db: Database, *, now: datetime, keep_days: float) -> int:

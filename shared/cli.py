@@ -1,18 +1,21 @@
 """Command-line plumbing both ``aisle edge`` and ``aisle cloud`` use: the ``--config`` option,
 loading it into settings (a bad file stops the command with its message), the ``serve`` options
-and the report of a catalog import."""
+a database opened for one command, and the report of a catalog import."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NoReturn, Protocol, TypeVar
 
 import click
 
+from shared.errors import ApiError
 from shared.settings import SettingsError
 
 S = TypeVar("S")
+D = TypeVar("D", bound="Disposable")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,6 +39,24 @@ def load_config(load: Callable[[str], S], config: str | None) -> S:
         return load(config)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+class Disposable(Protocol):
+    """A database a command opens: closed with :meth:`dispose`."""
+
+    def dispose(self) -> None: ...
+
+
+@contextmanager
+def using(db: D) -> Iterator[D]:
+    """``db`` for one command's work, closed whatever happens. A refusal
+    (:class:`~shared.errors.ApiError`) stops the command with its message (exit status 1)."""
+    try:
+        yield db
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
 
 
 def server_options(command: F) -> F:

@@ -5,10 +5,10 @@ one set of Flask error handlers that renders every refusal in the shape of :mod:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from flask import Blueprint, Flask, request
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared.errors import ApiError, BadRequest, Unprocessable
 from shared.http_errors import http_error
-from shared.openapi import openapi_path, rule_parameters
+from shared.openapi import Operation, openapi_path, rule_parameters
 from shared.text import FREE_TEXT_PATTERN
 from shared.untrusted import UntrustedInputError, loads_json
 
@@ -104,15 +104,28 @@ def bearer_token() -> str | None:
     return token.strip() or None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeclaredRoute:
     """What every route declaration says: its method, its full rule, its Flask endpoint
-    (``blueprint.view``) and a summary. Each server adds what its callers and document need."""
+    (``blueprint.view``), a summary, what it reads and answers, and the refusals of its own.
+    Each server adds what its callers and document need, and says which refusals the
+    declaration implies (:meth:`error_statuses`) and why each can come (``ERROR_TEXTS``)."""
 
     method: str
     rule: str
     endpoint: str
     summary: str
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()  # refusals of its own, beyond those the declaration implies
+    description: str | None = None
+    # The operation's id in the document; by default its endpoint's (``blueprint_view``). A
+    # route moved to another blueprint keeps the id it was published with.
+    operation_id: str | None = None
+
+    #: Why each refusal can come, as the server's document says it.
+    ERROR_TEXTS: ClassVar[Mapping[int, str]] = {}
 
     @property
     def path(self) -> str:
@@ -121,6 +134,35 @@ class DeclaredRoute:
     @property
     def path_parameters(self) -> list[str]:
         return rule_parameters(self.rule)
+
+    def error_statuses(self) -> list[int]:
+        """Every refusal this route can answer: its own and those its declaration implies."""
+        return sorted(self.errors)
+
+    def document_parameters(self) -> list[dict[str, Any]]:
+        """Its path, header and query parameters as the OpenAPI document lists them."""
+        return []
+
+    def document_specifics(self) -> dict[str, Any]:
+        """What else of :class:`~shared.openapi.Operation` this server's routes say (security,
+        extensions, links...)."""
+        return {}
+
+    def operation(self) -> Operation:
+        """The route as the OpenAPI document shows it."""
+        return Operation(
+            method=self.method,
+            path=self.path,
+            operation_id=self.operation_id or self.endpoint.replace(".", "_"),
+            summary=self.summary,
+            description=self.description,
+            status=self.status,
+            response=self.response,
+            body=self.body,
+            parameters=tuple(self.document_parameters()),
+            errors={status: self.ERROR_TEXTS[status] for status in self.error_statuses()},
+            **self.document_specifics(),
+        )
 
 
 R = TypeVar("R", bound=DeclaredRoute)
@@ -143,10 +185,17 @@ class DeclaredBlueprint(Generic[R]):
             self.name, type(self).__module__, url_prefix=self.url_prefix or None
         )
 
-    def declared_at(self, rule: str, view: Callable[..., Any]) -> tuple[str, str]:
-        """The full rule (with the prefix) and the Flask endpoint of ``view`` served at
-        ``rule``."""
-        return self.url_prefix + rule, f"{self.name}.{view.__name__}"
+    def declare(
+        self, kind: type[R], method: str, rule: str, view: Callable[..., Any], **fields: Any
+    ) -> R:
+        """The declaration of ``view`` served at ``method rule`` (below the prefix): its full
+        rule, its Flask endpoint, and ``fields``, the rest of what ``kind`` says."""
+        return kind(
+            method=method,
+            rule=self.url_prefix + rule,
+            endpoint=f"{self.name}.{view.__name__}",
+            **fields,
+        )
 
     def serve(
         self,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -312,6 +312,13 @@ class FeedItem(_Schema):
     """One item of a pull feed: the current state of one key at the cloud."""
 
     FEED: ClassVar[str]
+
+    @classmethod
+    def of_record(cls, record: object, **values: Any) -> Self:
+        """The item of a table row whose columns bear its field names. ``values`` give the
+        fields the row does not hold as the wire carries them (a time as its text)."""
+        columns = {name: getattr(record, name) for name in cls.model_fields if name not in values}
+        return cls(**columns, **values)
 
     def to_dict(self) -> dict[str, Any]:
         """The item's ``data`` in its feed page."""

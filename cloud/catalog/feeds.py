@@ -297,16 +297,10 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
         if feed == "prices":
             out.append(FeedChange(key, price.to_dict()))
             continue
-        item = CatalogItem(
+        item = CatalogItem.of_record(
+            product,
             **price.model_dump(),
-            name=product.name,
             barcodes=barcodes.get(key, []),
-            tax_rate_bp=product.tax_rate_bp,
-            category=product.category,
-            sold_by=product.sold_by,  # type: ignore[arg-type]  # the table's check constraint
-            age_restricted=product.age_restricted,
-            plu=product.plu,
-            max_price=product.max_price,
             updated_at=product.updated_at.isoformat(),
         )
         out.append(FeedChange(key, item.to_dict()))
@@ -315,15 +309,7 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
 
 def store_settings_dict(store: Store) -> dict[str, Any]:
     """A store's settings as its feed carries them."""
-    return StoreSettingsItem(
-        id=store.id,
-        name=store.name,
-        format=store.format,
-        area_m2=store.area_m2,
-        timezone=store.timezone,
-        currency=store.currency,
-        updated_at=store.updated_at.isoformat(),
-    ).to_dict()
+    return StoreSettingsItem.of_record(store, updated_at=store.updated_at.isoformat()).to_dict()
 
 
 def read_page(

@@ -120,12 +120,9 @@ def request(db: Database, client: CloudClient, *, now: datetime) -> Recovery:
 
 def _pending(db: Database) -> SyncRecovery | None:
     with db.read() as session:
-        return session.execute(
-            select(SyncRecovery)
-            .where(SyncRecovery.status == REQUESTED)
-            .order_by(SyncRecovery.requested_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        newest_first = SyncRecovery.requested_at.desc()
+        asked = select(SyncRecovery).where(SyncRecovery.status == REQUESTED)
+        return session.scalars(asked.order_by(newest_first).limit(1)).first()
 
 
 def _number_of(sale_number: str | None, store_id: str) -> int | None:
