@@ -19,6 +19,7 @@ from cloud.migrations import current_revision, head_revision
 from cloud.settings import CloudSettings
 from cloud.web import CloudApi, CloudRoute, ctx, missing_authenticators, openapi_document
 from shared.clock import Clock, SystemClock
+from shared.pii import Keyring
 from shared.web import ErrorAnswer, install_error_handlers
 from sync.keys import load_or_create_private_key
 from sync.protocol import MAX_BATCH_BYTES, PROTOCOL_VERSION, accepted_versions
@@ -78,10 +79,11 @@ def all_apis() -> list[CloudApi]:
     from cloud.catalog.api import api as feeds_api
     from cloud.ingest.api import api as ingest_api
     from cloud.ingest.recovery_api import api as recovery_api
+    from cloud.members.api import api as members_api
     from cloud.sales.api import api as sales_api
     from cloud.stores.api import api as stores_api
 
-    return [system_api, stores_api, ingest_api, feeds_api, sales_api, recovery_api]
+    return [system_api, stores_api, ingest_api, feeds_api, sales_api, recovery_api, members_api]
 
 
 def all_routes() -> list[CloudRoute]:
@@ -113,6 +115,7 @@ def build_context(
         cloud_key=load_or_create_private_key(settings.key_path),
         protocol_version=protocol_version,
         accepted_versions=frozenset(accepted or accepted_versions(protocol_version)),
+        members_keyring=Keyring.load_or_create(settings.members_keyring_path),
     )
 
 

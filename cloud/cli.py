@@ -43,6 +43,11 @@ feed_retention_days = 90  # change history kept; an older cursor gets a paged sn
 
 [enrollment]
 code_ttl_s = 86400        # a one-time enrollment code expires after this many seconds
+
+[members]
+default_region = "CN"     # a phone number typed without +country code is read in this region
+points_expiry_days = 365  # earned points expire this long after the sale that earned them
+hold_ttl_s = 900          # a store's online hold on a cart's points lapses after this long
 """
 
 

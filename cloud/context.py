@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cloud.db import Database
 from cloud.settings import CloudSettings
 from shared.clock import Clock
+from shared.pii import Keyring
 
 
 @dataclass
@@ -20,3 +21,4 @@ class CloudContext:
     cloud_key: Ed25519PrivateKey
     protocol_version: int
     accepted_versions: Collection[int]
+    members_keyring: Keyring

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from sqlalchemy import Engine, String, create_engine
+from sqlalchemy import BigInteger, Engine, Integer, String, create_engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -68,6 +68,8 @@ class Base(DeclarativeBase):
 
 
 # Shared column types.
+#: Autoincrementing 64-bit key: BIGINT on PostgreSQL, the rowid alias on SQLite.
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
 StoreId = Annotated[str, mapped_column(String(32))]
 Uuid = Annotated[str, mapped_column(UuidText())]
 

@@ -10,6 +10,8 @@ from cloud.ingest.models import (
     StoreRecovery,
     StoreSyncState,
 )
+from cloud.members.models import Member, PointsAllocation, PointsEntry, PointsHold, PointsLot
+from cloud.reconciliation.models import ReconciliationException
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from cloud.stores.models import ApiToken, EnrollmentCode, Store, StoreKey
 
@@ -23,8 +25,14 @@ __all__ = [
     "ExitPassUse",
     "FeedEpoch",
     "FeedHorizon",
+    "Member",
+    "PointsAllocation",
+    "PointsEntry",
+    "PointsHold",
+    "PointsLot",
     "Product",
     "Quarantined",
+    "ReconciliationException",
     "RequestNonce",
     "Return",
     "Sale",

@@ -37,6 +37,17 @@ class EnrollmentSettings(Section):
     code_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
 
+class MembersSettings(Section):
+    """The chain's membership and points rules."""
+
+    # Where a phone number typed without its country code is read (ISO 3166 alpha-2).
+    default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    # Earned points expire this many days after the sale that earned them.
+    points_expiry_days: int = Field(default=365, ge=1, le=3650)
+    # A store's online hold on points for a cart lapses after this long.
+    hold_ttl_s: int = Field(default=900, ge=30, le=86_400)
+
+
 class CloudSettings(Section):
     """Everything the cloud service needs to know, validated."""
 
@@ -45,6 +56,7 @@ class CloudSettings(Section):
     server: ServerSettings = ServerSettings()
     sync: SyncSettings = SyncSettings()
     enrollment: EnrollmentSettings = EnrollmentSettings()
+    members: MembersSettings = MembersSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -62,6 +74,11 @@ class CloudSettings(Section):
     def key_path(self) -> Path:
         """The cloud's Ed25519 signing key; stores pin its public half at enrollment."""
         return self.data_dir / "cloud_key.pem"
+
+    @property
+    def members_keyring_path(self) -> Path:
+        """The keys that seal members' personal data and index their phones."""
+        return self.data_dir / "members.keys"
 
 
 #: ``load_settings(path=None, *, environ=None, overrides=None)``: the cloud service's settings from

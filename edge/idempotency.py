@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,11 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from edge.db import Base, Database, RawTransaction, to_sql_time
-from edge.errors import Conflict, Unprocessable
+from edge.errors import Conflict
+from shared.idempotency import KEY_MAX, KEY_PATTERN, check_key
 
-KEY_PATTERN = r"^[!-~]{1,128}$"
-KEY_MAX = 128
-_KEY = re.compile(KEY_PATTERN)
+__all__ = ["KEY_MAX", "KEY_PATTERN", "check_key"]
 
 
 class IdempotentRequest(Base):
@@ -50,26 +48,6 @@ class IdempotentRequest(Base):
     response: Mapped[str | None]  # the answer's JSON, when it was known in the transaction
     resource_id: Mapped[str | None] = mapped_column(String(36))  # else what it made (a sale)
     created_at: Mapped[datetime]
-
-
-def check_key(value: str | None, *, required: bool) -> str | None:
-    """``value`` if it is a well-formed key; None when absent and not ``required``; 422 else
-    (an empty header is a malformed key, not an absent one)."""
-    if value is None:
-        if required:
-            raise Unprocessable(
-                "the Idempotency-Key header is required for this request",
-                code="idempotency_key_required",
-                details={"header": "Idempotency-Key"},
-            )
-        return None
-    if _KEY.fullmatch(value) is None:
-        raise Unprocessable(
-            f"Idempotency-Key must be 1 to {KEY_MAX} visible ASCII characters",
-            code="bad_idempotency_key",
-            details={"header": "Idempotency-Key"},
-        )
-    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,12 @@ overwritten. Public keys travel as the standard base64 of their 32 raw bytes.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from shared.secret_files import SecretFileExists, write_secret
 from sync.protocol import b64decode, b64encode
 
 PUBLIC_KEY_BYTES = 32
@@ -38,25 +37,12 @@ def private_key_pem(key: Ed25519PrivateKey) -> bytes:
 def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
     """Write ``key`` to ``path`` with mode 0600; refuses to replace an existing file.
 
-    The file appears whole or not at all (written to a temporary file, synced, then linked).
+    The file appears whole or not at all (:func:`shared.secret_files.write_secret`).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(private_key_pem(key))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise KeyFileError(f"{path} exists; refusing to overwrite a key") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        write_secret(path, private_key_pem(key))
+    except SecretFileExists as exc:
+        raise KeyFileError(f"{path} exists; refusing to overwrite a key") from exc
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

@@ -7,10 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db import Base
-
-#: Autoincrementing 64-bit key: BIGINT on PostgreSQL, the rowid alias on SQLite.
-BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+from cloud.db import Base, BigIntKey
 
 
 class Change(Base):

@@ -1,0 +1,2 @@
+"""The chain's members and their points: the registry, sealed personal data, the points
+ledger."""

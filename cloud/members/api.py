@@ -1,0 +1,170 @@
+"""HQ's API over members and points: look a member up, read them and their ledger (why every
+entry happened), adjust their points with a reason, and list reconciliation exceptions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import request
+from pydantic import BaseModel, Field
+
+from cloud.errors import Unprocessable
+from cloud.members import service
+from cloud.reconciliation.service import list_exceptions
+from cloud.web import CloudApi, QueryParam, RequestBody, ctx, int_arg, whole_number_param
+from shared.idempotency import check_key
+from shared.text import FREE_TEXT_PATTERN
+
+api = CloudApi("members")
+
+#: Points one adjustment may move either way.
+MAX_ADJUSTMENT = 10_000_000
+
+
+class MemberOut(BaseModel):
+    id: str
+    code: str
+    masked_phone: str
+    tier: str
+    balance: int
+    available: int
+    status: str
+    created_at: str
+
+
+class MembersOut(BaseModel):
+    members: list[MemberOut]
+
+
+class LedgerOut(BaseModel):
+    member_id: str
+    balance: int
+    entries: list[dict[str, Any]]
+    last_id: int
+    more: bool
+
+
+class AdjustmentBody(RequestBody):
+    points: int = Field(ge=-MAX_ADJUSTMENT, le=MAX_ADJUSTMENT)
+    reason: str = Field(min_length=1, max_length=200, pattern=FREE_TEXT_PATTERN)
+
+
+class AdjustmentOut(BaseModel):
+    entry_id: int
+    member_id: str
+    points: int
+    reason: str | None
+    balance_after: int
+
+
+class ExceptionsOut(BaseModel):
+    exceptions: list[dict[str, Any]]
+
+
+@api.route(
+    "GET",
+    "/members",
+    summary="Find the member a phone number or member code names",
+    caller="hq",
+    response=MembersOut,
+    query=(
+        QueryParam("phone", {"type": "string", "maxLength": 32}, "a mobile number", False),
+        QueryParam("code", {"type": "string", "maxLength": 32}, "a member code", False),
+    ),
+    errors=(404,),
+)
+def find_member(caller: Any) -> dict[str, Any]:
+    """``{"members": [member]}``: the (surviving) member, with the phone masked."""
+    text = request.args.get("code") or request.args.get("phone")
+    if not text:
+        raise Unprocessable("give ?phone= or ?code=", code="phone_or_code_required")
+    c = ctx()
+    member = service.look_up(
+        c.db, c.members_keyring, text, region=c.settings.members.default_region, now=c.clock.now()
+    )
+    return {"members": [member]}
+
+
+@api.route(
+    "GET",
+    "/members/<member_id>",
+    summary="Read a member: masked phone, tier, balance and points free to spend",
+    caller="hq",
+    response=MemberOut,
+    errors=(404,),
+)
+def read_member(caller: Any, member_id: str) -> dict[str, Any]:
+    c = ctx()
+    return service.read_member(c.db, c.members_keyring, member_id, now=c.clock.now())
+
+
+@api.route(
+    "GET",
+    "/members/<member_id>/ledger",
+    summary="Read a member's points ledger: every entry, why it happened and the lots it moved",
+    caller="hq",
+    response=LedgerOut,
+    query=(
+        whole_number_param("limit", low=1, high=service.MAX_LEDGER_PAGE),
+        whole_number_param("after", low=0, high=2**62, description="the last entry id read"),
+    ),
+    errors=(404,),
+)
+def member_ledger(caller: Any, member_id: str) -> dict[str, Any]:
+    limit = int_arg("limit", default=100, low=1, high=service.MAX_LEDGER_PAGE)
+    after = int_arg("after", default=0, low=0, high=2**62)
+    return service.ledger_page(ctx().db, member_id, after_id=after, limit=limit)
+
+
+@api.route(
+    "POST",
+    "/members/<member_id>/adjustments",
+    summary="Adjust a member's points, with a reason (Idempotency-Key header required)",
+    caller="hq",
+    body=AdjustmentBody,
+    response=AdjustmentOut,
+    status=201,
+    errors=(404, 409),
+)
+def adjust(caller: Any, member_id: str, body: AdjustmentBody) -> dict[str, Any]:
+    key = check_key(request.headers.get("Idempotency-Key"), required=True)
+    assert key is not None
+    c = ctx()
+    now = c.clock.now()
+    if body.points == 0:
+        raise Unprocessable("an adjustment moves at least one point", code="bad_points")
+    return service.adjust_points(
+        c.db,
+        member_id,
+        points=body.points,
+        reason=body.reason,
+        key=f"hq:{key}",
+        now=now,
+        expiry=timedelta(days=c.settings.members.points_expiry_days),
+    )
+
+
+@api.route(
+    "GET",
+    "/exceptions",
+    summary="List reconciliation exceptions: points overdrafts and the like, with their amounts",
+    caller="hq",
+    response=ExceptionsOut,
+    query=(
+        QueryParam("store", {"type": "string", "maxLength": 32}, "only this store", False),
+        QueryParam("kind", {"type": "string", "maxLength": 32}, "only this kind", False),
+        whole_number_param("limit", low=1, high=500),
+        whole_number_param("after", low=0, high=2**62, description="the last id read"),
+    ),
+)
+def exceptions(caller: Any) -> dict[str, Any]:
+    return {
+        "exceptions": list_exceptions(
+            ctx().db,
+            store_id=request.args.get("store"),
+            kind=request.args.get("kind"),
+            after_id=int_arg("after", default=0, low=0, high=2**62),
+            limit=int_arg("limit", default=100, low=1, high=500),
+        )
+    }
