@@ -358,3 +358,89 @@ def quarantine_list_cmd(store: str | None, limit: int, config: str | None) -> No
             f"{row['created_at']}  {row['reason']}"
         )
     click.echo(f"{len(rows)} quarantined event(s)")
+
+
+@cloud.group("exceptions")
+def exceptions() -> None:
+    """Reconciliation exceptions: what happened offline against a rule, with its amount."""
+
+
+@exceptions.command("list")
+@click.option("--store", default=None, help="only this store")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 500))
+@config_option
+def exceptions_list_cmd(store: str | None, limit: int, config: str | None) -> None:
+    """List reconciliation exceptions in the order they were raised."""
+    from cloud.reconciliation.service import list_exceptions
+
+    with _database(_load(config)) as db:
+        rows = list_exceptions(db, store_id=store, limit=limit)
+    if not rows:
+        click.echo("no reconciliation exceptions")
+        return
+    for row in rows:
+        click.echo(
+            f"{row['created_at']}  {row['kind']}  store {row['store_id'] or '-'}  "
+            f"{row['amount']} {row['unit']}  member {row['subject_id']}  from {row['origin_id']}"
+        )
+    click.echo(f"{len(rows)} exception(s)")
+
+
+@cloud.group("members")
+def members() -> None:
+    """The chain's members: their keys and their points."""
+
+
+@members.command("rotate-key")
+@config_option
+def members_rotate_key_cmd(config: str | None) -> None:
+    """Seal members' personal data under a new key from now on. The old keys stay, to read
+    what they sealed; `aisle cloud members reseal` seals it all again under the new one."""
+    from shared.pii import Keyring
+
+    path = _load(config).members_keyring_path
+    keyring = Keyring.load_or_create(path).rotate()
+    keyring.save(path)
+    click.echo(f"new key {keyring.current}; servers seal with it once restarted")
+
+
+@members.command("reseal")
+@config_option
+def members_reseal_cmd(config: str | None) -> None:
+    """Seal again, under the current key, every member sealed under an older one."""
+    from cloud.members.registry import reseal
+    from shared.pii import Keyring
+
+    settings = _load(config)
+    keyring = Keyring.load_or_create(settings.members_keyring_path)
+    total, after = 0, None
+    with _database(settings) as db:
+        while True:
+            with db.write() as uow:
+                done, last = reseal(uow.session, keyring, after=after, limit=500)
+                uow.commit()
+            total += done
+            if last is None:
+                break
+            after = last
+    click.echo(f"{total} member(s) sealed again under {keyring.current}")
+
+
+@members.command("expire-points")
+@config_option
+def members_expire_points_cmd(config: str | None) -> None:
+    """Write the expiry of every lot of points past its date (run it daily)."""
+    from cloud.members.ledger import expire_due
+    from shared.clock import SystemClock
+
+    now = SystemClock().now()
+    total = 0
+    with _database(_load(config)) as db:
+        while True:
+            with db.write() as uow:
+                done = expire_due(uow.session, now=now, limit=1000)
+                uow.commit()
+            total += done
+            if done == 0:
+                break
+    click.echo(f"{total} lot(s) expired")

@@ -21,6 +21,7 @@ from edge.migrations import HEAD, current_revision
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
 from shared.clock import Clock, SystemClock
+from shared.pii import Keyring
 from shared.web import install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def build_context(
         payments=payments or payment_provider(settings),
         store_key=load_or_create_store_key(settings.store_key_path),
         authenticator=Authenticator(db),
+        members_keyring=Keyring.load_or_create(settings.members_keyring_path),
         rng=rng or random.SystemRandom(),
         gate=WorkGate(settings.server.work_slots),
     )

@@ -81,6 +81,10 @@ audit_large_basket_items = 20
 audit_large_basket_rate_bp = 1500 # 15 % of baskets with 20 items or more
 audit_large_total = 50000
 audit_large_total_rate_bp = 1500
+
+# Members who sign up here: a phone number typed without +country code is read in this region.
+[members]
+default_region = "CN"
 """
 
 

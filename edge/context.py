@@ -16,6 +16,7 @@ from edge.db import Database
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
 from shared.clock import Clock
+from shared.pii import Keyring
 
 
 @dataclass
@@ -28,6 +29,7 @@ class StoreContext:
     payments: PaymentProvider
     store_key: Ed25519PrivateKey
     authenticator: Authenticator
+    members_keyring: Keyring
     rng: random.Random = field(default_factory=random.SystemRandom)
     gate: WorkGate = field(default_factory=lambda: WorkGate(4))
 

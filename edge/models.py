@@ -15,6 +15,7 @@ from edge.checkout.models import (
 from edge.checkout.payment_intents import PaymentIntent
 from edge.idempotency import IdempotentRequest
 from edge.inventory.models import StockLevel, StockMovement
+from edge.members.models import Member
 from edge.outbox.models import Counter, OutboxEvent
 from edge.sync_client.models import (
     CloudLink,
@@ -35,6 +36,7 @@ __all__ = [
     "ExitPass",
     "FeedCursor",
     "IdempotentRequest",
+    "Member",
     "OutboxEvent",
     "Payment",
     "PaymentIntent",

@@ -17,6 +17,7 @@ def all_apis() -> list[ApiBlueprint]:
     from edge.catalog.api import api as catalog_api
     from edge.checkout.api import api as checkout_api
     from edge.inventory.api import api as inventory_api
+    from edge.members.api import api as members_api
     from edge.reports.api import api as reports_api
     from edge.sync_client.api import api as sync_api
     from edge.system_api import api as system_api
@@ -26,6 +27,7 @@ def all_apis() -> list[ApiBlueprint]:
         catalog_api,
         checkout_api,
         inventory_api,
+        members_api,
         reports_api,
         sync_api,
         devices_api,

@@ -168,6 +168,13 @@ class MaintenanceSettings(Section):
     abandoned_payment_grace_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
 
 
+class MembersSettings(Section):
+    """Members at this store."""
+
+    # Where a phone number typed without its country code is read (ISO 3166 alpha-2).
+    default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+
+
 class EdgeSettings(Section):
     """Everything one store server needs to know, validated."""
 
@@ -179,6 +186,7 @@ class EdgeSettings(Section):
     exit_pass: ExitPassSettings = ExitPassSettings()
     sync: SyncSettings = SyncSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    members: MembersSettings = MembersSettings()
 
     @field_validator("barcodes")
     @classmethod
@@ -204,6 +212,11 @@ class EdgeSettings(Section):
     @property
     def store_key_path(self) -> Path:
         return self.data_dir / "store_key.pem"
+
+    @property
+    def members_keyring_path(self) -> Path:
+        """The store's own keys that seal its members' phones and names."""
+        return self.data_dir / "members.keys"
 
     @property
     def sync_key_path(self) -> Path:

@@ -9,7 +9,9 @@ of a database file alone reads no phone number or name.
   :meth:`Keyring.open` still reads what older keys sealed. ``context`` (the row and the field)
   is authenticated with it: a sealed value copied onto another row or field does not open.
 * :meth:`Keyring.rotate` adds a new current key; what the old ones sealed stays readable until
-  it is sealed again (:meth:`Keyring.needs_resealing`).
+  it is sealed again (:meth:`Keyring.needs_resealing`). A process that meets a key it does not
+  hold (another rotated the file) reads it from the file; it seals with its own current key
+  until it restarts.
 * :meth:`Keyring.blind_index` is an HMAC-SHA256 of a normalised value under the index key: equal
   values find each other, and the index says nothing of the value to whoever lacks the key. The
   index key never rotates (every index would have to be rebuilt with it).
@@ -23,11 +25,14 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nacl.exceptions import CryptoError
+from nacl.public import SealedBox
+from nacl.signing import SigningKey, VerifyKey
 
 from shared.secret_files import SecretFileExists, write_secret
 
@@ -47,6 +52,9 @@ class Keyring:
     keys: dict[str, bytes]
     current: str
     index_key: bytes
+    # The file it was read from: a key this process does not hold yet (another process
+    # rotated) is read from there when something sealed with it must be opened.
+    path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.current not in self.keys:
@@ -77,8 +85,9 @@ class Keyring:
                 keys={k: base64.b64decode(v, validate=True) for k, v in doc["keys"].items()},
                 current=doc["current"],
                 index_key=base64.b64decode(doc["index_key"], validate=True),
+                path=path,
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, KeyringError) as exc:
             raise KeyringError(f"cannot read the keyring {path}: {exc}") from None
 
     @classmethod
@@ -107,7 +116,7 @@ class Keyring:
         number = 1 + max(int(k[1:]) for k in self.keys if k[:1] == "k" and k[1:].isdigit())
         key_id = f"k{number}"
         keys = {**self.keys, key_id: AESGCM.generate_key(bit_length=256)}
-        return Keyring(keys=keys, current=key_id, index_key=self.index_key)
+        return Keyring(keys=keys, current=key_id, index_key=self.index_key, path=self.path)
 
     # -- sealing ---------------------------------------------------------------------------
 
@@ -124,6 +133,9 @@ class Keyring:
         """The text :meth:`seal` sealed with ``context``; :class:`KeyringError` otherwise."""
         key_id = sealed_key_id(sealed)
         key = self.keys.get(key_id)
+        if key is None and self.path is not None:
+            self.keys.update(Keyring.load(self.path).keys)  # rotated by another process
+            key = self.keys.get(key_id)
         if key is None:
             raise KeyringError(f"sealed with key {key_id!r}, which this keyring does not hold")
         start = 2 + len(key_id)
@@ -157,3 +169,31 @@ def sealed_key_id(sealed: bytes) -> str:
         return sealed[2 : 2 + sealed[1]].decode("ascii")
     except UnicodeDecodeError:
         raise KeyringError("not sealed bytes of a known version") from None
+
+
+# -- sealed to the cloud ---------------------------------------------------------------------
+#
+# What a store sends the cloud about a member (the phone a sign-up was made with) must not sit
+# in clear in the store's outbox either. The store seals it to the cloud's own Ed25519 key,
+# pinned at enrollment, turned into its Curve25519 form: libsodium's sealed box (an ephemeral
+# X25519 key agreement and XSalsa20-Poly1305), through PyNaCl. Only the cloud's private key
+# opens it; the store that wrote it cannot read it back.
+
+
+def seal_for(public_key_b64: str, plaintext: str) -> str:
+    """``plaintext`` sealed to the holder of the Ed25519 key ``public_key_b64``, as base64."""
+    try:
+        verify_key = VerifyKey(base64.b64decode(public_key_b64, validate=True))
+        box = SealedBox(verify_key.to_curve25519_public_key())
+    except (ValueError, CryptoError) as exc:
+        raise KeyringError(f"not an Ed25519 public key: {exc}") from None
+    return base64.b64encode(box.encrypt(plaintext.encode("utf-8"))).decode("ascii")
+
+
+def open_sealed(private_seed: bytes, sealed_b64: str) -> str:
+    """What :func:`seal_for` sealed to the Ed25519 key whose 32-byte seed is ``private_seed``."""
+    box = SealedBox(SigningKey(private_seed).to_curve25519_private_key())
+    try:
+        return box.decrypt(base64.b64decode(sealed_b64, validate=True)).decode("utf-8")
+    except (ValueError, CryptoError):
+        raise KeyringError("the sealed value does not open with this key") from None

@@ -97,6 +97,7 @@ SALE_COMPLETED = "sale.completed"
 RETURN_CREATED = "return.created"
 STOCK_MOVED = "stock.moved"
 EXIT_PASS_USED = "exit_pass.used"  # noqa: S105 (an event type, not a password)
+MEMBER_SIGNED_UP = "member.signed_up"
 #: The stand-in a store sends, under the same seq and id, for an event the cloud refused even
 #: alone (too large, unreadable): the cloud quarantines it with the store's reason, the store
 #: keeps the event itself, and the queue moves on.
@@ -156,6 +157,29 @@ class SalePayment(_Schema):
     reference: str | None = text(128)
 
 
+#: A phone number in E.164 form, as ``shared.phones.normalise_phone`` writes it.
+E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+#: A member code: 18 digits, the last a Luhn check digit (checked by the registry).
+MemberCode = Annotated[str, Field(pattern=r"^[0-9]{18}$")]
+#: Points moved by one sale or return.
+Points = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+
+
+class SaleMember(_Schema):
+    """The member a sale was for, and the points it moved."""
+
+    id: UuidText
+    earned: Points = 0
+    burned: Points = 0
+    # The amount the points were earned on (minor units): what a return's refund is measured
+    # against when it takes earned points back.
+    spend: Points = 0
+    # The hold the store placed at the cloud while online; the burn turns it into points spent.
+    hold_id: UuidText | None = None
+    # The burn was allowed by the store's offline budget, not by a hold.
+    offline: StrictBool = False
+
+
 class SaleDoc(_Schema):
     """A sale as the store wrote it."""
 
@@ -176,10 +200,15 @@ class SaleDoc(_Schema):
     created_at: Time
     lines: list[SaleLine] = Field(max_length=1000)
     payments: list[SalePayment] = Field(max_length=20)
+    member: SaleMember | None = None
 
 
 class SaleCompleted(Event):
+    """Version 2 adds the sale's member and points (``sale.member``); a version 1 sale had
+    none."""
+
     TYPE: ClassVar[str] = SALE_COMPLETED
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     store_id: StoreId
     sale: SaleDoc
@@ -204,7 +233,11 @@ class Refund(_Schema):
 
 
 class ReturnCreated(Event):
+    """Version 2 adds ``points_back``. The points a sale earned come back at the cloud, in
+    proportion to ``refund_total``."""
+
     TYPE: ClassVar[str] = RETURN_CREATED
+    SCHEMA_VERSION: ClassVar[int] = 2
     AGGREGATE: ClassVar[str] = "return_id"
 
     store_id: StoreId
@@ -216,6 +249,8 @@ class ReturnCreated(Event):
     currency: Currency
     lines: list[ReturnLine] = Field(max_length=1000)
     refunds: list[Refund] = Field(default=[], max_length=20)
+    # Points the sale burned that this return gives back (version 2; none before).
+    points_back: Points = 0
     at: Time
 
 
@@ -245,6 +280,34 @@ class ExitPassUsed(Event):
     at: Time
 
 
+class MemberSignedUp(Event):
+    """A member signed up at the store. The store made the member's id and code; the cloud folds
+    a second sign-up of one phone into the first.
+
+    ``sealed`` holds the member's phone and name, sealed to the cloud's key
+    (``shared.pii.seal_for``), so they are in clear in neither the store's outbox nor the wire:
+    the JSON object ``{"member_id", "phone" (E.164), "name" (or null)}``."""
+
+    TYPE: ClassVar[str] = MEMBER_SIGNED_UP
+    AGGREGATE: ClassVar[str] = "member_id"
+
+    store_id: StoreId
+    member_id: UuidText
+    code: MemberCode
+    sealed: str = Field(min_length=40, max_length=2048, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    device_id: str | None = text(64, default=None)
+    recruited_by: str | None = text(64, default=None)
+    at: Time
+
+
+class SealedMember(_Schema):
+    """What :class:`MemberSignedUp` seals: who, and their phone and name."""
+
+    member_id: UuidText
+    phone: E164
+    name: str | None = text(100, default=None)
+
+
 class EventRefused(Event):
     """The stand-in for an event the cloud refused even alone: the store keeps the event and
     sends this under its seq, id and aggregate, and the cloud quarantines it with the reason."""
@@ -262,7 +325,15 @@ class EventRefused(Event):
 
 #: Every event type, by its type name.
 EVENTS: dict[str, type[Event]] = {
-    cls.TYPE: cls for cls in (SaleCompleted, ReturnCreated, StockMoved, ExitPassUsed, EventRefused)
+    cls.TYPE: cls
+    for cls in (
+        SaleCompleted,
+        ReturnCreated,
+        StockMoved,
+        ExitPassUsed,
+        MemberSignedUp,
+        EventRefused,
+    )
 }
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from cloud.errors import BadRequest, PayloadTooLarge
 from cloud.ingest.request_auth import signed_store
 from cloud.ingest.service import push, quarantine_list, stores_with_sync, sync_state
+from cloud.members.effects import MemberRules
 from cloud.stores.api import EnrolledStore
 from cloud.web import CloudApi, QueryParam, ctx, int_arg, register_caller, whole_number_param
 from sync.protocol import (
@@ -134,7 +135,12 @@ def sync_push(caller: Any) -> dict[str, Any]:
         error = PayloadTooLarge if exc.code == ERR_BATCH_TOO_LARGE else BadRequest
         raise error(exc.message, code=exc.code) from None
     result = push(
-        c.db, store_id=caller.store_id, batch=batch, now=c.clock.now(), header_skew_s=caller.skew_s
+        c.db,
+        store_id=caller.store_id,
+        batch=batch,
+        now=c.clock.now(),
+        header_skew_s=caller.skew_s,
+        members=MemberRules.of(c),
     )
     return result.to_dict()
 

@@ -17,11 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cloud.members.effects import Effect, ReturnPoints, SalePoints, SignedUp
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from sync import contract
 from sync.contract import (
     EventRefused,
     ExitPassUsed,
+    MemberSignedUp,
     ReturnCreated,
     SaleCompleted,
     SaleDoc,
@@ -39,9 +41,11 @@ class PoisonEvent(Exception):
 
 @dataclass
 class Rows:
-    """Rows an event adds, by table, in insert order (parents first)."""
+    """Rows an event adds, by table, in insert order (parents first), and what it does to
+    members and points (applied after the rows, in the same transaction)."""
 
     by_table: dict[Any, list[dict[str, Any]]] = field(default_factory=dict)
+    effects: list[Effect] = field(default_factory=list)
 
     def add(self, table: Any, row: dict[str, Any]) -> None:
         self.by_table.setdefault(table, []).append(row)
@@ -49,6 +53,7 @@ class Rows:
     def extend(self, other: Rows) -> None:
         for table, rows in other.by_table.items():
             self.by_table.setdefault(table, []).extend(rows)
+        self.effects.extend(other.effects)
 
 
 def _time(text: str, what: str) -> datetime:
@@ -114,6 +119,10 @@ def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> R
             SaleLine,
             {**_fields(line, _LINE_FIELDS), "sale_id": sale.id, "position": position},
         )
+    if sale.member is not None:
+        rows.effects.append(
+            SalePoints(store_id, sale.id, sale.member, _time(sale.created_at, "sale.created_at"))
+        )
     return rows
 
 
@@ -138,6 +147,17 @@ def _return(event: WireEvent, doc: Any, store_id: str, received_at: datetime) ->
             "received_at": received_at,
         },
     )
+    if doc.refund_total > 0 or doc.points_back > 0:
+        rows.effects.append(
+            ReturnPoints(
+                store_id,
+                doc.return_id,
+                doc.sale_id,
+                refunded=max(doc.refund_total, 0),
+                points_back=doc.points_back,
+                at=_time(doc.at, "at"),
+            )
+        )
     return rows
 
 
@@ -181,6 +201,14 @@ def _exit_pass(event: WireEvent, doc: Any, store_id: str, received_at: datetime)
     return rows
 
 
+def _signed_up(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
+    assert isinstance(doc, MemberSignedUp)
+    _check_store(doc.store_id, store_id)
+    rows = Rows()
+    rows.effects.append(SignedUp(store_id, doc, _time(doc.at, "at")))
+    return rows
+
+
 def _refused(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> Rows:
     assert isinstance(doc, EventRefused)
     raise PoisonEvent(
@@ -196,6 +224,7 @@ PROJECTIONS: dict[str, Projection] = {
     ReturnCreated.TYPE: _return,
     StockMoved.TYPE: _stock,
     ExitPassUsed.TYPE: _exit_pass,
+    MemberSignedUp.TYPE: _signed_up,
     EventRefused.TYPE: _refused,
 }
 

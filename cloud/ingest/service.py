@@ -44,8 +44,11 @@ from cloud.db import Database, id_key
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
+from cloud.members.effects import MemberRules
+from cloud.members.effects import apply as apply_member_effect
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from cloud.stores.service import on_enrolled, store_row, store_rows
+from shared.errors import ApiError
 from shared.faults import fault_point
 from sync.protocol import (
     ERR_DIVERGED,
@@ -93,9 +96,16 @@ def _diverged_error(store_id: str, row: Divergence, acked_seq: int) -> Conflict:
 
 
 def push(
-    db: Database, *, store_id: str, batch: Batch, now: datetime, header_skew_s: float = 0.0
+    db: Database,
+    *,
+    store_id: str,
+    batch: Batch,
+    now: datetime,
+    header_skew_s: float = 0.0,
+    members: MemberRules | None = None,
 ) -> PushResult:
-    """Apply ``batch`` from the authenticated ``store_id``; see the module docstring."""
+    """Apply ``batch`` from the authenticated ``store_id``; see the module docstring.
+    ``members``: how member events are applied (a cloud without it quarantines them)."""
     if batch.store_id != store_id:
         raise Forbidden(
             f"the batch names store {batch.store_id!r} but is signed by {store_id!r}",
@@ -106,7 +116,7 @@ def push(
         with db.write() as uow:
             # The store's own clock as it reported it; older stores only have the signature's.
             skew = header_skew_s if batch.edge_clock is None else batch.edge_clock - now.timestamp()
-            result = _apply_batch(uow.session, store_id, batch.events, now, round(skew, 3))
+            result = _apply_batch(uow.session, store_id, batch.events, now, round(skew, 3), members)
             fault_point("cloud.push.before_commit")
             uow.commit()
         fault_point("cloud.push.after_commit")  # applied and committed, answer not yet sent
@@ -154,6 +164,7 @@ def _apply_batch(
     events: Sequence[WireEvent],
     now: datetime,
     clock_skew_s: float,
+    members: MemberRules | None = None,
 ) -> PushResult:
     state = _lock_state(session, store_id)
     state.clock_skew_s = clock_skew_s
@@ -180,7 +191,7 @@ def _apply_batch(
         take.append(event)
     quarantined: list[QuarantineNotice] = []
     if take:
-        quarantined = _apply_events(session, store_id, take, now)
+        quarantined = _apply_events(session, store_id, take, now, members)
         state.high_water_seq = take[-1].seq
         state.events_applied += len(take) - len(quarantined)
         state.quarantined += len(quarantined)
@@ -276,13 +287,20 @@ def _db_reason(exc: Exception) -> str:
 
 
 def _apply_events(
-    session: Session, store_id: str, events: list[WireEvent], now: datetime
+    session: Session,
+    store_id: str,
+    events: list[WireEvent],
+    now: datetime,
+    members: MemberRules | None = None,
 ) -> list[QuarantineNotice]:
     poisoned: dict[int, str] = {}
     projected: list[tuple[WireEvent, Rows]] = []
     for event in events:
         try:
-            projected.append((event, project(event, store_id, now)))
+            rows = project(event, store_id, now)
+            if rows.effects and members is None:
+                raise PoisonEvent("this cloud applies no member events (no member rules)")
+            projected.append((event, rows))
         except PoisonEvent as exc:
             poisoned[event.seq] = str(exc)
         except Exception as exc:
@@ -293,17 +311,22 @@ def _apply_events(
     try:
         with session.begin_nested():
             _insert_rows(session, merged.by_table)
+            _apply_effects(session, merged, members, now)
     except CONNECTION_ERRORS:
         raise  # the database is away: nothing is the events' fault; the push answers 503
     except Exception:
         # Some row is refused (a sale id seen before, a number out of range, a value the
-        # driver cannot send): find which events, one savepoint each, and quarantine just them.
+        # driver cannot send) or a member move is (an unknown member): find which events, one
+        # savepoint each, and quarantine just them.
         for event, rows in projected:
             try:
                 with session.begin_nested():
                     _insert_rows(session, rows.by_table)
+                    _apply_effects(session, rows, members, now)
             except CONNECTION_ERRORS:
                 raise
+            except ApiError as exc:
+                poisoned[event.seq] = f"{exc.code}: {exc.message}"
             except Exception as exc:
                 poisoned[event.seq] = _db_reason(exc)
     _record_events(session, store_id, events, poisoned, now)
@@ -329,6 +352,17 @@ def _apply_events(
             out.append(QuarantineNotice(event.seq, event.id, event.type, reason))
         session.execute(insert(Quarantined), rows_q)
     return out
+
+
+def _apply_effects(
+    session: Session, rows: Rows, members: MemberRules | None, now: datetime
+) -> None:
+    """The member and points moves of ``rows``' events, in event order."""
+    if rows.effects:
+        assert members is not None  # refused when projected
+        for effect in rows.effects:
+            apply_member_effect(session, effect, members, now=now)
+        session.flush()
 
 
 def _insert_or_skip(session: Session, model: Any) -> Any:

@@ -143,10 +143,13 @@ def _write(
     spend: int = 0,
     about_id: str | None = None,
     reason: str | None = None,
+    named: str | None = None,
 ) -> PointsEntry:
+    """Write one entry for ``member`` (the survivor); ``named`` is the member the origin named,
+    kept as the entry's ``recorded_member_id`` (a merged member's id, when it named one)."""
     entry = PointsEntry(
         member_id=member.id,
-        recorded_member_id=member.id,
+        recorded_member_id=named or member.id,
         kind=kind,
         points=points,
         spend=spend,
@@ -309,6 +312,7 @@ def earn(
         now=now,
         store_id=store_id,
         spend=spend,
+        named=member_id,
     )
     if points:
         _credit(session, member, entry, expires_at=at + expiry)
@@ -400,6 +404,7 @@ def burn(
         at=at,
         now=now,
         store_id=store_id,
+        named=member_id,
     )
     _take(session, member, entry, points)
     after = before - points
@@ -467,6 +472,7 @@ def take_back_earned(
         store_id=store_id,
         spend=-(counted_after - counted_before),
         about_id=sale.id,
+        named=earned.recorded_member_id,
     )
     if points:
         lot = session.execute(
@@ -512,6 +518,7 @@ def give_back_burned(
         now=now,
         store_id=store_id,
         about_id=sale.id,
+        named=burned.recorded_member_id,
     )
     # What the burn still owes is forgiven first (no lot held it); the rest goes back into the
     # lots that hold it for the burn (its allocations less what returns gave back), latest
@@ -577,6 +584,7 @@ def adjust(
         at=at,
         now=now,
         reason=reason,
+        named=member_id,
     )
     if points > 0:
         _credit(session, member, entry, expires_at=at + expiry)

@@ -10,7 +10,6 @@ surviving id by pull.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -21,40 +20,11 @@ from cloud.errors import NotFound, Unprocessable
 from cloud.members import ledger
 from cloud.members.models import Member
 from shared.ids import new_id
+from shared.member_codes import is_member_code, new_member_code
 from shared.phones import InvalidPhone, mask_phone, normalise_phone
 from shared.pii import Keyring
 
-#: Member codes: 17 random digits and a Luhn check digit (what a scanner reads off the QR the
-#: member's phone shows, or a cashier types).
-CODE_DIGITS = 18
 BASE_TIER = "basic"
-
-
-def luhn_digit(digits: str) -> str:
-    """The Luhn check digit of ``digits``."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def new_member_code() -> str:
-    body = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS - 1))
-    return body + luhn_digit(body)
-
-
-def is_member_code(text: str) -> bool:
-    return (
-        len(text) == CODE_DIGITS
-        and text.isascii()
-        and text.isdigit()
-        and luhn_digit(text[:-1]) == text[-1]
-    )
 
 
 @dataclass(frozen=True)
@@ -200,28 +170,29 @@ def masked_phone(keyring: Keyring, member: Member) -> str:
     return mask_phone(phone_of(keyring, member))
 
 
-def reseal(session: Session, keyring: Keyring, *, limit: int = 500) -> int:
-    """Seal again, with the current key, up to ``limit`` members sealed with an older one;
-    returns how many (run until 0 after a rotation)."""
+def reseal(
+    session: Session, keyring: Keyring, *, after: str | None = None, limit: int = 500
+) -> tuple[int, str | None]:
+    """Seal again, with the current key, what an older key sealed, for the next ``limit``
+    members by id after ``after``: (how many were sealed again, the last id read, or None when
+    there are no more)."""
+    query = select(Member).order_by(Member.id).limit(limit)
+    if after is not None:
+        query = query.where(Member.id > after)
+    members = list(session.execute(query).scalars())
     done = 0
-    for member in session.execute(select(Member).order_by(Member.id)).scalars():
-        fields = {
+    for member in members:
+        sealed = {
             "phone": member.phone_sealed,
             "name": member.name_sealed,
             "birthday": member.birthday_sealed,
         }
-        if not any(v is not None and keyring.needs_resealing(v) for v in fields.values()):
+        if not any(v is not None and keyring.needs_resealing(v) for v in sealed.values()):
             continue
-        for field, sealed in fields.items():
-            if sealed is None:
-                continue
-            context = f"member:{member.id}:{field}"
-            setattr(
-                member,
-                f"{field}_sealed",
-                keyring.seal(keyring.open(sealed, context=context), context=context),
-            )
+        for name, value in sealed.items():
+            if value is not None:
+                context = f"member:{member.id}:{name}"
+                text = keyring.open(value, context=context)
+                setattr(member, f"{name}_sealed", keyring.seal(text, context=context))
         done += 1
-        if done >= limit:
-            break
-    return done
+    return done, (members[-1].id if members else None)

@@ -27,6 +27,8 @@ from cloud.stores.service import StoreInput, add_store, issue_token
 from shared.catalog_csv import CATALOG_COLUMNS
 from shared.clock import FixedClock
 from shared.ids import new_id
+from shared.member_codes import new_member_code
+from shared.pii import seal_for
 from sync import contract
 from sync.keys import generate_private_key, load_public_key_b64, public_key_b64
 from sync.protocol import PROTOCOL_VERSION, WireEvent, canonical_json, encode_batch, request_target
@@ -62,8 +64,15 @@ def outbox_event(seq: int, event: contract.Event, *, at: datetime = T0) -> dict[
     }
 
 
-def sale_event(seq: int, store_id: str, *, lines: int = 2, at: datetime = T0) -> dict[str, Any]:
-    """A ``sale.completed`` outbox event of ``lines`` lines."""
+def sale_event(
+    seq: int,
+    store_id: str,
+    *,
+    lines: int = 2,
+    at: datetime = T0,
+    member: contract.SaleMember | None = None,
+) -> dict[str, Any]:
+    """A ``sale.completed`` outbox event of ``lines`` lines, for ``member`` if given."""
     sale_lines = [
         contract.SaleLine(
             id=new_id(),
@@ -99,6 +108,7 @@ def sale_event(seq: int, store_id: str, *, lines: int = 2, at: datetime = T0) ->
         created_at=at.isoformat(),
         lines=sale_lines,
         payments=[contract.SalePayment(method="card", amount=total, reference="auth-1")],
+        member=member,
     )
     return outbox_event(seq, contract.SaleCompleted(store_id=store_id, sale=sale), at=at)
 
@@ -116,7 +126,10 @@ def stock_event(seq: int, *, sku: str = "SKU0001", quantity: int = 12) -> dict[s
     return outbox_event(seq, moved)
 
 
-def return_event(seq: int, store_id: str, sale: dict[str, Any]) -> dict[str, Any]:
+def return_event(
+    seq: int, store_id: str, sale: dict[str, Any], *, points_back: int = 0
+) -> dict[str, Any]:
+    """A ``return.created`` of the first line of ``sale``, giving ``points_back`` back."""
     line = sale["payload"]["sale"]["lines"][0]
     created = contract.ReturnCreated(
         store_id=store_id,
@@ -137,9 +150,36 @@ def return_event(seq: int, store_id: str, sale: dict[str, Any]) -> dict[str, Any
             )
         ],
         refunds=[contract.Refund(method="card", amount=line["total"])],
+        points_back=points_back,
         at=T0.isoformat(),
     )
     return outbox_event(seq, created)
+
+
+def signup_event(
+    seq: int,
+    store_id: str,
+    phone: str,
+    *,
+    to: str,
+    member_id: str | None = None,
+    name: str | None = None,
+    at: datetime = T0,
+) -> dict[str, Any]:
+    """A ``member.signed_up`` as a store writes it for a member it signed up offline, the phone
+    sealed to the cloud key ``to``."""
+    member_id = member_id or new_id()
+    sealed = contract.SealedMember(member_id=member_id, phone=phone, name=name)
+    signed = contract.MemberSignedUp(
+        store_id=store_id,
+        member_id=member_id,
+        code=new_member_code(),
+        sealed=seal_for(to, sealed.model_dump_json()),
+        device_id=new_id(),
+        recruited_by=None,
+        at=at.isoformat(),
+    )
+    return outbox_event(seq, signed, at=at)
 
 
 def exit_event(seq: int, store_id: str, sale_id: str) -> dict[str, Any]:
@@ -192,11 +232,19 @@ class Cloud:
         path.write_text(text, encoding="utf-8")
         import_catalog(self.ctx.db, path, now=self.clock.now())
 
-    def hq(self, path: str, **kw: Any) -> TestResponse:
+    def hq(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> TestResponse:
+        """``method path`` with an HQ token (and ``headers``)."""
         if not self.hq_token:
             self.hq_token = issue_token(self.ctx.db, role="hq", name="tests", now=self.clock.now())
-        headers = {"Authorization": f"Bearer {self.hq_token}"}
-        return self.client.get(path, headers=headers, **kw)
+        sent = {"Authorization": f"Bearer {self.hq_token}", **(headers or {})}
+        return self.client.open(path, method=method, headers=sent, **kw)
 
 
 def make_cloud(data_dir: Path, database_url: str, **overrides: Any) -> Cloud:

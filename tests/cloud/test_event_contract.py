@@ -13,13 +13,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cloud.members import registry
+from cloud.members.models import Member
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from edge.auth.service import Principal
 from edge.checkout import carts, returns, sales
 from edge.checkout.exit_gate import verify_at_exit
 from edge.checkout.payment_rules import PaymentRequest
 from edge.inventory.service import post_movement
+from edge.members.service import sign_up
 from sync.contract import EVENT_REFUSED, EVENTS, read_event
+from sync.keys import public_key_b64
 from tests.builders import MILK, SOAP, make_store
 
 STORE = "S001"
@@ -43,8 +47,9 @@ def _outbox(store: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _trade(tmp: Path) -> tuple[Any, dict[str, Any], bool]:
-    """A store that sold by phone, let the shopper out, took a return and a delivery."""
+def _trade(tmp: Path, cloud_key: str) -> tuple[Any, dict[str, Any], bool]:
+    """A store that sold by phone, let the shopper out, took a return and a delivery, and
+    signed a member up (the phone sealed to ``cloud_key``)."""
     store = make_store(tmp)
     now = store.clock.now()
     phone = Principal(store.devices["phone"], "phone")
@@ -90,11 +95,23 @@ def _trade(tmp: Path) -> tuple[Any, dict[str, Any], bool]:
         device_id=store.devices["handheld"],
         now=now,
     )
+    sign_up(
+        store.db,
+        store.ctx.members_keyring,
+        cloud_key=cloud_key,
+        store_id=STORE,
+        phone="138 0013 8000",
+        name="Li Lei",
+        device_id=store.devices["kiosk"],
+        recruited_by=None,
+        region="CN",
+        now=now,
+    )
     return store, paid.sale, gate.audit
 
 
 def test_every_event_type_goes_from_its_use_case_to_its_projection(cloud, tmp_path):
-    store, sale, audit = _trade(tmp_path / "store")
+    store, sale, audit = _trade(tmp_path / "store", public_key_b64(cloud.ctx.cloud_key))
     events = _outbox(store)
     assert {e["type"] for e in events} == set(EVENTS) - {EVENT_REFUSED}
     for event in events:
@@ -132,12 +149,18 @@ def test_every_event_type_goes_from_its_use_case_to_its_projection(cloud, tmp_pa
         assert (moved.sku, moved.quantity, moved.kind) == (MILK["sku"], 24, "receive")
         used = session.execute(select(ExitPassUse)).scalar_one()
         assert (used.sale_id, used.audit) == (sale["id"], audit)  # the gate picks some at random
+        member = session.execute(select(Member)).scalar_one()
+        signed_up = next(e for e in events if e["type"] == "member.signed_up")
+        assert member.id == signed_up["aggregate_id"] == signed_up["payload"]["member_id"]
+        assert (member.store_id, member.device_id) == (STORE, store.devices["kiosk"])
+        assert registry.phone_of(cloud.ctx.members_keyring, member) == "+8613800138000"
+        assert registry.name_of(cloud.ctx.members_keyring, member) == "Li Lei"
 
 
 def test_an_event_from_a_newer_store_is_quarantined_and_one_without_a_version_is_read(
     cloud, tmp_path
 ):
-    store, _, _ = _trade(tmp_path / "store")
+    store, _, _ = _trade(tmp_path / "store", public_key_b64(cloud.ctx.cloud_key))
     events = _outbox(store)
     newer, older = events[0], events[-1]
     newer["payload"]["schema_version"] = EVENTS[newer["type"]].SCHEMA_VERSION + 1

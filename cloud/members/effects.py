@@ -1,0 +1,168 @@
+"""What a store's events do to members and points at the cloud.
+
+Ingest reads each event with its schema and hands the member part of it here, in the same
+transaction as the event's rows: a sign-up registers the member (folding a second sign-up of
+one phone into the first), a sale burns and earns, a return takes earned points back and gives
+burned ones back. Each move is tied to its origin (the sale, the return), so an event applied
+twice moves nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives import serialization
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from cloud.context import CloudContext
+from cloud.errors import Unprocessable
+from cloud.members import ledger, registry
+from cloud.members.ledger import Origin
+from shared.pii import Keyring, KeyringError, open_sealed
+from sync.contract import MemberSignedUp, SaleMember, SealedMember
+
+
+@dataclass(frozen=True)
+class MemberRules:
+    """What applying member events needs from the cloud's settings."""
+
+    keyring: Keyring
+    region: str  # where a phone without its country code is read
+    expiry: timedelta  # how long earned points live
+    cloud_seed: bytes  # the cloud's Ed25519 key, which stores seal members' phones to
+
+    @classmethod
+    def of(cls, context: CloudContext) -> MemberRules:
+        """This cloud's keyring and rules, from its settings."""
+        members = context.settings.members
+        return cls(
+            keyring=context.members_keyring,
+            region=members.default_region,
+            expiry=timedelta(days=members.points_expiry_days),
+            cloud_seed=context.cloud_key.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class SignedUp:
+    store_id: str
+    doc: MemberSignedUp
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SalePoints:
+    store_id: str
+    sale_id: str
+    member: SaleMember
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReturnPoints:
+    store_id: str
+    return_id: str
+    sale_id: str
+    refunded: int
+    points_back: int
+    at: datetime
+
+
+Effect = SignedUp | SalePoints | ReturnPoints
+
+
+def _opened(doc: MemberSignedUp, rules: MemberRules) -> SealedMember:
+    """The phone and name a store sealed to this cloud, for the member the event names."""
+    try:
+        sealed = SealedMember.model_validate_json(open_sealed(rules.cloud_seed, doc.sealed))
+    except (KeyringError, ValidationError) as exc:
+        raise Unprocessable(
+            f"the sign-up's sealed phone cannot be read: {exc}", code="bad_sealed_member"
+        ) from None
+    if sealed.member_id != doc.member_id:
+        raise Unprocessable(
+            "the sealed phone belongs to another member's sign-up", code="bad_sealed_member"
+        )
+    return sealed
+
+
+def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime) -> None:
+    """Apply one event's member part in the caller's transaction."""
+    if isinstance(effect, SignedUp):
+        doc = effect.doc
+        sealed = _opened(doc, rules)
+        registry.register(
+            session,
+            rules.keyring,
+            registry.SignUp(
+                phone=sealed.phone,
+                name=sealed.name,
+                member_id=doc.member_id,
+                code=doc.code,
+                store_id=effect.store_id,
+                device_id=doc.device_id,
+                recruited_by=doc.recruited_by,
+                channel="store",
+                created_at=effect.at,
+            ),
+            region=rules.region,
+            now=now,
+        )
+    elif isinstance(effect, SalePoints):
+        sale = Origin("sale", effect.sale_id)
+        m = effect.member
+        # Points paid first, then the reward: an offline burn beyond the balance is measured
+        # against the balance before this sale's own points.
+        if m.burned:
+            ledger.burn(
+                session,
+                m.id,
+                points=m.burned,
+                origin=sale,
+                store_id=effect.store_id,
+                at=effect.at,
+                now=now,
+                hold_id=m.hold_id,
+            )
+        if not m.earned:
+            return
+        ledger.earn(
+            session,
+            m.id,
+            points=m.earned,
+            spend=m.spend,
+            origin=sale,
+            store_id=effect.store_id,
+            at=effect.at,
+            expiry=rules.expiry,
+            now=now,
+        )
+    else:
+        sale = Origin("sale", effect.sale_id)
+        back = Origin("return", effect.return_id)
+        if effect.refunded:
+            ledger.take_back_earned(
+                session,
+                sale=sale,
+                origin=back,
+                refunded=effect.refunded,
+                store_id=effect.store_id,
+                at=effect.at,
+                now=now,
+            )
+        if effect.points_back:
+            ledger.give_back_burned(
+                session,
+                sale=sale,
+                origin=back,
+                points=effect.points_back,
+                store_id=effect.store_id,
+                at=effect.at,
+                now=now,
+            )

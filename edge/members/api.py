@@ -1,0 +1,77 @@
+"""HTTP routes of members at the store: sign-up, online or offline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from pydantic import BaseModel, Field
+
+from edge.api_contract import ApiBlueprint, RequestBody, free_text
+from edge.auth.service import Principal
+from edge.context import StoreContext
+from edge.errors import Conflict
+from edge.idempotency import Retryable
+from edge.members.service import sign_up
+from edge.sync_client.link import link_of
+
+api = ApiBlueprint("members", "/api/v1")
+#: Who may sign a member up: the shopper at a kiosk or on their phone, and staff.
+SIGN_UP_ROLES = ("kiosk", "phone", "handheld", "tablet", "manager")
+
+
+class SignUpIn(RequestBody):
+    phone: str = Field(min_length=1, max_length=32)
+    name: str | None = free_text(default=None, max_length=100)
+
+
+class MemberOut(BaseModel):
+    id: str
+    code: str
+    masked_phone: str
+    tier: str
+    balance: int
+    provisional: bool
+
+
+def _ctx() -> StoreContext:
+    return current_app.extensions["aisle"]
+
+
+@api.endpoint(
+    "POST",
+    "/members",
+    summary="Sign a member up (works offline); a phone already known answers its member",
+    roles=SIGN_UP_ROLES,
+    connectivity="offline",
+    body=SignUpIn,
+    response=MemberOut,
+    status=201,
+    idempotency="optional",
+    writes_events=True,
+    errors=(409,),
+)
+def sign_up_member(
+    principal: Principal, body: SignUpIn, retry: Retryable | None
+) -> tuple[dict[str, Any], int]:
+    ctx = _ctx()
+    link = link_of(ctx.db)
+    if link is None:
+        raise Conflict(
+            "members are the chain's: this store signs members up once it is enrolled",
+            code="not_enrolled",
+        )
+    view, created = sign_up(
+        ctx.db,
+        ctx.members_keyring,
+        cloud_key=link.cloud_public_key,
+        store_id=ctx.settings.store.id,
+        phone=body.phone,
+        name=body.name,
+        device_id=principal.device_id,
+        recruited_by=principal.device_id if principal.is_staff else None,
+        region=ctx.settings.members.default_region,
+        now=ctx.clock.now(),
+        retry=retry,
+    )
+    return view.to_dict(), 201 if created else 200
