@@ -21,7 +21,9 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from edge.checkout import payment_intents
@@ -154,6 +156,35 @@ class SyncRunner:
             return "; ".join(parts)
 
 
+class DaemonThreadExecutor(BaseExecutor):
+    """Runs each job run in a daemon thread of its own.
+
+    APScheduler's default executor is a ``concurrent.futures`` pool, whose threads the
+    interpreter joins at exit: a job in progress (a checkpoint waiting for readers, a cloud
+    that does not answer) kept a stopping worker alive until the server killed it after its
+    grace period. Every job here is safe to stop at any point (each is as crash-safe as a
+    SIGKILL requires), so none may hold the process. ``max_instances=1`` on each job keeps
+    runs from piling up."""
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def work() -> None:
+            try:
+                events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            except BaseException as exc:
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, events)
+
+        threading.Thread(target=work, name=f"job-{job.id}", daemon=True).start()
+
+
+def background_scheduler() -> BackgroundScheduler:
+    """The scheduler of one server process's jobs, which never keep the process alive."""
+    return BackgroundScheduler(
+        timezone=UTC, daemon=True, executors={"default": DaemonThreadExecutor()}
+    )
+
+
 class SyncScheduler:
     """The APScheduler jobs of one server process."""
 
@@ -161,7 +192,7 @@ class SyncScheduler:
         self.runner = runner
         self.payments = payments
         self.settings = runner.settings.sync
-        self._scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
+        self._scheduler = background_scheduler()
         self._kick_lock = threading.Lock()
         self._kicked = threading.Event()
 

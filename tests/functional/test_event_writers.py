@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import text
 
 from edge.route_table import all_specs
+from edge.sync_client.models import CloudLink
+from sync.keys import generate_private_key, public_key_b64
 from tests.builders import BAIJIU, MILK, make_app_for, make_store
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -98,6 +100,21 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
         {"sku": MILK["sku"], "quantity": 12, "kind": "receive", "reason": "delivery"},
         **{"Idempotency-Key": key()},
     )
+    with store.db.write() as uow:  # members are signed up once the store is enrolled
+        uow.session.add(
+            CloudLink(
+                id=1,
+                cloud_url="http://127.0.0.1:9",
+                store_id="S001",
+                cloud_public_key=public_key_b64(generate_private_key()),
+                protocol_version=1,
+                max_batch_events=1000,
+                max_batch_bytes=2_097_152,
+                enrolled_at=store.clock.now(),
+            )
+        )
+        uow.commit()
+    call("POST", "/api/v1/members", "kiosk", {"phone": "13800138000"})
     call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")
 
     writes = {s.endpoint for s in all_specs() if s.method in WRITE_METHODS}
