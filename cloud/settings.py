@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Annotated, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
-from shared.settings import Section, SettingsError, load_layered
+from shared.settings import DataFile, Section, SettingsError, load_layered
 from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_PULL_LIMIT
 
 __all__ = ["SettingsError", "load_settings"]
@@ -48,37 +49,38 @@ class MembersSettings(Section):
     hold_ttl_s: int = Field(default=900, ge=30, le=86_400)
 
 
+def _known_database(value: str) -> str:
+    if value and not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+        raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+    return value
+
+
+#: Empty (the embedded SQLite file in ``data_dir``), or a SQLite or PostgreSQL (psycopg) URL.
+DatabaseUrl = Annotated[str, AfterValidator(_known_database)]
+
+
 class CloudSettings(Section):
     """Everything the cloud service needs to know, validated."""
 
     data_dir: Path
-    database_url: str = ""
+    database_url: DatabaseUrl = ""
     server: ServerSettings = ServerSettings()
     sync: SyncSettings = SyncSettings()
     enrollment: EnrollmentSettings = EnrollmentSettings()
     members: MembersSettings = MembersSettings()
-
-    @field_validator("database_url")
-    @classmethod
-    def _known_database(cls, value: str) -> str:
-        if value and not value.startswith(("sqlite:///", "postgresql+psycopg://")):
-            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
-        return value
 
     @property
     def resolved_database_url(self) -> str:
         """``database_url``, or the embedded SQLite file in ``data_dir`` when it is empty."""
         return self.database_url or f"sqlite:///{self.data_dir / 'cloud.sqlite3'}"
 
-    @property
-    def key_path(self) -> Path:
-        """The cloud's Ed25519 signing key; stores pin its public half at enrollment."""
-        return self.data_dir / "cloud_key.pem"
-
-    @property
-    def members_keyring_path(self) -> Path:
-        """The keys that seal members' personal data and index their phones."""
-        return self.data_dir / "members.keys"
+    key_path: ClassVar[DataFile] = DataFile(
+        "cloud_key.pem",
+        "The cloud's Ed25519 key: it signs, stores pin it, sign-ups are sealed to it",
+    )
+    members_keyring_path: ClassVar[DataFile] = DataFile(
+        "members.keys", "The keys that seal members' personal data and index their phones"
+    )
 
 
 #: ``load_settings(path=None, *, environ=None, overrides=None)``: the cloud service's settings from

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -22,7 +22,7 @@ from pydantic import (
 from edge.catalog.barcodes import VariableMeasureLayout
 from edge.catalog.scan_rules import ScanRules
 from shared.money import CURRENCY_EXPONENTS, MAX_AMOUNT
-from shared.settings import Section, SettingsError, load_layered
+from shared.settings import DataFile, Section, SettingsError, load_layered
 from sync.contract import STORE_ID_PATTERN
 
 __all__ = ["SettingsError", "load_settings"]
@@ -209,24 +209,16 @@ class EdgeSettings(Section):
     def database_url(self) -> str:
         return f"sqlite:///{self.database_path}"
 
-    @property
-    def store_key_path(self) -> Path:
-        return self.data_dir / "store_key.pem"
-
-    @property
-    def members_keyring_path(self) -> Path:
-        """The store's own keys that seal its members' phones and names."""
-        return self.data_dir / "members.keys"
-
-    @property
-    def sync_key_path(self) -> Path:
-        """The key that signs this store's requests to the cloud (made at enrollment)."""
-        return self.data_dir / "sync_key.pem"
-
-    @property
-    def sync_lock_path(self) -> Path:
-        """Held by the one process that talks to the cloud at a time."""
-        return self.data_dir / "sync.lock"
+    store_key_path: ClassVar[DataFile] = DataFile("store_key.pem", "Signs the store's exit passes")
+    members_keyring_path: ClassVar[DataFile] = DataFile(
+        "members.keys", "The store's own keys that seal its members' phones and names"
+    )
+    sync_key_path: ClassVar[DataFile] = DataFile(
+        "sync_key.pem", "Signs this store's requests to the cloud (made at enrollment)"
+    )
+    sync_lock_path: ClassVar[DataFile] = DataFile(
+        "sync.lock", "Held by the one process that talks to the cloud at a time"
+    )
 
 
 #: ``load_settings(path=None, *, environ=None, overrides=None)``: the store server's settings from

@@ -33,6 +33,21 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DataFile:
+    """A file in the settings' ``data_dir``, declared in one line:
+    ``key_path: ClassVar[DataFile] = DataFile("cloud_key.pem", "what it holds")``."""
+
+    def __init__(self, name: str, doc: str = "") -> None:
+        self.name = name
+        self.__doc__ = doc
+
+    def __get__(self, settings: Any, owner: Any = None) -> Path:
+        if settings is None:
+            raise AttributeError(f"{self.name} is a file of a settings object's data_dir")
+        data_dir: Path = settings.data_dir
+        return data_dir / self.name
+
+
 def is_override(name: str) -> bool:
     """Whether ``name`` overrides a setting (``AISLE_SECTION__KEY``)."""
     return name.startswith("AISLE_") and not name.startswith(NOT_SETTINGS)

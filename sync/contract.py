@@ -300,6 +300,16 @@ class MemberSignedUp(Event):
     at: Time
 
 
+class MemberSummary(BaseModel):
+    """A member as a device or HQ sees them: never the phone in clear."""
+
+    id: str
+    code: str
+    masked_phone: str
+    tier: str
+    balance: int
+
+
 class SealedMember(_Schema):
     """What :class:`MemberSignedUp` seals: who, and their phone and name."""
 

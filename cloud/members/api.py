@@ -15,6 +15,7 @@ from cloud.reconciliation.service import list_exceptions
 from cloud.web import CloudApi, QueryParam, RequestBody, ctx, int_arg, whole_number_param
 from shared.idempotency import check_key
 from shared.text import FREE_TEXT_PATTERN
+from sync.contract import MemberSummary
 
 api = CloudApi("members")
 
@@ -22,13 +23,8 @@ api = CloudApi("members")
 MAX_ADJUSTMENT = 10_000_000
 
 
-class MemberOut(BaseModel):
-    id: str
-    code: str
-    masked_phone: str
-    tier: str
-    balance: int
-    available: int
+class MemberOut(MemberSummary):
+    available: int  # the balance less the stores' live holds
     status: str
     created_at: str
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -133,33 +133,29 @@ def _entry(session: Session, origin: Origin, kind: str) -> PointsEntry | None:
 def _write(
     session: Session,
     member: Member,
-    *,
     kind: str,
     points: int,
     origin: Origin,
+    *,
     at: datetime,
     now: datetime,
-    store_id: str | None = None,
-    spend: int = 0,
-    about_id: str | None = None,
-    reason: str | None = None,
     named: str | None = None,
+    **facts: Any,
 ) -> PointsEntry:
-    """Write one entry for ``member`` (the survivor); ``named`` is the member the origin named,
-    kept as the entry's ``recorded_member_id`` (a merged member's id, when it named one)."""
+    """Write one ``kind`` entry of ``points`` for ``member`` (the survivor), from ``origin``,
+    which happened ``at``. ``named``: the member the origin named, kept as the entry's
+    ``recorded_member_id`` (a merged member's id, when it named one). ``facts``: the entry's
+    other columns (``store_id``, ``spend``, ``about_id``, ``reason``)."""
     entry = PointsEntry(
         member_id=member.id,
         recorded_member_id=named or member.id,
         kind=kind,
         points=points,
-        spend=spend,
         origin_kind=origin.kind,
         origin_id=origin.id,
-        about_id=about_id,
-        store_id=store_id,
-        reason=reason,
         created_at=at,
         recorded_at=now,
+        **facts,
     )
     session.add(entry)
     session.flush()
@@ -171,31 +167,27 @@ def _allocate(session: Session, entry: PointsEntry, lot: PointsLot, points: int)
     lot.remaining -= points
 
 
-def _take(
-    session: Session,
-    member: Member,
-    entry: PointsEntry,
-    points: int,
-    *,
-    first_lot: int | None = None,
-    at: datetime | None = None,
-) -> int:
-    """Allocate ``points`` of ``entry`` from the member's lots live at ``at`` (the entry's
-    time by default), ``first_lot`` first and then nearest expiry first; returns what no lot
-    held."""
+def _live_lots(session: Session, member_id: str, at: datetime) -> list[PointsLot]:
+    """The member's lots that hold points and are live at ``at``, nearest expiry first."""
     session.flush()
-    lots = session.execute(
-        select(PointsLot)
-        .where(
-            PointsLot.member_id == member.id,
-            PointsLot.remaining > 0,
-            PointsLot.expires_at > (at or entry.created_at),
-        )
-        .order_by(PointsLot.expires_at, PointsLot.id)
-    ).scalars()
-    ordered = sorted(lots, key=lambda lot: lot.id != first_lot)  # stable: expiry order kept
+    return list(
+        session.execute(
+            select(PointsLot)
+            .where(
+                PointsLot.member_id == member_id,
+                PointsLot.remaining > 0,
+                PointsLot.expires_at > at,
+            )
+            .order_by(PointsLot.expires_at, PointsLot.id)
+        ).scalars()
+    )
+
+
+def _take(session: Session, entry: PointsEntry, lots: Iterable[PointsLot], points: int) -> int:
+    """Allocate ``points`` of ``entry`` from ``lots`` in their order; returns what they did
+    not hold."""
     need = points
-    for lot in ordered:
+    for lot in lots:
         if need == 0:
             break
         take = min(need, lot.remaining)
@@ -262,7 +254,7 @@ def _settle(session: Session, member: Member, *, at: datetime) -> None:
     if debt(session, member.id) <= 0:
         return
     for entry, still in _owed(session, member.id):
-        if _take(session, member, entry, still, at=at):
+        if _take(session, entry, _live_lots(session, member.id, at), still):
             return  # no live lot holds more
 
 
@@ -273,12 +265,11 @@ def _credit(
         member_id=member.id,
         entry_id=entry.id,
         points=entry.points,
-        remaining=entry.points,
         created_at=entry.created_at,
         expires_at=expires_at,
     )
     session.add(lot)
-    session.flush()
+    session.flush()  # and the lot starts full (``remaining``'s default)
     _settle(session, member, at=entry.created_at)
     return lot
 
@@ -305,9 +296,9 @@ def earn(
     entry = _write(
         session,
         member,
-        kind="earn",
-        points=points,
-        origin=origin,
+        "earn",
+        points,
+        origin,
         at=at,
         now=now,
         store_id=store_id,
@@ -398,15 +389,15 @@ def burn(
     entry = _write(
         session,
         member,
-        kind="burn",
-        points=-points,
-        origin=origin,
+        "burn",
+        -points,
+        origin,
         at=at,
         now=now,
         store_id=store_id,
         named=member_id,
     )
-    _take(session, member, entry, points)
+    _take(session, entry, _live_lots(session, member.id, at), points)
     after = before - points
     if after < 0:
         raise_exception(
@@ -464,9 +455,9 @@ def take_back_earned(
     entry = _write(
         session,
         member,
-        kind="earn_reversal",
-        points=-points,
-        origin=origin,
+        "earn_reversal",
+        -points,
+        origin,
         at=at,
         now=now,
         store_id=store_id,
@@ -478,7 +469,9 @@ def take_back_earned(
         lot = session.execute(
             select(PointsLot.id).where(PointsLot.entry_id == earned.id)
         ).scalar_one_or_none()
-        _take(session, member, entry, points, first_lot=lot)
+        # The sale's own lot first, then nearest expiry first (a stable sort keeps that order).
+        lots = sorted(_live_lots(session, member.id, at), key=lambda live: live.id != lot)
+        _take(session, entry, lots, points)
     return entry
 
 
@@ -511,9 +504,9 @@ def give_back_burned(
     entry = _write(
         session,
         member,
-        kind="burn_refund",
-        points=points,
-        origin=origin,
+        "burn_refund",
+        points,
+        origin,
         at=at,
         now=now,
         store_id=store_id,
@@ -578,9 +571,9 @@ def adjust(
     entry = _write(
         session,
         member,
-        kind="adjust",
-        points=points,
-        origin=origin,
+        "adjust",
+        points,
+        origin,
         at=at,
         now=now,
         reason=reason,
@@ -589,7 +582,7 @@ def adjust(
     if points > 0:
         _credit(session, member, entry, expires_at=at + expiry)
     else:
-        _take(session, member, entry, -points)
+        _take(session, entry, _live_lots(session, member.id, at), -points)
     return entry
 
 
@@ -617,9 +610,9 @@ def expire_due(session: Session, *, now: datetime, limit: int = 1000) -> int:
         entry = _write(
             session,
             member,
-            kind="expire",
-            points=-lot.remaining,
-            origin=Origin("lot", f"{lot.id}.{times + 1}"),
+            "expire",
+            -lot.remaining,
+            Origin("lot", f"{lot.id}.{times + 1}"),
             at=lot.expires_at,
             now=now,
         )
@@ -645,9 +638,7 @@ def merge(session: Session, *, survivor: str, merged: str, now: datetime) -> Poi
     gone.status = "merged"
     gone.merged_into = keep.id
     gone.updated_at = now
-    entry = _write(
-        session, keep, kind="merge", points=0, origin=Origin("member", gone.id), at=now, now=now
-    )
+    entry = _write(session, keep, "merge", 0, Origin("member", gone.id), at=now, now=now)
     _settle(session, keep, at=now)
     return entry
 

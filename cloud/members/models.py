@@ -81,8 +81,10 @@ class PointsLot(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("points_entries.id"), unique=True)
     points: Mapped[int] = mapped_column(BigInteger)
     # What is left, kept with every allocation in the same transaction (a derived cache: the
-    # points less the sum of the lot's allocations, which a test checks).
-    remaining: Mapped[int] = mapped_column(BigInteger)
+    # points less the sum of the lot's allocations, which a test checks). A lot starts full.
+    remaining: Mapped[int] = mapped_column(
+        BigInteger, default=lambda context: context.get_current_parameters()["points"]
+    )
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
 

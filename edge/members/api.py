@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from edge.api_contract import ApiBlueprint, RequestBody, free_text
 from edge.auth.service import Principal
@@ -14,6 +14,7 @@ from edge.errors import Conflict
 from edge.idempotency import Retryable
 from edge.members.service import sign_up
 from edge.sync_client.link import link_of
+from sync.contract import MemberSummary
 
 api = ApiBlueprint("members", "/api/v1")
 #: Who may sign a member up: the shopper at a kiosk or on their phone, and staff.
@@ -25,13 +26,8 @@ class SignUpIn(RequestBody):
     name: str | None = free_text(default=None, max_length=100)
 
 
-class MemberOut(BaseModel):
-    id: str
-    code: str
-    masked_phone: str
-    tier: str
-    balance: int
-    provisional: bool
+class MemberOut(MemberSummary):
+    provisional: bool  # signed up here offline; the cloud has not confirmed it yet
 
 
 def _ctx() -> StoreContext:
