@@ -85,6 +85,7 @@ audit_large_total_rate_bp = 1500
 # Members who sign up here: a phone number typed without +country code is read in this region.
 [members]
 default_region = "CN"
+points_per_unit = 100             # one point for every 100 minor units (1 yuan) of a sale
 """
 
 

@@ -173,6 +173,8 @@ class MembersSettings(Section):
 
     # Where a phone number typed without its country code is read (ISO 3166 alpha-2).
     default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    # A member earns one point for every this many minor units of a sale's total.
+    points_per_unit: int = Field(default=100, ge=1, le=1_000_000)
 
 
 class EdgeSettings(Section):

@@ -66,6 +66,7 @@ class CartHead:
     approved_lines: dict[str, int] | None
     created_at: datetime
     updated_at: datetime
+    member_id: str | None = None
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> CartHead:
@@ -84,6 +85,7 @@ class CartHead:
             approved_lines=None if covered is None else json.loads(covered),
             created_at=created,
             updated_at=updated,
+            member_id=row["member_id"],
         )
 
 
@@ -130,6 +132,9 @@ class CartView:
     lines: list[CartLineRow]
     priced: list[PricedLine]
     totals: CartTotals
+    # The attached member as this store knows them: id, masked phone, balance, tier, and
+    # ``offline`` (the balance is the store's last word from the cloud, not the cloud's now).
+    member: dict[str, Any] | None = None
 
     @property
     def needs_approval(self) -> bool:
@@ -157,6 +162,7 @@ class CartView:
             "totals": self.totals.to_dict(),
             "item_count": self.item_count,
             "approval": self._approval_dict(),
+            "member": self.member,
             "created_at": self.cart.created_at.isoformat(),
             "updated_at": self.cart.updated_at.isoformat(),
         }
@@ -224,9 +230,40 @@ def _open(cart: CartHead) -> None:
         )
 
 
+_MEMBER = "SELECT id, masked_phone, balance, tier FROM members WHERE id = ?"
+
+
 def view_of(tx: RawTransaction, cart: CartHead) -> CartView:
-    """The cart with its lines, priced by the pricing rules."""
-    return _priced(cart, _lines_of(tx, cart))
+    """The cart with its lines, priced by the pricing rules, and its member."""
+    view = _priced(cart, _lines_of(tx, cart))
+    if cart.member_id is None:
+        return view
+    row = tx.one(_MEMBER, (cart.member_id,))
+    member = {
+        "id": row["id"],
+        "masked_phone": row["masked_phone"],
+        "balance": row["balance"],
+        "tier": row["tier"],
+        "offline": True,
+    }
+    return replace(view, member=member)
+
+
+def set_member(
+    db: Database, principal: Principal, cart_id: str, member_id: str | None, *, now: datetime
+) -> CartView:
+    """Attach ``member_id`` to an open cart (None: detach); the cart's ``updated_at`` moves,
+    so a payment under way for the cart as it was is refused as changed."""
+    with db.raw_write(durable=False) as tx:
+        cart = load_cart(tx, principal, cart_id)
+        _open(cart)
+        tx.run(
+            "UPDATE carts SET member_id = ?, updated_at = ? WHERE id = ?",
+            (member_id, to_sql_time(now), cart.id),
+        )
+        view = view_of(tx, replace(cart, member_id=member_id, updated_at=now))
+        tx.commit()
+    return view
 
 
 def _lines_of(tx: RawTransaction, cart: CartHead) -> list[CartLineRow]:

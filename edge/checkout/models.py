@@ -26,6 +26,9 @@ class Cart(Base):
     approved_at: Mapped[datetime | None]
     # JSON {line id: quantity} of the age-restricted lines the attendant saw when approving.
     approved_lines: Mapped[str | None]
+    # The member the shopper attached (by member code or phone number), if any. No foreign key:
+    # adding one would make SQLite copy the table in the field's upgrade.
+    member_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -67,6 +70,12 @@ class Sale(Base):
     paid: Mapped[int]
     change: Mapped[int]
     item_count: Mapped[int]
+    # The member the sale was for, and the points it moved here (the cloud keeps the ledger).
+    # Added columns without a foreign key, so a store's upgrade does not copy its sales table.
+    member_id: Mapped[str | None] = mapped_column(String(36))
+    points_earned: Mapped[int] = mapped_column(default=0, server_default="0")
+    points_burned: Mapped[int] = mapped_column(default=0, server_default="0")
+    points_balance_after: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 

@@ -117,6 +117,8 @@ class Receipt:
     payments: tuple[ReceiptPayment, ...]
     change: int
     footer: str = "Thank you"
+    # (earned, burned, balance after) when the sale was for a member.
+    points: tuple[int, int, int | None] | None = None
 
     def __post_init__(self) -> None:
         # Fail when the receipt is built, not half-way through printing it.
@@ -150,6 +152,9 @@ class Receipt:
             "total": self.total,
             "payments": [payment.to_dict() for payment in self.payments],
             "change": self.change,
+            "points": None
+            if self.points is None
+            else dict(zip(("earned", "burned", "balance_after"), self.points, strict=True)),
             "footer": self.footer,
         }
 
@@ -203,6 +208,14 @@ def render_text(receipt: Receipt, width: int = 32) -> str:
         )
     out.extend(_pair("Change", format_amount(receipt.change, money), width))
     out.append(rule)
+    if receipt.points is not None:
+        earned, burned, balance = receipt.points
+        out.extend(_pair("Points earned", f"+{earned}", width))
+        if burned:
+            out.extend(_pair("Points spent", f"-{burned}", width))
+        if balance is not None:
+            out.extend(_pair("Points balance", str(balance), width))
+        out.append(rule)
 
     for paragraph in receipt.footer.splitlines():
         out.extend(_centred(paragraph, width))

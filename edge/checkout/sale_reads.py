@@ -18,6 +18,7 @@ from edge.auth.service import Principal
 from edge.checkout.exit_pass import exit_pass_qr_svg
 from edge.checkout.models import ExitPass, Payment, Sale
 from edge.checkout.sale_lines import line_dicts, select_lines
+from edge.checkout.sale_points import member_points
 from edge.checkout.sale_receipts import receipt_dict
 from edge.context import StoreContext
 from edge.errors import NotFound
@@ -64,6 +65,18 @@ def sale_dict(session: Session, sale: Sale) -> dict[str, Any]:
         "payments": [
             {"method": p.method, "amount": p.amount, "reference": p.provider_ref} for p in pays
         ],
+        "member": None
+        if sale.member_id is None
+        else member_points(
+            sale.member_id, earned=sale.points_earned, burned=sale.points_burned, spend=sale.total
+        ),
+        "points": None
+        if sale.member_id is None
+        else {
+            "earned": sale.points_earned,
+            "burned": sale.points_burned,
+            "balance_after": sale.points_balance_after,
+        },
     }
 
 

@@ -44,6 +44,13 @@ def receipt_of(ctx: StoreContext, sale: dict[str, Any]) -> Receipt:
         total=sale["total"],
         payments=tuple(ReceiptPayment(p["method"], p["amount"]) for p in sale["payments"]),
         change=sale["change"],
+        points=None
+        if sale.get("points") is None
+        else (
+            sale["points"]["earned"],
+            sale["points"]["burned"],
+            sale["points"]["balance_after"],
+        ),
     )
 
 

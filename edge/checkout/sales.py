@@ -25,6 +25,7 @@ from edge.checkout.models import Sale
 from edge.checkout.payment_rules import PaymentRequest, change_due
 from edge.checkout.payments import Authorization
 from edge.checkout.sale_lines import INSERT_SALE_LINE, line_rows, stock_units
+from edge.checkout.sale_points import member_points
 from edge.checkout.sale_reads import CheckoutResult, ExitPassInfo, result_of, stored_result
 from edge.context import StoreContext
 from edge.counters import next_value
@@ -180,6 +181,12 @@ _INSERT_SALE = (
     "currency, subtotal, discount, tax, total, paid, change, item_count, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: The member's points, written by the same transaction as the sale.
+_SALE_POINTS = (
+    "UPDATE sales SET member_id = ?, points_earned = ?, points_burned = ?, "
+    "points_balance_after = ? WHERE id = ?"
+)
+_EARNED = "UPDATE members SET balance = balance + ?, updated_at = ? WHERE id = ? RETURNING balance"
 _INSERT_PAYMENT = (
     "INSERT INTO payments (id, sale_id, method, amount, provider_ref) VALUES (?, ?, ?, ?, ?)"
 )
@@ -209,6 +216,7 @@ def _write_sale(
     stamp = to_sql_time(now)
     cart = view.cart
     sale = _sale_shape(view, principal, payments, authorizations, change, now)
+    points_per_unit = ctx.settings.members.points_per_unit
     exit_pass: ExitPassInfo | None = None
     claims = None
     if cart.channel == "scan_to_buy":
@@ -259,6 +267,8 @@ def _write_sale(
                 stamp,
             ),
         )
+        if cart.member_id is not None:
+            _record_points(tx, sale, cart.member_id, points_per_unit, stamp)
         tx.cur.executemany(INSERT_SALE_LINE, line_rows(sale["id"], sale["lines"]))
         for line in sale["lines"]:
             apply_movement(
@@ -349,7 +359,22 @@ def _sale_shape(
             {"method": p.method, "amount": p.amount, "reference": auth.reference if auth else None}
             for p, auth in zip(payments, authorizations, strict=True)
         ],
+        "member": None,
+        "points": None,
     }
+
+
+def _record_points(
+    tx: RawTransaction, sale: dict[str, Any], member_id: str, per_unit: int, stamp: str
+) -> None:
+    """The points the sale earns its member (one per ``per_unit`` minor units of its total),
+    on the sale and on the member's balance here; the cloud's ledger gets them by the sale's
+    event."""
+    earned = sale["total"] // per_unit
+    balance = tx.one(_EARNED, (earned, stamp, member_id))["balance"]
+    tx.run(_SALE_POINTS, (member_id, earned, 0, balance, sale["id"]))
+    sale["member"] = member_points(member_id, earned=earned, burned=0, spend=sale["total"])
+    sale["points"] = {"earned": earned, "burned": 0, "balance_after": balance}
 
 
 def _sale_event(sale: dict[str, Any], store_id: str) -> SaleCompleted:

@@ -96,6 +96,16 @@ class Approval(BaseModel):
     lines: list[ApprovedLine] = []  # the restricted lines and quantities the approval covers
 
 
+class CartMember(BaseModel):
+    """The member attached to a cart, as this store knows them."""
+
+    id: str
+    masked_phone: str
+    balance: int  # the store's last word from the cloud (``offline``), plus what it earned here
+    tier: str
+    offline: bool
+
+
 class CartOut(BaseModel):
     id: str
     channel: Literal["kiosk", "scan_to_buy"]
@@ -105,6 +115,7 @@ class CartOut(BaseModel):
     totals: Totals
     item_count: int
     approval: Approval
+    member: CartMember | None = None
     created_at: str
     updated_at: str
 
@@ -133,6 +144,23 @@ class PaymentOut(BaseModel):
     reference: str | None
 
 
+class SaleMemberOut(BaseModel):
+    """The sale's member and the points it moved, as the sale event carries them."""
+
+    id: str
+    earned: int
+    burned: int
+    spend: int  # what the points were earned on: a return takes them back in proportion
+    hold_id: str | None
+    offline: bool  # no points were held at the cloud for this sale
+
+
+class PointsOut(BaseModel):
+    earned: int
+    burned: int
+    balance_after: int | None  # the member's balance at this store after the sale
+
+
 class SaleOut(BaseModel):
     id: str
     number: str
@@ -151,6 +179,8 @@ class SaleOut(BaseModel):
     created_at: str
     lines: list[SaleLineOut]
     payments: list[PaymentOut]
+    member: SaleMemberOut | None = None
+    points: PointsOut | None = None
 
 
 class ExitPassOut(BaseModel):

@@ -9,21 +9,30 @@ from pydantic import Field
 
 from edge.api_contract import ApiBlueprint, RequestBody, free_text
 from edge.auth.service import Principal
+from edge.checkout import carts
+from edge.checkout.schemas import CartOut
 from edge.context import StoreContext
 from edge.errors import Conflict
 from edge.idempotency import Retryable
-from edge.members.service import sign_up
+from edge.members.service import find_member, sign_up
 from edge.sync_client.link import link_of
 from sync.contract import MemberSummary
 
 api = ApiBlueprint("members", "/api/v1")
 #: Who may sign a member up: the shopper at a kiosk or on their phone, and staff.
 SIGN_UP_ROLES = ("kiosk", "phone", "handheld", "tablet", "manager")
+#: Who may attach a member to a cart: whoever may change the cart.
+CART_ROLES = ("kiosk", "phone", "tablet", "manager")
 
 
 class SignUpIn(RequestBody):
     phone: str = Field(min_length=1, max_length=32)
     name: str | None = free_text(default=None, max_length=100)
+
+
+class AttachIn(RequestBody):
+    # What the member shows (the code in their app's QR) or says (their phone number).
+    member_code: str = Field(min_length=1, max_length=32)
 
 
 class MemberOut(MemberSummary):
@@ -71,3 +80,38 @@ def sign_up_member(
         retry=retry,
     )
     return view.to_dict(), 201 if created else 200
+
+
+@api.endpoint(
+    "PUT",
+    "/carts/<cart_id>/member",
+    summary="Attach a member to a cart by member code or phone number",
+    roles=CART_ROLES,
+    connectivity="offline",
+    body=AttachIn,
+    response=CartOut,
+    errors=(404, 409),
+)
+def attach_member(principal: Principal, cart_id: str, body: AttachIn) -> dict[str, Any]:
+    ctx = _ctx()
+    member = find_member(
+        ctx.db,
+        ctx.members_keyring,
+        body.member_code,
+        region=ctx.settings.members.default_region,
+    )
+    return carts.set_member(ctx.db, principal, cart_id, member.id, now=ctx.clock.now()).to_dict()
+
+
+@api.endpoint(
+    "DELETE",
+    "/carts/<cart_id>/member",
+    summary="Detach the member from a cart",
+    roles=CART_ROLES,
+    connectivity="offline",
+    response=CartOut,
+    errors=(409,),
+)
+def detach_member(principal: Principal, cart_id: str) -> dict[str, Any]:
+    ctx = _ctx()
+    return carts.set_member(ctx.db, principal, cart_id, None, now=ctx.clock.now()).to_dict()

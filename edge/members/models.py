@@ -20,6 +20,8 @@ class Member(Base):
     phone_index: Mapped[str] = mapped_column(String(64), unique=True)
     phone_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # What every screen shows of the phone (``138****8000``), kept so a cart need not unseal it.
+    masked_phone: Mapped[str] = mapped_column(String(24))
     tier: Mapped[str] = mapped_column(String(16), default="basic")
     # The balance the cloud last gave for the member, and when (0 and None for one signed up
     # here offline): what an offline burn is measured against.

@@ -55,11 +55,10 @@ def _context(member_id: str, field: str) -> str:
 
 
 def view_of(keyring: Keyring, member: Member) -> MemberView:
-    phone = keyring.open(member.phone_sealed, context=_context(member.id, "phone"))
     return MemberView(
         id=member.id,
         code=member.code,
-        masked_phone=mask_phone(phone),
+        masked_phone=member.masked_phone,
         tier=member.tier,
         balance=member.balance,
         provisional=member.provisional,
@@ -109,6 +108,7 @@ def sign_up(
             name_sealed=(
                 None if name is None else keyring.seal(name, context=_context(member_id, "name"))
             ),
+            masked_phone=mask_phone(e164),
             tier="basic",
             balance=0,
             balance_at=None,

@@ -163,6 +163,9 @@ class Live:
     def patch(self, path: str, role: str | None = None, **kw: Any) -> requests.Response:
         return self.request("PATCH", path, role, **kw)
 
+    def put(self, path: str, role: str | None = None, **kw: Any) -> requests.Response:
+        return self.request("PUT", path, role, **kw)
+
     def delete(self, path: str, role: str | None = None, **kw: Any) -> requests.Response:
         return self.request("DELETE", path, role, **kw)
 

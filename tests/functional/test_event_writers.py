@@ -114,7 +114,10 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
             )
         )
         uow.commit()
-    call("POST", "/api/v1/members", "kiosk", {"phone": "13800138000"})
+    member = call("POST", "/api/v1/members", "kiosk", {"phone": "13800138000"})
+    other = call("POST", "/api/v1/carts", "kiosk", {"channel": "kiosk"})
+    call("PUT", f"/api/v1/carts/{other['id']}/member", "kiosk", {"member_code": member["code"]})
+    call("DELETE", f"/api/v1/carts/{other['id']}/member", "kiosk")
     call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")
 
     writes = {s.endpoint for s in all_specs() if s.method in WRITE_METHODS}

@@ -1,8 +1,8 @@
-"""members known to the store
+"""members known to the store, and a cart's and a sale's member
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-11-27 20:24:05.465550
+Create Date: 2026-11-27 21:27:38.623658
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("phone_index", sa.String(length=64), nullable=False),
         sa.Column("phone_sealed", sa.LargeBinary(), nullable=False),
         sa.Column("name_sealed", sa.LargeBinary(), nullable=True),
+        sa.Column("masked_phone", sa.String(length=24), nullable=False),
         sa.Column("tier", sa.String(length=16), nullable=False),
         sa.Column("balance", sa.Integer(), nullable=False),
         sa.Column("balance_at", edge.db.UTCDateTime(), nullable=True),
@@ -38,7 +39,28 @@ def upgrade() -> None:
         sa.UniqueConstraint("code", name=op.f("uq_members_code")),
         sa.UniqueConstraint("phone_index", name=op.f("uq_members_phone_index")),
     )
+    with op.batch_alter_table("carts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("member_id", sa.String(length=36), nullable=True))
+
+    with op.batch_alter_table("sales", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("member_id", sa.String(length=36), nullable=True))
+        batch_op.add_column(
+            sa.Column("points_earned", sa.Integer(), server_default="0", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column("points_burned", sa.Integer(), server_default="0", nullable=False)
+        )
+        batch_op.add_column(sa.Column("points_balance_after", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sales", schema=None) as batch_op:
+        batch_op.drop_column("points_balance_after")
+        batch_op.drop_column("points_burned")
+        batch_op.drop_column("points_earned")
+        batch_op.drop_column("member_id")
+
+    with op.batch_alter_table("carts", schema=None) as batch_op:
+        batch_op.drop_column("member_id")
+
     op.drop_table("members")
