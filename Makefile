@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest clean
+.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) with $$($(PY) --version)"
@@ -57,6 +57,10 @@ bench-sync: $(STAMP)
 # (about half an hour; `python bench/run_ingest_scale_bench.py --batches 100` takes a minute).
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/run_ingest_scale_bench.py
+
+# A million members on PostgreSQL, looked up by phone over HTTP (about four minutes; needs wrk).
+bench-members: $(STAMP)
+	$(BIN)/python bench/run_members_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
 from cloud.errors import NotFound, Unprocessable
@@ -25,6 +25,10 @@ from shared.phones import InvalidPhone, mask_phone, normalise_phone
 from shared.pii import Keyring
 
 BASE_TIER = "basic"
+#: The active members: written into the statement, not bound, so that PostgreSQL's generic plan
+#: of a prepared lookup can use the partial unique index on active members' phones (a bound
+#: ``status = $2`` cannot match the index's predicate, and a million members are scanned).
+ACTIVE = Member.status == literal_column("'active'")
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ def register(
             assert survivor is not None
             return Registered(survivor, created=False, merged_from=None)
     existing = session.execute(
-        select(Member).where(Member.phone_index == index, Member.status == "active")
+        select(Member).where(Member.phone_index == index, ACTIVE)
     ).scalar_one_or_none()
     if existing is not None and signup.member_id is None:
         return Registered(existing, created=False, merged_from=None)
@@ -147,6 +151,14 @@ def _insert(
     return member
 
 
+def phone_index_of(keyring: Keyring, text: str, *, region: str) -> str | None:
+    """The blind index of the phone ``text`` is, or None when ``text`` is a member code."""
+    text = text.strip()
+    if is_member_code(text):
+        return None
+    return keyring.blind_index("phone", read_phone(text, region=region))
+
+
 def find(session: Session, keyring: Keyring, text: str, *, region: str) -> Member:
     """The surviving member a member code or a phone number names; 404 ``unknown_member``."""
     text = text.strip()
@@ -155,7 +167,7 @@ def find(session: Session, keyring: Keyring, text: str, *, region: str) -> Membe
     else:
         index = keyring.blind_index("phone", read_phone(text, region=region))
         member = session.execute(
-            select(Member).where(Member.phone_index == index, Member.status == "active")
+            select(Member).where(Member.phone_index == index, ACTIVE)
         ).scalar_one_or_none()
     if member is None:
         raise NotFound("no member has this phone number or code", code="unknown_member")
