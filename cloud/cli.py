@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -13,8 +15,12 @@ from cloud.settings import CloudSettings, SettingsError, load_settings
 from shared import cli as shared_cli
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from cloud.db import Database
     from sync.protocol import Recovery
+
+T = TypeVar("T")
 
 CLOUD_TOML = """\
 # Aisle cloud configuration. Every key can be overridden by an environment variable:
@@ -360,6 +366,14 @@ def quarantine_list_cmd(store: str | None, limit: int, config: str | None) -> No
     click.echo(f"{len(rows)} quarantined event(s)")
 
 
+def _in_transaction(db: Database, step: Callable[[Session], T]) -> T:
+    """``step``'s answer, its writes committed: one batch of a long job, one transaction."""
+    with db.write() as uow:
+        answer = step(uow.session)
+        uow.commit()
+    return answer
+
+
 @cloud.group("exceptions")
 def exceptions() -> None:
     """Reconciliation exceptions: what happened offline against a rule, with its amount."""
@@ -416,13 +430,10 @@ def members_reseal_cmd(config: str | None) -> None:
     total, after = 0, None
     with _database(settings) as db:
         while True:
-            with db.write() as uow:
-                done, last = reseal(uow.session, keyring, after=after, limit=500)
-                uow.commit()
+            done, after = _in_transaction(db, partial(reseal, keyring=keyring, after=after))
             total += done
-            if last is None:
+            if after is None:
                 break
-            after = last
     click.echo(f"{total} member(s) sealed again under {keyring.current}")
 
 
@@ -436,11 +447,6 @@ def members_expire_points_cmd(config: str | None) -> None:
     now = SystemClock().now()
     total = 0
     with _database(_load(config)) as db:
-        while True:
-            with db.write() as uow:
-                done = expire_due(uow.session, now=now, limit=1000)
-                uow.commit()
+        while done := _in_transaction(db, lambda s: expire_due(s, now=now, limit=1000)):
             total += done
-            if done == 0:
-                break
     click.echo(f"{total} lot(s) expired")

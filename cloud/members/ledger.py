@@ -641,9 +641,3 @@ def merge(session: Session, *, survivor: str, merged: str, now: datetime) -> Poi
     entry = _write(session, keep, "merge", 0, Origin("member", gone.id), at=now, now=now)
     _settle(session, keep, at=now)
     return entry
-
-
-def entries_of(session: Session, member_id: str) -> Iterable[PointsEntry]:
-    return session.execute(
-        select(PointsEntry).where(PointsEntry.member_id == member_id).order_by(PointsEntry.id)
-    ).scalars()

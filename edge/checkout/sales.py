@@ -178,14 +178,11 @@ def checkout(
 
 _INSERT_SALE = (
     "INSERT INTO sales (id, number, cart_id, idempotency_key, channel, device_id, approved_by, "
-    "currency, subtotal, discount, tax, total, paid, change, item_count, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "currency, subtotal, discount, tax, total, paid, change, item_count, created_at, "
+    "member_id, points_earned, points_burned, points_balance_after) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-#: The member's points, written by the same transaction as the sale.
-_SALE_POINTS = (
-    "UPDATE sales SET member_id = ?, points_earned = ?, points_burned = ?, "
-    "points_balance_after = ? WHERE id = ?"
-)
+#: The member's points on their balance here, in the sale's transaction.
 _EARNED = "UPDATE members SET balance = balance + ?, updated_at = ? WHERE id = ? RETURNING balance"
 _INSERT_PAYMENT = (
     "INSERT INTO payments (id, sale_id, method, amount, provider_ref) VALUES (?, ?, ?, ?, ?)"
@@ -246,6 +243,9 @@ def _write_sale(
                 details={"cart_id": cart.id},
             )
         sale["number"] = f"{ctx.store_id}-{next_value(tx, 'sale'):06d}"
+        if cart.member_id is not None:
+            _record_points(tx, sale, cart.member_id, points_per_unit, stamp)
+        points = sale["points"] or {"earned": 0, "burned": 0, "balance_after": None}
         tx.run(
             _INSERT_SALE,
             (
@@ -265,10 +265,12 @@ def _write_sale(
                 change,
                 sale["item_count"],
                 stamp,
+                cart.member_id,
+                points["earned"],
+                points["burned"],
+                points["balance_after"],
             ),
         )
-        if cart.member_id is not None:
-            _record_points(tx, sale, cart.member_id, points_per_unit, stamp)
         tx.cur.executemany(INSERT_SALE_LINE, line_rows(sale["id"], sale["lines"]))
         for line in sale["lines"]:
             apply_movement(
@@ -368,11 +370,10 @@ def _record_points(
     tx: RawTransaction, sale: dict[str, Any], member_id: str, per_unit: int, stamp: str
 ) -> None:
     """The points the sale earns its member (one per ``per_unit`` minor units of its total),
-    on the sale and on the member's balance here; the cloud's ledger gets them by the sale's
-    event."""
+    on the member's balance here and in the sale (written with it); the cloud's ledger gets
+    them by the sale's event."""
     earned = sale["total"] // per_unit
     balance = tx.one(_EARNED, (earned, stamp, member_id))["balance"]
-    tx.run(_SALE_POINTS, (member_id, earned, 0, balance, sale["id"]))
     sale["member"] = member_points(member_id, earned=earned, burned=0, spend=sale["total"])
     sale["points"] = {"earned": earned, "burned": 0, "balance_after": balance}
 

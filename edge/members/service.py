@@ -54,7 +54,7 @@ def _context(member_id: str, field: str) -> str:
     return f"member:{member_id}:{field}"
 
 
-def view_of(keyring: Keyring, member: Member) -> MemberView:
+def view_of(member: Member) -> MemberView:
     return MemberView(
         id=member.id,
         code=member.code,
@@ -95,7 +95,7 @@ def sign_up(
         s = uow.session
         known = s.execute(select(Member).where(Member.phone_index == index)).scalar_one_or_none()
         if known is not None:
-            view = view_of(keyring, known)
+            view = view_of(known)
             remember(s, retry, status=200, body=view.to_dict(), now=now)
             uow.commit()
             return view, False
@@ -136,7 +136,7 @@ def sign_up(
             ),
             now=now,
         )
-        view = view_of(keyring, member)
+        view = view_of(member)
         remember(s, retry, status=201, body=view.to_dict(), now=now)
         uow.commit()
     return view, True
@@ -157,4 +157,4 @@ def find_member(db: Database, keyring: Keyring, text: str, *, region: str) -> Me
             raise NotFound(
                 "this store knows no member by that phone or code", code="unknown_member"
             )
-        return view_of(keyring, member)
+        return view_of(member)
