@@ -80,10 +80,20 @@ def all_apis() -> list[CloudApi]:
     from cloud.ingest.api import api as ingest_api
     from cloud.ingest.recovery_api import api as recovery_api
     from cloud.members.api import api as members_api
+    from cloud.members.store_api import api as store_members_api
     from cloud.sales.api import api as sales_api
     from cloud.stores.api import api as stores_api
 
-    return [system_api, stores_api, ingest_api, feeds_api, sales_api, recovery_api, members_api]
+    return [
+        system_api,
+        stores_api,
+        ingest_api,
+        feeds_api,
+        sales_api,
+        recovery_api,
+        members_api,
+        store_members_api,
+    ]
 
 
 def all_routes() -> list[CloudRoute]:

@@ -194,6 +194,7 @@ class ApiBlueprint(DeclaredBlueprint[RouteSpec]):
         replay: Callable[[str], Any] | None = None,
         writes_events: bool = False,
         operation_id: str | None = None,
+        description: str = "",
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register ``view`` for ``method rule`` with what it promises.
 
@@ -232,6 +233,7 @@ class ApiBlueprint(DeclaredBlueprint[RouteSpec]):
                 idempotency=idempotency,
                 writes_events=writes_events,
                 operation_id=operation_id,
+                description=description,
             )
 
             def run(**kwargs: Any) -> Any:

@@ -13,6 +13,7 @@ from edge.catalog.scan_rules import ScanRules
 from edge.checkout.exit_pass import AuditPolicy
 from edge.checkout.payments import PaymentProvider
 from edge.db import Database
+from edge.members.online import MemberCloud
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
 from shared.clock import Clock
@@ -45,6 +46,11 @@ class StoreContext:
     def scan_rules(self) -> ScanRules:
         """How this store reads codes; validated when the settings were loaded."""
         return self.settings.barcodes.scan_rules(self.currency)
+
+    @cached_property
+    def member_cloud(self) -> MemberCloud:
+        """The store's member calls to its cloud, within the short member timeout."""
+        return MemberCloud(self.settings, self.db)
 
     @property
     def audit_policy(self) -> AuditPolicy:

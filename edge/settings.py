@@ -175,6 +175,15 @@ class MembersSettings(Section):
     default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
     # A member earns one point for every this many minor units of a sale's total.
     points_per_unit: int = Field(default=100, ge=1, le=1_000_000)
+    # What one point pays, in minor units, when a member spends points at the checkout.
+    point_value: int = Field(default=1, ge=1, le=10_000)
+    # How long the store waits for the cloud on a member lookup, sign-up or hold before it
+    # carries on with its own copy (the checkout must not wait on a slow link).
+    online_timeout_s: float = Field(default=0.3, gt=0, le=10)
+    # While the cloud cannot be reached, a member may spend at most this many points a day at
+    # this store (and never more than the balance this store last knew less what it has spent
+    # since): the most an offline double spend can cost.
+    offline_daily_cap: int = Field(default=5_000, ge=0, le=10_000_000)
 
 
 class EdgeSettings(Section):

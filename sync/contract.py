@@ -310,6 +310,35 @@ class MemberSummary(BaseModel):
     balance: int
 
 
+class StoreMember(MemberSummary):
+    """The cloud's answer to a store's online member call (a lookup or a sign-up): the
+    surviving member, what they may spend now, and their phone and name sealed to the asking
+    store's key (a :class:`SealedMember`), so that the store can keep them findable by phone
+    without the phone crossing the wire in clear."""
+
+    available: int  # the balance less the live holds of every store
+    sealed: str
+
+
+class HoldRequest(_Schema):
+    """A store setting points aside for a cart, online: the store makes the hold's id, so a
+    retried request finds the first hold."""
+
+    hold_id: UuidText
+    points: int = Field(ge=1, le=10_000_000)
+
+
+class PointsHeld(BaseModel):
+    """A hold the cloud placed: the points are the cart's until ``expires_at``."""
+
+    hold_id: str
+    member_id: str  # the surviving member
+    points: int
+    expires_at: str
+    balance: int
+    available: int
+
+
 class SealedMember(_Schema):
     """What :class:`MemberSignedUp` seals: who, and their phone and name."""
 

@@ -92,25 +92,37 @@ def _opened(doc: MemberSignedUp, rules: MemberRules) -> SealedMember:
     return sealed
 
 
+def register_sign_up(
+    session: Session,
+    store_id: str,
+    doc: MemberSignedUp,
+    rules: MemberRules,
+    *,
+    at: datetime,
+    now: datetime,
+) -> registry.Registered:
+    """Register a store's sign-up (from its event, or from the store asking online)."""
+    sealed = _opened(doc, rules)
+    return registry.register(
+        session,
+        rules.keyring,
+        registry.SignUp(
+            phone=sealed.phone,
+            name=sealed.name,
+            store_id=store_id,
+            channel="store",
+            created_at=at,
+            **doc.model_dump(include={"member_id", "code", "device_id", "recruited_by"}),
+        ),
+        region=rules.region,
+        now=now,
+    )
+
+
 def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime) -> None:
     """Apply one event's member part in the caller's transaction."""
     if isinstance(effect, SignedUp):
-        doc = effect.doc
-        sealed = _opened(doc, rules)
-        registry.register(
-            session,
-            rules.keyring,
-            registry.SignUp(
-                phone=sealed.phone,
-                name=sealed.name,
-                store_id=effect.store_id,
-                channel="store",
-                created_at=effect.at,
-                **doc.model_dump(include={"member_id", "code", "device_id", "recruited_by"}),
-            ),
-            region=rules.region,
-            now=now,
-        )
+        register_sign_up(session, effect.store_id, effect.doc, rules, at=effect.at, now=now)
     elif isinstance(effect, SalePoints):
         sale = Origin("sale", effect.sale_id)
         m = effect.member

@@ -67,6 +67,10 @@ class CartHead:
     created_at: datetime
     updated_at: datetime
     member_id: str | None = None
+    member_online: bool = False
+    points: int = 0  # the points the member spends on this cart
+    points_value: int = 0  # what they pay, in minor units
+    points_hold_id: str | None = None  # the cloud's hold on them (None: set offline)
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> CartHead:
@@ -86,6 +90,10 @@ class CartHead:
             created_at=created,
             updated_at=updated,
             member_id=row["member_id"],
+            member_online=bool(row["member_online"]),
+            points=row["points"],
+            points_value=row["points_value"],
+            points_hold_id=row["points_hold_id"],
         )
 
 
@@ -149,6 +157,21 @@ class CartView:
     def item_count(self) -> int:
         return sum(line.quantity for line in self.lines)
 
+    @property
+    def due(self) -> int:
+        """What is left to pay once the member's points have paid their part."""
+        return max(self.totals.total - self.cart.points_value, 0)
+
+    def _points_dict(self) -> dict[str, Any] | None:
+        cart = self.cart
+        if not cart.points:
+            return None
+        return {
+            "points": cart.points,
+            "value": cart.points_value,
+            "held": cart.points_hold_id is not None,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.cart.id,
@@ -163,6 +186,8 @@ class CartView:
             "item_count": self.item_count,
             "approval": self._approval_dict(),
             "member": self.member,
+            "points": self._points_dict(),
+            "due": self.due,
             "created_at": self.cart.created_at.isoformat(),
             "updated_at": self.cart.updated_at.isoformat(),
         }
@@ -244,24 +269,91 @@ def view_of(tx: RawTransaction, cart: CartHead) -> CartView:
         "masked_phone": row["masked_phone"],
         "balance": row["balance"],
         "tier": row["tier"],
-        "offline": True,
+        "offline": not cart.member_online,
     }
     return replace(view, member=member)
 
 
 def set_member(
-    db: Database, principal: Principal, cart_id: str, member_id: str | None, *, now: datetime
-) -> CartView:
-    """Attach ``member_id`` to an open cart (None: detach); the cart's ``updated_at`` moves,
-    so a payment under way for the cart as it was is refused as changed."""
+    db: Database,
+    principal: Principal,
+    cart_id: str,
+    member_id: str | None,
+    *,
+    now: datetime,
+    online: bool = False,
+) -> tuple[CartView, str | None]:
+    """Attach ``member_id`` to an open cart (None: detach), found at the cloud (``online``) or
+    in the store's copy; the cart's ``updated_at`` moves, so a payment under way for the cart
+    as it was is refused as changed. Points set for another member come off the cart: answers
+    the view and the hold the caller gives back to the cloud, if any."""
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
         _open(cart)
-        tx.run(
-            "UPDATE carts SET member_id = ?, updated_at = ? WHERE id = ?",
-            (member_id, to_sql_time(now), cart.id),
+        same = member_id == cart.member_id
+        changed = replace(
+            cart,
+            member_id=member_id,
+            member_online=online,
+            updated_at=now,
+            points=cart.points if same else 0,
+            points_value=cart.points_value if same else 0,
+            points_hold_id=cart.points_hold_id if same else None,
         )
-        view = view_of(tx, replace(cart, member_id=member_id, updated_at=now))
+        tx.run(
+            "UPDATE carts SET member_id = ?, member_online = ?, points = ?, points_value = ?, "
+            "points_hold_id = ?, updated_at = ? WHERE id = ?",
+            (
+                member_id,
+                online,
+                changed.points,
+                changed.points_value,
+                changed.points_hold_id,
+                to_sql_time(now),
+                cart.id,
+            ),
+        )
+        view = view_of(tx, changed)
+        tx.commit()
+    return view, None if same else cart.points_hold_id
+
+
+def set_points(
+    db: Database,
+    principal: Principal,
+    cart_id: str,
+    *,
+    points: int,
+    value: int,
+    hold_id: str | None,
+    expected: CartHead,
+    now: datetime,
+) -> CartView:
+    """Set the points the member spends on the cart (0: none), as checked against ``expected``
+    (the cart as it was when the points were checked and held): a cart whose member or points
+    changed meanwhile is refused as changed."""
+    with db.raw_write(durable=False) as tx:
+        cart = load_cart(tx, principal, cart_id)
+        _open(cart)
+        if (cart.member_id, cart.points_hold_id, cart.points) != (
+            expected.member_id,
+            expected.points_hold_id,
+            expected.points,
+        ):
+            raise Conflict(
+                "the cart's member or points changed meanwhile; try again",
+                code="cart_changed",
+                details={"cart_id": cart.id},
+            )
+        changed = replace(
+            cart, points=points, points_value=value, points_hold_id=hold_id, updated_at=now
+        )
+        tx.run(
+            "UPDATE carts SET points = ?, points_value = ?, points_hold_id = ?, updated_at = ? "
+            "WHERE id = ?",
+            (points, value, hold_id, to_sql_time(now), cart.id),
+        )
+        view = view_of(tx, changed)
         tx.commit()
     return view
 

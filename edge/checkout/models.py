@@ -28,7 +28,15 @@ class Cart(Base):
     approved_lines: Mapped[str | None]
     # The member the shopper attached (by member code or phone number), if any. No foreign key:
     # adding one would make SQLite copy the table in the field's upgrade.
-    member_id: Mapped[str | None] = mapped_column(String(36))
+    member_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # The points the member spends on this cart, and the cloud's hold on them (None: set while
+    # the cloud could not be reached, within the store's offline limits).
+    # Whether the member's balance came from the cloud when they were attached (False: the
+    # store's own copy, the cloud not answering in time).
+    member_online: Mapped[bool] = mapped_column(default=False, server_default="0")
+    points: Mapped[int] = mapped_column(default=0, server_default="0")
+    points_value: Mapped[int] = mapped_column(default=0, server_default="0")  # minor units
+    points_hold_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -76,6 +84,8 @@ class Sale(Base):
     points_earned: Mapped[int] = mapped_column(default=0, server_default="0")
     points_burned: Mapped[int] = mapped_column(default=0, server_default="0")
     points_balance_after: Mapped[int | None]
+    # The cloud's hold the burned points came from (None: burned offline).
+    points_hold_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def member_points(member_id: str, *, earned: int, burned: int, spend: int) -> dict[str, Any]:
-    """A sale's member and the points it moved, as the sale event carries them. Offline:
-    the store holds no points at the cloud yet."""
+def member_points(
+    member_id: str, *, earned: int, burned: int, spend: int, hold_id: str | None
+) -> dict[str, Any]:
+    """A sale's member and the points it moved, as the sale event carries them. ``hold_id``:
+    the cloud's hold the burned points came from; None when the store burned them offline (or
+    burned none), which the cloud counts against the member's balance as it finds it."""
     return {
         "id": member_id,
         "earned": earned,
         "burned": burned,
         "spend": spend,
-        "hold_id": None,
-        "offline": True,
+        "hold_id": hold_id,
+        "offline": hold_id is None,
     }

@@ -68,7 +68,11 @@ def sale_dict(session: Session, sale: Sale) -> dict[str, Any]:
         "member": None
         if sale.member_id is None
         else member_points(
-            sale.member_id, earned=sale.points_earned, burned=sale.points_burned, spend=sale.total
+            sale.member_id,
+            earned=sale.points_earned,
+            burned=sale.points_burned,
+            spend=sale.total,
+            hold_id=sale.points_hold_id,
         ),
         "points": None
         if sale.member_id is None

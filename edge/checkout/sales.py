@@ -19,7 +19,7 @@ from typing import Any
 
 from edge.auth.service import Principal
 from edge.checkout import payment_intents
-from edge.checkout.carts import CartView, load_cart, view_of
+from edge.checkout.carts import CartHead, CartView, load_cart, view_of
 from edge.checkout.exit_pass import issue_exit_pass
 from edge.checkout.models import Sale
 from edge.checkout.payment_rules import PaymentRequest, change_due
@@ -118,7 +118,13 @@ def checkout(
                 "skus": sorted({line.sku for line in view.lines if line.age_restricted}),
             },
         )
-    change = change_due(payments, view.totals.total)
+    if view.cart.points_value > view.totals.total:
+        raise Conflict(
+            "the member's points pay more than the cart now costs; spend fewer points",
+            code="points_exceed_total",
+            details={"cart_id": cart_id, "total": view.totals.total, "points": view.cart.points},
+        )
+    change = change_due(payments, view.due)
 
     authorizations: list[Authorization | None] = []
     begun: list[payment_intents.Intent] = []
@@ -179,11 +185,11 @@ def checkout(
 _INSERT_SALE = (
     "INSERT INTO sales (id, number, cart_id, idempotency_key, channel, device_id, approved_by, "
     "currency, subtotal, discount, tax, total, paid, change, item_count, created_at, "
-    "member_id, points_earned, points_burned, points_balance_after) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "member_id, points_earned, points_burned, points_balance_after, points_hold_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: The member's points on their balance here, in the sale's transaction.
-_EARNED = "UPDATE members SET balance = balance + ?, updated_at = ? WHERE id = ? RETURNING balance"
+_MOVED = "UPDATE members SET balance = balance + ?, updated_at = ? WHERE id = ? RETURNING balance"
 _INSERT_PAYMENT = (
     "INSERT INTO payments (id, sale_id, method, amount, provider_ref) VALUES (?, ?, ?, ?, ?)"
 )
@@ -244,7 +250,7 @@ def _write_sale(
             )
         sale["number"] = f"{ctx.store_id}-{next_value(tx, 'sale'):06d}"
         if cart.member_id is not None:
-            _record_points(tx, sale, cart.member_id, points_per_unit, stamp)
+            _record_points(tx, sale, cart, points_per_unit, stamp)
         points = sale["points"] or {"earned": 0, "burned": 0, "balance_after": None}
         tx.run(
             _INSERT_SALE,
@@ -269,6 +275,7 @@ def _write_sale(
                 points["earned"],
                 points["burned"],
                 points["balance_after"],
+                cart.points_hold_id if points["burned"] else None,
             ),
         )
         tx.cur.executemany(INSERT_SALE_LINE, line_rows(sale["id"], sale["lines"]))
@@ -331,7 +338,7 @@ def _sale_shape(
         "discount": view.totals.discount,
         "tax": view.totals.tax,
         "total": view.totals.total,
-        "paid": sum(p.amount for p in payments),
+        "paid": sum(p.amount for p in payments) + view.cart.points_value,
         "change": change,
         "item_count": view.item_count,
         "device_id": principal.device_id,
@@ -357,7 +364,8 @@ def _sale_shape(
             }
             for line, priced in zip(view.lines, view.priced, strict=True)
         ],
-        "payments": [
+        "payments": _points_tender(view)
+        + [
             {"method": p.method, "amount": p.amount, "reference": auth.reference if auth else None}
             for p, auth in zip(payments, authorizations, strict=True)
         ],
@@ -366,16 +374,33 @@ def _sale_shape(
     }
 
 
+def _points_tender(view: CartView) -> list[dict[str, Any]]:
+    """The member's points as a tender of the sale: what they paid, under the cloud's hold."""
+    cart = view.cart
+    if not cart.points_value:
+        return []
+    return [{"method": "points", "amount": cart.points_value, "reference": cart.points_hold_id}]
+
+
 def _record_points(
-    tx: RawTransaction, sale: dict[str, Any], member_id: str, per_unit: int, stamp: str
+    tx: RawTransaction, sale: dict[str, Any], cart: CartHead, per_unit: int, stamp: str
 ) -> None:
-    """The points the sale earns its member (one per ``per_unit`` minor units of its total),
-    on the member's balance here and in the sale (written with it); the cloud's ledger gets
-    them by the sale's event."""
-    earned = sale["total"] // per_unit
-    balance = tx.one(_EARNED, (earned, stamp, member_id))["balance"]
-    sale["member"] = member_points(member_id, earned=earned, burned=0, spend=sale["total"])
-    sale["points"] = {"earned": earned, "burned": 0, "balance_after": balance}
+    """The points the sale moves for its member, on their balance here and in the sale (written
+    with it): the points spent on the cart, and one point earned per ``per_unit`` minor units
+    paid otherwise (points do not earn points). The cloud's ledger gets them by the sale's
+    event, the burn under the cart's hold when there is one."""
+    assert cart.member_id is not None
+    earned = max(sale["total"] - cart.points_value, 0) // per_unit
+    burned = cart.points
+    balance = tx.one(_MOVED, (earned - burned, stamp, cart.member_id))["balance"]
+    sale["member"] = member_points(
+        cart.member_id,
+        earned=earned,
+        burned=burned,
+        spend=sale["total"],
+        hold_id=cart.points_hold_id if burned else None,
+    )
+    sale["points"] = {"earned": earned, "burned": burned, "balance_after": balance}
 
 
 def _sale_event(sale: dict[str, Any], store_id: str) -> SaleCompleted:

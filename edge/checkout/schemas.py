@@ -106,6 +106,14 @@ class CartMember(BaseModel):
     offline: bool
 
 
+class CartPoints(BaseModel):
+    """Points the cart's member spends on it: they pay ``value`` of the total."""
+
+    points: int
+    value: int  # minor units
+    held: bool  # the cloud holds them for this cart (false: set offline, within the limits)
+
+
 class CartOut(BaseModel):
     id: str
     channel: Literal["kiosk", "scan_to_buy"]
@@ -116,6 +124,8 @@ class CartOut(BaseModel):
     item_count: int
     approval: Approval
     member: CartMember | None = None
+    points: CartPoints | None = None  # the member's points spending on this cart
+    due: int  # what is left to pay once the points have paid their part
     created_at: str
     updated_at: str
 

@@ -14,6 +14,7 @@ from edge.checkout.schemas import CartOut
 from edge.context import StoreContext
 from edge.errors import Conflict
 from edge.idempotency import Retryable
+from edge.members.points import MAX_POINTS, PointsRules, spend_points
 from edge.members.service import find_member, sign_up
 from edge.sync_client.link import link_of
 from sync.contract import MemberSummary
@@ -78,6 +79,7 @@ def sign_up_member(
         region=ctx.settings.members.default_region,
         now=ctx.clock.now(),
         retry=retry,
+        cloud=ctx.member_cloud,
     )
     return view.to_dict(), 201 if created else 200
 
@@ -91,22 +93,30 @@ def sign_up_member(
     body=AttachIn,
     response=CartOut,
     errors=(404, 409),
+    description="The cloud is asked first, within the store's short member timeout; when it "
+    "does not answer, the store's own copy (member.offline is then true).",
 )
 def attach_member(principal: Principal, cart_id: str, body: AttachIn) -> dict[str, Any]:
     ctx = _ctx()
-    member = find_member(
+    member, online = find_member(
         ctx.db,
         ctx.members_keyring,
         body.member_code,
         region=ctx.settings.members.default_region,
+        now=ctx.clock.now(),
+        cloud=ctx.member_cloud,
     )
-    return carts.set_member(ctx.db, principal, cart_id, member.id, now=ctx.clock.now()).to_dict()
+    view, dropped_hold = carts.set_member(
+        ctx.db, principal, cart_id, member.id, now=ctx.clock.now(), online=online
+    )
+    _give_back(ctx, dropped_hold)
+    return view.to_dict()
 
 
 @api.endpoint(
     "DELETE",
     "/carts/<cart_id>/member",
-    summary="Detach the member from a cart",
+    summary="Detach the member from a cart (the points they spent on it come off too)",
     roles=CART_ROLES,
     connectivity="offline",
     response=CartOut,
@@ -114,4 +124,68 @@ def attach_member(principal: Principal, cart_id: str, body: AttachIn) -> dict[st
 )
 def detach_member(principal: Principal, cart_id: str) -> dict[str, Any]:
     ctx = _ctx()
-    return carts.set_member(ctx.db, principal, cart_id, None, now=ctx.clock.now()).to_dict()
+    view, dropped_hold = carts.set_member(ctx.db, principal, cart_id, None, now=ctx.clock.now())
+    _give_back(ctx, dropped_hold)
+    return view.to_dict()
+
+
+def _give_back(ctx: StoreContext, hold_id: str | None) -> None:
+    """Give a cart's hold back to the cloud (when it does not answer, the hold lapses there)."""
+    if hold_id is not None:
+        ctx.member_cloud.release(hold_id, now=ctx.clock.now())
+
+
+class PointsIn(RequestBody):
+    points: int = Field(ge=0, le=MAX_POINTS)  # 0: spend none
+
+
+def _points_rules(ctx: StoreContext) -> PointsRules:
+    members = ctx.settings.members
+    return PointsRules(
+        point_value=members.point_value,
+        daily_cap=members.offline_daily_cap,
+        timezone=ctx.settings.store.timezone,
+    )
+
+
+@api.endpoint(
+    "PUT",
+    "/carts/<cart_id>/points",
+    summary="Spend the cart's member's points on it: they pay part of the total",
+    roles=CART_ROLES,
+    connectivity="offline",
+    body=PointsIn,
+    response=CartOut,
+    errors=(404, 409),
+    description="Online, the cloud holds the points for the cart (409 points_insufficient, "
+    "with what is available, when they are not free). Offline, at most the smaller of the "
+    "balance this store knows and the daily offline cap (409 points_offline_limit, with the "
+    "limit). 409 no_member without a member; 409 points_exceed_total beyond the total.",
+)
+def spend(principal: Principal, cart_id: str, body: PointsIn) -> dict[str, Any]:
+    ctx = _ctx()
+    return spend_points(
+        ctx.db,
+        ctx.member_cloud,
+        principal,
+        cart_id,
+        body.points,
+        _points_rules(ctx),
+        now=ctx.clock.now(),
+    ).to_dict()
+
+
+@api.endpoint(
+    "DELETE",
+    "/carts/<cart_id>/points",
+    summary="Take the member's points off the cart (their hold is given back)",
+    roles=CART_ROLES,
+    connectivity="offline",
+    response=CartOut,
+    errors=(404, 409),
+)
+def unspend(principal: Principal, cart_id: str) -> dict[str, Any]:
+    ctx = _ctx()
+    return spend_points(
+        ctx.db, ctx.member_cloud, principal, cart_id, 0, _points_rules(ctx), now=ctx.clock.now()
+    ).to_dict()

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from edge.db import Database
 from edge.errors import NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.members.models import Member
+from edge.members.online import CloudMember, MemberCloud, MemberUnknown
 from edge.outbox.service import record_event
 from shared.ids import new_id
 from shared.member_codes import is_member_code, new_member_code
@@ -85,24 +87,54 @@ def sign_up(
     region: str,
     now: datetime,
     retry: Retryable | None = None,
+    cloud: MemberCloud | None = None,
 ) -> tuple[MemberView, bool]:
     """Sign a member up here: (the member, whether it is new). A phone this store knows answers
     its member (200, nothing written). ``cloud_key``: the cloud's public key, pinned at
-    enrollment, which the event's phone and name are sealed to."""
+    enrollment, which the event's phone and name are sealed to. With ``cloud``, the chain is
+    asked first (within the store's short timeout): a phone it knows answers its member (200),
+    a new one is registered there at once (201, no event needed)."""
     e164 = read_phone(phone, region=region)
     index = keyring.blind_index("phone", e164)
+    with db.read() as s:
+        known = s.execute(select(Member).where(Member.phone_index == index)).scalar_one_or_none()
+        known_view = None if known is None else view_of(known)
+    member_id = new_id()
+    doc = MemberSignedUp(
+        store_id=store_id,
+        member_id=member_id,
+        code=new_member_code(),
+        sealed=seal_for(
+            cloud_key, SealedMember(member_id=member_id, phone=e164, name=name).model_dump_json()
+        ),
+        device_id=device_id,
+        recruited_by=recruited_by,
+        at=now.isoformat(),
+    )
+    # Online, the chain registers the member now (and answers the member a phone already has);
+    # offline, or when it does not answer in time, the member is made here and the event tells
+    # the cloud later.
+    found = None if cloud is None or known_view is not None else cloud.sign_up(doc, now=now)
     with db.write() as uow:
         s = uow.session
+        if found is not None:
+            row = adopt(s, keyring, found, now=now)
+            created = found.member.id == member_id
+            if created:
+                row.device_id, row.recruited_by = device_id, recruited_by
+            view = view_of(row)
+            remember(s, retry, status=201 if created else 200, body=view.to_dict(), now=now)
+            uow.commit()
+            return view, created
         known = s.execute(select(Member).where(Member.phone_index == index)).scalar_one_or_none()
         if known is not None:
             view = view_of(known)
             remember(s, retry, status=200, body=view.to_dict(), now=now)
             uow.commit()
             return view, False
-        member_id = new_id()
         member = Member(
             id=member_id,
-            code=new_member_code(),
+            code=doc.code,
             phone_index=index,
             phone_sealed=keyring.seal(e164, context=_context(member_id, "phone")),
             name_sealed=(
@@ -120,41 +152,109 @@ def sign_up(
         )
         s.add(member)
         s.flush()
-        record_event(
-            s,
-            MemberSignedUp(
-                store_id=store_id,
-                member_id=member_id,
-                code=member.code,
-                sealed=seal_for(
-                    cloud_key,
-                    SealedMember(member_id=member_id, phone=e164, name=name).model_dump_json(),
-                ),
-                device_id=device_id,
-                recruited_by=recruited_by,
-                at=now.isoformat(),
-            ),
-            now=now,
-        )
+        record_event(s, doc, now=now)
         view = view_of(member)
         remember(s, retry, status=201, body=view.to_dict(), now=now)
         uow.commit()
     return view, True
 
 
-def find_member(db: Database, keyring: Keyring, text: str, *, region: str) -> MemberView:
-    """The member this store knows by a member code or a phone number; 404 otherwise."""
-    text = text.strip()
+#: This store's moves of a member's points the cloud has not acknowledged yet: what the
+#: cloud's balance does not hold yet.
+_PENDING = text(
+    "SELECT COALESCE(SUM(s.points_earned - s.points_burned), 0) FROM outbox o "
+    "JOIN sales s ON s.id = o.aggregate_id "
+    "WHERE o.pushed_at IS NULL AND o.type = 'sale.completed' AND s.member_id = :member"
+)
+
+
+def adopt(session: Session, keyring: Keyring, found: CloudMember, *, now: datetime) -> Member:
+    """Keep the cloud's member here, new or refreshed, in the caller's transaction.
+
+    The balance kept is the cloud's, plus what this store moved that the cloud has not heard
+    of yet. A member this store signed up offline under another id (the phone had a member
+    already, or the cloud folded the sign-up into one) takes the surviving id and code; its
+    open carts follow."""
+    m = found.member
+    index = keyring.blind_index("phone", found.phone)
+    row = session.get(Member, m.id)
+    if row is None:
+        local = session.execute(
+            select(Member).where(Member.phone_index == index)
+        ).scalar_one_or_none()
+        if local is not None:
+            _rename(session, local.id, m.id)
+            row = session.get(Member, m.id)
+    if row is None:
+        row = Member(id=m.id, phone_index=index, created_at=now)
+        session.add(row)
+    # Sealed afresh: each sealed value is bound to its member's id, which may have changed.
+    row.phone_sealed = keyring.seal(found.phone, context=_context(m.id, "phone"))
+    row.name_sealed = (
+        None if found.name is None else keyring.seal(found.name, context=_context(m.id, "name"))
+    )
+    pending = int(session.execute(_PENDING, {"member": m.id}).scalar_one())
+    row.code = m.code
+    row.masked_phone = m.masked_phone
+    row.tier = m.tier
+    row.balance = m.balance + pending
+    row.balance_at = now
+    row.provisional = False
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def _rename(session: Session, old_id: str, new_id_: str) -> None:
+    """A member kept here under ``old_id`` is ``new_id_`` chain-wide: the row and the open
+    carts that name it move to the surviving id (sales keep the id they were made for; the
+    cloud applies them to the survivor)."""
+    session.flush()
+    session.execute(
+        text("UPDATE members SET id = :new WHERE id = :old"),
+        {"new": new_id_, "old": old_id},
+    )
+    session.execute(
+        text("UPDATE carts SET member_id = :new WHERE member_id = :old AND status = 'open'"),
+        {"new": new_id_, "old": old_id},
+    )
+    session.expire_all()
+
+
+def find_member(
+    db: Database,
+    keyring: Keyring,
+    typed: str,
+    *,
+    region: str,
+    now: datetime,
+    cloud: MemberCloud | None = None,
+) -> tuple[MemberView, bool]:
+    """The member a member code or a phone number names, and whether the cloud gave them: the
+    cloud's answer when it gives one in time (kept here for the next lookup and for offline),
+    else this store's own copy; 404 ``unknown_member`` when neither knows them."""
+    typed = typed.strip()
+    by_code = is_member_code(typed)
+    e164 = None if by_code else read_phone(typed, region=region)
+    found = None
+    if cloud is not None:
+        try:
+            found = cloud.look_up(typed if by_code else str(e164), now=now)
+        except MemberUnknown:
+            found = None  # a member signed up here and not yet at the cloud is still found here
+    if found is not None:
+        with db.write() as uow:
+            view = view_of(adopt(uow.session, keyring, found, now=now))
+            uow.commit()
+            return view, True
     with db.read() as s:
-        if is_member_code(text):
-            member = s.execute(select(Member).where(Member.code == text)).scalar_one_or_none()
+        if by_code:
+            member = s.execute(select(Member).where(Member.code == typed)).scalar_one_or_none()
         else:
-            index = keyring.blind_index("phone", read_phone(text, region=region))
+            index = keyring.blind_index("phone", str(e164))
             member = s.execute(
                 select(Member).where(Member.phone_index == index)
             ).scalar_one_or_none()
         if member is None:
-            raise NotFound(
-                "this store knows no member by that phone or code", code="unknown_member"
-            )
-        return view_of(member)
+            raise NotFound("no member has this phone number or code", code="unknown_member")
+        return view_of(member), False
