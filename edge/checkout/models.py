@@ -84,7 +84,10 @@ class Sale(Base):
     points_earned: Mapped[int] = mapped_column(default=0, server_default="0")
     points_burned: Mapped[int] = mapped_column(default=0, server_default="0")
     points_balance_after: Mapped[int | None]
-    # The cloud's hold the burned points came from (None: burned offline).
+    # What the burned points paid (minor units): a tender of the sale, shown with its payments
+    # (the payments table keeps what a provider or the drawer took), under the cloud's hold the
+    # points came from (None: burned offline).
+    points_value: Mapped[int] = mapped_column(default=0, server_default="0")
     points_hold_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(index=True)
 

@@ -8,17 +8,20 @@ paid for the line (its share of discounts included) and never more.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from edge.auth.service import Principal
 from edge.checkout.models import Payment, Return, ReturnLine, Sale, SaleLine
 from edge.checkout.sale_lines import stock_units
+from edge.checkout.sale_points import POINTS_TENDER, points_tender
 from edge.context import StoreContext
 from edge.errors import Conflict, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.inventory.service import apply_movement
+from edge.members.models import Member
 from edge.outbox.service import record_event
 from shared.ids import new_id
 from shared.money import allocate, prorate
@@ -79,6 +82,7 @@ def create_return(
                 select(SaleLine).where(SaleLine.sale_id == sale.id)
             ).scalars()
         }
+        refunded_before = sum(line.refunded_amount for line in sale_lines.values())
         ret = Return(
             id=new_id(),
             sale_id=sale.id,
@@ -146,6 +150,8 @@ def create_return(
         session.flush()
         out = return_dict(session, ret)
         refunds = out["refunds"]
+        if sale.member_id is not None:
+            _move_points(session, sale, refunded_before, refund_total, refunds, now)
         record_event(
             session,
             contract.ReturnCreated(
@@ -158,6 +164,7 @@ def create_return(
                 currency=sale.currency,
                 lines=event_lines,
                 refunds=[contract.Refund(**refund) for refund in refunds],
+                points_back=points_back(sale, refunds),
                 at=now.isoformat(),
             ),
             now=now,
@@ -168,27 +175,65 @@ def create_return(
 
 
 def _refund_tenders(session: Any, sale: Sale, amount: int) -> list[dict[str, Any]]:
-    """Spread a refund over the sale's tenders in proportion to what each really paid."""
-    payments = list(
-        session.execute(
-            select(Payment).where(Payment.sale_id == sale.id).order_by(Payment.id)
-        ).scalars()
-    )
-    kept = []
+    """Spread a refund over the sale's tenders in proportion to what each really paid. Points
+    go back as whole points: what a point's fraction of the points' share would be goes to the
+    next tender instead."""
+    tenders: list[tuple[str, int]] = [
+        (p["method"], p["amount"]) for p in points_tender(sale.points_value, sale.points_hold_id)
+    ]
     change_left = sale.change
-    for p in payments:
+    for p in session.execute(
+        select(Payment).where(Payment.sale_id == sale.id).order_by(Payment.id)
+    ).scalars():
         net = p.amount
         if p.method == "cash" and change_left:
             taken = min(change_left, net)
             net -= taken
             change_left -= taken
-        kept.append(net)
-    shares = allocate(amount, kept) if payments else []
+        tenders.append((p.method, net))
+    shares = allocate(amount, [net for _, net in tenders]) if tenders else []
+    if sale.points_value and len(shares) > 1:
+        point = sale.points_value // sale.points_burned
+        fraction = shares[0] % point
+        shares[0] -= fraction
+        shares[1] += fraction
     return [
-        {"method": p.method, "amount": share}
-        for p, share in zip(payments, shares, strict=True)
+        {"method": method, "amount": share}
+        for (method, _), share in zip(tenders, shares, strict=True)
         if share
     ]
+
+
+def _move_points(
+    session: Any,
+    sale: Sale,
+    refunded_before: int,
+    refund: int,
+    refunds: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """The member's balance here after a return, as the cloud's ledger will have it: the points
+    the sale earned go back out in proportion to what was refunded in all (rounded down, at most
+    what it earned), and the points the refund gives back come in."""
+    earned, spend = sale.points_earned, sale.total
+    if spend:
+        taken_before = earned * min(refunded_before, spend) // spend
+        taken = earned * min(refunded_before + refund, spend) // spend - taken_before
+    else:
+        taken = 0
+    moved = points_back(sale, refunds) - taken
+    if moved:
+        session.execute(
+            update(Member)
+            .where(Member.id == sale.member_id)
+            .values(balance=Member.balance + moved, updated_at=now)
+        )
+
+
+def points_back(sale: Sale, refunds: list[dict[str, Any]]) -> int:
+    """The burned points a refund gives back: its points tender's share, in points."""
+    value = sum(r["amount"] for r in refunds if r["method"] == POINTS_TENDER)
+    return value // (sale.points_value // sale.points_burned) if value else 0
 
 
 def return_dict(session: Any, ret: Return) -> dict[str, Any]:

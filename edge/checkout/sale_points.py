@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The tender name of points spent on a sale.
+POINTS_TENDER = "points"
+
+
+def points_tender(value: int, hold_id: str | None) -> list[dict[str, Any]]:
+    """The sale's points as a tender (none when no points were spent), listed first among its
+    payments: what they paid, under the cloud's hold (None: spent offline)."""
+    return [{"method": POINTS_TENDER, "amount": value, "reference": hold_id}] if value else []
+
 
 def member_points(
     member_id: str, *, earned: int, burned: int, spend: int, hold_id: str | None

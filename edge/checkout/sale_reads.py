@@ -18,7 +18,7 @@ from edge.auth.service import Principal
 from edge.checkout.exit_pass import exit_pass_qr_svg
 from edge.checkout.models import ExitPass, Payment, Sale
 from edge.checkout.sale_lines import line_dicts, select_lines
-from edge.checkout.sale_points import member_points
+from edge.checkout.sale_points import member_points, points_tender
 from edge.checkout.sale_receipts import receipt_dict
 from edge.context import StoreContext
 from edge.errors import NotFound
@@ -62,9 +62,8 @@ def sale_dict(session: Session, sale: Sale) -> dict[str, Any]:
         "approved_by": sale.approved_by,
         "created_at": sale.created_at.isoformat(),
         "lines": line_dicts(lines),
-        "payments": [
-            {"method": p.method, "amount": p.amount, "reference": p.provider_ref} for p in pays
-        ],
+        "payments": points_tender(sale.points_value, sale.points_hold_id)
+        + [{"method": p.method, "amount": p.amount, "reference": p.provider_ref} for p in pays],
         "member": None
         if sale.member_id is None
         else member_points(

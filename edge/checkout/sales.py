@@ -25,7 +25,7 @@ from edge.checkout.models import Sale
 from edge.checkout.payment_rules import PaymentRequest, change_due
 from edge.checkout.payments import Authorization
 from edge.checkout.sale_lines import INSERT_SALE_LINE, line_rows, stock_units
-from edge.checkout.sale_points import member_points
+from edge.checkout.sale_points import POINTS_TENDER, member_points, points_tender
 from edge.checkout.sale_reads import CheckoutResult, ExitPassInfo, result_of, stored_result
 from edge.context import StoreContext
 from edge.counters import next_value
@@ -185,8 +185,8 @@ def checkout(
 _INSERT_SALE = (
     "INSERT INTO sales (id, number, cart_id, idempotency_key, channel, device_id, approved_by, "
     "currency, subtotal, discount, tax, total, paid, change, item_count, created_at, "
-    "member_id, points_earned, points_burned, points_balance_after, points_hold_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "member_id, points_earned, points_burned, points_balance_after, points_value, "
+    "points_hold_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: The member's points on their balance here, in the sale's transaction.
 _MOVED = "UPDATE members SET balance = balance + ?, updated_at = ? WHERE id = ? RETURNING balance"
@@ -275,6 +275,7 @@ def _write_sale(
                 points["earned"],
                 points["burned"],
                 points["balance_after"],
+                cart.points_value if points["burned"] else 0,
                 cart.points_hold_id if points["burned"] else None,
             ),
         )
@@ -296,6 +297,7 @@ def _write_sale(
             [
                 (new_id(), sale["id"], p["method"], p["amount"], p["reference"])
                 for p in sale["payments"]
+                if p["method"] != POINTS_TENDER  # kept on the sale's own row
             ],
         )
         if exit_pass is not None and claims is not None:
@@ -379,7 +381,7 @@ def _points_tender(view: CartView) -> list[dict[str, Any]]:
     cart = view.cart
     if not cart.points_value:
         return []
-    return [{"method": "points", "amount": cart.points_value, "reference": cart.points_hold_id}]
+    return points_tender(cart.points_value, cart.points_hold_id)
 
 
 def _record_points(

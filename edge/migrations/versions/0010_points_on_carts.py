@@ -29,12 +29,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_carts_member_id"), ["member_id"], unique=False)
 
     with op.batch_alter_table("sales", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("points_value", sa.Integer(), server_default="0", nullable=False)
+        )
         batch_op.add_column(sa.Column("points_hold_id", sa.String(length=36), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sales", schema=None) as batch_op:
         batch_op.drop_column("points_hold_id")
+        batch_op.drop_column("points_value")
 
     with op.batch_alter_table("carts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_carts_member_id"))

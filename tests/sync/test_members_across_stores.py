@@ -1,0 +1,219 @@
+"""One member, one balance, across two store servers and the cloud, all real processes on real
+sockets: a member signs up and earns in store A while A is cut off from the cloud, spends
+points online in store B under a cloud hold, and returns the first purchase in store A; every
+store and the cloud then agree on the balance, and the ledger says why.
+
+Store A reaches the cloud through a fault proxy whose answer the test sets: ``pass``, or
+``unavailable`` (a 503 of its own: the cloud cannot be reached) or ``delay`` (the answer comes
+after the store's short member timeout).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.sync.fault_proxy import FaultProxy
+from tests.sync.harness import CODES, CloudProcess, EdgeProcess, enrolled, wait_for
+
+PHONE = "13912345678"
+SYNC_ENV = {"AISLE_SYNC__PUSH_INTERVAL_S": "0.5", "AISLE_SYNC__PULL_INTERVAL_S": "1"}
+
+
+class Link:
+    """What store A's proxy does to each request."""
+
+    def __init__(self) -> None:
+        self.fault = "pass"
+
+    def __call__(self) -> str:
+        return self.fault
+
+
+def _ok(response: requests.Response, status: int = 200) -> Any:
+    assert response.status_code == status, f"{response.status_code}: {response.text[:500]}"
+    return response.json()
+
+
+def _cart(edge: EdgeProcess, *codes: str) -> dict[str, Any]:
+    cart = _ok(edge.call("POST", "/api/v1/carts", json={"channel": "kiosk"}), 201)
+    for code in codes:
+        scanned = edge.call("POST", f"/api/v1/carts/{cart['id']}/lines", json={"barcode": code})
+        cart = _ok(scanned, scanned.status_code if scanned.status_code in (200, 201) else 201)
+    return cart
+
+
+def _attach(edge: EdgeProcess, cart: dict[str, Any], who: str) -> dict[str, Any]:
+    return _ok(edge.call("PUT", f"/api/v1/carts/{cart['id']}/member", json={"member_code": who}))
+
+
+def _pay_cash(edge: EdgeProcess, cart: dict[str, Any]) -> dict[str, Any]:
+    payments = [{"method": "cash", "amount": cart["due"]}] if cart["due"] else []
+    return _ok(
+        edge.call(
+            "POST",
+            f"/api/v1/carts/{cart['id']}/checkout",
+            json={"payments": payments},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        ),
+        201,
+    )
+
+
+def _cloud_member(cloud: CloudProcess, member_id: str) -> dict[str, Any]:
+    return dict(cloud.get(f"/api/v1/members/{member_id}"))
+
+
+@pytest.fixture
+def stores(cloud: CloudProcess, tmp: Path, store_id: str) -> Iterator[tuple[Any, ...]]:
+    link = Link()
+    with FaultProxy(cloud.port, link, delay_s=2.0) as proxy:
+        a = enrolled(cloud, tmp, f"{store_id}A", via=proxy.url)
+        b = enrolled(cloud, tmp, f"{store_id}B")
+        edge_a = EdgeProcess(a, env=SYNC_ENV).start()
+        edge_b = EdgeProcess(b, env=SYNC_ENV).start()
+        try:
+            yield link, edge_a, edge_b
+        finally:
+            edge_a.stop()
+            edge_b.stop()
+
+
+def test_earn_offline_in_a_spend_online_in_b_return_in_a_one_balance_everywhere(
+    cloud: CloudProcess, stores: tuple[Any, ...]
+) -> None:
+    link, a, b = stores
+    # A is cut off: the sign-up and the sale are A's own, and its cart says the balance is
+    # A's word, not the cloud's.
+    link.fault = "unavailable"
+    member = _ok(a.call("POST", "/api/v1/members", json={"phone": PHONE, "name": "Li Lei"}), 201)
+    assert member["provisional"] is True
+    cart = _cart(a, *CODES, *CODES)
+    cart = _attach(a, cart, member["code"])
+    assert cart["member"]["offline"] is True
+    first = _pay_cash(a, cart)
+    earned_a = first["sale"]["total"] // 100
+    assert first["sale"]["points"] == {"earned": earned_a, "burned": 0, "balance_after": earned_a}
+
+    # A is back: its events reach the cloud, which now holds the member and the points.
+    link.fault = "pass"
+    wait_for(
+        lambda: _cloud_balance(cloud, member["id"]) == earned_a,
+        timeout=60,
+        what="store A's offline sign-up and sale at the cloud",
+    )
+
+    # In B, found at the cloud by phone (B never saw them), with A's points.
+    cart_b = _attach(b, _cart(b, CODES[1], CODES[1]), PHONE)
+    assert cart_b["member"]["id"] == member["id"]
+    assert cart_b["member"]["offline"] is False
+    assert cart_b["member"]["balance"] == earned_a
+    spend = earned_a // 2
+    cart_b = _ok(b.call("PUT", f"/api/v1/carts/{cart_b['id']}/points", json={"points": spend}))
+    assert cart_b["points"] == {"points": spend, "value": spend, "held": True}
+    assert cart_b["due"] == cart_b["totals"]["total"] - spend
+    # Held at the cloud: what is free to spend elsewhere went down at once.
+    assert _cloud_member(cloud, member["id"])["available"] == earned_a - spend
+    second = _pay_cash(b, cart_b)
+    earned_b = (second["sale"]["total"] - spend) // 100
+    assert second["sale"]["points"]["burned"] == spend
+    assert second["sale"]["points"]["earned"] == earned_b
+    points_tender = [p for p in second["sale"]["payments"] if p["method"] == "points"]
+    assert [p["amount"] for p in points_tender] == [spend]
+    assert second["sale"]["member"]["hold_id"] is not None
+    wait_for(
+        lambda: _cloud_balance(cloud, member["id"]) == earned_a - spend + earned_b,
+        timeout=60,
+        what="store B's spend and earn at the cloud",
+    )
+
+    # Back in A, the first purchase comes back whole: its points go back out.
+    refund = _ok(
+        a.call(
+            "POST",
+            f"/api/v1/sales/{first['sale']['id']}/returns",
+            json={
+                "lines": [
+                    {"line_id": line["id"], "quantity": line["quantity"]}
+                    for line in first["sale"]["lines"]
+                ],
+                "reason": "changed mind",
+            },
+            headers={
+                "Authorization": f"Bearer {a.store.tokens['tablet']}",
+                "Idempotency-Key": uuid.uuid4().hex,
+            },
+        ),
+        201,
+    )
+    assert refund["return"]["refund_total"] == first["sale"]["total"]
+    final = earned_b - spend
+    wait_for(
+        lambda: _cloud_balance(cloud, member["id"]) == final,
+        timeout=60,
+        what="store A's return at the cloud",
+    )
+
+    # One member, one balance: the cloud, A and B say the same, and the ledger adds up.
+    ledger = cloud.get(f"/api/v1/members/{member['id']}/ledger")
+    assert sum(e["points"] for e in ledger["entries"]) == ledger["balance"] == final
+    kinds = sorted(e["kind"] for e in ledger["entries"])
+    assert kinds == sorted(["earn", "earn", "burn", "earn_reversal"]), kinds
+    for store in (a, b):
+        seen = _attach(store, _cart(store, CODES[0]), PHONE)["member"]
+        assert (seen["id"], seen["balance"], seen["offline"]) == (member["id"], final, False)
+
+
+def test_the_cloud_holds_points_so_two_stores_cannot_spend_them_at_once(
+    cloud: CloudProcess, stores: tuple[Any, ...]
+) -> None:
+    link, a, b = stores
+    member = _ok(b.call("POST", "/api/v1/members", json={"phone": "13912340001"}), 201)
+    assert member["provisional"] is False  # registered at the cloud at once
+    earned = _pay_cash(b, _attach(b, _cart(b, *CODES, *CODES, *CODES), member["code"]))["sale"][
+        "points"
+    ]["earned"]
+    wait_for(
+        lambda: _cloud_balance(cloud, member["id"]) == earned,
+        timeout=60,
+        what="the earn at the cloud",
+    )
+    cart_b = _attach(b, _cart(b, *CODES), member["code"])
+    _ok(b.call("PUT", f"/api/v1/carts/{cart_b['id']}/points", json={"points": earned}))
+    cart_a = _attach(a, _cart(a, *CODES), member["code"])
+    refused = a.call("PUT", f"/api/v1/carts/{cart_a['id']}/points", json={"points": 1})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "points_insufficient"
+    assert refused.json()["error"]["details"]["available"] == 0
+    # B takes its points off the cart: the hold is given back and A may spend them.
+    _ok(b.call("DELETE", f"/api/v1/carts/{cart_b['id']}/points"))
+    cart_a = _ok(a.call("PUT", f"/api/v1/carts/{cart_a['id']}/points", json={"points": earned}))
+    assert cart_a["points"]["held"] is True
+
+    # A slow cloud (its answer after the store's 0.3 s member timeout) does not hold up the
+    # checkout: A carries on with its own copy, and says so.
+    link.fault = "delay"
+    slow = _attach(a, _cart(a, CODES[0]), member["code"])
+    assert slow["member"]["offline"] is True
+    assert slow["member"]["id"] == member["id"]
+    # Offline, A lets the member spend no more than the balance it knows, less what its other
+    # carts set aside offline (the open cart above holds its points at the cloud, not here).
+    over = a.call("PUT", f"/api/v1/carts/{slow['id']}/points", json={"points": earned + 1})
+    assert over.status_code == 409
+    error = over.json()["error"]
+    assert error["code"] == "points_offline_limit"
+    assert error["details"]["limit"] == earned
+
+
+def _cloud_balance(cloud: CloudProcess, member_id: str) -> int | None:
+    response = requests.get(
+        f"{cloud.url}/api/v1/members/{member_id}",
+        headers={"Authorization": f"Bearer {cloud.hq_token}"},
+        timeout=10,
+    )
+    return int(response.json()["balance"]) if response.status_code == 200 else None
