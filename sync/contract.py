@@ -414,6 +414,7 @@ def read_event(type_name: str, payload: Mapping[str, Any]) -> Event:
 FEED_CATALOG = "catalog"
 FEED_PRICES = "prices"
 FEED_STORE_SETTINGS = "store_settings"
+FEED_MEMBER_MERGES = "member_merges"
 
 SoldBy = Literal["each", "kg", "variable"]
 
@@ -478,8 +479,21 @@ class StoreSettingsItem(FeedItem):
     updated_at: str | None = Field(default=None, max_length=40)
 
 
+class MemberMergeItem(FeedItem):
+    """A member folded into another (one phone signed up in two places while offline): a store
+    that knows the merged id uses the survivor's from now on, for lookups and new sales. Events
+    that still name the merged id are applied to the survivor at the cloud."""
+
+    FEED: ClassVar[str] = FEED_MEMBER_MERGES
+
+    member_id: UuidText  # the merged member
+    survivor_id: UuidText
+    survivor_code: MemberCode
+    merged_at: str = Field(max_length=40)
+
+
 #: Every feed a store pulls and the type of its items.
 FEED_ITEMS: dict[str, type[FeedItem]] = {
-    cls.FEED: cls for cls in (CatalogItem, PriceItem, StoreSettingsItem)
+    cls.FEED: cls for cls in (CatalogItem, PriceItem, StoreSettingsItem, MemberMergeItem)
 }
 FEEDS = tuple(FEED_ITEMS)

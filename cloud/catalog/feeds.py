@@ -36,8 +36,9 @@ from cloud.changes.log import (
 from cloud.changes.models import Change, FeedEpoch
 from cloud.db import Database
 from cloud.errors import BadRequest, NotFound
+from cloud.members.registry import member_merges, merged_members_after
 from cloud.stores.models import Store
-from sync.contract import FEEDS, CatalogItem, PriceItem, StoreSettingsItem
+from sync.contract import FEED_MEMBER_MERGES, FEEDS, CatalogItem, PriceItem, StoreSettingsItem
 from sync.protocol import (
     ERR_BAD_CURSOR,
     ERR_UNKNOWN_FEED,
@@ -215,6 +216,8 @@ def _snapshot_page(
     if feed == "store_settings":
         keys = [store_id] if after < store_id else []
         more_keys = False
+    elif feed == FEED_MEMBER_MERGES:
+        keys, more_keys = merged_members_after(session, after, limit)
     else:
         found = list(
             session.execute(
@@ -266,6 +269,8 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
             s.id: s for s in session.execute(select(Store).where(Store.id.in_(keys))).scalars()
         }
         return [FeedChange(k, store_settings_dict(stores[k])) for k in keys if k in stores]
+    if feed == FEED_MEMBER_MERGES:
+        return [FeedChange(k, item.to_dict()) for k, item in member_merges(session, keys)]
     products = {
         p.sku: p for p in session.execute(select(Product).where(Product.sku.in_(keys))).scalars()
     }

@@ -37,9 +37,11 @@ from typing import Any, Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from cloud.changes.log import record_changes
 from cloud.errors import Conflict, NotFound, Unprocessable
 from cloud.members.models import Member, PointsAllocation, PointsEntry, PointsHold, PointsLot
 from cloud.reconciliation.service import raise_exception
+from sync.contract import FEED_MEMBER_MERGES
 
 OriginKind = Literal["sale", "return", "adjustment", "lot", "member", "channel"]
 
@@ -640,4 +642,5 @@ def merge(session: Session, *, survivor: str, merged: str, now: datetime) -> Poi
     gone.updated_at = now
     entry = _write(session, keep, "merge", 0, Origin("member", gone.id), at=now, now=now)
     _settle(session, keep, at=now)
+    record_changes(session, [(FEED_MEMBER_MERGES, gone.id, None)], now=now)  # stores learn it
     return entry

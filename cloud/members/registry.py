@@ -23,6 +23,7 @@ from shared.ids import new_id
 from shared.member_codes import is_member_code, new_member_code
 from shared.phones import InvalidPhone, mask_phone, normalise_phone
 from shared.pii import Keyring
+from sync.contract import MemberMergeItem
 
 BASE_TIER = "basic"
 #: The active members: written into the statement, not bound, so that PostgreSQL's generic plan
@@ -208,3 +209,36 @@ def reseal(
                 setattr(member, f"{name}_sealed", keyring.seal(text, context=context))
         done += 1
     return done, (members[-1].id if members else None)
+
+
+def merged_members_after(session: Session, after: str, limit: int) -> tuple[list[str], bool]:
+    """The ids of merged members after ``after`` in id order (a page of the merges feed's
+    snapshot), and whether there are more."""
+    query = select(Member.id).where(Member.status == "merged")
+    if after:
+        query = query.where(Member.id > after)
+    found = [str(i) for i in session.execute(query.order_by(Member.id).limit(limit + 1)).scalars()]
+    return found[:limit], len(found) > limit
+
+
+def member_merges(session: Session, keys: list[str]) -> list[tuple[str, MemberMergeItem]]:
+    """The merges feed's items for merged members' ids: each with its surviving member."""
+    out = []
+    for key in keys:
+        gone = session.get(Member, key)
+        if gone is None or gone.merged_into is None:
+            continue
+        survivor = session.get(Member, ledger.survivor_id(session, key))
+        assert survivor is not None
+        out.append(
+            (
+                key,
+                MemberMergeItem(
+                    member_id=str(gone.id),
+                    survivor_id=str(survivor.id),
+                    survivor_code=survivor.code,
+                    merged_at=gone.updated_at.isoformat(),
+                ),
+            )
+        )
+    return out

@@ -18,6 +18,9 @@ class Member(Base):
     id: Mapped[IdPk]
     code: Mapped[str] = mapped_column(String(32), unique=True)
     phone_index: Mapped[str] = mapped_column(String(64), unique=True)
+    # The id the sealed phone and name are bound to (None: ``id``): a merge at the cloud gives
+    # a member kept here the surviving id without unsealing them.
+    seal_id: Mapped[str | None] = mapped_column(String(36))
     phone_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     # What every screen shows of the phone (``138****8000``), kept so a cart need not unseal it.

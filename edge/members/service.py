@@ -10,6 +10,7 @@ surviving id by pull.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from edge.db import Database
+from edge.db import Database, to_sql_time
 from edge.errors import NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.members.models import Member
@@ -27,7 +28,7 @@ from shared.ids import new_id
 from shared.member_codes import is_member_code, new_member_code
 from shared.phones import InvalidPhone, mask_phone, normalise_phone
 from shared.pii import Keyring, seal_for
-from sync.contract import MemberSignedUp, SealedMember
+from sync.contract import MemberMergeItem, MemberSignedUp, SealedMember
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def sign_up(
             return view, False
         member = Member(
             id=member_id,
+            seal_id=member_id,
             code=doc.code,
             phone_index=index,
             phone_sealed=keyring.seal(e164, context=_context(member_id, "phone")),
@@ -189,6 +191,7 @@ def adopt(session: Session, keyring: Keyring, found: CloudMember, *, now: dateti
         row = Member(id=m.id, phone_index=index, created_at=now)
         session.add(row)
     # Sealed afresh: each sealed value is bound to its member's id, which may have changed.
+    row.seal_id = m.id
     row.phone_sealed = keyring.seal(found.phone, context=_context(m.id, "phone"))
     row.name_sealed = (
         None if found.name is None else keyring.seal(found.name, context=_context(m.id, "name"))
@@ -258,3 +261,39 @@ def find_member(
         if member is None:
             raise NotFound("no member has this phone number or code", code="unknown_member")
         return view_of(member), False
+
+
+def apply_member_merges(session: Session, items: Iterable[MemberMergeItem], now: datetime) -> None:
+    """The merges feed, in the pull's transaction: a member kept here under a merged id takes
+    the survivor's id and code (or folds into the survivor's row when the store keeps both),
+    and open carts follow. A member this store never saw needs nothing."""
+    for item in items:
+        gone = session.get(Member, item.member_id)
+        if gone is None:
+            continue
+        session.execute(
+            text("UPDATE carts SET member_id = :new WHERE member_id = :old AND status = 'open'"),
+            {"new": item.survivor_id, "old": item.member_id},
+        )
+        survivor = session.get(Member, item.survivor_id)
+        if survivor is not None:
+            # Both kept here: what the store knew of each is the survivor's now.
+            survivor.balance += gone.balance
+            survivor.updated_at = now
+            session.delete(gone)
+        else:
+            session.execute(
+                text(
+                    "UPDATE members SET id = :new, code = :code, "
+                    "seal_id = COALESCE(seal_id, :old), provisional = 0, updated_at = :now "
+                    "WHERE id = :old"
+                ),
+                {
+                    "new": item.survivor_id,
+                    "code": item.survivor_code,
+                    "old": item.member_id,
+                    "now": to_sql_time(now),
+                },
+            )
+        session.flush()
+        session.expire_all()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from edge.catalog.service import apply_catalog_items, apply_price_items
 from edge.db import Database
+from edge.members.service import apply_member_merges
 from edge.sync_client.models import FeedCursor, StoreSetting
 from edge.sync_client.state import mark_healthy, sync_state
 from edge.sync_client.transport import CloudClient, CloudUnavailable
@@ -23,6 +24,7 @@ from sync.contract import (
     FEEDS,
     CatalogItem,
     FeedItem,
+    MemberMergeItem,
     PriceItem,
     StoreSettingsItem,
 )
@@ -145,6 +147,7 @@ _APPLIERS: dict[type[FeedItem], Callable[[Session, Any, datetime], None]] = {
     CatalogItem: apply_catalog_items,
     PriceItem: apply_price_items,
     StoreSettingsItem: _apply_store_settings,
+    MemberMergeItem: apply_member_merges,
 }
 
 

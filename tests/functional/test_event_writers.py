@@ -117,6 +117,8 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
     member = call("POST", "/api/v1/members", "kiosk", {"phone": "13800138000"})
     other = call("POST", "/api/v1/carts", "kiosk", {"channel": "kiosk"})
     call("PUT", f"/api/v1/carts/{other['id']}/member", "kiosk", {"member_code": member["code"]})
+    call("PUT", f"/api/v1/carts/{other['id']}/points", "kiosk", {"points": 0})
+    call("DELETE", f"/api/v1/carts/{other['id']}/points", "kiosk")
     call("DELETE", f"/api/v1/carts/{other['id']}/member", "kiosk")
     call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")
 

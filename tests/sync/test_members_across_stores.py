@@ -71,14 +71,19 @@ def _cloud_member(cloud: CloudProcess, member_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 def stores(cloud: CloudProcess, tmp: Path, store_id: str) -> Iterator[tuple[Any, ...]]:
-    link = Link()
-    with FaultProxy(cloud.port, link, delay_s=2.0) as proxy:
+    """Store A (behind a proxy the test sets) and store B, serving and syncing; B's proxy is
+    the fixture's last item."""
+    link, link_b = Link(), Link()
+    with (
+        FaultProxy(cloud.port, link, delay_s=2.0) as proxy,
+        FaultProxy(cloud.port, link_b) as proxy_b,
+    ):
         a = enrolled(cloud, tmp, f"{store_id}A", via=proxy.url)
-        b = enrolled(cloud, tmp, f"{store_id}B")
+        b = enrolled(cloud, tmp, f"{store_id}B", via=proxy_b.url)
         edge_a = EdgeProcess(a, env=SYNC_ENV).start()
         edge_b = EdgeProcess(b, env=SYNC_ENV).start()
         try:
-            yield link, edge_a, edge_b
+            yield link, edge_a, edge_b, link_b
         finally:
             edge_a.stop()
             edge_b.stop()
@@ -87,7 +92,7 @@ def stores(cloud: CloudProcess, tmp: Path, store_id: str) -> Iterator[tuple[Any,
 def test_earn_offline_in_a_spend_online_in_b_return_in_a_one_balance_everywhere(
     cloud: CloudProcess, stores: tuple[Any, ...]
 ) -> None:
-    link, a, b = stores
+    link, a, b, _ = stores
     # A is cut off: the sign-up and the sale are A's own, and its cart says the balance is
     # A's word, not the cloud's.
     link.fault = "unavailable"
@@ -172,7 +177,7 @@ def test_earn_offline_in_a_spend_online_in_b_return_in_a_one_balance_everywhere(
 def test_the_cloud_holds_points_so_two_stores_cannot_spend_them_at_once(
     cloud: CloudProcess, stores: tuple[Any, ...]
 ) -> None:
-    link, a, b = stores
+    link, a, b, _ = stores
     member = _ok(b.call("POST", "/api/v1/members", json={"phone": "13912340001"}), 201)
     assert member["provisional"] is False  # registered at the cloud at once
     earned = _pay_cash(b, _attach(b, _cart(b, *CODES, *CODES, *CODES), member["code"]))["sale"][
@@ -217,3 +222,45 @@ def _cloud_balance(cloud: CloudProcess, member_id: str) -> int | None:
         timeout=10,
     )
     return int(response.json()["balance"]) if response.status_code == 200 else None
+
+
+def test_one_phone_signed_up_offline_in_two_stores_is_one_member_everywhere(
+    cloud: CloudProcess, stores: tuple[Any, ...]
+) -> None:
+    link_a, a, b, link_b = stores
+    phone = "13912340002"
+    link_a.fault = link_b.fault = "unavailable"
+    in_a = _ok(a.call("POST", "/api/v1/members", json={"phone": phone}), 201)
+    in_b = _ok(b.call("POST", "/api/v1/members", json={"phone": phone}), 201)
+    assert in_a["id"] != in_b["id"]
+    earned_a = _pay_cash(a, _attach(a, _cart(a, *CODES), phone))["sale"]["points"]["earned"]
+    earned_b = _pay_cash(b, _attach(b, _cart(b, *CODES, *CODES), phone))["sale"]["points"]["earned"]
+    # A reaches the cloud first: its member is the chain's; B's sign-up then folds into it.
+    link_a.fault = "pass"
+    wait_for(lambda: _cloud_balance(cloud, in_a["id"]) == earned_a, timeout=60, what="A's member")
+    link_b.fault = "pass"
+    wait_for(
+        lambda: _cloud_balance(cloud, in_a["id"]) == earned_a + earned_b,
+        timeout=60,
+        what="B's sign-up merged into A's member, with its points",
+    )
+    # B's id answers the survivor at the cloud, and the ledger keeps every entry.
+    assert _cloud_member(cloud, in_b["id"])["id"] == in_a["id"]
+    ledger = cloud.get(f"/api/v1/members/{in_a['id']}/ledger")
+    assert sum(e["points"] for e in ledger["entries"]) == earned_a + earned_b
+    assert {e["recorded_for"] for e in ledger["entries"] if e["kind"] == "earn"} == {
+        in_a["id"],
+        in_b["id"],
+    }
+
+    # B learns the merge by pull: cut off again, it finds the member by phone under the
+    # surviving id and code, so its next sales name the survivor.
+    def b_knows_survivor() -> bool:
+        link_b.fault = "unavailable"
+        seen = _attach(b, _cart(b, CODES[0]), phone)["member"]
+        link_b.fault = "pass"
+        return bool(seen["id"] == in_a["id"])
+
+    wait_for(b_knows_survivor, timeout=60, what="store B pulled the merge")
+    offline = _attach(b, _cart(b, CODES[0]), in_a["code"])
+    assert offline["member"]["id"] == in_a["id"]

@@ -1,4 +1,4 @@
-"""points a member spends on a cart, and the cloud's hold on them
+"""points a member spends on a cart, and the cloud's hold on them; a member's seal id
 
 Revision ID: 0010
 Revises: 0009
@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("seal_id", sa.String(length=36), nullable=True))
+
     with op.batch_alter_table("carts", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("member_online", sa.Boolean(), server_default="0", nullable=False)
@@ -36,6 +39,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.drop_column("seal_id")
+
     with op.batch_alter_table("sales", schema=None) as batch_op:
         batch_op.drop_column("points_hold_id")
         batch_op.drop_column("points_value")
