@@ -273,6 +273,37 @@ class AisleClient:
                 time.sleep(CHECKOUT_BACKOFF_S * 2**attempt)
                 attempt += 1
 
+    # -- members and points -----------------------------------------------------------------
+
+    def sign_up_member(self, phone: str, name: str | None = None) -> dict[str, Any]:
+        """Sign a member up (works offline); a phone the store or the chain knows answers its
+        member. Returns ``{id, code, masked_phone, tier, balance, provisional}``."""
+        body: dict[str, Any] = {"phone": phone}
+        if name is not None:
+            body["name"] = name
+        return self._request("sign_up_member", "POST", "/api/v1/members", json_body=body)
+
+    def attach_member(self, cart_id: str, phone_or_code: str) -> dict[str, Any]:
+        """Attach the member a phone number or member code names; returns the cart, whose
+        ``member.offline`` says whether the balance is the cloud's now or the store's copy."""
+        return self._request(
+            "attach_member",
+            "PUT",
+            f"/api/v1/carts/{self._seg(cart_id)}/member",
+            json_body={"member_code": phone_or_code},
+        )
+
+    def spend_points(self, cart_id: str, points: int) -> dict[str, Any]:
+        """Let the cart's member pay part of it in points (0: none); returns the cart, whose
+        ``due`` is what is left to pay. 409 ``points_insufficient`` or ``points_offline_limit``
+        say how many may be spent."""
+        return self._request(
+            "spend_points",
+            "PUT",
+            f"/api/v1/carts/{self._seg(cart_id)}/points",
+            json_body={"points": points},
+        )
+
     # -- exit, sales, returns ---------------------------------------------------------------
 
     def verify_exit_pass(self, token: str) -> dict[str, Any]:

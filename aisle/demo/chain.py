@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from tqdm import tqdm
@@ -23,6 +23,9 @@ from devices.client import AisleClient
 from devices.fleet import run_fleet
 from devices.statistics import EXPECTED_ERROR_CODES, FleetStats
 from shared.money import format_amount
+
+if TYPE_CHECKING:
+    from aisle.demo.members import MemberOutcome
 
 #: Longer than the payment simulator's own timeout (10 s by default), so a slow payment answers
 #: with its 402 instead of the device giving up first.
@@ -242,16 +245,24 @@ def _money(amount: Any, currency: str) -> str:
 
 
 def summarise_store(
-    store: DemoStore, stats: FleetStats, kiosks: int, phones: int
+    store: DemoStore,
+    stats: FleetStats,
+    kiosks: int,
+    phones: int,
+    other_sales: Sequence[int] = (),
 ) -> tuple[dict[str, Any], list[str]]:
-    """Print one store's day; returns its day report and the problems found."""
+    """Print one store's day; returns its day report and the problems found. ``other_sales``:
+    the totals of sales made outside the fleet (the demo's member), which the store counts."""
     with AisleClient(store.base_url, store.tokens["manager"][0], timeout=DEVICE_TIMEOUT_S) as m:
         report = m.day_report()
         sync = m.sync_status()
     currency = str(report.get("currency", "CNY"))
     problems: list[str] = []
     # The server's books and the devices' receipts must agree: every 201 the fleet saw is a sale.
-    for key, fleet_value in (("sales", stats.sales), ("revenue", stats.revenue)):
+    for key, fleet_value in (
+        ("sales", stats.sales + len(other_sales)),
+        ("revenue", stats.revenue + sum(other_sales)),
+    ):
         if report.get(key) != fleet_value:
             problems.append(f"day report {key} {report.get(key)} != devices' {fleet_value}")
     if stats.stuck_devices:
@@ -264,7 +275,7 @@ def summarise_store(
     audit_share = f" ({stats.audits / verified:.1%})" if verified else ""
     rows: Sequence[tuple[str, str]] = (
         ("devices", f"{kiosks} kiosks, {phones} phones for {stats.elapsed_s:.0f} s"),
-        ("sales", f"{report.get('sales')} (devices counted {stats.sales})"),
+        ("sales", f"{report.get('sales')} (devices counted {stats.sales + len(other_sales)})"),
         ("items", f"{report.get('items')} (devices counted {stats.items})"),
         ("revenue", _money(report.get("revenue"), currency)),
         (
@@ -303,13 +314,20 @@ def summarise_chain(
     kiosks: int,
     phones: int,
     root: Path,
+    member: MemberOutcome | None = None,
 ) -> int:
     """Print every store's day and the cloud's view; 0 when all of it adds up."""
     results, outage = outcome
     problems: list[str] = []
     reports = {}
     for store in stores:
-        report, found = summarise_store(store, results[store.store_id], kiosks, phones)
+        report, found = summarise_store(
+            store,
+            results[store.store_id],
+            kiosks,
+            phones,
+            [] if member is None else member.sales.get(store.store_id, []),
+        )
         reports[store.store_id] = report
         problems.extend(f"{store.store_id}: {p}" for p in found)
     print()
@@ -341,6 +359,15 @@ def summarise_chain(
         f"kept selling, up to {outage.max_pending} events waited"
         f"{' (status showed offline)' if outage.seen_offline else ''}; {caught}"
     )
+    if member is not None:
+        stores_seen = ", ".join(f"{k} {v}" for k, v in sorted(member.store_balances.items()))
+        print(
+            f"  member {member.member_id}: {member.earned_offline} earned offline, "
+            f"{member.spent_online} spent and {member.earned_online} earned online; balance "
+            f"{member.cloud_balance} at the cloud (ledger adds up to {member.ledger_sum}), "
+            f"{stores_seen} in the stores"
+        )
+        problems.extend(member.problems())
     for problem in problems:
         print(f"  PROBLEM: {problem}")
     ok = not problems

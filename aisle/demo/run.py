@@ -24,6 +24,7 @@ from aisle.demo.chain import (
     summarise_chain,
     wait_until_synced,
 )
+from aisle.demo.members import member_journey
 from aisle.demo.processes import DemoError, stop
 from aisle.demo.relay import Relay
 from devices.client import AisleClientError
@@ -66,8 +67,18 @@ def run_demo(
             stores.append(store)
         outcome = shop_at_all(stores, catalog, duration_s, seed, relay)
         caught_up = wait_until_synced(stores)
+        print("One member across the chain:")
+        plain = [c for c in catalog.barcodes if c not in catalog.age_restricted_barcodes]
+        member = member_journey(stores, cloud, relay, plain)
         return summarise_chain(
-            stores, outcome, caught_up, cloud, kiosks=kiosks, phones=phones, root=root
+            stores,
+            outcome,
+            caught_up,
+            cloud,
+            kiosks=kiosks,
+            phones=phones,
+            root=root,
+            member=member,
         )
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
