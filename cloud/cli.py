@@ -152,11 +152,16 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
 
 
 @cloud.command("token")
-@click.option("--role", required=True, type=click.Choice(["hq"]))
-@click.option("--name", default="", help="a label, e.g. 'finance dashboard'")
+@click.option("--role", required=True, type=click.Choice(["hq", "channel"]))
+@click.option(
+    "--name",
+    default="",
+    help="hq: a label, e.g. 'finance dashboard'; channel: the channel's name, e.g. 'shop'",
+)
 @config_option
 def token(role: str, name: str, config: str | None) -> None:
-    """Issue an API token; prints it on the last line (shown once)."""
+    """Issue an API token, HQ's or a sales channel's (an online shop, a mini-program: its
+    members API); prints it on the last line (shown once)."""
     from cloud.stores.service import issue_token
     from shared.clock import SystemClock
 

@@ -58,20 +58,8 @@ class ExceptionsOut(BaseModel):
     exceptions: list[dict[str, Any]]
 
 
-@api.route(
-    "GET",
-    "/members",
-    summary="Find the member a phone number or member code names",
-    caller="hq",
-    response=MembersOut,
-    query=(
-        QueryParam("phone", {"type": "string", "maxLength": 32}, "a mobile number", False),
-        QueryParam("code", {"type": "string", "maxLength": 32}, "a member code", False),
-    ),
-    errors=(404,),
-)
-def find_member(caller: Any) -> dict[str, Any]:
-    """``{"members": [member]}``: the (surviving) member, with the phone masked."""
+def looked_up() -> dict[str, Any]:
+    """The member this request's ``?phone=`` or ``?code=`` names, as ``{"members": [...]}``."""
     text = request.args.get("code") or request.args.get("phone")
     if not text:
         raise Unprocessable("give ?phone= or ?code=", code="phone_or_code_required")
@@ -80,6 +68,27 @@ def find_member(caller: Any) -> dict[str, Any]:
         c.db, c.members_keyring, text, region=c.settings.members.default_region, now=c.clock.now()
     )
     return {"members": [member]}
+
+
+#: The query of a lookup by phone or member code.
+LOOKUP_QUERY = (
+    QueryParam("phone", {"type": "string", "maxLength": 32}, "a mobile number", False),
+    QueryParam("code", {"type": "string", "maxLength": 32}, "a member code", False),
+)
+
+
+@api.route(
+    "GET",
+    "/members",
+    summary="Find the member a phone number or member code names",
+    caller="hq",
+    response=MembersOut,
+    query=LOOKUP_QUERY,
+    errors=(404,),
+)
+def find_member(caller: Any) -> dict[str, Any]:
+    """``{"members": [member]}``: the (surviving) member, with the phone masked."""
+    return looked_up()
 
 
 @api.route(
@@ -121,6 +130,7 @@ def member_ledger(caller: Any, member_id: str) -> dict[str, Any]:
     body=AdjustmentBody,
     response=AdjustmentOut,
     status=201,
+    idempotent=True,
     errors=(404, 409),
 )
 def adjust(caller: Any, member_id: str, body: AdjustmentBody) -> dict[str, Any]:

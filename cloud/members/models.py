@@ -19,7 +19,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base, BigIntKey, Uuid
@@ -152,3 +161,19 @@ class PointsHold(Base):
     status: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class ChannelRequest(Base):
+    """A channel's write and its answer, kept under the request's Idempotency-Key: the same key
+    again answers the same for the same request and 409 for another. Keys are each token's
+    own, so two channels (or two of one channel's tokens) never meet."""
+
+    __tablename__ = "channel_requests"
+
+    token_id: Mapped[str] = mapped_column(String(64), ForeignKey("api_tokens.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # The SHA-256 of what was asked (the operation, its member and its body).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int]
+    answer: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime]

@@ -246,6 +246,26 @@ class Cloud:
         sent = {"Authorization": f"Bearer {self.hq_token}", **(headers or {})}
         return self.client.open(path, method=method, headers=sent, **kw)
 
+    def channel_token(self, name: str = "shop") -> str:
+        """A new token of the channel ``name`` (an online shop, a mini-program)."""
+        return issue_token(self.ctx.db, role="channel", name=name, now=self.clock.now())
+
+    def channel(
+        self,
+        token: str,
+        path: str,
+        *,
+        method: str = "GET",
+        key: str | None = None,
+        **kw: Any,
+    ) -> TestResponse:
+        """``method /api/v1/channel/path`` with a channel's ``token`` and, for a write, its
+        Idempotency-Key ``key``."""
+        headers = {"Authorization": f"Bearer {token}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return self.client.open(f"/api/v1/channel{path}", method=method, headers=headers, **kw)
+
 
 def make_cloud(data_dir: Path, database_url: str, **overrides: Any) -> Cloud:
     data_dir.mkdir(parents=True, exist_ok=True)
