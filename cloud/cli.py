@@ -455,3 +455,38 @@ def members_expire_points_cmd(config: str | None) -> None:
         while done := _in_transaction(db, lambda s: expire_due(s, now=now, limit=1000)):
             total += done
     click.echo(f"{total} lot(s) expired")
+
+
+@cloud.group("reports")
+def reports() -> None:
+    """HQ's reports."""
+
+
+@reports.command("recruitment")
+@click.option("--from", "start", required=True, help="the first day, YYYY-MM-DD (UTC)")
+@click.option("--to", "end", required=True, help="the last day, YYYY-MM-DD (UTC), included")
+@click.option("--store", default=None, help="only this store's recruits")
+@config_option
+def reports_recruitment_cmd(start: str, end: str, store: str | None, config: str | None) -> None:
+    """Per store and recruiter: members who signed up in the period and what they spent in
+    their first 90 days (minor units, net of returns)."""
+    from cloud.errors import CloudError
+    from cloud.members.reports import period, recruitment
+
+    try:
+        first, last = period(start, end)
+    except CloudError as exc:
+        raise click.BadParameter(exc.message) from None
+    with _database(_load(config)) as db:
+        report = recruitment(db, start=first, end=last, store_id=store)
+    rows = report["recruiters"]
+    if not rows:
+        click.echo("no members signed up in the period")
+        return
+    for row in rows:
+        who = row["recruiter"]
+        click.echo(
+            f"{row['store_id'] or '-'}  {who['kind']} {who['id']}  {row['members']} member(s)  "
+            f"spend {row['spend']} in {report['window_days']} days"
+        )
+    click.echo(f"{sum(r['members'] for r in rows)} member(s) from {first} to {last}")

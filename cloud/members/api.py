@@ -10,7 +10,7 @@ from flask import request
 from pydantic import BaseModel, Field
 
 from cloud.errors import Unprocessable
-from cloud.members import service
+from cloud.members import reports, service
 from cloud.reconciliation.service import list_exceptions
 from cloud.web import CloudApi, QueryParam, RequestBody, ctx, int_arg, whole_number_param
 from shared.idempotency import check_key
@@ -56,6 +56,26 @@ class AdjustmentOut(BaseModel):
 
 class ExceptionsOut(BaseModel):
     exceptions: list[dict[str, Any]]
+
+
+class Recruiter(BaseModel):
+    kind: str  # staff (the staff member signed in), device (none was), channel (online)
+    id: str
+
+
+class RecruiterRow(BaseModel):
+    store_id: str | None  # None: signed up through a channel
+    recruiter: Recruiter
+    members: int
+    spend: int  # their first window_days days, net of returns, in minor units
+
+
+class RecruitmentOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    store: str | None
+    window_days: int
+    recruiters: list[RecruiterRow]
 
 
 def looked_up() -> dict[str, Any]:
@@ -174,3 +194,25 @@ def exceptions(caller: Any) -> dict[str, Any]:
             limit=int_arg("limit", default=100, low=1, high=500),
         )
     }
+
+
+@api.route(
+    "GET",
+    "/reports/recruitment",
+    summary="Who recruited how many members in a period, and what they spent in their first "
+    "90 days",
+    caller="hq",
+    response=RecruitmentOut,
+    query=(
+        QueryParam("from", {"type": "string", "format": "date"}, "the first day (UTC)", True),
+        QueryParam("to", {"type": "string", "format": "date"}, "the last day (UTC)", True),
+        QueryParam("store", {"type": "string", "maxLength": 32}, "only this store's", False),
+    ),
+    description="Per store and recruiter (the staff member signed in at the sign-up, else its "
+    "device, else the channel a member signed up through), the members whose first sign-up "
+    "falls in the period, and the spend of their sales and orders in their first 90 days, net "
+    "of what returns of those sales refunded.",
+)
+def recruitment_report(caller: Any) -> dict[str, Any]:
+    start, end = reports.period(request.args.get("from"), request.args.get("to"))
+    return reports.recruitment(ctx().db, start=start, end=end, store_id=request.args.get("store"))

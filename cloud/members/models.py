@@ -119,9 +119,11 @@ class PointsEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     points: Mapped[int] = mapped_column(BigInteger)
     # The amount spent the points were earned on (earn: positive; earn_reversal: the amount
-    # refunded, negative), in minor units; 0 for the rest.
+    # refunded, negative), in minor units; 0 for the rest. Every sale of a member has its earn
+    # entry, with 0 points when it earned none: the earn entries are the member's spend.
     spend: Mapped[int] = mapped_column(BigInteger, default=0)
-    origin_kind: Mapped[str] = mapped_column(String(16))  # sale, return, adjustment, lot, member
+    # sale, return, adjustment, lot, member, order (a channel's)
+    origin_kind: Mapped[str] = mapped_column(String(16))
     origin_id: Mapped[str] = mapped_column(String(64))
     # The origin this one answers: a return's entries name the sale's.
     about_id: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -105,6 +105,14 @@ def test_real_answers_match_their_declared_schemas(cloud: Cloud) -> None:
         ("/api/v1/stores/S001/sales?limit=2", "/api/v1/stores/{store_id}/sales"),
         ("/api/v1/quarantine", "/api/v1/quarantine"),
         ("/api/v1/recoveries", "/api/v1/recoveries"),
+        (
+            "/api/v1/reports/recruitment?from=2026-11-01&to=2026-11-30",
+            "/api/v1/reports/recruitment",
+        ),
+        (
+            "/api/v1/reports/recruitment?from=2026-11-30&to=2026-11-01",
+            "/api/v1/reports/recruitment",
+        ),
     ]:
         answer = cloud.hq(path)
         _conforms(doc, "get", doc_path, answer.status_code, answer.get_json())
