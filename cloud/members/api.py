@@ -165,7 +165,7 @@ def adjust(caller: Any, member_id: str, body: AdjustmentBody) -> dict[str, Any]:
         member_id,
         points=body.points,
         reason=body.reason,
-        key=f"hq:{key}",
+        key=service.hq_origin_id(key),
         now=now,
         expiry=timedelta(days=c.settings.members.points_expiry_days),
     )
