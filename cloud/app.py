@@ -69,8 +69,9 @@ def openapi() -> dict[str, Any]:
         current_app.extensions["aisle_cloud_routes"],
         title="Aisle cloud API",
         version=API_VERSION,
-        description="HQ's API (an HQ token), enrollment, and the store-to-cloud sync protocol "
-        "(requests signed by the store's key; see sync/protocol.py and sync/signing.py).",
+        description="HQ's API (an HQ token), the members API of the other sales channels (a "
+        "channel's token), enrollment, and the store-to-cloud sync protocol (requests signed by "
+        "the store's key; see sync/protocol.py and sync/signing.py).",
     )
 
 
@@ -80,6 +81,7 @@ def all_apis() -> list[CloudApi]:
     from cloud.ingest.api import api as ingest_api
     from cloud.ingest.recovery_api import api as recovery_api
     from cloud.members.api import api as members_api
+    from cloud.members.channel_api import api as channel_api
     from cloud.members.store_api import api as store_members_api
     from cloud.sales.api import api as sales_api
     from cloud.stores.api import api as stores_api
@@ -93,6 +95,7 @@ def all_apis() -> list[CloudApi]:
         recovery_api,
         members_api,
         store_members_api,
+        channel_api,
     ]
 
 

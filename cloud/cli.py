@@ -152,11 +152,16 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
 
 
 @cloud.command("token")
-@click.option("--role", required=True, type=click.Choice(["hq"]))
-@click.option("--name", default="", help="a label, e.g. 'finance dashboard'")
+@click.option("--role", required=True, type=click.Choice(["hq", "channel"]))
+@click.option(
+    "--name",
+    default="",
+    help="hq: a label, e.g. 'finance dashboard'; channel: the channel's name, e.g. 'shop'",
+)
 @config_option
 def token(role: str, name: str, config: str | None) -> None:
-    """Issue an API token; prints it on the last line (shown once)."""
+    """Issue an API token, HQ's or a sales channel's (an online shop, a mini-program: its
+    members API); prints it on the last line (shown once)."""
     from cloud.stores.service import issue_token
     from shared.clock import SystemClock
 
@@ -450,3 +455,38 @@ def members_expire_points_cmd(config: str | None) -> None:
         while done := _in_transaction(db, lambda s: expire_due(s, now=now, limit=1000)):
             total += done
     click.echo(f"{total} lot(s) expired")
+
+
+@cloud.group("reports")
+def reports() -> None:
+    """HQ's reports."""
+
+
+@reports.command("recruitment")
+@click.option("--from", "start", required=True, help="the first day, YYYY-MM-DD (UTC)")
+@click.option("--to", "end", required=True, help="the last day, YYYY-MM-DD (UTC), included")
+@click.option("--store", default=None, help="only this store's recruits")
+@config_option
+def reports_recruitment_cmd(start: str, end: str, store: str | None, config: str | None) -> None:
+    """Per store and recruiter: members who signed up in the period and what they spent in
+    their first 90 days (minor units, net of returns)."""
+    from cloud.errors import CloudError
+    from cloud.members.reports import period, recruitment
+
+    try:
+        first, last = period(start, end)
+    except CloudError as exc:
+        raise click.BadParameter(exc.message) from None
+    with _database(_load(config)) as db:
+        report = recruitment(db, start=first, end=last, store_id=store)
+    rows = report["recruiters"]
+    if not rows:
+        click.echo("no members signed up in the period")
+        return
+    for row in rows:
+        who = row["recruiter"]
+        click.echo(
+            f"{row['store_id'] or '-'}  {who['kind']} {who['id']}  {row['members']} member(s)  "
+            f"spend {row['spend']} in {report['window_days']} days"
+        )
+    click.echo(f"{sum(r['members'] for r in rows)} member(s) from {first} to {last}")

@@ -10,7 +10,14 @@ from cloud.ingest.models import (
     StoreRecovery,
     StoreSyncState,
 )
-from cloud.members.models import Member, PointsAllocation, PointsEntry, PointsHold, PointsLot
+from cloud.members.models import (
+    ChannelRequest,
+    Member,
+    PointsAllocation,
+    PointsEntry,
+    PointsHold,
+    PointsLot,
+)
 from cloud.reconciliation.models import ReconciliationException
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from cloud.stores.models import ApiToken, EnrollmentCode, Store, StoreKey
@@ -20,6 +27,7 @@ __all__ = [
     "AppliedEvent",
     "Barcode",
     "Change",
+    "ChannelRequest",
     "Divergence",
     "EnrollmentCode",
     "ExitPassUse",

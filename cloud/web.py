@@ -1,14 +1,14 @@
 """The cloud's route contract: each route declares its caller, body and answer once.
 
 ``CloudApi.route`` registers a view together with what it promises: which kind of caller it
-admits (an HQ bearer token, a store's signed request, a store enrolling, anyone), the pydantic
-model of its JSON body, the model of its answer and the refusals it can give. The same
-declaration authenticates the caller, parses and validates the body, and feeds the OpenAPI
+admits (an HQ bearer token, a channel's, a store's signed request, a store enrolling, anyone),
+the pydantic model of its JSON body, the model of its answer and the refusals it can give. The
+same declaration authenticates the caller, parses and validates the body, and feeds the OpenAPI
 document (:func:`openapi_document`). A route cannot exist without them.
 
 How a kind of caller is authenticated is not this module's business: the feature that knows
-each kind registers a function for it with :func:`register_caller` (``cloud.stores`` HQ's
-tokens, ``cloud.ingest`` a store's signed requests), so this layer imports no feature.
+each kind registers a function for it with :func:`register_caller` (``cloud.stores`` HQ's and
+the channels' tokens, ``cloud.ingest`` a store's signed requests), so this layer imports no feature.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from cloud.context import CloudContext
 from cloud.errors import Unprocessable
+from shared.idempotency import KEY_PATTERN
 from shared.openapi import openapi_document as build_openapi_document
 from shared.openapi import path_parameters
 from shared.untrusted import whole_number
@@ -45,12 +46,16 @@ M = TypeVar("M", bound=BaseModel)
 
 #: Who may call a route:
 #:  ``hq``        an HQ bearer token (``aisle cloud token --role hq``);
+#:  ``channel``   another sales channel's bearer token (an online shop, a mini-program:
+#:                ``aisle cloud token --role channel --name NAME``);
 #:  ``store``     a request signed by an enrolled store's key (sync);
 #:  ``enrolling`` a store registering its key with a one-time code (the view checks the
 #:                signature against the key being registered);
 #:  ``public``    anyone.
-Caller = Literal["hq", "store", "enrolling", "public"]
-CALLERS: tuple[Caller, ...] = ("hq", "store", "enrolling", "public")
+Caller = Literal["hq", "channel", "store", "enrolling", "public"]
+CALLERS: tuple[Caller, ...] = ("hq", "channel", "store", "enrolling", "public")
+#: The callers authenticated before the view runs; it receives what the authenticator returned.
+AUTHENTICATED: tuple[Caller, ...] = ("hq", "channel", "store")
 
 #: The function authenticating each kind of caller; what it returns reaches the view as
 #: ``caller``. Registered by the feature that knows the callers.
@@ -62,7 +67,8 @@ ERROR_STATUSES = {
     401: "unsigned, badly signed, stale or replayed request, unknown store, or no valid token",
     403: "this caller may not: a revoked store, another store's code, a token of another role",
     404: "no such store, feed, recovery or resource",
-    409: "the resource is not in a state that allows this (see error.code)",
+    409: "the resource is not in a state that allows this, or an Idempotency-Key was used for "
+    "another request (see error.code)",
     413: "the request body is too large",
     422: "the request is well-formed but cannot be applied: see error.code and details",
     426: "the request's protocol version is not one this cloud accepts",
@@ -72,6 +78,7 @@ ERROR_STATUSES = {
 #: The refusals each kind of caller implies.
 CALLER_ERRORS: dict[str, tuple[int, ...]] = {
     "hq": (401, 403),
+    "channel": (401, 403),
     "store": (401, 403, 426),
     "enrolling": (401, 403, 426),
     "public": (),
@@ -80,6 +87,7 @@ CALLER_ERRORS: dict[str, tuple[int, ...]] = {
 #: The security scheme each kind of caller shows in the OpenAPI document.
 CALLER_SECURITY: dict[str, tuple[str, ...]] = {
     "hq": ("hqToken",),
+    "channel": ("channelToken",),
     "store": ("storeSignature",),
     "enrolling": ("storeSignature",),
     "public": (),
@@ -91,6 +99,12 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "scheme": "bearer",
         "description": "an HQ API token (`aisle cloud token --role hq`)",
     },
+    "channelToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a sales channel's API token, e.g. an online shop's "
+        "(`aisle cloud token --role channel --name shop`); its Idempotency-Keys are its own",
+    },
     "storeSignature": {
         "type": "apiKey",
         "in": "header",
@@ -100,6 +114,17 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "(sync/signing.py); the answer is signed with the cloud's key, bound to the nonce. On "
         "enrollment the request is signed with the key being registered",
     },
+}
+
+#: The header of a write its caller may retry (:func:`shared.idempotency.check_key`).
+IDEMPOTENCY_HEADER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
+    "description": "the caller's key for this write: sent again with the same request, the "
+    "first answer comes back and nothing is applied twice; with another request, 409 "
+    "idempotency_key_reused",
 }
 
 #: Path parameters by name, as the document shows them.
@@ -132,6 +157,11 @@ class CloudRoute(DeclaredRoute):
     # A body that is not a JSON object validated with a model (a push batch): media type ->
     # OpenAPI media type object.
     request_content: Mapping[str, Any] | None = None
+    # A write its caller may retry: it needs an Idempotency-Key header, and a key used again for
+    # another request is refused (409).
+    idempotent: bool = False
+    # Other successes than ``status``, with the same answer schema, and when each comes.
+    other_successes: Mapping[int, str] | None = None
 
     ERROR_TEXTS: ClassVar[Mapping[int, str]] = ERROR_STATUSES
 
@@ -144,6 +174,8 @@ class CloudRoute(DeclaredRoute):
             statuses |= {400, 413}
         if any(q.schema.get("type") == "integer" or q.required for q in self.query):
             statuses.add(422)
+        if self.idempotent:
+            statuses |= {409, 422}
         return sorted(statuses)
 
     def document_parameters(self) -> list[dict[str, Any]]:
@@ -158,6 +190,8 @@ class CloudRoute(DeclaredRoute):
             if q.description:
                 param["description"] = q.description
             parameters.append(param)
+        if self.idempotent:
+            parameters.append(IDEMPOTENCY_HEADER)
         return parameters
 
     def document_specifics(self) -> dict[str, Any]:
@@ -165,6 +199,7 @@ class CloudRoute(DeclaredRoute):
             "request_content": self.request_content,
             "security": CALLER_SECURITY[self.caller],
             "extensions": {"x-caller": self.caller},
+            "other_successes": dict(self.other_successes or {}),
         }
 
 
@@ -178,6 +213,8 @@ class CloudRouteOptions(TypedDict, total=False):
     errors: tuple[int, ...]
     query: tuple[QueryParam, ...]
     request_content: Mapping[str, Any] | None
+    idempotent: bool
+    other_successes: Mapping[int, str] | None
     description: str | None
     operation_id: str | None
 
@@ -214,7 +251,7 @@ class CloudApi(DeclaredBlueprint[CloudRoute]):
             def run(**kwargs: Any) -> Any:
                 if before_caller is not None:
                     before_caller()
-                if caller in ("hq", "store"):
+                if caller in AUTHENTICATED:
                     kwargs["caller"] = authenticate(caller)
                 if spec.body is not None:
                     kwargs["body"] = parse_body(spec.body)
@@ -242,7 +279,7 @@ def authenticate(kind: str) -> Any:
 
 def missing_authenticators(routes: Iterable[CloudRoute]) -> set[str]:
     """Caller kinds some route admits that nobody registered an authenticator for."""
-    kinds: set[str] = {r.caller for r in routes if r.caller in ("hq", "store")}
+    kinds: set[str] = {r.caller for r in routes if r.caller in AUTHENTICATED}
     return kinds - set(_AUTHENTICATORS)
 
 

@@ -55,6 +55,9 @@ class Operation:
     links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     extensions: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
+    # Other successes answered with the same schema, and when (an answer that finds what a
+    # creation would have made: 200 beside 201).
+    other_successes: Mapping[int, str] = field(default_factory=dict)
 
 
 def path_parameters(
@@ -113,6 +116,8 @@ def openapi_document(
         responses: dict[str, Any] = {
             str(spec.status): {"description": "success", "content": success}
         }
+        for status, why in spec.other_successes.items():
+            responses[str(status)] = {"description": why, "content": success}
         if spec.links:
             responses[str(spec.status)]["links"] = {
                 name: dict(link) for name, link in spec.links.items()

@@ -10,7 +10,7 @@ from flask import request
 from pydantic import BaseModel, Field
 
 from cloud.errors import Unprocessable
-from cloud.members import service
+from cloud.members import reports, service
 from cloud.reconciliation.service import list_exceptions
 from cloud.web import CloudApi, QueryParam, RequestBody, ctx, int_arg, whole_number_param
 from shared.idempotency import check_key
@@ -58,20 +58,28 @@ class ExceptionsOut(BaseModel):
     exceptions: list[dict[str, Any]]
 
 
-@api.route(
-    "GET",
-    "/members",
-    summary="Find the member a phone number or member code names",
-    caller="hq",
-    response=MembersOut,
-    query=(
-        QueryParam("phone", {"type": "string", "maxLength": 32}, "a mobile number", False),
-        QueryParam("code", {"type": "string", "maxLength": 32}, "a member code", False),
-    ),
-    errors=(404,),
-)
-def find_member(caller: Any) -> dict[str, Any]:
-    """``{"members": [member]}``: the (surviving) member, with the phone masked."""
+class Recruiter(BaseModel):
+    kind: str  # staff (the staff member signed in), device (none was), channel (online)
+    id: str
+
+
+class RecruiterRow(BaseModel):
+    store_id: str | None  # None: signed up through a channel
+    recruiter: Recruiter
+    members: int
+    spend: int  # their first window_days days, net of returns, in minor units
+
+
+class RecruitmentOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    store: str | None
+    window_days: int
+    recruiters: list[RecruiterRow]
+
+
+def looked_up() -> dict[str, Any]:
+    """The member this request's ``?phone=`` or ``?code=`` names, as ``{"members": [...]}``."""
     text = request.args.get("code") or request.args.get("phone")
     if not text:
         raise Unprocessable("give ?phone= or ?code=", code="phone_or_code_required")
@@ -80,6 +88,27 @@ def find_member(caller: Any) -> dict[str, Any]:
         c.db, c.members_keyring, text, region=c.settings.members.default_region, now=c.clock.now()
     )
     return {"members": [member]}
+
+
+#: The query of a lookup by phone or member code.
+LOOKUP_QUERY = (
+    QueryParam("phone", {"type": "string", "maxLength": 32}, "a mobile number", False),
+    QueryParam("code", {"type": "string", "maxLength": 32}, "a member code", False),
+)
+
+
+@api.route(
+    "GET",
+    "/members",
+    summary="Find the member a phone number or member code names",
+    caller="hq",
+    response=MembersOut,
+    query=LOOKUP_QUERY,
+    errors=(404,),
+)
+def find_member(caller: Any) -> dict[str, Any]:
+    """``{"members": [member]}``: the (surviving) member, with the phone masked."""
+    return looked_up()
 
 
 @api.route(
@@ -121,6 +150,7 @@ def member_ledger(caller: Any, member_id: str) -> dict[str, Any]:
     body=AdjustmentBody,
     response=AdjustmentOut,
     status=201,
+    idempotent=True,
     errors=(404, 409),
 )
 def adjust(caller: Any, member_id: str, body: AdjustmentBody) -> dict[str, Any]:
@@ -135,7 +165,7 @@ def adjust(caller: Any, member_id: str, body: AdjustmentBody) -> dict[str, Any]:
         member_id,
         points=body.points,
         reason=body.reason,
-        key=f"hq:{key}",
+        key=service.hq_origin_id(key),
         now=now,
         expiry=timedelta(days=c.settings.members.points_expiry_days),
     )
@@ -164,3 +194,25 @@ def exceptions(caller: Any) -> dict[str, Any]:
             limit=int_arg("limit", default=100, low=1, high=500),
         )
     }
+
+
+@api.route(
+    "GET",
+    "/reports/recruitment",
+    summary="Who recruited how many members in a period, and what they spent in their first "
+    "90 days",
+    caller="hq",
+    response=RecruitmentOut,
+    query=(
+        QueryParam("from", {"type": "string", "format": "date"}, "the first day (UTC)", True),
+        QueryParam("to", {"type": "string", "format": "date"}, "the last day (UTC)", True),
+        QueryParam("store", {"type": "string", "maxLength": 32}, "only this store's", False),
+    ),
+    description="Per store and recruiter (the staff member signed in at the sign-up, else its "
+    "device, else the channel a member signed up through), the members whose first sign-up "
+    "falls in the period, and the spend of their sales and orders in their first 90 days, net "
+    "of what returns of those sales refunded.",
+)
+def recruitment_report(caller: Any) -> dict[str, Any]:
+    start, end = reports.period(request.args.get("from"), request.args.get("to"))
+    return reports.recruitment(ctx().db, start=start, end=end, store_id=request.args.get("store"))

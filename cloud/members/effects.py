@@ -2,9 +2,9 @@
 
 Ingest reads each event with its schema and hands the member part of it here, in the same
 transaction as the event's rows: a sign-up registers the member (folding a second sign-up of
-one phone into the first), a sale burns and earns, a return takes earned points back and gives
-burned ones back. Each move is tied to its origin (the sale, the return), so an event applied
-twice moves nothing the second time.
+one phone into the first), a sale burns and earns (and records its spend, even with no points
+earned), a return takes earned points back and gives burned ones back. Each move is tied to its
+origin (the sale, the return), so an event applied twice moves nothing the second time.
 """
 
 from __future__ import annotations
@@ -139,7 +139,10 @@ def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime
                 now=now,
                 hold_id=m.hold_id,
             )
-        if not m.earned:
+        # Every sale of a member records what they spent, even one that earned no points: the
+        # ledger's earn entries are where a member's spend is counted (the recruitment report),
+        # and a return measures what it takes back against it.
+        if not (m.earned or m.spend):
             return
         ledger.earn(
             session,

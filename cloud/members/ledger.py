@@ -43,12 +43,13 @@ from cloud.members.models import Member, PointsAllocation, PointsEntry, PointsHo
 from cloud.reconciliation.service import raise_exception
 from sync.contract import FEED_MEMBER_MERGES
 
-OriginKind = Literal["sale", "return", "adjustment", "lot", "member", "channel"]
+OriginKind = Literal["sale", "return", "adjustment", "lot", "member", "order"]
 
 
 @dataclass(frozen=True)
 class Origin:
-    """Where an entry comes from: a sale, a return, an HQ adjustment, a lot's expiry, a merge."""
+    """Where an entry comes from: a sale, a return, an HQ adjustment, a lot's expiry, a merge,
+    a channel's order (``shop:ORD-1``: each channel's order ids are its own)."""
 
     kind: OriginKind
     id: str
@@ -117,6 +118,11 @@ def debt(session: Session, member_id: str) -> int:
         )
     ).scalar_one()
     return int(remaining) - balance(session, member_id)
+
+
+def entry_of(session: Session, origin: Origin, kind: str) -> PointsEntry | None:
+    """The ``kind`` entry ``origin`` wrote, if it wrote one."""
+    return _entry(session, origin, kind)
 
 
 def _entry(session: Session, origin: Origin, kind: str) -> PointsEntry | None:

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base, BigIntKey, Uuid
@@ -110,9 +119,11 @@ class PointsEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     points: Mapped[int] = mapped_column(BigInteger)
     # The amount spent the points were earned on (earn: positive; earn_reversal: the amount
-    # refunded, negative), in minor units; 0 for the rest.
+    # refunded, negative), in minor units; 0 for the rest. Every sale of a member has its earn
+    # entry, with 0 points when it earned none: the earn entries are the member's spend.
     spend: Mapped[int] = mapped_column(BigInteger, default=0)
-    origin_kind: Mapped[str] = mapped_column(String(16))  # sale, return, adjustment, lot, member
+    # sale, return, adjustment, lot, member, order (a channel's)
+    origin_kind: Mapped[str] = mapped_column(String(16))
     origin_id: Mapped[str] = mapped_column(String(64))
     # The origin this one answers: a return's entries name the sale's.
     about_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -152,3 +163,19 @@ class PointsHold(Base):
     status: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class ChannelRequest(Base):
+    """A channel's write and its answer, kept under the request's Idempotency-Key: the same key
+    again answers the same for the same request and 409 for another. Keys are each token's
+    own, so two channels (or two of one channel's tokens) never meet."""
+
+    __tablename__ = "channel_requests"
+
+    token_id: Mapped[str] = mapped_column(String(64), ForeignKey("api_tokens.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # The SHA-256 of what was asked (the operation, its member and its body).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int]
+    answer: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime]

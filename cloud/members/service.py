@@ -5,6 +5,7 @@ adjust their points. The rules are in :mod:`cloud.members.ledger` and
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -146,6 +147,20 @@ def ledger_page(db: Database, member_id: str, *, after_id: int, limit: int) -> d
             "last_id": entries[-1].id if entries else after_id,
             "more": len(entries) == limit,
         }
+
+
+#: How long a ledger origin id may be (``PointsEntry.origin_id``).
+ORIGIN_ID_MAX = 64
+
+
+def hq_origin_id(key: str) -> str:
+    """The ledger origin id of HQ's adjustment under the Idempotency-Key ``key``: ``hq:<key>``,
+    or, for a key too long for an origin id (keys run to 128 characters), ``hq#`` and as many
+    hex digits of its SHA-256 as fit."""
+    plain = f"hq:{key}"
+    if len(plain) <= ORIGIN_ID_MAX:
+        return plain
+    return "hq#" + hashlib.sha256(key.encode()).hexdigest()[: ORIGIN_ID_MAX - 3]
 
 
 def adjust_points(

@@ -1,7 +1,8 @@
 """Enrollment: a store registers its key with a one-time code.
 
-This feature knows HQ's tokens, so it registers how an HQ caller is authenticated
-(:func:`cloud.web.register_caller`); a store's signed requests are ``cloud.ingest``'s.
+This feature knows the API tokens, so it registers how an HQ caller and a channel are
+authenticated (:func:`cloud.web.register_caller`); a store's signed requests are
+``cloud.ingest``'s.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask import request
 from pydantic import BaseModel, Field
 
 from cloud.errors import Unauthorized, Unprocessable
-from cloud.stores.callers import check_version, hq_caller
+from cloud.stores.callers import channel_caller, check_version, hq_caller
 from cloud.stores.service import enroll
 from cloud.web import CloudApi, RequestBody, ctx, register_caller, request_target
 from sync.keys import load_public_key_b64, public_key_b64
@@ -20,6 +21,7 @@ from sync.signing import SignatureError, check_fresh, parse_signed_headers, veri
 
 api = CloudApi("stores")
 register_caller("hq", hq_caller)
+register_caller("channel", channel_caller)
 
 
 class EnrollBody(RequestBody):

@@ -1,4 +1,4 @@
-"""Stores, their signing keys, enrollment codes and HQ API tokens."""
+"""Stores, their signing keys, enrollment codes and API tokens (HQ's and the channels')."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cloud.db import Base, StoreId
 
 STORE_FORMATS = ("hypermarket", "supermarket", "convenience", "online")
-TOKEN_ROLES = ("hq",)
+#: ``hq``: HQ's API; ``channel``: the members API of another sales channel (an online shop, a
+#: mini-program), the token's name being the channel's.
+TOKEN_ROLES = ("hq", "channel")
 
 
 class Store(Base):
@@ -75,10 +77,10 @@ class EnrollmentCode(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for the HQ API. Only its SHA-256 is stored."""
+    """A bearer token for HQ's API or a channel's. Only its SHA-256 is stored."""
 
     __tablename__ = "api_tokens"
-    __table_args__ = (CheckConstraint("role IN ('hq')", name="role_known"),)
+    __table_args__ = (CheckConstraint("role IN ('hq', 'channel')", name="role_known"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))

@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from cloud.changes.log import record_changes
 from cloud.db import Database
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
-from cloud.stores.models import STORE_FORMATS, ApiToken, EnrollmentCode, Store, StoreKey
+from cloud.stores.models import (
+    STORE_FORMATS,
+    TOKEN_ROLES,
+    ApiToken,
+    EnrollmentCode,
+    Store,
+    StoreKey,
+)
 from shared.ids import new_id
 from shared.text import unsafe_character
 from sync.contract import STORE_ID_PATTERN
@@ -25,6 +32,12 @@ from sync.keys import load_public_key_b64
 from sync.protocol import ERR_ENROLL_EXPIRED, ERR_ENROLL_INVALID, ERR_ENROLL_USED, ERR_REVOKED
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
+
+#: A channel's name, which its token carries: recorded on the members it signs up and in front
+#: of its order ids in the points ledger (``shop:ORD-1``), so short, lowercase and without ``:``.
+CHANNEL_NAME = re.compile(r"[a-z][a-z0-9-]{0,15}")
+#: Names a channel cannot take: the stores' own channel.
+RESERVED_CHANNELS = frozenset({"store"})
 
 
 def hash_secret(text: str) -> str:
@@ -268,13 +281,22 @@ def store_rows(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-# --- HQ tokens ----------------------------------------------------------------------------------
+# --- API tokens ---------------------------------------------------------------------------------
 
 
 def issue_token(db: Database, *, role: str, name: str, now: datetime) -> str:
-    """A new bearer token for the HQ API; shown once, only its hash is kept."""
-    if role != "hq":
-        raise Unprocessable("role must be hq", details={"field": "role"})
+    """A new bearer token for HQ's API (``hq``, ``name`` a label) or a channel's (``channel``,
+    ``name`` the channel's, see :data:`CHANNEL_NAME`); shown once, only its hash is kept."""
+    if role not in TOKEN_ROLES:
+        raise Unprocessable(
+            f"role must be one of {', '.join(TOKEN_ROLES)}", details={"field": "role"}
+        )
+    if role == "channel" and (CHANNEL_NAME.fullmatch(name) is None or name in RESERVED_CHANNELS):
+        raise Unprocessable(
+            "a channel's name is 1-16 lowercase letters, digits or '-', starting with a letter, "
+            f"and not {', '.join(sorted(RESERVED_CHANNELS))}",
+            details={"field": "name"},
+        )
     if len(name) > 100 or unsafe_character(name) is not None:
         raise Unprocessable(
             "a token's name must be up to 100 characters, with no control characters",

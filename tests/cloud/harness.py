@@ -127,7 +127,7 @@ def stock_event(seq: int, *, sku: str = "SKU0001", quantity: int = 12) -> dict[s
 
 
 def return_event(
-    seq: int, store_id: str, sale: dict[str, Any], *, points_back: int = 0
+    seq: int, store_id: str, sale: dict[str, Any], *, points_back: int = 0, at: datetime = T0
 ) -> dict[str, Any]:
     """A ``return.created`` of the first line of ``sale``, giving ``points_back`` back."""
     line = sale["payload"]["sale"]["lines"][0]
@@ -151,9 +151,9 @@ def return_event(
         ],
         refunds=[contract.Refund(method="card", amount=line["total"])],
         points_back=points_back,
-        at=T0.isoformat(),
+        at=at.isoformat(),
     )
-    return outbox_event(seq, created)
+    return outbox_event(seq, created, at=at)
 
 
 def signup_event(
@@ -165,9 +165,12 @@ def signup_event(
     member_id: str | None = None,
     name: str | None = None,
     at: datetime = T0,
+    device_id: str | None = None,
+    recruited_by: str | None = None,
 ) -> dict[str, Any]:
     """A ``member.signed_up`` as a store writes it for a member it signed up offline, the phone
-    sealed to the cloud key ``to``."""
+    sealed to the cloud key ``to``, on ``device_id`` (a new one by default) by the staff member
+    ``recruited_by``."""
     member_id = member_id or new_id()
     sealed = contract.SealedMember(member_id=member_id, phone=phone, name=name)
     signed = contract.MemberSignedUp(
@@ -175,8 +178,8 @@ def signup_event(
         member_id=member_id,
         code=new_member_code(),
         sealed=seal_for(to, sealed.model_dump_json()),
-        device_id=new_id(),
-        recruited_by=None,
+        device_id=device_id or new_id(),
+        recruited_by=recruited_by,
         at=at.isoformat(),
     )
     return outbox_event(seq, signed, at=at)
@@ -245,6 +248,26 @@ class Cloud:
             self.hq_token = issue_token(self.ctx.db, role="hq", name="tests", now=self.clock.now())
         sent = {"Authorization": f"Bearer {self.hq_token}", **(headers or {})}
         return self.client.open(path, method=method, headers=sent, **kw)
+
+    def channel_token(self, name: str = "shop") -> str:
+        """A new token of the channel ``name`` (an online shop, a mini-program)."""
+        return issue_token(self.ctx.db, role="channel", name=name, now=self.clock.now())
+
+    def channel(
+        self,
+        token: str,
+        path: str,
+        *,
+        method: str = "GET",
+        key: str | None = None,
+        **kw: Any,
+    ) -> TestResponse:
+        """``method /api/v1/channel/path`` with a channel's ``token`` and, for a write, its
+        Idempotency-Key ``key``."""
+        headers = {"Authorization": f"Bearer {token}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return self.client.open(f"/api/v1/channel{path}", method=method, headers=headers, **kw)
 
 
 def make_cloud(data_dir: Path, database_url: str, **overrides: Any) -> Cloud:

@@ -70,6 +70,8 @@ def test_cli_manages_stores_catalog_tokens_and_quarantine(tmp_path, database_url
     assert len(code) == 19 and code.count("-") == 3
     token = _cli("cloud", "token", "--role", "hq", "--config", config).strip().splitlines()[-1]
     assert token.startswith("aisle_hq_")
+    channel = _cli("cloud", "token", "--role", "channel", "--name", "shop", "--config", config)
+    assert channel.strip().splitlines()[-1].startswith("aisle_channel_")
     catalog = tmp_path / "catalog.csv"
     catalog.write_text(catalog_csv(5), encoding="utf-8")
     assert "imported 5 products (5 new" in _cli(

@@ -77,7 +77,7 @@ def test_callers_bodies_and_the_push_batch_are_described(cloud: Cloud) -> None:
     assert "security" not in paths["/healthz"]["get"]
     for path, ops in paths.items():
         for method, op in ops.items():
-            if op["x-caller"] in ("hq", "store"):
+            if op["x-caller"] in ("hq", "channel", "store"):
                 assert {"401", "403"} <= set(op["responses"]), (method, path)
 
 
@@ -105,6 +105,14 @@ def test_real_answers_match_their_declared_schemas(cloud: Cloud) -> None:
         ("/api/v1/stores/S001/sales?limit=2", "/api/v1/stores/{store_id}/sales"),
         ("/api/v1/quarantine", "/api/v1/quarantine"),
         ("/api/v1/recoveries", "/api/v1/recoveries"),
+        (
+            "/api/v1/reports/recruitment?from=2026-11-01&to=2026-11-30",
+            "/api/v1/reports/recruitment",
+        ),
+        (
+            "/api/v1/reports/recruitment?from=2026-11-30&to=2026-11-01",
+            "/api/v1/reports/recruitment",
+        ),
     ]:
         answer = cloud.hq(path)
         _conforms(doc, "get", doc_path, answer.status_code, answer.get_json())
@@ -113,3 +121,101 @@ def test_real_answers_match_their_declared_schemas(cloud: Cloud) -> None:
     _conforms(doc, "get", "/api/v1/stores", refused.status_code, refused.get_json())
     health = cloud.client.get("/healthz")
     _conforms(doc, "get", "/healthz", health.status_code, health.get_json())
+
+
+def test_the_channel_api_is_described_and_answers_as_declared(cloud: Cloud) -> None:
+    doc = _document(cloud)
+    paths = doc["paths"]
+    assert doc["components"]["securitySchemes"]["channelToken"]["scheme"] == "bearer"
+    channel_ops = {
+        (method, path): op
+        for path, ops in paths.items()
+        for method, op in ops.items()
+        if op["x-caller"] == "channel"
+    }
+    assert {path for _, path in channel_ops} == {
+        "/api/v1/channel/members",
+        "/api/v1/channel/members/{member_id}",
+        "/api/v1/channel/members/{member_id}/ledger",
+        "/api/v1/channel/members/{member_id}/earn",
+        "/api/v1/channel/members/{member_id}/burn",
+        "/api/v1/channel/members/{member_id}/holds",
+        "/api/v1/channel/members/{member_id}/holds/{hold_id}",
+    }
+    for (method, path), op in channel_ops.items():
+        assert op["security"] == [{"channelToken": []}], (method, path)
+        headers = [p["name"] for p in op["parameters"] if p["in"] == "header"]
+        if method in ("post", "delete"):
+            assert headers == ["Idempotency-Key"], (method, path)
+            assert {"409", "422"} <= set(op["responses"]), (method, path)
+        else:
+            assert headers == [], (method, path)
+    assert {"200", "201"} <= set(paths["/api/v1/channel/members"]["post"]["responses"])
+    adjust = paths["/api/v1/members/{member_id}/adjustments"]["post"]
+    assert [p["name"] for p in adjust["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]
+
+    token = cloud.channel_token("shop")
+    signed_up = cloud.channel(
+        token, "/members", method="POST", key="s", json={"phone": "13800138000"}
+    )
+    _conforms(doc, "post", "/api/v1/channel/members", 201, signed_up.get_json())
+    member_id = signed_up.get_json()["id"]
+    known = cloud.channel(token, "/members", method="POST", key="s2", json={"phone": "13800138000"})
+    _conforms(doc, "post", "/api/v1/channel/members", known.status_code, known.get_json())
+    member = "/api/v1/channel/members/{member_id}"
+    answers = [
+        ("get", "/api/v1/channel/members", cloud.channel(token, "/members?phone=13800138000")),
+        ("get", member, cloud.channel(token, f"/members/{member_id}")),
+        (
+            "post",
+            f"{member}/earn",
+            cloud.channel(
+                token,
+                f"/members/{member_id}/earn",
+                method="POST",
+                key="e",
+                json={"order_id": "O1", "points": 50, "spend": 5_000},
+            ),
+        ),
+    ]
+    held = cloud.channel(
+        token, f"/members/{member_id}/holds", method="POST", key="h", json={"points": 20}
+    )
+    answers.append(("post", f"{member}/holds", held))
+    hold_id = held.get_json()["hold_id"]
+    answers += [
+        (
+            "post",
+            f"{member}/burn",
+            cloud.channel(
+                token,
+                f"/members/{member_id}/burn",
+                method="POST",
+                key="b",
+                json={"order_id": "O2", "points": 20, "hold_id": hold_id},
+            ),
+        ),
+        (
+            "post",
+            f"{member}/burn",
+            cloud.channel(
+                token,
+                f"/members/{member_id}/burn",
+                method="POST",
+                key="b2",
+                json={"order_id": "O3", "points": 31},
+            ),
+        ),
+        (
+            "delete",
+            f"{member}/holds/{{hold_id}}",
+            cloud.channel(token, f"/members/{member_id}/holds/{hold_id}", method="DELETE", key="r"),
+        ),
+        ("get", f"{member}/ledger", cloud.channel(token, f"/members/{member_id}/ledger")),
+    ]
+    statuses = []
+    for method, path, answer in answers:
+        statuses.append(answer.status_code)
+        _conforms(doc, method, path, answer.status_code, answer.get_json())
+    # Successes and refusals alike (the burn beyond what is free, the release of a spent hold).
+    assert statuses == [200, 200, 201, 201, 201, 409, 409, 200], statuses

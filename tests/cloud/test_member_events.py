@@ -155,3 +155,25 @@ def test_hq_adjusts_points_once_per_key_with_a_reason(cloud: Cloud) -> None:
     assert (unknown.status_code, unknown.get_json()["error"]["code"]) == (404, "unknown_member")
     malformed = cloud.hq("/api/v1/members", query_string={"phone": "12345"})
     assert (malformed.status_code, malformed.get_json()["error"]["code"]) == (422, "bad_phone")
+
+
+def test_an_adjustment_takes_any_key_the_header_allows(cloud: Cloud) -> None:
+    # Keys are up to 128 characters; the ledger's origin ids up to 64.
+    store = cloud.store("S001")
+    signed = signup_event(1, "S001", PHONE, to=_key(cloud))
+    _applied(store.push([signed]), 1)
+    url = f"/api/v1/members/{signed['aggregate_id']}/adjustments"
+    long_keys = ["k" * 128, "k" * 127 + "j"]
+    answers = []
+    for key in [*long_keys, long_keys[0]]:
+        answer = cloud.hq(
+            url,
+            method="POST",
+            json={"points": 5, "reason": "goodwill"},
+            headers={"Idempotency-Key": key},
+        )
+        assert answer.status_code == 201, answer.get_json()
+        answers.append(answer.get_json())
+    entries = [a["entry_id"] for a in answers]
+    assert entries[2] == entries[0] != entries[1]
+    assert _member(cloud, signed["aggregate_id"])["balance"] == 10

@@ -6,6 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 import cloud.models  # noqa: F401
 from cloud.app import SchemaOutOfDate, build_context
@@ -104,5 +105,29 @@ def test_ids_move_to_native_uuids_under_their_keys(empty_database_url):
             )
             if db.is_postgresql:
                 assert [t for *_, t in conn.execute(text(COLUMN_TYPES))] == ["uuid"] * 4
+    finally:
+        db.dispose()
+
+
+TOKEN = """
+INSERT INTO api_tokens (id, role, name, token_hash, created_at)
+VALUES (:id, :role, 'tests', :id, :at)
+"""
+
+
+def test_tokens_gain_the_channel_role_and_keep_refusing_others(empty_database_url):
+    db = Database.open(empty_database_url)
+    try:
+        upgrade(db.writer, "0007")
+        with db.writer.begin() as conn:
+            conn.execute(text(TOKEN), {"id": "hq-1", "role": "hq", "at": T0})
+        upgrade(db.writer)
+        with db.writer.begin() as conn:
+            conn.execute(text(TOKEN), {"id": "shop-1", "role": "channel", "at": T0})
+        with pytest.raises(IntegrityError), db.writer.begin() as conn:
+            conn.execute(text(TOKEN), {"id": "admin-1", "role": "admin", "at": T0})
+        with db.writer.connect() as conn:
+            roles = conn.execute(text("SELECT id, role FROM api_tokens ORDER BY id")).all()
+            assert [tuple(r) for r in roles] == [("hq-1", "hq"), ("shop-1", "channel")]
     finally:
         db.dispose()
