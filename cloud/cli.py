@@ -445,8 +445,10 @@ def members_reseal_cmd(config: str | None) -> None:
 @members.command("expire-points")
 @config_option
 def members_expire_points_cmd(config: str | None) -> None:
-    """Write the expiry of every lot of points past its date (run it daily)."""
+    """Write the expiry of every lot of points past its date, and move down every member whose
+    last twelve months' spend no longer reaches their tier (run it daily)."""
     from cloud.members.ledger import expire_due
+    from cloud.members.rules import retier_above_base
     from shared.clock import SystemClock
 
     now = SystemClock().now()
@@ -454,7 +456,31 @@ def members_expire_points_cmd(config: str | None) -> None:
     with _database(_load(config)) as db:
         while done := _in_transaction(db, lambda s: expire_due(s, now=now, limit=1000)):
             total += done
-    click.echo(f"{total} lot(s) expired")
+        seen, after = 0, ""
+        while ids := _in_transaction(db, partial(retier_above_base, now=now, after_id=after)):
+            seen, after = seen + len(ids), ids[-1]
+    click.echo(f"{total} lot(s) expired; {seen} member tier(s) checked")
+
+
+@members.command("earn-rules")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@config_option
+def members_earn_rules_cmd(path: str, config: str | None) -> None:
+    """Set the chain's earn rules from a JSON file (what PUT /api/v1/earn-rules takes)."""
+    from pydantic import ValidationError
+
+    from cloud.members.rules import set_rules
+    from shared.clock import SystemClock
+    from sync.contract import EarnRulesItem
+
+    try:
+        wanted = EarnRulesItem.model_validate_json(Path(path).read_bytes())
+    except ValidationError as exc:
+        raise click.ClickException(f"{path}: {exc.errors()[0]['msg']}") from None
+    now = SystemClock().now()
+    with _database(_load(config)) as db:
+        _in_transaction(db, lambda s: set_rules(s, wanted, now=now))
+    click.echo(f"earn rules set: a point per {wanted.points_per_unit}, {len(wanted.tiers)} tier(s)")
 
 
 @cloud.group("reports")

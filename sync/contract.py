@@ -24,7 +24,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
 from shared.text import FREE_TEXT_PATTERN
 
@@ -415,6 +423,7 @@ FEED_CATALOG = "catalog"
 FEED_PRICES = "prices"
 FEED_STORE_SETTINGS = "store_settings"
 FEED_MEMBER_MERGES = "member_merges"
+FEED_EARN_RULES = "earn_rules"
 
 SoldBy = Literal["each", "kg", "variable"]
 
@@ -492,8 +501,58 @@ class MemberMergeItem(FeedItem):
     merged_at: str = Field(max_length=40)
 
 
+class TierRule(_Schema):
+    """A tier and the spend over the last twelve months (minor units) that reaches it."""
+
+    name: str = Field(min_length=1, max_length=16, pattern=r"^[a-z][a-z0-9_-]*$")
+    min_spend: Int = Field(ge=0, le=10**12)
+
+
+Multiplier = Annotated[int, Field(strict=True, ge=0, le=100_000)]  # basis points: 10000 is one
+
+
+class EarnRulesItem(FeedItem):
+    """The chain's earn rules, set by HQ and pulled by every store (the feed's one key is
+    ``chain``). A line earns one point per ``points_per_unit`` minor units paid in money, times
+    its category's and the member's tier's multipliers; a hot product adds points per piece.
+    ``tiers``: from the lowest; a member's tier is the highest whose ``min_spend`` their rolling
+    twelve-month spend reaches."""
+
+    FEED: ClassVar[str] = FEED_EARN_RULES
+
+    points_per_unit: Int = Field(default=100, ge=1, le=1_000_000)
+    category_multipliers: dict[Annotated[str, Field(max_length=64)], Multiplier] = Field(
+        default={}, max_length=200
+    )
+    tier_multipliers: dict[Annotated[str, Field(max_length=16)], Multiplier] = Field(
+        default={}, max_length=20
+    )
+    hot_products: dict[Id, Annotated[int, Field(strict=True, ge=0, le=100_000)]] = Field(
+        default={}, max_length=500
+    )
+    tiers: list[TierRule] = Field(
+        default=[TierRule(name="basic", min_spend=0)], min_length=1, max_length=10
+    )
+    updated_at: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="after")
+    def _tiers_in_order(self) -> Self:
+        spends = [t.min_spend for t in self.tiers]
+        if spends[0] != 0 or spends != sorted(set(spends)):
+            raise ValueError("tiers go up from a first tier at min_spend 0, each spend higher")
+        if len({t.name for t in self.tiers}) != len(self.tiers):
+            raise ValueError("tier names must differ")
+        return self
+
+    def tier_for(self, spend: int) -> str:
+        """The tier a rolling twelve-month ``spend`` reaches."""
+        reached = [t for t in self.tiers if t.min_spend <= spend]
+        return max(reached, key=lambda t: t.min_spend).name if reached else self.tiers[0].name
+
+
 #: Every feed a store pulls and the type of its items.
 FEED_ITEMS: dict[str, type[FeedItem]] = {
-    cls.FEED: cls for cls in (CatalogItem, PriceItem, StoreSettingsItem, MemberMergeItem)
+    cls.FEED: cls
+    for cls in (CatalogItem, PriceItem, StoreSettingsItem, MemberMergeItem, EarnRulesItem)
 }
 FEEDS = tuple(FEED_ITEMS)

@@ -37,8 +37,16 @@ from cloud.changes.models import Change, FeedEpoch
 from cloud.db import Database
 from cloud.errors import BadRequest, NotFound
 from cloud.members.registry import member_merges, merged_members_after
+from cloud.members.rules import RULES_KEY, current_rules
 from cloud.stores.models import Store
-from sync.contract import FEED_MEMBER_MERGES, FEEDS, CatalogItem, PriceItem, StoreSettingsItem
+from sync.contract import (
+    FEED_EARN_RULES,
+    FEED_MEMBER_MERGES,
+    FEEDS,
+    CatalogItem,
+    PriceItem,
+    StoreSettingsItem,
+)
 from sync.protocol import (
     ERR_BAD_CURSOR,
     ERR_UNKNOWN_FEED,
@@ -218,6 +226,8 @@ def _snapshot_page(
         more_keys = False
     elif feed == FEED_MEMBER_MERGES:
         keys, more_keys = merged_members_after(session, after, limit)
+    elif feed == FEED_EARN_RULES:
+        keys, more_keys = ([RULES_KEY] if after < RULES_KEY else []), False
     else:
         found = list(
             session.execute(
@@ -271,6 +281,8 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
         return [FeedChange(k, store_settings_dict(stores[k])) for k in keys if k in stores]
     if feed == FEED_MEMBER_MERGES:
         return [FeedChange(k, item.to_dict()) for k, item in member_merges(session, keys)]
+    if feed == FEED_EARN_RULES:
+        return [FeedChange(RULES_KEY, current_rules(session).to_dict())] if keys else []
     products = {
         p.sku: p for p in session.execute(select(Product).where(Product.sku.in_(keys))).scalars()
     }

@@ -7,15 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 from flask import request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from cloud.errors import Unprocessable
-from cloud.members import reports, service
+from cloud.members import reports, rules, service
 from cloud.reconciliation.service import list_exceptions
 from cloud.web import CloudApi, QueryParam, RequestBody, ctx, int_arg, whole_number_param
 from shared.idempotency import check_key
 from shared.text import FREE_TEXT_PATTERN
-from sync.contract import MemberSummary
+from sync.contract import EarnRulesItem, MemberSummary, TierRule
 
 api = CloudApi("members")
 
@@ -52,6 +52,16 @@ class AdjustmentOut(BaseModel):
     points: int
     reason: str | None
     balance_after: int
+
+
+class EarnRulesBody(RequestBody):
+    """The chain's earn rules as HQ writes them (see :class:`sync.contract.EarnRulesItem`)."""
+
+    points_per_unit: int = Field(default=100, ge=1, le=1_000_000)
+    category_multipliers: dict[str, int] = Field(default={}, max_length=200)
+    tier_multipliers: dict[str, int] = Field(default={}, max_length=20)
+    hot_products: dict[str, int] = Field(default={}, max_length=500)
+    tiers: list[TierRule] = Field(default=[TierRule(name="basic", min_spend=0)], max_length=10)
 
 
 class ExceptionsOut(BaseModel):
@@ -216,3 +226,38 @@ def exceptions(caller: Any) -> dict[str, Any]:
 def recruitment_report(caller: Any) -> dict[str, Any]:
     start, end = reports.period(request.args.get("from"), request.args.get("to"))
     return reports.recruitment(ctx().db, start=start, end=end, store_id=request.args.get("store"))
+
+
+@api.route(
+    "GET",
+    "/earn-rules",
+    summary="Read the chain's earn rules: points per amount, multipliers, hot products, tiers",
+    caller="hq",
+    response=EarnRulesItem,
+)
+def read_earn_rules(caller: Any) -> dict[str, Any]:
+    with ctx().db.read() as session:
+        return rules.current_rules(session).to_dict()
+
+
+@api.route(
+    "PUT",
+    "/earn-rules",
+    summary="Set the chain's earn rules; every store pulls them (feed earn_rules)",
+    caller="hq",
+    body=EarnRulesBody,
+    response=EarnRulesItem,
+    errors=(422,),
+    description="Multipliers are in basis points (10000 is one). Tiers go up from a first tier "
+    "at min_spend 0; a member's tier is the highest their last twelve months' spend reaches.",
+)
+def set_earn_rules(caller: Any, body: EarnRulesBody) -> dict[str, Any]:
+    c = ctx()
+    try:
+        wanted = EarnRulesItem.model_validate(body.model_dump())
+    except ValidationError as exc:
+        raise Unprocessable(f"invalid earn rules: {exc.errors()[0]['msg']}") from None
+    with c.db.write() as uow:
+        saved = rules.set_rules(uow.session, wanted, now=c.clock.now())
+        uow.commit()
+    return saved.to_dict()

@@ -37,6 +37,7 @@ from cloud.errors import Conflict, NotFound
 from cloud.members import ledger, registry
 from cloud.members.ledger import Origin
 from cloud.members.models import ChannelRequest, PointsEntry, PointsHold
+from cloud.members.rules import retier
 from cloud.members.service import member_dict
 from shared.ids import new_id
 from shared.pii import Keyring
@@ -234,6 +235,7 @@ def earn(
             now=now,
         )
         if entry is not None:
+            retier(session, member_id, now=now)
             return _moved(session, entry, order_id, now=now), 201
         recorded = ledger.entry_of(session, origin, "earn")
         assert recorded is not None

@@ -20,6 +20,7 @@ from cloud.context import CloudContext
 from cloud.errors import Unprocessable
 from cloud.members import ledger, registry
 from cloud.members.ledger import Origin
+from cloud.members.rules import retier
 from shared.pii import Keyring, KeyringError, open_sealed
 from sync.contract import MemberSignedUp, SaleMember, SealedMember
 
@@ -155,6 +156,7 @@ def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime
             expiry=rules.expiry,
             now=now,
         )
+        retier(session, m.id, now=now)
     else:
         sale = Origin("sale", effect.sale_id)
         back = Origin("return", effect.return_id)
@@ -178,3 +180,6 @@ def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime
                 at=effect.at,
                 now=now,
             )
+        earned = ledger.entry_of(session, sale, "earn")
+        if earned is not None:
+            retier(session, earned.member_id, now=now)

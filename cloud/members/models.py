@@ -179,3 +179,15 @@ class ChannelRequest(Base):
     status: Mapped[int]
     answer: Mapped[str] = mapped_column(Text)  # JSON
     created_at: Mapped[datetime]
+
+
+class EarnRules(Base):
+    """The chain's earn rules (one row): the JSON of :class:`sync.contract.EarnRulesItem`, set by
+    HQ and pulled by every store."""
+
+    __tablename__ = "earn_rules"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doc: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

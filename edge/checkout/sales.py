@@ -33,6 +33,7 @@ from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict
 from edge.idempotency import Retryable, check_key, remember
 from edge.inventory.service import apply_movement
+from edge.members.earning import EarningLine, points_earned, rules_here
 from edge.outbox.service import record_event
 from shared.faults import fault_point
 from shared.ids import new_id
@@ -384,15 +385,40 @@ def _points_tender(view: CartView) -> list[dict[str, Any]]:
     return points_tender(cart.points_value, cart.points_hold_id)
 
 
+_MEMBER_TIER = "SELECT tier FROM members WHERE id = ?"
+
+
 def _record_points(
     tx: RawTransaction, sale: dict[str, Any], cart: CartHead, per_unit: int, stamp: str
 ) -> None:
     """The points the sale moves for its member, on their balance here and in the sale (written
-    with it): the points spent on the cart, and one point earned per ``per_unit`` minor units
-    paid otherwise (points do not earn points). The cloud's ledger gets them by the sale's
-    event, the burn under the cart's hold when there is one."""
+    with it): the points spent on the cart, and the points earned by the chain's earn rules
+    (:mod:`edge.members.earning`; points do not earn points). The cloud's ledger gets them by
+    the sale's event, the burn under the cart's hold when there is one."""
     assert cart.member_id is not None
-    earned = max(sale["total"] - cart.points_value, 0) // per_unit
+    tier_row = tx.one(_MEMBER_TIER, (cart.member_id,))
+    lines = sale["lines"]
+    skus = sorted({line["sku"] for line in lines})
+    categories = dict(
+        tx.all(
+            f"SELECT sku, category FROM products WHERE sku IN ({', '.join('?' * len(skus))})",
+            tuple(skus),
+        )
+    )
+    earned = points_earned(
+        [
+            EarningLine(
+                sku=line["sku"],
+                category=categories.get(line["sku"]) or "",
+                total=line["total"],
+                pieces=line["quantity"] if line["weight_g"] is None else 1,
+            )
+            for line in lines
+        ],
+        points_value=cart.points_value,
+        tier="basic" if tier_row is None else str(tier_row[0]),
+        rules=rules_here(tx, points_per_unit=per_unit),
+    )
     burned = cart.points
     balance = tx.one(_MOVED, (earned - burned, stamp, cart.member_id))["balance"]
     sale["member"] = member_points(

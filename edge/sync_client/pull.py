@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from edge.catalog.service import apply_catalog_items, apply_price_items
 from edge.db import Database
+from edge.members.earning import EARN_RULES_KEY
 from edge.members.service import apply_member_merges
 from edge.sync_client.models import FeedCursor, StoreSetting
 from edge.sync_client.state import mark_healthy, sync_state
@@ -23,6 +24,7 @@ from sync.contract import (
     FEED_ITEMS,
     FEEDS,
     CatalogItem,
+    EarnRulesItem,
     FeedItem,
     MemberMergeItem,
     PriceItem,
@@ -142,12 +144,20 @@ def _apply_store_settings(
             session.merge(StoreSetting(key=key, value=json.dumps(value), updated_at=now))
 
 
+def _apply_earn_rules(session: Session, items: Iterable[EarnRulesItem], now: datetime) -> None:
+    for item in items:  # the chain's one document, kept whole: the checkout reads it
+        session.merge(
+            StoreSetting(key=EARN_RULES_KEY, value=item.model_dump_json(), updated_at=now)
+        )
+
+
 #: What applies each feed's items at this store: the feature that owns the table.
 _APPLIERS: dict[type[FeedItem], Callable[[Session, Any, datetime], None]] = {
     CatalogItem: apply_catalog_items,
     PriceItem: apply_price_items,
     StoreSettingsItem: _apply_store_settings,
     MemberMergeItem: apply_member_merges,
+    EarnRulesItem: _apply_earn_rules,
 }
 
 

@@ -10,6 +10,8 @@ after the store's short member timeout).
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,3 +266,47 @@ def test_one_phone_signed_up_offline_in_two_stores_is_one_member_everywhere(
     wait_for(b_knows_survivor, timeout=60, what="store B pulled the merge")
     offline = _attach(b, _cart(b, CODES[0]), in_a["code"])
     assert offline["member"]["id"] == in_a["id"]
+
+
+def test_the_chains_earn_rules_and_an_online_shops_earn_reach_the_store(
+    cloud: CloudProcess, stores: tuple[Any, ...], tmp: Path
+) -> None:
+    _, _, b, _ = stores
+    rules = tmp / "earn-rules.json"
+    rules.write_text(
+        json.dumps(
+            {
+                "points_per_unit": 100,
+                "tier_multipliers": {"silver": 20_000},
+                "hot_products": {"MILK1L": 7},
+                "tiers": [{"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 1}],
+            }
+        )
+    )
+    cloud.cli("members", "earn-rules", str(rules))
+    member = _ok(b.call("POST", "/api/v1/members", json={"phone": "13912340003"}), 201)
+    # The online shop earns the member points (and a year's spend: silver).
+    shop = cloud.cli("token", "--role", "channel", "--name", "shop").stdout.split()[-1]
+    earned = requests.post(
+        f"{cloud.url}/api/v1/channel/members/{member['id']}/earn",
+        json={"order_id": "ORD-1", "points": 50, "spend": 5_000},
+        headers={"Authorization": f"Bearer {shop}", "Idempotency-Key": "ord-1-earn"},
+        timeout=10,
+    )
+    assert earned.status_code == 201, earned.text
+    # The store's next lookup shows them.
+    cart = _attach(b, _cart(b, CODES[0]), member["code"])
+    assert (cart["member"]["balance"], cart["member"]["tier"]) == (50, "silver")
+    # Once the store has pulled the rules, a sale earns by them: 1,250 for the milk, doubled
+    # for silver (25 points), and 7 more for the hot product.
+    wait_for(lambda: _pulled_rules(b), timeout=30, what="the store pulled the chain's earn rules")
+    sale = _pay_cash(b, cart)["sale"]
+    assert sale["total"] == 1_250
+    assert sale["points"]["earned"] == 25 + 7
+    assert sale["points"]["balance_after"] == 50 + 32
+
+
+def _pulled_rules(edge: EdgeProcess) -> bool:
+    with sqlite3.connect(edge.store.settings.database_path) as conn:
+        row = conn.execute("SELECT value FROM store_settings WHERE key = 'earn_rules'").fetchone()
+    return row is not None and "MILK1L" in row[0]

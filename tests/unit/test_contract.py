@@ -111,7 +111,13 @@ def test_the_feeds_are_the_feed_item_types():
     from sync.protocol import FeedChange  # the envelope items travel in
 
     assert tuple(contract.FEED_ITEMS) == contract.FEEDS
-    assert set(contract.FEEDS) == {"catalog", "prices", "store_settings", "member_merges"}
+    assert set(contract.FEEDS) == {
+        "catalog",
+        "prices",
+        "store_settings",
+        "member_merges",
+        "earn_rules",
+    }
     assert FeedChange("k", {}).to_dict() == {"key": "k", "data": {}}
 
 
