@@ -28,14 +28,15 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 # The long runs of the tests that explore: many power cuts under a trading server, and many
-# more runs of the sync, payment and points-ledger state machines (about three quarters of an
-# hour).
+# more runs of the sync, payment, points-ledger and three-store members state machines (about
+# an hour).
 soak: $(STAMP)
 	AISLE_TEST_POWER_CUTS=$${AISLE_TEST_POWER_CUTS:-40} AISLE_TEST_STATEFUL_EXAMPLES=$${AISLE_TEST_STATEFUL_EXAMPLES:-200} \
 		AISLE_TEST_KILLS=$${AISLE_TEST_KILLS:-100} \
 		$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=5400 --durations=0 \
 		tests/sync/test_power_loss.py tests/sync/test_sync_state_machine.py \
 		tests/integration/test_payment_intents.py tests/cloud/test_points_ledger.py \
+		tests/sync/test_members_state_machine.py \
 		"tests/sync/test_crash_faults.py::test_random_kills_of_the_store_mid_sync"
 
 fmt: $(STAMP)
