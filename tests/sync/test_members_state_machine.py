@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -57,6 +58,7 @@ SHOPPERS = 3
 NETWORK_FAULTS = ["drop_request", "drop_response", "duplicate", "truncate", "bad_gateway"]
 DAILY_CAP = 400
 _numbers = itertools.count(1)
+STATS: Counter[str] = Counter()  # what the runs did, for a look after a run
 
 
 class Link:
@@ -118,6 +120,8 @@ class MembersMachine(RuleBasedStateMachine):
             self.shops.append(Shop(store, proxy, link))
 
     def teardown(self) -> None:
+        if os.environ.get("AISLE_TEST_SHOW_STATS"):
+            print(dict(STATS))
         try:
             self._heal_and_check()
         finally:
@@ -127,6 +131,36 @@ class MembersMachine(RuleBasedStateMachine):
                 shop.proxy.__exit__(None, None, None)
 
     # -- the shoppers -------------------------------------------------------------------------
+
+    @initialize(homes=st.lists(st.integers(0, 2), min_size=SHOPPERS, max_size=SHOPPERS))
+    def regulars(self, homes: list[int]) -> None:
+        """Each shopper starts as a member with points at the cloud, known to every store: signed
+        up and shopping at a home store, which has pushed, then looked up at every store (so
+        the runs spend points, online and offline, from the start)."""
+        for who, home in enumerate(homes):
+            self.sign_up(home, who)
+            self.buy(home, who, items=6, share=0, pay=True)
+        for home in sorted(set(homes)):
+            self._drain(self.shops[home])
+        for shop in self.shops:  # and every store has looked them up once
+            ctx = shop.store.ctx
+            for phone in self.phones:
+                find_member(
+                    ctx.db,
+                    ctx.members_keyring,
+                    phone,
+                    region="CN",
+                    now=now(),
+                    cloud=ctx.member_cloud,
+                )
+        STATS["runs"] += 1
+
+    def _drain(self, shop: Shop) -> None:
+        sync = runner(shop.store)
+        for _ in range(50):
+            sync.run(push=True, force=True)
+            if not service.status(shop.store.db, now())["outbox_pending"]:
+                return
 
     @rule(s=st.integers(0, 2), who=st.integers(0, SHOPPERS - 1))
     def sign_up(self, s: int, who: int) -> None:
@@ -153,13 +187,26 @@ class MembersMachine(RuleBasedStateMachine):
         s=st.integers(0, 2),
         who=st.integers(0, SHOPPERS - 1),
         items=st.integers(1, 6),
-        share=st.sampled_from([0, 0, 1, 2, 4]),
+        share=st.sampled_from([0, 1, 2, 4]),
         pay=st.booleans(),
+        cut_off=st.booleans(),
     )
-    def buy(self, s: int, who: int, items: int, share: int, pay: bool) -> None:
+    def buy(
+        self, s: int, who: int, items: int, share: int, pay: bool, cut_off: bool = False
+    ) -> None:
         """The shopper buys at store ``s``, spending ``share``/4 of the balance the store shows
         (refusals are answers: not enough free, beyond the offline limit); ``pay`` false leaves
-        the cart (and any hold on its points) behind."""
+        the cart (and any hold on its points) behind. ``cut_off``: the store's link is down for
+        this purchase (besides the lasting partitions)."""
+        link = self.shops[s].link
+        was_cut = link.cut
+        link.cut = was_cut or cut_off
+        try:
+            self._buy(s, who, items, share, pay)
+        finally:
+            link.cut = was_cut
+
+    def _buy(self, s: int, who: int, items: int, share: int, pay: bool) -> None:
         shop, p = self.shops[s], self.phones[who]
         ctx, kiosk = shop.store.ctx, shop.kiosk
         try:
@@ -199,6 +246,9 @@ class MembersMachine(RuleBasedStateMachine):
             payments=[PaymentRequest("cash", cart.due)] if cart.due else [],
             idempotency_key=uuid.uuid4().hex,
         ).to_dict()["sale"]
+        STATS["burned_offline" if done["member"]["hold_id"] is None else "burned_online"] += bool(
+            done["points"]["burned"]
+        )
         shop.sales[done["id"]] = [
             p,
             done["points"]["earned"],
@@ -239,9 +289,13 @@ class MembersMachine(RuleBasedStateMachine):
     def network_faults(self, s: int, faults: list[str]) -> None:
         self.shops[s].link.faults.extend(faults)
 
-    @rule(s=st.integers(0, 2))
-    def push(self, s: int) -> None:
-        runner(self.shops[s].store).run(push=True, force=True)
+    @rule(s=st.integers(0, 2), drain=st.booleans())
+    def push(self, s: int, drain: bool) -> None:
+        """One batch, or until the outbox is empty (or the link fails)."""
+        if drain:
+            self._drain(self.shops[s])
+        else:
+            runner(self.shops[s].store).run(push=True, force=True)
 
     @rule(s=st.integers(0, 2))
     def pull(self, s: int) -> None:
@@ -263,13 +317,9 @@ class MembersMachine(RuleBasedStateMachine):
             shop.link.faults.clear()
         for _ in range(2):  # twice: a merge found in one store's push reaches the others' pulls
             for shop in self.shops:
-                sync = runner(shop.store)
-                for _ in range(50):
-                    sync.run(push=True, force=True)
-                    if not service.status(shop.store.db, now())["outbox_pending"]:
-                        break
+                self._drain(shop)
                 assert not service.status(shop.store.db, now())["outbox_pending"]
-                sync.run(push=False, pull=True, force=True)
+                runner(shop.store).run(push=False, pull=True, force=True)
         for phone in self.phones:
             self._check_member(phone)
         self._check_overdrafts()
