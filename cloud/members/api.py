@@ -88,16 +88,39 @@ class RecruitmentOut(BaseModel):
     recruiters: list[RecruiterRow]
 
 
-def looked_up() -> dict[str, Any]:
-    """The member this request's ``?phone=`` or ``?code=`` names, as ``{"members": [...]}``."""
+def lookup_text() -> str:
+    """What this request's ``?code=`` or ``?phone=`` gives; 422 when neither."""
     text = request.args.get("code") or request.args.get("phone")
     if not text:
         raise Unprocessable("give ?phone= or ?code=", code="phone_or_code_required")
+    return text
+
+
+def looked_up() -> dict[str, Any]:
+    """The member this request's ``?phone=`` or ``?code=`` names, as ``{"members": [...]}``."""
     c = ctx()
     member = service.look_up(
-        c.db, c.members_keyring, text, region=c.settings.members.default_region, now=c.clock.now()
+        c.db,
+        c.members_keyring,
+        lookup_text(),
+        region=c.settings.members.default_region,
+        now=c.clock.now(),
     )
     return {"members": [member]}
+
+
+#: The query of a page of a ledger.
+LEDGER_QUERY = (
+    whole_number_param("limit", low=1, high=service.MAX_LEDGER_PAGE),
+    whole_number_param("after", low=0, high=2**62, description="the last entry id read"),
+)
+
+
+def ledger_answer(member_id: str) -> dict[str, Any]:
+    """The page of ``member_id``'s ledger this request's ``?after=`` and ``?limit=`` ask for."""
+    limit = int_arg("limit", default=100, low=1, high=service.MAX_LEDGER_PAGE)
+    after = int_arg("after", default=0, low=0, high=2**62)
+    return service.ledger_page(ctx().db, member_id, after_id=after, limit=limit)
 
 
 #: The query of a lookup by phone or member code.
@@ -140,16 +163,11 @@ def read_member(caller: Any, member_id: str) -> dict[str, Any]:
     summary="Read a member's points ledger: every entry, why it happened and the lots it moved",
     caller="hq",
     response=LedgerOut,
-    query=(
-        whole_number_param("limit", low=1, high=service.MAX_LEDGER_PAGE),
-        whole_number_param("after", low=0, high=2**62, description="the last entry id read"),
-    ),
+    query=LEDGER_QUERY,
     errors=(404,),
 )
 def member_ledger(caller: Any, member_id: str) -> dict[str, Any]:
-    limit = int_arg("limit", default=100, low=1, high=service.MAX_LEDGER_PAGE)
-    after = int_arg("after", default=0, low=0, high=2**62)
-    return service.ledger_page(ctx().db, member_id, after_id=after, limit=limit)
+    return ledger_answer(member_id)
 
 
 @api.route(

@@ -12,9 +12,17 @@ from flask import request
 from pydantic import BaseModel, Field
 
 from cloud.members import channels, service
-from cloud.members.api import LOOKUP_QUERY, LedgerOut, MemberOut, MembersOut, looked_up
+from cloud.members.api import (
+    LEDGER_QUERY,
+    LOOKUP_QUERY,
+    LedgerOut,
+    MemberOut,
+    MembersOut,
+    ledger_answer,
+    looked_up,
+)
 from cloud.stores.callers import TokenHolder
-from cloud.web import CloudApi, RequestBody, ctx, int_arg, whole_number_param
+from cloud.web import CloudApi, RequestBody, ctx
 from shared.idempotency import check_key
 from shared.text import FREE_TEXT_PATTERN
 
@@ -138,16 +146,11 @@ def read_member(caller: TokenHolder, member_id: str) -> dict[str, Any]:
     summary="Read a member's points ledger, a page at a time",
     caller="channel",
     response=LedgerOut,
-    query=(
-        whole_number_param("limit", low=1, high=service.MAX_LEDGER_PAGE),
-        whole_number_param("after", low=0, high=2**62, description="the last entry id read"),
-    ),
+    query=LEDGER_QUERY,
     errors=(404,),
 )
 def member_ledger(caller: TokenHolder, member_id: str) -> dict[str, Any]:
-    limit = int_arg("limit", default=100, low=1, high=service.MAX_LEDGER_PAGE)
-    after = int_arg("after", default=0, low=0, high=2**62)
-    return service.ledger_page(ctx().db, member_id, after_id=after, limit=limit)
+    return ledger_answer(member_id)
 
 
 @api.route(

@@ -16,6 +16,7 @@ at the first recomputation after their spend falls below it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -31,12 +32,16 @@ TIER_WINDOW = timedelta(days=365)
 RULES_KEY = "chain"
 
 
+@lru_cache(maxsize=4)
+def _parsed(doc: str) -> EarnRulesItem:
+    return EarnRulesItem.model_validate_json(doc)
+
+
 def current_rules(session: Session) -> EarnRulesItem:
-    """The chain's earn rules (the defaults until HQ sets any)."""
-    row = session.get(EarnRules, 1)
-    if row is None:
-        return EarnRulesItem()
-    return EarnRulesItem.model_validate_json(row.doc)
+    """The chain's earn rules (the defaults until HQ sets any); each document is parsed once
+    per process, as every member sale a store pushes reads them."""
+    doc = session.execute(select(EarnRules.doc).where(EarnRules.id == 1)).scalar_one_or_none()
+    return EarnRulesItem() if doc is None else _parsed(doc)
 
 
 def set_rules(session: Session, rules: EarnRulesItem, *, now: datetime) -> EarnRulesItem:

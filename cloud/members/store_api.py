@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import request
 from pydantic import BaseModel
 
-from cloud.errors import Unprocessable
 from cloud.members import store_calls
+from cloud.members.api import lookup_text
 from cloud.members.effects import MemberRules
 from cloud.web import CloudApi, QueryParam, ctx
 from sync.contract import HoldRequest, MemberSignedUp, PointsHeld, StoreMember
@@ -38,12 +37,9 @@ class ReleasedOut(BaseModel):
     "asking store's key. The answer is signed with the cloud's key.",
 )
 def find_for_store(caller: Any) -> dict[str, Any]:
-    text = request.args.get("code") or request.args.get("phone")
-    if not text:
-        raise Unprocessable("give ?phone= or ?code=", code="phone_or_code_required")
     c = ctx()
     return store_calls.look_up(
-        c.db, MemberRules.of(c), caller.store_id, text[:32], now=c.clock.now()
+        c.db, MemberRules.of(c), caller.store_id, lookup_text()[:32], now=c.clock.now()
     )
 
 

@@ -248,7 +248,7 @@ def load_cart(tx: RawTransaction, principal: Principal, cart_id: str) -> CartHea
     return CartHead.of(row)
 
 
-def _open(cart: CartHead) -> None:
+def require_open(cart: CartHead) -> None:
     if cart.status != "open":
         raise Conflict(
             "this cart is already checked out", code="cart_closed", details={"cart_id": cart.id}
@@ -289,7 +289,7 @@ def set_member(
     the view and the hold the caller gives back to the cloud, if any."""
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
-        _open(cart)
+        require_open(cart)
         same = member_id == cart.member_id
         changed = replace(
             cart,
@@ -334,7 +334,7 @@ def set_points(
     changed meanwhile is refused as changed."""
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
-        _open(cart)
+        require_open(cart)
         if (cart.member_id, cart.points_hold_id, cart.points) != (
             expected.member_id,
             expected.points_hold_id,
@@ -459,7 +459,7 @@ def add_line(
         item = lookup_scan(tx, barcode, rules)
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
-        _open(cart)
+        require_open(cart)
         existing = None
         if item.weight_g is None:
             existing = tx.one(_SAME_ITEM, (cart.id, item.sku, item.piece_price))
@@ -540,7 +540,7 @@ def update_line(
     _check_quantity(quantity)
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
-        _open(cart)
+        require_open(cart)
         tx.run(
             "UPDATE cart_lines SET quantity = ? WHERE id = ?",
             (quantity, _line_id(tx, cart, line_id)),
@@ -556,7 +556,7 @@ def remove_line(
     """Take a line out of the cart."""
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
-        _open(cart)
+        require_open(cart)
         tx.run("DELETE FROM cart_lines WHERE id = ?", (_line_id(tx, cart, line_id),))
         cart, lines = _settle(tx, cart, now)
         tx.commit()
@@ -577,7 +577,7 @@ def approve(
         raise Forbidden("only an attendant may approve", details={"role": principal.role})
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
-        _open(cart)
+        require_open(cart)
         lines = _lines_of(tx, cart)
         covered = {line.id: line.quantity for line in lines if line.age_restricted}
         if not covered:

@@ -9,12 +9,11 @@ from pydantic import Field
 
 from edge.api_contract import ApiBlueprint, RequestBody, free_text
 from edge.auth.service import Principal
-from edge.checkout import carts
 from edge.checkout.schemas import CartOut
 from edge.context import StoreContext
 from edge.errors import Conflict
 from edge.idempotency import Retryable
-from edge.members.points import MAX_POINTS, PointsRules, spend_points
+from edge.members.points import MAX_POINTS, PointsRules, change_member, spend_points
 from edge.members.service import find_member, sign_up
 from edge.sync_client.link import link_of
 from sync.contract import MemberSummary
@@ -106,11 +105,15 @@ def attach_member(principal: Principal, cart_id: str, body: AttachIn) -> dict[st
         now=ctx.clock.now(),
         cloud=ctx.member_cloud,
     )
-    view, dropped_hold = carts.set_member(
-        ctx.db, principal, cart_id, member.id, now=ctx.clock.now(), online=online
-    )
-    _give_back(ctx, dropped_hold)
-    return view.to_dict()
+    return change_member(
+        ctx.db,
+        ctx.member_cloud,
+        principal,
+        cart_id,
+        member.id,
+        now=ctx.clock.now(),
+        online=online,
+    ).to_dict()
 
 
 @api.endpoint(
@@ -124,28 +127,13 @@ def attach_member(principal: Principal, cart_id: str, body: AttachIn) -> dict[st
 )
 def detach_member(principal: Principal, cart_id: str) -> dict[str, Any]:
     ctx = _ctx()
-    view, dropped_hold = carts.set_member(ctx.db, principal, cart_id, None, now=ctx.clock.now())
-    _give_back(ctx, dropped_hold)
-    return view.to_dict()
-
-
-def _give_back(ctx: StoreContext, hold_id: str | None) -> None:
-    """Give a cart's hold back to the cloud (when it does not answer, the hold lapses there)."""
-    if hold_id is not None:
-        ctx.member_cloud.release(hold_id, now=ctx.clock.now())
+    return change_member(
+        ctx.db, ctx.member_cloud, principal, cart_id, None, now=ctx.clock.now()
+    ).to_dict()
 
 
 class PointsIn(RequestBody):
     points: int = Field(ge=0, le=MAX_POINTS)  # 0: spend none
-
-
-def _points_rules(ctx: StoreContext) -> PointsRules:
-    members = ctx.settings.members
-    return PointsRules(
-        point_value=members.point_value,
-        daily_cap=members.offline_daily_cap,
-        timezone=ctx.settings.store.timezone,
-    )
 
 
 @api.endpoint(
@@ -170,7 +158,7 @@ def spend(principal: Principal, cart_id: str, body: PointsIn) -> dict[str, Any]:
         principal,
         cart_id,
         body.points,
-        _points_rules(ctx),
+        PointsRules.of(ctx.settings),
         now=ctx.clock.now(),
     ).to_dict()
 
@@ -187,5 +175,11 @@ def spend(principal: Principal, cart_id: str, body: PointsIn) -> dict[str, Any]:
 def unspend(principal: Principal, cart_id: str) -> dict[str, Any]:
     ctx = _ctx()
     return spend_points(
-        ctx.db, ctx.member_cloud, principal, cart_id, 0, _points_rules(ctx), now=ctx.clock.now()
+        ctx.db,
+        ctx.member_cloud,
+        principal,
+        cart_id,
+        0,
+        PointsRules.of(ctx.settings),
+        now=ctx.clock.now(),
     ).to_dict()

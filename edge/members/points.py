@@ -17,10 +17,11 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from edge.auth.service import Principal
-from edge.checkout.carts import CartView, load_cart, set_points, view_of
+from edge.checkout.carts import CartView, load_cart, require_open, set_member, set_points, view_of
 from edge.db import Database, RawTransaction, to_sql_time
 from edge.errors import Conflict
 from edge.members.online import MemberCloud
+from edge.settings import EdgeSettings
 from shared.ids import new_id
 
 #: Points one cart may spend (the hold's and the contract's bound).
@@ -34,6 +35,15 @@ class PointsRules:
     point_value: int  # minor units one point pays
     daily_cap: int  # points one member may spend here a day while offline
     timezone: str  # where a day begins
+
+    @classmethod
+    def of(cls, settings: EdgeSettings) -> PointsRules:
+        members = settings.members
+        return cls(
+            point_value=members.point_value,
+            daily_cap=members.offline_daily_cap,
+            timezone=settings.store.timezone,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,17 +109,13 @@ def spend_points(
     with db.raw_read() as tx:
         cart = load_cart(tx, principal, cart_id)
         view = view_of(tx, cart)
-        if cart.status != "open":
-            raise Conflict(
-                "this cart is already checked out", code="cart_closed", details={"cart_id": cart_id}
-            )
-        if cart.member_id is None:
-            raise Conflict(
-                "attach a member before spending points",
-                code="no_member",
-                details={"cart_id": cart_id},
-            )
-        limit = offline_limit(tx, cart.member_id, cart.id, rules, now=now) if points else None
+    require_open(cart)
+    if cart.member_id is None:
+        raise Conflict(
+            "attach a member before spending points",
+            code="no_member",
+            details={"cart_id": cart_id},
+        )
     member_id = cart.member_id
     value = points * rules.point_value
     if value > view.totals.total:
@@ -131,7 +137,8 @@ def spend_points(
         if held is not None:
             hold_id = held.hold_id
         else:
-            assert limit is not None
+            with db.raw_read() as tx:
+                limit = offline_limit(tx, member_id, cart.id, rules, now=now)
             if points > limit.limit:
                 raise Conflict(
                     f"while the store is offline this member may spend at most {limit.limit} "
@@ -157,3 +164,22 @@ def spend_points(
     if cart.points_hold_id is not None and cloud is not None:
         cloud.release(cart.points_hold_id, now=now)  # the points set before are given back
     return changed
+
+
+def change_member(
+    db: Database,
+    cloud: MemberCloud | None,
+    principal: Principal,
+    cart_id: str,
+    member_id: str | None,
+    *,
+    now: datetime,
+    online: bool = False,
+) -> CartView:
+    """Attach ``member_id`` to the cart (None: detach). Points another member set on the cart
+    come off with them, and their hold is given back to the cloud (when it does not answer, the
+    hold lapses there by itself)."""
+    view, dropped_hold = set_member(db, principal, cart_id, member_id, now=now, online=online)
+    if dropped_hold is not None and cloud is not None:
+        cloud.release(dropped_hold, now=now)
+    return view

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from edge.db import Database, to_sql_time
+from edge.db import Database
 from edge.errors import NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.members.models import Member
@@ -185,8 +185,7 @@ def adopt(session: Session, keyring: Keyring, found: CloudMember, *, now: dateti
             select(Member).where(Member.phone_index == index)
         ).scalar_one_or_none()
         if local is not None:
-            _rename(session, local.id, m.id)
-            row = session.get(Member, m.id)
+            row = _rename(session, local.id, m.id)
     if row is None:
         row = Member(id=m.id, phone_index=index, created_at=now)
         session.add(row)
@@ -208,20 +207,24 @@ def adopt(session: Session, keyring: Keyring, found: CloudMember, *, now: dateti
     return row
 
 
-def _rename(session: Session, old_id: str, new_id_: str) -> None:
-    """A member kept here under ``old_id`` is ``new_id_`` chain-wide: the row and the open
-    carts that name it move to the surviving id (sales keep the id they were made for; the
-    cloud applies them to the survivor)."""
+_CARTS_FOLLOW = text("UPDATE carts SET member_id = :new WHERE member_id = :old AND status = 'open'")
+
+
+def _rename(session: Session, old_id: str, new_id_: str) -> Member:
+    """A member kept here under ``old_id`` is ``new_id_`` chain-wide: the row (its sealed fields
+    still bound to the id they were sealed under) and the open carts that name it move to the
+    surviving id; sales keep the id they were made for (the cloud applies them to the
+    survivor). Returns the row."""
     session.flush()
     session.execute(
-        text("UPDATE members SET id = :new WHERE id = :old"),
+        text("UPDATE members SET id = :new, seal_id = COALESCE(seal_id, :old) WHERE id = :old"),
         {"new": new_id_, "old": old_id},
     )
-    session.execute(
-        text("UPDATE carts SET member_id = :new WHERE member_id = :old AND status = 'open'"),
-        {"new": new_id_, "old": old_id},
-    )
+    session.execute(_CARTS_FOLLOW, {"new": new_id_, "old": old_id})
     session.expire_all()
+    row = session.get(Member, new_id_)
+    assert row is not None
+    return row
 
 
 def find_member(
@@ -271,29 +274,14 @@ def apply_member_merges(session: Session, items: Iterable[MemberMergeItem], now:
         gone = session.get(Member, item.member_id)
         if gone is None:
             continue
-        session.execute(
-            text("UPDATE carts SET member_id = :new WHERE member_id = :old AND status = 'open'"),
-            {"new": item.survivor_id, "old": item.member_id},
-        )
         survivor = session.get(Member, item.survivor_id)
         if survivor is not None:
             # Both kept here: what the store knew of each is the survivor's now.
+            session.execute(_CARTS_FOLLOW, {"new": item.survivor_id, "old": item.member_id})
             survivor.balance += gone.balance
             survivor.updated_at = now
             session.delete(gone)
         else:
-            session.execute(
-                text(
-                    "UPDATE members SET id = :new, code = :code, "
-                    "seal_id = COALESCE(seal_id, :old), provisional = 0, updated_at = :now "
-                    "WHERE id = :old"
-                ),
-                {
-                    "new": item.survivor_id,
-                    "code": item.survivor_code,
-                    "old": item.member_id,
-                    "now": to_sql_time(now),
-                },
-            )
+            row = _rename(session, item.member_id, item.survivor_id)
+            row.code, row.provisional, row.updated_at = item.survivor_code, False, now
         session.flush()
-        session.expire_all()
