@@ -12,6 +12,7 @@
     +-- Unprocessable               422 validation_error, invalid_barcode, ...
     +-- PaymentFailed               402 payment_declined, 504-like payment_timeout as 402 too
     +-- Busy                        503 store_busy (the write lock was not granted; retry)
+    +-- CloudUnavailable            503 cloud_unavailable (what only the cloud knows, offline)
 
 Every error renders as ``{"error": {"code", "message", "details"}}``. Codes are stable: devices
 branch on them, messages are for people. The base and the common refusals are the shared
@@ -27,6 +28,7 @@ __all__ = [
     "AisleError",
     "BadRequest",
     "Busy",
+    "CloudUnavailable",
     "Conflict",
     "ExitPassInvalid",
     "Forbidden",
@@ -68,3 +70,11 @@ class Busy(AisleError):
 
     status = 503
     code = "store_busy"
+
+
+class CloudUnavailable(AisleError):
+    """What was asked only the cloud knows, and it did not answer in time; ``details`` carries
+    what the store knows itself."""
+
+    status = 503
+    code = "cloud_unavailable"

@@ -347,6 +347,47 @@ class PointsHeld(BaseModel):
     available: int
 
 
+class LotMove(BaseModel):
+    """Points an entry took from (negative) or gave back to (positive) one lot."""
+
+    lot: int
+    points: int
+    lot_expires_at: str
+
+
+class EntryOrigin(BaseModel):
+    kind: str  # sale, return, adjustment, lot (an expiry), member (a merge), order (a channel's)
+    id: str  # which one: the same origin sent again never counts twice
+
+
+class LedgerEntry(BaseModel):
+    """One entry of a member's points ledger, with why it happened and the lots it moved."""
+
+    id: int
+    kind: str  # earn, burn, earn_reversal, burn_refund, expire, adjust, merge
+    points: int
+    spend: int  # the money it counts towards the member's tier, in minor units
+    origin: EntryOrigin
+    about: str | None  # the sale a return undoes, for instance
+    store_id: str | None
+    reason: str | None  # an adjustment's reason
+    recorded_for: str  # the member id the entry was recorded for (a merged member's, kept)
+    created_at: str
+    recorded_at: str
+    expires_at: str | None  # the lot an earn opened expires then
+    lots: list[LotMove]
+
+
+class LedgerPage(BaseModel):
+    """A page of a member's ledger, oldest first; read on with ``?after=last_id``."""
+
+    member_id: str  # the surviving member
+    balance: int
+    entries: list[LedgerEntry]
+    last_id: int
+    more: bool
+
+
 class SealedMember(_Schema):
     """What :class:`MemberSignedUp` seals: who, and their phone and name."""
 

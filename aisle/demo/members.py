@@ -95,14 +95,16 @@ def member_journey(
         time.sleep(0.5)
     with AisleClient(online_store.base_url, online_store.tokens["kiosk"][0], timeout=10) as kiosk:
         cart = kiosk.attach_member(_basket(kiosk, barcodes[6:], 4)["id"], PHONE)
+        # Found by phone through the cloud; to spend points they show the code in their app.
+        cart = kiosk.attach_member(cart["id"], str(member["code"]))
         spend = min(int(cart["member"]["balance"]), int(cart["totals"]["total"])) // 2
         cart = kiosk.spend_points(cart["id"], spend)
         sale = _pay(kiosk, cart)["sale"]
         totals.setdefault(online_store.store_id, []).append(int(sale["total"]))
         earned_online = int(sale["points"]["earned"])
     print(
-        f"  member found at {online_store.store_id} by phone through the cloud; paid {spend} "
-        f"points under a cloud hold, earned {earned_online}"
+        f"  member found at {online_store.store_id} by phone through the cloud; showed their "
+        f"member code and paid {spend} points under a cloud hold, earned {earned_online}"
     )
     wait_until_synced([online_store])
     expected = earned_offline - spend + earned_online

@@ -15,7 +15,7 @@ from cloud.reconciliation.service import list_exceptions
 from cloud.web import CloudApi, QueryParam, RequestBody, ctx, int_arg, whole_number_param
 from shared.idempotency import check_key
 from shared.text import FREE_TEXT_PATTERN
-from sync.contract import EarnRulesItem, MemberSummary, TierRule
+from sync.contract import EarnRulesItem, LedgerPage, MemberSummary, TierRule
 
 api = CloudApi("members")
 
@@ -33,12 +33,8 @@ class MembersOut(BaseModel):
     members: list[MemberOut]
 
 
-class LedgerOut(BaseModel):
-    member_id: str
-    balance: int
-    entries: list[dict[str, Any]]
-    last_id: int
-    more: bool
+class LedgerOut(LedgerPage):
+    """A page of a member's ledger (declared in the shared contract: stores pass it on)."""
 
 
 class AdjustmentBody(RequestBody):

@@ -1,5 +1,6 @@
 """The member calls a store makes while online (signed like its pushes; answers signed by the
-cloud): find a member, sign one up, hold points for a cart and give a hold back. The rules are
+cloud): find a member, sign one up, read their ledger, hold points for a cart and give a hold
+back. The rules are
 in :mod:`cloud.members.store_calls`."""
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from cloud.members import store_calls
-from cloud.members.api import lookup_text
+from cloud.members.api import LEDGER_QUERY, ledger_answer, lookup_text
 from cloud.members.effects import MemberRules
 from cloud.web import CloudApi, QueryParam, ctx
-from sync.contract import HoldRequest, MemberSignedUp, PointsHeld, StoreMember
+from sync.contract import HoldRequest, LedgerPage, MemberSignedUp, PointsHeld, StoreMember
 
 api = CloudApi("store_members")
 
@@ -86,6 +87,20 @@ def hold_points(caller: Any, member_id: str, body: HoldRequest) -> dict[str, Any
         ttl=timedelta(seconds=c.settings.members.hold_ttl_s),
         now=c.clock.now(),
     )
+
+
+@api.route(
+    "GET",
+    "/store/members/<member_id>/ledger",
+    summary="Read a member's ledger for the member's own phone, through their store",
+    caller="store",
+    response=LedgerPage,
+    query=LEDGER_QUERY,
+    errors=(404,),
+    description="The same page as HQ's ledger route; the store decides which device may see it.",
+)
+def ledger_for_store(caller: Any, member_id: str) -> dict[str, Any]:
+    return ledger_answer(member_id)
 
 
 @api.route(

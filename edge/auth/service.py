@@ -22,6 +22,9 @@ from shared.text import unsafe_character
 
 STAFF_ROLES = frozenset({"handheld", "tablet", "manager"})
 ATTENDANT_ROLES = frozenset({"tablet", "manager"})
+#: Devices shoppers use themselves: a shopper's own phone and a self-checkout kiosk. What they
+#: send proves nothing about who stands there.
+SHOPPER_ROLES = frozenset({"kiosk", "phone"})
 MAX_NAME_LENGTH = 100
 MAX_TOKEN_LENGTH = 256
 
@@ -37,6 +40,10 @@ class Principal:
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    @property
+    def is_shopper(self) -> bool:
+        return self.role in SHOPPER_ROLES
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ class CartHead:
     updated_at: datetime
     member_id: str | None = None
     member_online: bool = False
+    member_by_code: bool = False  # attached by the member code their app shows
     points: int = 0  # the points the member spends on this cart
     points_value: int = 0  # what they pay, in minor units
     points_hold_id: str | None = None  # the cloud's hold on them (None: set offline)
@@ -91,6 +92,7 @@ class CartHead:
             updated_at=updated,
             member_id=row["member_id"],
             member_online=bool(row["member_online"]),
+            member_by_code=bool(row["member_by_code"]),
             points=row["points"],
             points_value=row["points_value"],
             points_hold_id=row["points_hold_id"],
@@ -282,9 +284,11 @@ def set_member(
     *,
     now: datetime,
     online: bool = False,
+    by_code: bool = False,
 ) -> tuple[CartView, str | None]:
     """Attach ``member_id`` to an open cart (None: detach), found at the cloud (``online``) or
-    in the store's copy; the cart's ``updated_at`` moves, so a payment under way for the cart
+    in the store's copy, by the member code their app shows (``by_code``) or by a phone number;
+    the cart's ``updated_at`` moves, so a payment under way for the cart
     as it was is refused as changed. Points set for another member come off the cart: answers
     the view and the hold the caller gives back to the cloud, if any."""
     with db.raw_write(durable=False) as tx:
@@ -295,17 +299,19 @@ def set_member(
             cart,
             member_id=member_id,
             member_online=online,
+            member_by_code=by_code and member_id is not None,
             updated_at=now,
             points=cart.points if same else 0,
             points_value=cart.points_value if same else 0,
             points_hold_id=cart.points_hold_id if same else None,
         )
         tx.run(
-            "UPDATE carts SET member_id = ?, member_online = ?, points = ?, points_value = ?, "
-            "points_hold_id = ?, updated_at = ? WHERE id = ?",
+            "UPDATE carts SET member_id = ?, member_online = ?, member_by_code = ?, points = ?, "
+            "points_value = ?, points_hold_id = ?, updated_at = ? WHERE id = ?",
             (
                 member_id,
                 online,
+                changed.member_by_code,
                 changed.points,
                 changed.points_value,
                 changed.points_hold_id,

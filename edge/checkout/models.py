@@ -34,6 +34,9 @@ class Cart(Base):
     # Whether the member's balance came from the cloud when they were attached (False: the
     # store's own copy, the cloud not answering in time).
     member_online: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # Whether the member was attached by the member code their own app shows (False: by a
+    # phone number, which anyone may say): a shopper's device spends points only on the code.
+    member_by_code: Mapped[bool] = mapped_column(default=False, server_default="0")
     points: Mapped[int] = mapped_column(default=0, server_default="0")
     points_value: Mapped[int] = mapped_column(default=0, server_default="0")  # minor units
     points_hold_id: Mapped[str | None] = mapped_column(String(36))

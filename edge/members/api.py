@@ -13,10 +13,16 @@ from edge.checkout.schemas import CartOut
 from edge.context import StoreContext
 from edge.errors import Conflict
 from edge.idempotency import Retryable
-from edge.members.points import MAX_POINTS, PointsRules, change_member, spend_points
-from edge.members.service import find_member, sign_up
+from edge.members.points import (
+    MAX_POINTS,
+    PointsRules,
+    change_member,
+    spend_points,
+)
+from edge.members.points import attach_member as attach_found
+from edge.members.service import MAX_LEDGER_PAGE, member_ledger, sign_up
 from edge.sync_client.link import link_of
-from sync.contract import MemberSummary
+from sync.contract import LedgerPage, MemberSummary
 
 api = ApiBlueprint("members", "/api/v1")
 #: Who may sign a member up: the shopper at a kiosk or on their phone, and staff.
@@ -36,6 +42,9 @@ class AttachIn(RequestBody):
 
 
 class MemberOut(MemberSummary):
+    # None: withheld from a shopper's device that typed a phone the chain knew already (the
+    # code proves the member; it shows in their own app)
+    code: str | None  # type: ignore[assignment]
     provisional: bool  # signed up here offline; the cloud has not confirmed it yet
 
 
@@ -55,6 +64,9 @@ def _ctx() -> StoreContext:
     idempotency="optional",
     writes_events=True,
     errors=(409,),
+    description="On a shopper's kiosk or phone, a phone the chain knows answers its member "
+    "without the member code (anyone may type a phone number). A member signed up on a "
+    "shopper's phone may read their ledger on it.",
 )
 def sign_up_member(
     principal: Principal, body: SignUpIn, retry: Retryable | None
@@ -79,6 +91,7 @@ def sign_up_member(
         now=ctx.clock.now(),
         retry=retry,
         cloud=ctx.member_cloud,
+        shopper_device=principal.is_shopper,
     )
     return view.to_dict(), 201 if created else 200
 
@@ -97,22 +110,15 @@ def sign_up_member(
 )
 def attach_member(principal: Principal, cart_id: str, body: AttachIn) -> dict[str, Any]:
     ctx = _ctx()
-    member, online = find_member(
+    return attach_found(
         ctx.db,
         ctx.members_keyring,
-        body.member_code,
-        region=ctx.settings.members.default_region,
-        now=ctx.clock.now(),
-        cloud=ctx.member_cloud,
-    )
-    return change_member(
-        ctx.db,
         ctx.member_cloud,
         principal,
         cart_id,
-        member.id,
+        body.member_code,
+        region=ctx.settings.members.default_region,
         now=ctx.clock.now(),
-        online=online,
     ).to_dict()
 
 
@@ -144,8 +150,10 @@ class PointsIn(RequestBody):
     connectivity="offline",
     body=PointsIn,
     response=CartOut,
-    errors=(404, 409),
-    description="Online, the cloud holds the points for the cart (409 points_insufficient, "
+    errors=(403, 404, 409),
+    description="403 member_code_required on a shopper's kiosk or phone when the member was "
+    "attached by phone number rather than by the member code their app shows. "
+    "Online, the cloud holds the points for the cart (409 points_insufficient, "
     "with what is available, when they are not free). Offline, at most the smaller of the "
     "balance this store knows and the daily offline cap (409 points_offline_limit, with the "
     "limit). 409 no_member without a member; 409 points_exceed_total beyond the total.",
@@ -183,3 +191,40 @@ def unspend(principal: Principal, cart_id: str) -> dict[str, Any]:
         PointsRules.of(ctx.settings),
         now=ctx.clock.now(),
     ).to_dict()
+
+
+class LedgerQuery(RequestBody):
+    """``?after=<the last entry id read>&limit=<entries>``."""
+
+    after: int = Field(default=0, ge=0, le=2**62, strict=False)
+    limit: int = Field(default=50, ge=1, le=MAX_LEDGER_PAGE, strict=False)
+
+
+#: Who may read a member's ledger through the store: staff, and the member's own phone.
+LEDGER_ROLES = ("phone", "tablet", "manager")
+
+
+@api.endpoint(
+    "GET",
+    "/members/<member_id>/ledger",
+    summary="Read a member's points ledger (the cloud's): every entry and why it happened",
+    roles=LEDGER_ROLES,
+    connectivity="online_only",
+    response=LedgerPage,
+    query=LedgerQuery,
+    errors=(403, 404, 422, 503),
+    description="A shopper's phone reads only a member who signed up on it or showed their "
+    "member code on it (403 not_your_member); staff read any. 503 cloud_unavailable, with the "
+    "balance the store knows, while the cloud cannot be reached.",
+)
+def ledger(principal: Principal, member_id: str, query: LedgerQuery) -> dict[str, Any]:
+    ctx = _ctx()
+    return member_ledger(
+        ctx.db,
+        ctx.member_cloud,
+        principal,
+        member_id,
+        after=query.after,
+        limit=query.limit,
+        now=ctx.clock.now(),
+    )

@@ -37,3 +37,15 @@ class Member(Base):
     recruited_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class MemberDevice(Base):
+    """A shopper's phone the member proved themselves on (signed up there, or attached by the
+    member code their own app shows): that phone may read the member's ledger through the
+    store."""
+
+    __tablename__ = "member_devices"
+
+    member_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    bound_at: Mapped[datetime]

@@ -27,6 +27,7 @@ from shared.pii import KeyringError, open_sealed
 from sync import keys
 from sync.contract import (
     HoldRequest,
+    LedgerPage,
     MemberSignedUp,
     PointsHeld,
     SealedMember,
@@ -155,6 +156,33 @@ class MemberCloud:
             _gave_up("sign-up", exc)
             return None
         return self._member(channel, answer.body)
+
+    def ledger(self, member_id: str, *, after: int, limit: int, now: datetime) -> LedgerPage | None:
+        """A page of the member's ledger at the cloud; :class:`MemberUnknown` when the cloud
+        knows no such member; None when it did not answer."""
+        channel = self._open()
+        if channel is None:
+            return None
+        try:
+            answer = channel.client.call(
+                "GET",
+                f"/api/v1/store/members/{member_id}/ledger",
+                now=now,
+                params={"after": after, "limit": limit},
+            )
+        except CloudRefused as exc:
+            if exc.code == "unknown_member":
+                raise MemberUnknown from None
+            _gave_up("ledger", exc)
+            return None
+        except CloudLinkError as exc:
+            _gave_up("ledger", exc)
+            return None
+        try:
+            return LedgerPage.model_validate(answer.body)
+        except ValidationError:
+            log.warning("the cloud's ledger answer is unusable")
+            return None
 
     def hold(
         self, member_id: str, *, hold_id: str, points: int, now: datetime

@@ -19,10 +19,13 @@ from zoneinfo import ZoneInfo
 from edge.auth.service import Principal
 from edge.checkout.carts import CartView, load_cart, require_open, set_member, set_points, view_of
 from edge.db import Database, RawTransaction, to_sql_time
-from edge.errors import Conflict
+from edge.errors import Conflict, Forbidden
 from edge.members.online import MemberCloud
+from edge.members.service import bind_device, find_member
 from edge.settings import EdgeSettings
 from shared.ids import new_id
+from shared.member_codes import is_member_code
+from shared.pii import Keyring
 
 #: Points one cart may spend (the hold's and the contract's bound).
 MAX_POINTS = 10_000_000
@@ -116,6 +119,13 @@ def spend_points(
             code="no_member",
             details={"cart_id": cart_id},
         )
+    if points and principal.is_shopper and not cart.member_by_code:
+        raise Forbidden(
+            "to spend points here, scan the member code the member's own app shows (a phone "
+            "number earns points but does not prove who is spending them)",
+            code="member_code_required",
+            details={"cart_id": cart_id},
+        )
     member_id = cart.member_id
     value = points * rules.point_value
     if value > view.totals.total:
@@ -175,11 +185,38 @@ def change_member(
     *,
     now: datetime,
     online: bool = False,
+    by_code: bool = False,
 ) -> CartView:
     """Attach ``member_id`` to the cart (None: detach). Points another member set on the cart
     come off with them, and their hold is given back to the cloud (when it does not answer, the
     hold lapses there by itself)."""
-    view, dropped_hold = set_member(db, principal, cart_id, member_id, now=now, online=online)
+    view, dropped_hold = set_member(
+        db, principal, cart_id, member_id, now=now, online=online, by_code=by_code
+    )
     if dropped_hold is not None and cloud is not None:
         cloud.release(dropped_hold, now=now)
+    return view
+
+
+def attach_member(
+    db: Database,
+    keyring: Keyring,
+    cloud: MemberCloud | None,
+    principal: Principal,
+    cart_id: str,
+    typed: str,
+    *,
+    region: str,
+    now: datetime,
+) -> CartView:
+    """Attach the member a member code or phone number names (the cloud asked first). A code
+    proves the member (their own app shows it): a shopper's device may then spend their points,
+    and a shopper's phone may read their ledger from then on."""
+    member, online = find_member(db, keyring, typed, region=region, now=now, cloud=cloud)
+    by_code = is_member_code(typed.strip())
+    view = change_member(
+        db, cloud, principal, cart_id, member.id, now=now, online=online, by_code=by_code
+    )
+    if by_code and principal.is_shopper:
+        bind_device(db, member.id, principal.device_id, now=now)
     return view

@@ -11,17 +11,18 @@ surviving id by pull.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from edge.auth.service import Principal
 from edge.db import Database
-from edge.errors import NotFound, Unprocessable
+from edge.errors import CloudUnavailable, Forbidden, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
-from edge.members.models import Member
+from edge.members.models import Member, MemberDevice
 from edge.members.online import CloudMember, MemberCloud, MemberUnknown
 from edge.outbox.service import record_event
 from shared.ids import new_id
@@ -36,11 +37,16 @@ class MemberView:
     """A member as a device sees them: never the phone in clear."""
 
     id: str
-    code: str
+    code: str | None  # None: withheld (a shopper's device gave a phone it did not prove)
     masked_phone: str
     tier: str
     balance: int
     provisional: bool
+
+    def withheld(self) -> MemberView:
+        """The member without their code: what a shopper's device sees of a phone number
+        someone typed (the code is what proves the member, on their own app)."""
+        return replace(self, code=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,12 +95,17 @@ def sign_up(
     now: datetime,
     retry: Retryable | None = None,
     cloud: MemberCloud | None = None,
+    shopper_device: bool = False,
 ) -> tuple[MemberView, bool]:
     """Sign a member up here: (the member, whether it is new). A phone this store knows answers
-    its member (200, nothing written). ``cloud_key``: the cloud's public key, pinned at
-    enrollment, which the event's phone and name are sealed to. With ``cloud``, the chain is
-    asked first (within the store's short timeout): a phone it knows answers its member (200),
-    a new one is registered there at once (201, no event needed)."""
+    its member (200, nothing written); on a shopper's device (``shopper_device``) without the
+    member's code, since anyone may type a phone number. A member signed up on a shopper's own
+    phone may read their ledger there (:func:`bind_device`).
+
+    ``cloud_key``: the cloud's public key, pinned at enrollment, which the event's phone and
+    name are sealed to. With ``cloud``, the chain is asked first (within the store's short
+    timeout): a phone it knows answers its member (200), a new one is registered there at once
+    (201, no event needed)."""
     e164 = read_phone(phone, region=region)
     index = keyring.blind_index("phone", e164)
     with db.read() as s:
@@ -123,13 +134,17 @@ def sign_up(
             created = found.member.id == member_id
             if created:
                 row.device_id, row.recruited_by = device_id, recruited_by
+                if shopper_device:
+                    _bind(s, row.id, device_id, now)
             view = view_of(row)
+            if shopper_device and not created:
+                view = view.withheld()
             remember(s, retry, status=201 if created else 200, body=view.to_dict(), now=now)
             uow.commit()
             return view, created
         known = s.execute(select(Member).where(Member.phone_index == index)).scalar_one_or_none()
         if known is not None:
-            view = view_of(known)
+            view = view_of(known).withheld() if shopper_device else view_of(known)
             remember(s, retry, status=200, body=view.to_dict(), now=now)
             uow.commit()
             return view, False
@@ -154,6 +169,8 @@ def sign_up(
         )
         s.add(member)
         s.flush()
+        if shopper_device:
+            _bind(s, member_id, device_id, now)
         record_event(s, doc, now=now)
         view = view_of(member)
         remember(s, retry, status=201, body=view.to_dict(), now=now)
@@ -208,19 +225,30 @@ def adopt(session: Session, keyring: Keyring, found: CloudMember, *, now: dateti
 
 
 _CARTS_FOLLOW = text("UPDATE carts SET member_id = :new WHERE member_id = :old AND status = 'open'")
+_DEVICES_FOLLOW = (
+    text("UPDATE OR IGNORE member_devices SET member_id = :new WHERE member_id = :old"),
+    text("DELETE FROM member_devices WHERE member_id = :old"),
+)
+
+
+def _follow(session: Session, old_id: str, new_id_: str) -> None:
+    """What names a member by id and follows them to a surviving id: open carts (sales keep
+    the id they were made for) and the phones the member proved themselves on."""
+    for statement in (_CARTS_FOLLOW, *_DEVICES_FOLLOW):
+        session.execute(statement, {"new": new_id_, "old": old_id})
 
 
 def _rename(session: Session, old_id: str, new_id_: str) -> Member:
     """A member kept here under ``old_id`` is ``new_id_`` chain-wide: the row (its sealed fields
-    still bound to the id they were sealed under) and the open carts that name it move to the
-    surviving id; sales keep the id they were made for (the cloud applies them to the
-    survivor). Returns the row."""
+    still bound to the id they were sealed under) and what follows it (:func:`_follow`) move to
+    the surviving id; the cloud applies sales made for the old id to the survivor. Returns the
+    row."""
     session.flush()
     session.execute(
         text("UPDATE members SET id = :new, seal_id = COALESCE(seal_id, :old) WHERE id = :old"),
         {"new": new_id_, "old": old_id},
     )
-    session.execute(_CARTS_FOLLOW, {"new": new_id_, "old": old_id})
+    _follow(session, old_id, new_id_)
     session.expire_all()
     row = session.get(Member, new_id_)
     assert row is not None
@@ -277,7 +305,7 @@ def apply_member_merges(session: Session, items: Iterable[MemberMergeItem], now:
         survivor = session.get(Member, item.survivor_id)
         if survivor is not None:
             # Both kept here: what the store knew of each is the survivor's now.
-            session.execute(_CARTS_FOLLOW, {"new": item.survivor_id, "old": item.member_id})
+            _follow(session, item.member_id, item.survivor_id)
             survivor.balance += gone.balance
             survivor.updated_at = now
             session.delete(gone)
@@ -285,3 +313,58 @@ def apply_member_merges(session: Session, items: Iterable[MemberMergeItem], now:
             row = _rename(session, item.member_id, item.survivor_id)
             row.code, row.provisional, row.updated_at = item.survivor_code, False, now
         session.flush()
+
+
+def _bind(session: Session, member_id: str, device_id: str, now: datetime) -> None:
+    if session.get(MemberDevice, (member_id, device_id)) is None:
+        session.add(MemberDevice(member_id=member_id, device_id=device_id, bound_at=now))
+        session.flush()
+
+
+def bind_device(db: Database, member_id: str, device_id: str, *, now: datetime) -> None:
+    """The member proved themselves on ``device_id`` (a shopper's phone showed their member
+    code): that phone may read their ledger through the store from now on."""
+    with db.write() as uow:
+        _bind(uow.session, member_id, device_id, now)
+        uow.commit()
+
+
+#: Entries one page of a ledger read through the store holds at most.
+MAX_LEDGER_PAGE = 200
+
+
+def member_ledger(
+    db: Database,
+    cloud: MemberCloud | None,
+    principal: Principal,
+    member_id: str,
+    *,
+    after: int,
+    limit: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """A page of the member's ledger at the cloud (the ledger is the cloud's): for staff, any
+    member's; for a shopper's phone, only a member who proved themselves on it. 503
+    ``cloud_unavailable`` with the balance this store knows when the cloud does not answer."""
+    with db.read() as s:
+        if principal.is_shopper and (s.get(MemberDevice, (member_id, principal.device_id)) is None):
+            raise Forbidden(
+                "this phone may read the ledger of a member who signed up on it or showed "
+                "their member code on it",
+                code="not_your_member",
+                details={"member_id": member_id},
+            )
+        member = s.get(Member, member_id)
+        balance = None if member is None else member.balance
+    try:
+        page = None if cloud is None else cloud.ledger(member_id, after=after, limit=limit, now=now)
+    except MemberUnknown:
+        if balance is None:
+            raise NotFound(f"no member {member_id!r}", code="unknown_member") from None
+        page = None  # signed up here offline: the cloud has not heard of them yet
+    if page is None:
+        raise CloudUnavailable(
+            "the points ledger is the chain's, and the store cannot reach it now; try again",
+            details={"member_id": member_id, "balance": balance},
+        )
+    return page.model_dump()

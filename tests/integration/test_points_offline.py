@@ -70,7 +70,9 @@ def _cart(store, member_id: str | None, *codes: str):
             now=store.clock.now(),
         )
     if member_id is not None:
-        view, _ = carts.set_member(store.db, kiosk, view.cart.id, member_id, now=store.clock.now())
+        view, _ = carts.set_member(
+            store.db, kiosk, view.cart.id, member_id, now=store.clock.now(), by_code=True
+        )
     return view
 
 

@@ -120,6 +120,8 @@ def test_earn_offline_in_a_spend_online_in_b_return_in_a_one_balance_everywhere(
     assert cart_b["member"]["id"] == member["id"]
     assert cart_b["member"]["offline"] is False
     assert cart_b["member"]["balance"] == earned_a
+    # To spend at the kiosk, they show the code in their app (a phone number proves nothing).
+    cart_b = _attach(b, cart_b, member["code"])
     spend = earned_a // 2
     cart_b = _ok(b.call("PUT", f"/api/v1/carts/{cart_b['id']}/points", json={"points": spend}))
     assert cart_b["points"] == {"points": spend, "value": spend, "held": True}
@@ -174,6 +176,30 @@ def test_earn_offline_in_a_spend_online_in_b_return_in_a_one_balance_everywhere(
     for store in (a, b):
         seen = _attach(store, _cart(store, CODES[0]), PHONE)["member"]
         assert (seen["id"], seen["balance"], seen["offline"]) == (member["id"], final, False)
+
+    # The member reads the same ledger on their own phone in B, once they showed their code
+    # there; a store cut off from the cloud says so rather than show part of it.
+    phone = {"Authorization": f"Bearer {b.store.tokens['phone']}"}
+    own = b.call("GET", f"/api/v1/members/{member['id']}/ledger", headers=phone)
+    assert own.status_code == 403, own.text
+    on_phone = _ok(
+        b.call("POST", "/api/v1/carts", json={"channel": "scan_to_buy"}, headers=phone), 201
+    )
+    _ok(
+        b.call(
+            "PUT",
+            f"/api/v1/carts/{on_phone['id']}/member",
+            json={"member_code": member["code"]},
+            headers=phone,
+        )
+    )
+    through_b = _ok(b.call("GET", f"/api/v1/members/{member['id']}/ledger", headers=phone))
+    assert through_b == ledger
+    link.fault = "unavailable"
+    staff = {"Authorization": f"Bearer {a.store.tokens['tablet']}"}
+    cut_off = a.call("GET", f"/api/v1/members/{member['id']}/ledger", headers=staff)
+    assert (cut_off.status_code, cut_off.json()["error"]["details"]["balance"]) == (503, final)
+    link.fault = "pass"
 
 
 def test_the_cloud_holds_points_so_two_stores_cannot_spend_them_at_once(

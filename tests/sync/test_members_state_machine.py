@@ -226,7 +226,8 @@ class MembersMachine(RuleBasedStateMachine):
                 rules=ctx.scan_rules,
                 now=now(),
             )
-        cart, _ = carts.set_member(ctx.db, kiosk, cart.cart.id, member.id, now=now())
+        # Found by phone; the member shows the code in their app to spend (by_code).
+        cart, _ = carts.set_member(ctx.db, kiosk, cart.cart.id, member.id, now=now(), by_code=True)
         assert cart.member is not None
         points = min(max(cart.member["balance"], 0) * share // 4, cart.totals.total)
         if points:

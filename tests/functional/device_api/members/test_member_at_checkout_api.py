@@ -113,3 +113,83 @@ def test_attaching_refuses_an_unknown_member_a_bad_phone_and_a_paid_cart(enrolle
         404,
     )
     assert hidden["error"]["code"] == "unknown_cart"
+
+
+def _give_balance(live: Live, member_id: str, points: int) -> None:
+    """The balance the cloud last gave this store for the member (as a lookup would keep it)."""
+    with sqlite3.connect(live.data_dir / "edge.sqlite3") as conn:
+        conn.execute("UPDATE members SET balance = ? WHERE id = ?", (points, member_id))
+
+
+def test_a_shoppers_device_spends_points_only_for_a_member_who_showed_their_code(
+    enrolled: Live,
+) -> None:
+    live = enrolled
+    member = live.ok(live.post("/api/v1/members", "tablet", json={"phone": "13655550010"}), 201)
+    _give_balance(live, member["id"], 500)
+    cart = new_cart(live)
+    scan(live, cart["id"], MILK_CODE, 2)
+    member_url, points_url = (f"/api/v1/carts/{cart['id']}/{part}" for part in ("member", "points"))
+    # Anyone may say a phone number: it earns points, it does not spend them at a kiosk.
+    by_phone = live.ok(live.put(member_url, "kiosk", json={"member_code": "136 5555 0010"}))
+    assert by_phone["member"]["id"] == member["id"]
+    refused = live.ok(live.put(points_url, "kiosk", json={"points": 10}), 403)
+    assert refused["error"]["code"] == "member_code_required"
+    assert live.ok(live.get(f"/api/v1/carts/{cart['id']}", "kiosk"))["points"] is None
+    # The code their own app shows proves them.
+    live.ok(live.put(member_url, "kiosk", json={"member_code": member["code"]}))
+    spent = live.ok(live.put(points_url, "kiosk", json={"points": 10}))
+    assert spent["points"]["points"] == 10
+    # Said by phone again: the points already set stay, new ones are refused.
+    live.ok(live.put(member_url, "kiosk", json={"member_code": "13655550010"}))
+    again = live.ok(live.put(points_url, "kiosk", json={"points": 20}), 403)
+    assert again["error"]["code"] == "member_code_required"
+    assert live.ok(live.delete(points_url, "kiosk"))["points"] is None
+    # At the staffed tablet, the attendant checks who is paying: a phone number will do.
+    staffed = new_cart(live, "tablet")
+    scan(live, staffed["id"], MILK_CODE, 2, role="tablet")
+    live.ok(
+        live.put(
+            f"/api/v1/carts/{staffed['id']}/member", "tablet", json={"member_code": "13655550010"}
+        )
+    )
+    paid = live.ok(live.put(f"/api/v1/carts/{staffed['id']}/points", "tablet", json={"points": 5}))
+    assert paid["points"]["points"] == 5
+
+
+def test_signing_up_a_known_phone_on_a_shoppers_device_does_not_give_its_code(
+    enrolled: Live,
+) -> None:
+    live = enrolled
+    phone = {"phone": "13655550011"}
+    first = live.ok(live.post("/api/v1/members", "tablet", json=phone), 201)
+    for role in ("kiosk", "phone"):
+        known = live.ok(live.post("/api/v1/members", role, json=phone), 200)
+        assert (known["id"], known["masked_phone"]) == (first["id"], "136****0011")
+        assert known["code"] is None, role
+    assert (
+        live.ok(live.post("/api/v1/members", "manager", json=phone), 200)["code"] == first["code"]
+    )
+
+
+def test_a_members_ledger_is_read_on_their_own_phone_and_by_staff(enrolled: Live) -> None:
+    live = enrolled
+    member = live.ok(live.post("/api/v1/members", "phone", json={"phone": "13655550012"}), 201)
+    url = f"/api/v1/members/{member['id']}/ledger"
+    # The ledger is the cloud's, which this store cannot reach: 503, with what the store knows.
+    offline = live.ok(live.get(url, "phone"), 503)
+    assert offline["error"]["code"] == "cloud_unavailable"
+    assert offline["error"]["details"] == {"member_id": member["id"], "balance": 0}
+    assert live.ok(live.get(url, "tablet"), 503)["error"]["code"] == "cloud_unavailable"
+    # Another shopper's phone may not read it, nor may a kiosk anyone stands at.
+    assert live.ok(live.get(url, "phone2"), 403)["error"]["code"] == "not_your_member"
+    assert live.ok(live.get(url, "kiosk"), 403)["error"]["code"] == "forbidden"
+    # Typing the member's phone number on a cart proves nothing; showing their code does.
+    cart = new_cart(live, "phone2", "scan_to_buy")
+    cart_member = f"/api/v1/carts/{cart['id']}/member"
+    live.ok(live.put(cart_member, "phone2", json={"member_code": "13655550012"}))
+    assert live.ok(live.get(url, "phone2"), 403)["error"]["code"] == "not_your_member"
+    live.ok(live.put(cart_member, "phone2", json={"member_code": member["code"]}))
+    assert live.ok(live.get(url, "phone2"), 503)["error"]["code"] == "cloud_unavailable"
+    bad = live.ok(live.get(url + "?limit=0", "phone"), 422)
+    assert bad["error"]["details"]["fields"][0]["field"] == "limit"
