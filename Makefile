@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members clean
+.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members bench-member-checkout clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) with $$($(PY) --version)"
@@ -62,6 +62,9 @@ bench-ingest: $(STAMP)
 # A million members on PostgreSQL, looked up by phone over HTTP (about four minutes; needs wrk).
 bench-members: $(STAMP)
 	$(BIN)/python bench/run_members_bench.py
+
+bench-member-checkout: $(STAMP)
+	$(BIN)/python bench/run_member_checkout_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -102,6 +102,7 @@ ERROR_STATUSES = {
     409: "the resource is not in a state that allows this",
     413: "the request body is too large",
     422: "the request is well-formed but cannot be applied: see error.code",
+    503: "what was asked only the cloud knows, and it cannot be reached now: retry later",
 }
 
 

@@ -21,7 +21,7 @@ from edge.members.points import (
 )
 from edge.members.points import attach_member as attach_found
 from edge.members.service import MAX_LEDGER_PAGE, member_ledger, sign_up
-from edge.sync_client.link import link_of
+from edge.sync_client.link import Link, link_of
 from sync.contract import LedgerPage, MemberSummary
 
 api = ApiBlueprint("members", "/api/v1")
@@ -52,6 +52,17 @@ def _ctx() -> StoreContext:
     return current_app.extensions["aisle"]
 
 
+def _enrolled(ctx: StoreContext, does: str) -> Link:
+    """The store's link to the cloud; 409 ``not_enrolled`` before it has one."""
+    link = link_of(ctx.db)
+    if link is None:
+        raise Conflict(
+            f"members are the chain's: this store {does} once it is enrolled",
+            code="not_enrolled",
+        )
+    return link
+
+
 @api.endpoint(
     "POST",
     "/members",
@@ -72,12 +83,7 @@ def sign_up_member(
     principal: Principal, body: SignUpIn, retry: Retryable | None
 ) -> tuple[dict[str, Any], int]:
     ctx = _ctx()
-    link = link_of(ctx.db)
-    if link is None:
-        raise Conflict(
-            "members are the chain's: this store signs members up once it is enrolled",
-            code="not_enrolled",
-        )
+    link = _enrolled(ctx, "signs members up")
     view, created = sign_up(
         ctx.db,
         ctx.members_keyring,
@@ -212,13 +218,15 @@ LEDGER_ROLES = ("phone", "tablet", "manager")
     connectivity="online_only",
     response=LedgerPage,
     query=LedgerQuery,
-    errors=(403, 404, 422, 503),
+    errors=(404, 409, 422, 503),
     description="A shopper's phone reads only a member who signed up on it or showed their "
-    "member code on it (403 not_your_member); staff read any. 503 cloud_unavailable, with the "
-    "balance the store knows, while the cloud cannot be reached.",
+    "member code on it (any other is 404 unknown_member to it); staff read any. 503 "
+    "cloud_unavailable, with the balance the store knows, while the cloud cannot be reached; "
+    "409 not_enrolled before the store is enrolled.",
 )
 def ledger(principal: Principal, member_id: str, query: LedgerQuery) -> dict[str, Any]:
     ctx = _ctx()
+    _enrolled(ctx, "reads members' ledgers")
     return member_ledger(
         ctx.db,
         ctx.member_cloud,

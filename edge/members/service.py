@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from edge.auth.service import Principal
 from edge.db import Database
-from edge.errors import CloudUnavailable, Forbidden, NotFound, Unprocessable
+from edge.errors import CloudUnavailable, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.members.models import Member, MemberDevice
 from edge.members.online import CloudMember, MemberCloud, MemberUnknown
@@ -344,14 +344,15 @@ def member_ledger(
     now: datetime,
 ) -> dict[str, Any]:
     """A page of the member's ledger at the cloud (the ledger is the cloud's): for staff, any
-    member's; for a shopper's phone, only a member who proved themselves on it. 503
-    ``cloud_unavailable`` with the balance this store knows when the cloud does not answer."""
+    member's; for a shopper's phone, only a member who proved themselves on it (any other is
+    404 to it, as another device's cart is). 503 ``cloud_unavailable`` with the balance this
+    store knows when the cloud does not answer."""
     with db.read() as s:
         if principal.is_shopper and (s.get(MemberDevice, (member_id, principal.device_id)) is None):
-            raise Forbidden(
-                "this phone may read the ledger of a member who signed up on it or showed "
-                "their member code on it",
-                code="not_your_member",
+            raise NotFound(
+                f"no member {member_id!r} this phone may see: a phone reads the ledger of a "
+                "member who signed up on it or showed their member code on it",
+                code="unknown_member",
                 details={"member_id": member_id},
             )
         member = s.get(Member, member_id)

@@ -44,11 +44,14 @@ def enrolled(live: Live) -> Iterator[Live]:
         conn.execute("DELETE FROM cloud_link")
 
 
-def test_a_store_not_enrolled_signs_nobody_up(live: Live) -> None:
+def test_a_store_not_enrolled_signs_nobody_up_and_reads_no_ledger(live: Live) -> None:
     pending = live.outbox_pending()
     answer = live.ok(live.post("/api/v1/members", "kiosk", json={"phone": "13912340000"}), 409)
     assert answer["error"]["code"] == "not_enrolled"
     assert live.outbox_pending() == pending
+    # Nor does it read ledgers: they are the chain's.
+    ledger = live.ok(live.get("/api/v1/members/m1/ledger", "tablet"), 409)
+    assert ledger["error"]["code"] == "not_enrolled"
 
 
 def test_a_member_signs_up_at_a_kiosk_and_again_with_the_same_phone(enrolled: Live) -> None:

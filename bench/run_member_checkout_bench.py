@@ -1,0 +1,368 @@
+"""What a member at the checkout adds to a sale: open-loop sales with and without a member.
+
+``make bench-member-checkout``. Builds a cloud on a database of its own on the PostgreSQL server
+(``--pg-url``; the server itself is left alone) and a store enrolled with it, with the real
+command line (``aisle cloud init``, ``add-store``, ``aisle edge init``, ``import-catalog`` of the
+2,400-product demo catalog, ``pair``, ``enroll``), both served as in production. ``--members``
+members are signed up at the store while the cloud answers, so the store keeps each of them.
+
+Then ``--devices`` kiosk connections run sales open loop: each device starts a sale on its own
+fixed schedule (``--rate`` sales a second in all, phases spread at random) whatever the
+server's speed, and every latency counts from the sale's scheduled start. A sale is: open a
+cart, scan ``--items`` items, (attach a member by the code their app shows), pay cash. Three
+runs, one after the other, on the same store:
+
+* ``no member``: the sale alone;
+* ``member, store's copy``: the cloud is stopped, so the store answers the lookup from its own
+  copy (the cached lookup; the cloud's refused connection costs a fraction of a millisecond);
+  the sale earns points;
+* ``member, cloud first``: the cloud runs, so each lookup asks it first (within the store's
+  0.3 s member timeout), as a store online does.
+
+Reports per request kind and for the whole sale: count, p50, p99 and max, and what a member
+adds to the sale's p99. Writes JSON to ``bench/results/``. The target (DESIGN.md section 7): a
+cached member lookup adds under 5 ms at p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+from loadgen import Connection, summarize  # noqa: E402
+from processes import Server, free_port, machine  # noqa: E402
+from run_ingest_scale_bench import DEFAULT_PG, own_database  # noqa: E402
+from run_sync_bench import aisle  # noqa: E402
+
+PHONES = "139%08d"
+
+
+def log(msg: str) -> None:
+    print(f"[member-checkout-bench {datetime.now(UTC):%H:%M:%S}] {msg}", flush=True)
+
+
+async def _sale(
+    conn: Connection, codes: list[str], member: str | None, rng: random.Random
+) -> tuple[dict[str, float], str | None]:
+    """One sale; the time each request took, and a failure if any."""
+    took: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    async def call(
+        kind: str, method: str, path: str, body: dict[str, Any], want: int, extra: bytes = b""
+    ) -> Any:
+        t0 = loop.time()
+        status, data = await conn.request(method, path, json.dumps(body).encode(), extra)
+        took[kind] = took.get(kind, 0.0) + loop.time() - t0
+        if status != want:
+            raise RuntimeError(f"{kind}: {status} {data[:200]!r}")
+        return json.loads(data)
+
+    try:
+        cart = await call("cart", "POST", "/api/v1/carts", {"channel": "kiosk"}, 201)
+        for code in rng.sample(codes, len(codes)):
+            cart = await call(
+                "scan", "POST", f"/api/v1/carts/{cart['id']}/lines", {"barcode": code}, 200
+            )
+        if member is not None:
+            cart = await call(
+                "member", "PUT", f"/api/v1/carts/{cart['id']}/member", {"member_code": member}, 200
+            )
+            if cart["member"] is None:
+                raise RuntimeError("the member did not attach")
+        payment = {"payments": [{"method": "cash", "amount": cart["totals"]["total"]}]}
+        key = f"Idempotency-Key: {uuid.uuid4().hex}\r\n".encode()
+        sale = await call("pay", "POST", f"/api/v1/carts/{cart['id']}/checkout", payment, 201, key)
+        if member is not None and sale["sale"]["points"] is None:
+            raise RuntimeError("the sale earned no points entry")
+    except (OSError, asyncio.IncompleteReadError, RuntimeError) as exc:
+        await conn.close()
+        return took, repr(exc)[:300]
+    return took, None
+
+
+async def _device(
+    conn: Connection,
+    out: dict[str, Any],
+    *,
+    first: float,
+    interval: float,
+    measure_from: float,
+    stop: float,
+    codes: list[str],
+    items: int,
+    members: list[str] | None,
+    seed: int,
+) -> None:
+    loop = asyncio.get_running_loop()
+    rng = random.Random(seed)
+    due = first
+    while due < stop:
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        member = None if members is None else rng.choice(members)
+        took, failure = await _sale(conn, rng.sample(codes, items), member, rng)
+        done = loop.time()
+        if due >= measure_from:
+            if failure is not None:
+                out["failures"].append(failure)
+            else:
+                out["sale"].append(done - due)
+                for kind, seconds in took.items():
+                    out.setdefault(kind, []).append(seconds)
+        due += interval
+        while due < loop.time() - interval:  # a sale that ran over its slot skips the missed
+            out["skipped"] += due >= measure_from
+            due += interval
+
+
+async def run_sales(
+    url: str,
+    token: str,
+    codes: list[str],
+    *,
+    members: list[str] | None,
+    devices: int,
+    rate: float,
+    warmup: float,
+    duration: float,
+    items: int,
+) -> dict[str, Any]:
+    host, port = url.removeprefix("http://").split(":")
+    conns = [Connection(host, int(port), token) for _ in range(devices)]
+    for start in range(0, devices, 50):
+        await asyncio.gather(*(c.open() for c in conns[start : start + 50]))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.5
+    interval = devices / rate
+    out: dict[str, Any] = {"sale": [], "failures": [], "skipped": 0}
+    rng = random.Random(7)
+    await asyncio.gather(
+        *(
+            _device(
+                c,
+                out,
+                first=t0 + rng.random() * interval,
+                interval=interval,
+                measure_from=t0 + warmup,
+                stop=t0 + warmup + duration,
+                codes=codes,
+                items=items,
+                members=members,
+                seed=i,
+            )
+            for i, c in enumerate(conns)
+        )
+    )
+    await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+    return {
+        "sales_per_s": len(out["sale"]) / duration,
+        "failures": len(out["failures"]),
+        "failure_samples": out["failures"][:3],
+        "skipped": out["skipped"],
+        **{
+            kind: summarize(v)
+            for kind, v in out.items()
+            if isinstance(v, list) and kind != "failures"
+        },
+    }
+
+
+def _setup(tmp: Path, pg_url: str, members: int) -> dict[str, Any]:
+    """The cloud's and the store's directories, a kiosk token and the members' codes."""
+    import requests
+
+    from aisle.demo.catalog import write_demo_catalog
+
+    cenv = {"AISLE_DATABASE_URL": pg_url}
+    catalog = write_demo_catalog(tmp / "catalog.csv", count=2400, seed=7)
+    aisle("cloud", "init", str(tmp / "cloud"), env=cenv)
+    ccfg = str(tmp / "cloud" / "cloud.toml")
+    aisle("cloud", "import-catalog", str(catalog.path), "--config", ccfg, env=cenv)
+    code = aisle("cloud", "add-store", "S001", "--config", ccfg, env=cenv).split()[-1]
+    store = tmp / "store"
+    aisle("edge", "init", str(store), "--store-id", "S001")
+    ecfg = str(store / "edge.toml")
+    aisle("edge", "import-catalog", str(catalog.path), "--config", ecfg)
+    token = aisle("edge", "pair", "--role", "kiosk", "--config", ecfg).split()[-1]
+    restricted = set(catalog.age_restricted_barcodes)
+    codes = [c for c in catalog.barcodes if c not in restricted]
+    cport = free_port()
+    with Server("cloud", _cloud_cmd(ccfg, cport), {**os.environ, **cenv}, cport):
+        aisle(
+            "edge",
+            "enroll",
+            "--cloud",
+            f"http://127.0.0.1:{cport}",
+            "--code",
+            code,
+            "--config",
+            ecfg,
+        )
+        eport = free_port()
+        with Server("store", _edge_cmd(ecfg, eport), _edge_env(), eport):
+            member_codes = []
+            with requests.Session() as http:
+                http.headers["Authorization"] = f"Bearer {token}"
+                for i in range(members):
+                    r = http.post(
+                        f"http://127.0.0.1:{eport}/api/v1/members",
+                        json={"phone": PHONES % i},
+                        timeout=10,
+                    )
+                    r.raise_for_status()
+                    assert r.json()["provisional"] is False, "the cloud did not register them"
+                    member_codes.append(r.json()["code"])
+    return {
+        "ccfg": ccfg,
+        "ecfg": ecfg,
+        "token": token,
+        "codes": codes,
+        "members": member_codes,
+        "cenv": cenv,
+    }
+
+
+def _cloud_cmd(ccfg: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "aisle",
+        "cloud",
+        "serve",
+        "--config",
+        ccfg,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+def _edge_cmd(ecfg: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "aisle",
+        "edge",
+        "serve",
+        "--config",
+        ecfg,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+def _edge_env() -> dict[str, str]:
+    return {**os.environ, "AISLE_PAYMENTS__LATENCY_MS": "0"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0, help="sales a second in all")
+    parser.add_argument("--items", type=int, default=5)
+    parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--pg-url", default=os.environ.get("AISLE_TEST_POSTGRES_URL", DEFAULT_PG))
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "devices": args.devices,
+        "rate": args.rate,
+        "items": args.items,
+        "members": args.members,
+        "runs": {},
+    }
+    with own_database(args.pg_url) as url, tempfile.TemporaryDirectory() as tmp_name:
+        began = time.monotonic()
+        fx = _setup(Path(tmp_name), url, args.members)
+        log(
+            f"cloud and store ready, {args.members} members signed up "
+            f"({time.monotonic() - began:.0f} s)"
+        )
+        cport = int(_cloud_port(fx["ecfg"]))
+        eport = free_port()
+        runs = (
+            ("no member", False, None),
+            ("member, store's copy", False, fx["members"]),
+            ("member, cloud first", True, fx["members"]),
+        )
+        with Server("store", _edge_cmd(fx["ecfg"], eport), _edge_env(), eport):
+            for name, cloud_up, members in runs:
+                cloud = Server(
+                    "cloud", _cloud_cmd(fx["ccfg"], cport), {**os.environ, **fx["cenv"]}, cport
+                )
+                if cloud_up:
+                    cloud.__enter__()
+                try:
+                    run = asyncio.run(
+                        run_sales(
+                            f"http://127.0.0.1:{eport}",
+                            fx["token"],
+                            fx["codes"],
+                            members=members,
+                            devices=args.devices,
+                            rate=args.rate,
+                            warmup=args.warmup,
+                            duration=args.duration,
+                            items=args.items,
+                        )
+                    )
+                finally:
+                    if cloud_up:
+                        cloud.__exit__(None, None, None)
+                result["runs"][name] = run
+                log(
+                    f"{name}: {run['sales_per_s']:.1f} sales/s, "
+                    f"sale p50 {run['sale']['p50_ms']:.1f} p99 {run['sale']['p99_ms']:.1f} ms; "
+                    + ", ".join(
+                        f"{k} p99 {run[k]['p99_ms']:.1f} ms"
+                        for k in ("cart", "scan", "member", "pay")
+                        if k in run
+                    )
+                    + f"; failures {run['failures']}, skipped {run['skipped']}"
+                )
+    base = result["runs"]["no member"]["sale"]["p99_ms"]
+    for name in ("member, store's copy", "member, cloud first"):
+        result["runs"][name]["adds_to_sale_p99_ms"] = result["runs"][name]["sale"]["p99_ms"] - base
+        log(f"{name} adds {result['runs'][name]['adds_to_sale_p99_ms']:.1f} ms to the sale's p99")
+    out_dir = BENCH / "results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"member-checkout-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(result, indent=1))
+    log(f"results in {path}")
+    return 0
+
+
+def _cloud_port(ecfg: str) -> str:
+    """The port of the cloud the store enrolled with (its link, in the store's database)."""
+    import sqlite3
+
+    db = Path(ecfg).parent / "edge.sqlite3"
+    with sqlite3.connect(db) as conn:
+        (url,) = conn.execute("SELECT cloud_url FROM cloud_link").fetchone()
+    return url.rsplit(":", 1)[1]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
