@@ -180,6 +180,9 @@ class MembersSettings(Section):
     # How long the store waits for the cloud on a member lookup, sign-up or hold before it
     # carries on with its own copy (the checkout must not wait on a slow link).
     online_timeout_s: float = Field(default=0.3, gt=0, le=10)
+    # After the cloud failed to answer a member call, the store uses its own copy for this long
+    # before it asks the cloud again (0: ask at every call).
+    online_retry_s: float = Field(default=5.0, ge=0, le=600)
     # While the cloud cannot be reached, a member may spend at most this many points a day at
     # this store (and never more than the balance this store last knew less what it has spent
     # since): the most an offline double spend can cost.

@@ -97,7 +97,7 @@ def sign_up_member(
         now=ctx.clock.now(),
         retry=retry,
         cloud=ctx.member_cloud,
-        shopper_device=principal.is_shopper,
+        device_role=principal.role,
     )
     return view.to_dict(), 201 if created else 200
 

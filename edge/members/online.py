@@ -2,7 +2,9 @@
 
 Every call answers what the cloud said, or ``None`` when the cloud could not answer in time
 (no link, a timeout, an unsigned or refused answer): the caller then carries on with the
-store's own copy. Only two refusals are passed on, because they are the chain's answer about
+store's own copy. After such a failure the calls stay quiet for ``members.online_retry_s``
+seconds: a checkout does not wait out the timeout at every scan of a member's code while the
+link is down. Only two refusals are passed on, because they are the chain's answer about
 the member and not a failure of the link: ``unknown_member`` (:class:`MemberUnknown`) and
 ``points_insufficient`` (409, with what is available).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,9 +71,13 @@ class MemberCloud:
         self._db = db
         self._lock = threading.Lock()
         self._channel: _Channel | None = None
+        self._quiet_until = 0.0  # time.monotonic(): until then, calls do not try the cloud
 
     def _open(self) -> _Channel | None:
-        """The client for the enrolled cloud (made once per link), or None when not enrolled."""
+        """The client for the enrolled cloud (made once per link); None when not enrolled, or
+        while the calls are quiet after the cloud failed to answer."""
+        if time.monotonic() < self._quiet_until:
+            return None
         link = link_of(self._db)
         if link is None:
             return None
@@ -98,6 +105,13 @@ class MemberCloud:
                     ),
                 )
             return self._channel
+
+    def _gave_up(self, what: str, exc: CloudLinkError) -> None:
+        """The cloud did not answer usably: the next ``members.online_retry_s`` seconds of member
+        calls go straight to the store's own copy instead of each waiting out the timeout."""
+        log.info("member %s: carrying on without the cloud (%s)", what, exc.code)
+        with self._lock:
+            self._quiet_until = time.monotonic() + self._settings.members.online_retry_s
 
     def close(self) -> None:
         with self._lock:
@@ -131,10 +145,10 @@ class MemberCloud:
         except CloudRefused as exc:
             if exc.code == "unknown_member":
                 raise MemberUnknown from None
-            _gave_up("look-up", exc)
+            self._gave_up("look-up", exc)
             return None
         except CloudLinkError as exc:
-            _gave_up("look-up", exc)
+            self._gave_up("look-up", exc)
             return None
         return self._member(channel, answer.body)
 
@@ -153,7 +167,7 @@ class MemberCloud:
                 headers=_JSON,
             )
         except CloudLinkError as exc:
-            _gave_up("sign-up", exc)
+            self._gave_up("sign-up", exc)
             return None
         return self._member(channel, answer.body)
 
@@ -173,10 +187,10 @@ class MemberCloud:
         except CloudRefused as exc:
             if exc.code == "unknown_member":
                 raise MemberUnknown from None
-            _gave_up("ledger", exc)
+            self._gave_up("ledger", exc)
             return None
         except CloudLinkError as exc:
-            _gave_up("ledger", exc)
+            self._gave_up("ledger", exc)
             return None
         try:
             return LedgerPage.model_validate(answer.body)
@@ -209,10 +223,10 @@ class MemberCloud:
                     code="points_insufficient",
                     details={"available": available, "asked": points},
                 ) from None
-            _gave_up("hold", exc)
+            self._gave_up("hold", exc)
             return None
         except CloudLinkError as exc:
-            _gave_up("hold", exc)
+            self._gave_up("hold", exc)
             return None
         try:
             return PointsHeld.model_validate(answer.body)
@@ -228,10 +242,6 @@ class MemberCloud:
         try:
             channel.client.call("DELETE", f"/api/v1/store/holds/{hold_id}", now=now)
         except CloudLinkError as exc:
-            _gave_up("release", exc)
+            self._gave_up("release", exc)
             return False
         return True
-
-
-def _gave_up(what: str, exc: CloudLinkError) -> None:
-    log.info("member %s: carrying on without the cloud (%s)", what, exc.code)

@@ -210,13 +210,13 @@ def attach_member(
     now: datetime,
 ) -> CartView:
     """Attach the member a member code or phone number names (the cloud asked first). A code
-    proves the member (their own app shows it): a shopper's device may then spend their points,
-    and a shopper's phone may read their ledger from then on."""
+    proves the member (their own app shows it): a shopper's kiosk or phone may then spend their
+    points, and a shopper's own phone may read their ledger from then on."""
     member, online = find_member(db, keyring, typed, region=region, now=now, cloud=cloud)
     by_code = is_member_code(typed.strip())
     view = change_member(
         db, cloud, principal, cart_id, member.id, now=now, online=online, by_code=by_code
     )
-    if by_code and principal.is_shopper:
+    if by_code and principal.role == "phone":
         bind_device(db, member.id, principal.device_id, now=now)
     return view

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from edge.auth.service import Principal
+from edge.auth.service import SHOPPER_ROLES, Principal
 from edge.db import Database
 from edge.errors import CloudUnavailable, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
@@ -95,12 +95,12 @@ def sign_up(
     now: datetime,
     retry: Retryable | None = None,
     cloud: MemberCloud | None = None,
-    shopper_device: bool = False,
+    device_role: str = "tablet",
 ) -> tuple[MemberView, bool]:
     """Sign a member up here: (the member, whether it is new). A phone this store knows answers
-    its member (200, nothing written); on a shopper's device (``shopper_device``) without the
-    member's code, since anyone may type a phone number. A member signed up on a shopper's own
-    phone may read their ledger there (:func:`bind_device`).
+    its member (200, nothing written); on a shopper's kiosk or phone (``device_role``) without
+    the member's code, since anyone may type a phone number. A member signed up on a shopper's
+    own phone may read their ledger there (:func:`bind_device`).
 
     ``cloud_key``: the cloud's public key, pinned at enrollment, which the event's phone and
     name are sealed to. With ``cloud``, the chain is asked first (within the store's short
@@ -108,6 +108,7 @@ def sign_up(
     (201, no event needed)."""
     e164 = read_phone(phone, region=region)
     index = keyring.blind_index("phone", e164)
+    shopper_device, own_phone = device_role in SHOPPER_ROLES, device_role == "phone"
     with db.read() as s:
         known = s.execute(select(Member).where(Member.phone_index == index)).scalar_one_or_none()
         known_view = None if known is None else view_of(known)
@@ -134,7 +135,7 @@ def sign_up(
             created = found.member.id == member_id
             if created:
                 row.device_id, row.recruited_by = device_id, recruited_by
-                if shopper_device:
+                if own_phone:
                     _bind(s, row.id, device_id, now)
             view = view_of(row)
             if shopper_device and not created:
@@ -169,7 +170,7 @@ def sign_up(
         )
         s.add(member)
         s.flush()
-        if shopper_device:
+        if own_phone:
             _bind(s, member_id, device_id, now)
         record_event(s, doc, now=now)
         view = view_of(member)
@@ -322,8 +323,8 @@ def _bind(session: Session, member_id: str, device_id: str, now: datetime) -> No
 
 
 def bind_device(db: Database, member_id: str, device_id: str, *, now: datetime) -> None:
-    """The member proved themselves on ``device_id`` (a shopper's phone showed their member
-    code): that phone may read their ledger through the store from now on."""
+    """The member proved themselves on ``device_id``, a shopper's own phone (it showed their
+    member code): that phone may read their ledger through the store from now on."""
     with db.write() as uow:
         _bind(uow.session, member_id, device_id, now)
         uow.commit()

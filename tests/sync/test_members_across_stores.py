@@ -24,7 +24,13 @@ from tests.sync.fault_proxy import FaultProxy
 from tests.sync.harness import CODES, CloudProcess, EdgeProcess, enrolled, wait_for
 
 PHONE = "13912345678"
-SYNC_ENV = {"AISLE_SYNC__PUSH_INTERVAL_S": "0.5", "AISLE_SYNC__PULL_INTERVAL_S": "1"}
+SYNC_ENV = {
+    "AISLE_SYNC__PUSH_INTERVAL_S": "0.5",
+    "AISLE_SYNC__PULL_INTERVAL_S": "1",
+    # The tests cut and heal links at will: a store asks the cloud at every member call
+    # (tests/integration/test_member_cloud_quiet.py checks the quiet time after a failure).
+    "AISLE_MEMBERS__ONLINE_RETRY_S": "0",
+}
 
 
 class Link:

@@ -112,6 +112,8 @@ class MembersMachine(RuleBasedStateMachine):
                     "sync.batch_events": 4,
                     "members.offline_daily_cap": DAILY_CAP,
                     "members.online_timeout_s": 0.5,
+                    # Each step's faults are its own: a store asks the cloud at every call.
+                    "members.online_retry_s": 0,
                     # A dropped request is given up on after this long, not the default 20 s.
                     "sync.read_timeout_s": 2.0,
                 },
