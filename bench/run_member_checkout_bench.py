@@ -55,7 +55,11 @@ def log(msg: str) -> None:
 
 
 async def _sale(
-    conn: Connection, codes: list[str], member: str | None, rng: random.Random
+    conn: Connection,
+    codes: list[str],
+    member: str | None,
+    rng: random.Random,
+    reconnects: list[int],
 ) -> tuple[dict[str, float], str | None]:
     """One sale; the time each request took, and a failure if any."""
     took: dict[str, float] = {}
@@ -72,7 +76,14 @@ async def _sale(
         return json.loads(data)
 
     try:
-        cart = await call("cart", "POST", "/api/v1/carts", {"channel": "kiosk"}, 201)
+        try:
+            cart = await call("cart", "POST", "/api/v1/carts", {"channel": "kiosk"}, 201)
+        except (ConnectionResetError, asyncio.IncompleteReadError):
+            # The store closes a kept-alive connection quiet for longer than its header
+            # timeout; a device reconnects at its next request (the wait counts in the sale).
+            await conn.close()
+            reconnects[0] += 1
+            cart = await call("cart", "POST", "/api/v1/carts", {"channel": "kiosk"}, 201)
         for code in rng.sample(codes, len(codes)):
             cart = await call(
                 "scan", "POST", f"/api/v1/carts/{cart['id']}/lines", {"barcode": code}, 200
@@ -115,7 +126,7 @@ async def _device(
         if delay > 0:
             await asyncio.sleep(delay)
         member = None if members is None else rng.choice(members)
-        took, failure = await _sale(conn, rng.sample(codes, items), member, rng)
+        took, failure = await _sale(conn, rng.sample(codes, items), member, rng, out["reconnects"])
         done = loop.time()
         if due >= measure_from:
             if failure is not None:
@@ -149,7 +160,7 @@ async def run_sales(
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.5
     interval = devices / rate
-    out: dict[str, Any] = {"sale": [], "failures": [], "skipped": 0}
+    out: dict[str, Any] = {"sale": [], "failures": [], "skipped": 0, "reconnects": [0]}
     rng = random.Random(7)
     await asyncio.gather(
         *(
@@ -174,10 +185,11 @@ async def run_sales(
         "failures": len(out["failures"]),
         "failure_samples": out["failures"][:3],
         "skipped": out["skipped"],
+        "reconnects": out["reconnects"][0],
         **{
             kind: summarize(v)
             for kind, v in out.items()
-            if isinstance(v, list) and kind != "failures"
+            if isinstance(v, list) and kind not in ("failures", "reconnects")
         },
     }
 
@@ -353,7 +365,8 @@ def _one(
             for k in ("cart", "scan", "member", "pay")
             if k in run
         )
-        + f"; failures {run['failures']}, skipped {run['skipped']}"
+        + f"; failures {run['failures']}, skipped {run['skipped']}, "
+        f"reconnects {run['reconnects']}"
     )
     return run
 
