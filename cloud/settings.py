@@ -24,6 +24,9 @@ class ServerSettings(Section):
     port: int = Field(default=9090, ge=1, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
     threads: int = Field(default=4, ge=1, le=128)
+    # How long a worker trusts an HQ or channel token it checked (0: check at every request);
+    # a token revoked in the database is refused within this long.
+    token_cache_s: float = Field(default=5.0, ge=0, le=300)
 
 
 class SyncSettings(Section):

@@ -9,7 +9,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from cloud.db import Database
 from cloud.errors import Conflict, NotFound
@@ -21,9 +21,10 @@ from shared.pii import Keyring
 MAX_LEDGER_PAGE = 500
 
 
-def _points(member_id: Any, now: datetime) -> tuple[Any, Any]:
-    """The balance and the held points of ``member_id`` (a value or a column), as scalar
-    subqueries: a lookup reads a member and their points in one statement."""
+def _points(member_id: Any, now: Any) -> tuple[Any, Any]:
+    """The balance and the held points of ``member_id`` (a value or a column) at ``now`` (a
+    time or a bound parameter), as scalar subqueries: a lookup reads a member and their points
+    in one statement."""
     balance = (
         select(func.coalesce(func.sum(PointsEntry.points), 0))
         .where(PointsEntry.member_id == member_id)
@@ -60,24 +61,27 @@ def _shown(keyring: Keyring, member: Member, balance: int, held: int) -> dict[st
     }
 
 
+#: A member by phone with their balance and held points: built once, its compiled form cached.
+_BY_PHONE = select(Member, *_points(Member.id, bindparam("now"))).where(
+    Member.phone_index == bindparam("index"), registry.ACTIVE
+)
+
+
 def look_up(
     db: Database, keyring: Keyring, text: str, *, region: str, now: datetime
 ) -> dict[str, Any]:
     """The member a phone number or member code names (the survivor of a merge). The busiest
     read of the registry (a store's lookup at checkout): one statement for a member found by
-    phone, who is active by definition."""
-    with db.read() as session:
-        index = registry.phone_index_of(keyring, text, region=region)
-        if index is not None:
-            row = session.execute(
-                select(Member, *_points(Member.id, now)).where(
-                    Member.phone_index == index, registry.ACTIVE
-                )
-            ).first()
+    phone, who is active by definition (read outside a transaction: one statement needs none)."""
+    index = registry.phone_index_of(keyring, text, region=region)
+    if index is not None:
+        with db.read_statements() as session:
+            row = session.execute(_BY_PHONE, {"index": index, "now": now}).first()
             if row is None:
                 raise NotFound("no member has this phone number", code="unknown_member")
             member, balance, held = row
             return _shown(keyring, member, int(balance), int(held))
+    with db.read() as session:
         member = registry.find(session, keyring, text, region=region)
         return member_dict(session, keyring, member, now=now)
 
