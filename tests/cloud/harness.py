@@ -270,13 +270,22 @@ class Cloud:
         return self.client.open(f"/api/v1/channel{path}", method=method, headers=headers, **kw)
 
 
-def make_cloud(data_dir: Path, database_url: str, **overrides: Any) -> Cloud:
+def make_cloud(
+    data_dir: Path,
+    database_url: str,
+    *,
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> Cloud:
+    """A cloud app on ``database_url``; ``settings``: dotted settings over the defaults."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(
-        None, environ={}, overrides={"data_dir": str(data_dir), "database_url": database_url}
+    loaded = load_settings(
+        None,
+        environ={},
+        overrides={"data_dir": str(data_dir), "database_url": database_url, **(settings or {})},
     )
     clock = FixedClock(T0)
-    app = create_app(settings, clock=clock, **overrides)
+    app = create_app(loaded, clock=clock, **overrides)
     return Cloud(app, app.test_client(), clock, data_dir)
 
 

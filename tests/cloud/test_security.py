@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from cloud.sales.models import Sale
+from cloud.stores.models import ApiToken
 from cloud.stores.service import revoke_store
 from sync.keys import generate_private_key
 from tests.cloud.harness import make_cloud, sales
@@ -168,3 +169,33 @@ def test_error_answers_to_signed_requests_are_signed_too(cloud):
     response = store.push(sales("S001", [1]))
     assert response.status_code == 403
     store.verify(response)
+
+
+def _revoke_tokens(cloud) -> None:
+    with cloud.ctx.db.write() as uow:
+        uow.session.execute(update(ApiToken).values(revoked_at=cloud.clock.now()))
+        uow.commit()
+
+
+@pytest.mark.parametrize("cache_s", [0, 300])
+def test_a_revoked_hq_token_is_refused_once_its_check_lapses(database_url, tmp_path, cache_s):
+    cloud = make_cloud(tmp_path / "hq", database_url, settings={"server.token_cache_s": cache_s})
+    try:
+        assert cloud.hq("/api/v1/quarantine").status_code == 200
+        _revoke_tokens(cloud)
+        after = cloud.hq("/api/v1/quarantine")
+        if cache_s:
+            # The worker trusts a token it checked for server.token_cache_s: the revocation
+            # has not reached it yet (the price of one statement a lookup rather than two).
+            assert after.status_code == 200
+        else:
+            assert after.status_code == 401
+            assert after.get_json()["error"]["code"] == "unauthorized"
+        # Only tokens found good are remembered: a made-up one is refused every time.
+        for _ in range(2):
+            made_up = cloud.client.get(
+                "/api/v1/quarantine", headers={"Authorization": "Bearer aisle_hq_made-up"}
+            )
+            assert made_up.status_code == 401
+    finally:
+        cloud.close()
