@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members bench-member-checkout clean
+.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members bench-member-checkout bench-member-sync clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) with $$($(PY) --version)"
@@ -65,6 +65,9 @@ bench-members: $(STAMP)
 
 bench-member-checkout: $(STAMP)
 	$(BIN)/python bench/run_member_checkout_bench.py
+
+bench-member-sync: $(STAMP)
+	$(BIN)/python bench/run_member_sync_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

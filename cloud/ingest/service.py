@@ -45,7 +45,7 @@ from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
 from cloud.members.effects import MemberRules
-from cloud.members.effects import apply as apply_member_effect
+from cloud.members.effects import apply_all as apply_member_effects
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from cloud.stores.service import on_enrolled, store_row, store_rows
 from shared.errors import ApiError
@@ -357,11 +357,11 @@ def _apply_events(
 def _apply_effects(
     session: Session, rows: Rows, members: MemberRules | None, now: datetime
 ) -> None:
-    """The member and points moves of ``rows``' events, in event order."""
+    """The member and points moves of ``rows``' events, in event order (then the tiers of the
+    members they moved)."""
     if rows.effects:
         assert members is not None  # refused when projected
-        for effect in rows.effects:
-            apply_member_effect(session, effect, members, now=now)
+        apply_member_effects(session, rows.effects, members, now=now)
         session.flush()
 
 

@@ -9,6 +9,7 @@ origin (the sale, the return), so an event applied twice moves nothing the secon
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +21,7 @@ from cloud.context import CloudContext
 from cloud.errors import Unprocessable
 from cloud.members import ledger, registry
 from cloud.members.ledger import Origin
-from cloud.members.rules import retier
+from cloud.members.rules import current_rules, retier
 from shared.pii import Keyring, KeyringError, open_sealed
 from sync.contract import MemberSignedUp, SaleMember, SealedMember
 
@@ -120,11 +121,29 @@ def register_sign_up(
     )
 
 
-def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime) -> None:
-    """Apply one event's member part in the caller's transaction."""
+def apply_all(
+    session: Session, effects: Iterable[Effect], rules: MemberRules, *, now: datetime
+) -> None:
+    """Apply events' member parts in order, in the caller's transaction; then set the tier of
+    each member whose spend they moved, once (a batch of a busy store's sales names the same
+    members many times over)."""
+    moved: dict[str, None] = {}
+    for effect in effects:
+        member_id = apply(session, effect, rules, now=now)
+        if member_id is not None:
+            moved[member_id] = None
+    rules_now = current_rules(session) if moved else None
+    for member_id in moved:
+        retier(session, member_id, now=now, rules=rules_now)
+
+
+def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime) -> str | None:
+    """Apply one event's member part in the caller's transaction; answers the member whose
+    spend it moved (whose tier the caller sets next), if any."""
     if isinstance(effect, SignedUp):
         register_sign_up(session, effect.store_id, effect.doc, rules, at=effect.at, now=now)
-    elif isinstance(effect, SalePoints):
+        return None
+    if isinstance(effect, SalePoints):
         sale = Origin("sale", effect.sale_id)
         m = effect.member
         # Points paid first, then the reward: an offline burn beyond the balance is measured
@@ -144,7 +163,7 @@ def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime
         # ledger's earn entries are where a member's spend is counted (the recruitment report),
         # and a return measures what it takes back against it.
         if not (m.earned or m.spend):
-            return
+            return None
         ledger.earn(
             session,
             m.id,
@@ -156,30 +175,28 @@ def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime
             expiry=rules.expiry,
             now=now,
         )
-        retier(session, m.id, now=now)
-    else:
-        sale = Origin("sale", effect.sale_id)
-        back = Origin("return", effect.return_id)
-        if effect.refunded:
-            ledger.take_back_earned(
-                session,
-                sale=sale,
-                origin=back,
-                refunded=effect.refunded,
-                store_id=effect.store_id,
-                at=effect.at,
-                now=now,
-            )
-        if effect.points_back:
-            ledger.give_back_burned(
-                session,
-                sale=sale,
-                origin=back,
-                points=effect.points_back,
-                store_id=effect.store_id,
-                at=effect.at,
-                now=now,
-            )
-        earned = ledger.entry_of(session, sale, "earn")
-        if earned is not None:
-            retier(session, earned.member_id, now=now)
+        return m.id
+    sale = Origin("sale", effect.sale_id)
+    back = Origin("return", effect.return_id)
+    if effect.refunded:
+        ledger.take_back_earned(
+            session,
+            sale=sale,
+            origin=back,
+            refunded=effect.refunded,
+            store_id=effect.store_id,
+            at=effect.at,
+            now=now,
+        )
+    if effect.points_back:
+        ledger.give_back_burned(
+            session,
+            sale=sale,
+            origin=back,
+            points=effect.points_back,
+            store_id=effect.store_id,
+            at=effect.at,
+            now=now,
+        )
+    earned = ledger.entry_of(session, sale, "earn")
+    return None if earned is None else earned.member_id

@@ -112,12 +112,17 @@ def held(session: Session, member_id: str, *, now: datetime) -> int:
 
 def debt(session: Session, member_id: str) -> int:
     """What the member's entries took that no lot held, not yet paid back."""
-    remaining = session.execute(
-        select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
-            PointsLot.member_id == member_id
+    remaining, total = session.execute(
+        select(
+            select(func.coalesce(func.sum(PointsLot.remaining), 0))
+            .where(PointsLot.member_id == member_id)
+            .scalar_subquery(),
+            select(func.coalesce(func.sum(PointsEntry.points), 0))
+            .where(PointsEntry.member_id == member_id)
+            .scalar_subquery(),
         )
-    ).scalar_one()
-    return int(remaining) - balance(session, member_id)
+    ).one()
+    return int(remaining) - int(total)
 
 
 def entry_of(session: Session, origin: Origin, kind: str) -> PointsEntry | None:
