@@ -12,7 +12,7 @@
    * ``plain``: ``--sales`` sales a store, no member: the sync rate measured so far;
    * ``members``: ``--members`` sign-ups a store (phones sealed to the cloud's key, as a store
      offline writes them), then ``--sales`` sales a store, each for one of its members, each
-     earning points, every fifth also spending some offline (a burn with no hold).
+     earning points, one in ``--burn-every`` also spending some offline (a burn, no hold).
 
 3. Counts every answer's ``applied`` and ``quarantined`` (a quarantined event fails the run: the
    figures would then measure the quarantine path), and at the end checks the cloud's ledger:
@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=25, help="sign-ups a store")
     parser.add_argument("--sales", type=int, default=250, help="sales a store, in each push")
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--burn-every", type=int, default=10, help="one member sale in this many spends points"
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--pg-url", default=os.environ.get("AISLE_TEST_POSTGRES_URL", DEFAULT_PG))
     args = parser.parse_args(argv)
@@ -252,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "members_a_store": args.members,
         "sales_a_store": args.sales,
         "batch": args.batch,
+        "burn_every": args.burn_every,
         "clients": args.clients,
     }
     rng = random.Random(11)
@@ -295,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                     members.append(member)
                 for n in range(args.sales):
                     member = rng.choice(members)
-                    if n % 5 == 4 and member["balance"] > 0:
+                    if n % args.burn_every == args.burn_every - 1 and member["balance"] > 0:
                         member["burn"] = min(member["balance"], 50)
                     at = start + timedelta(minutes=30, seconds=n)
                     events.append(_sale(s.store_id, args.sales + n, at, products, rng, member))

@@ -126,12 +126,28 @@ def apply_all(
 ) -> None:
     """Apply events' member parts in order, in the caller's transaction; then set the tier of
     each member whose spend they moved, once (a batch of a busy store's sales names the same
-    members many times over)."""
+    members many times over). A run of sales that only earn is written together
+    (:func:`ledger.earn_many`): nothing else in the run reads what they write."""
     moved: dict[str, None] = {}
+    earns: list[ledger.Earn] = []  # a run of sales that only earn: written together
     for effect in effects:
+        if isinstance(effect, SalePoints) and not effect.member.burned:
+            m = effect.member
+            if m.earned or m.spend:
+                earns.append(
+                    ledger.Earn(
+                        m.id, m.earned, m.spend, Origin("sale", effect.sale_id),
+                        effect.store_id, effect.at,
+                    )
+                )  # fmt: skip
+                moved[m.id] = None
+            continue
+        ledger.earn_many(session, earns, expiry=rules.expiry, now=now)
+        earns = []
         member_id = apply(session, effect, rules, now=now)
         if member_id is not None:
             moved[member_id] = None
+    ledger.earn_many(session, earns, expiry=rules.expiry, now=now)
     rules_now = current_rules(session) if moved else None
     for member_id in moved:
         retier(session, member_id, now=now, rules=rules_now)
