@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import request
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cloud.db import Database
 from cloud.errors import Forbidden, Unauthorized
-from cloud.ingest.models import RequestNonce
+from cloud.ingest.models import RequestNonce, StoreSyncState
 from cloud.ingest.service import open_sync_state
 from cloud.stores.callers import check_version
 from cloud.stores.service import active_key, last_key, store_row
@@ -126,11 +126,21 @@ def _spend_nonce(
             .on_conflict_do_nothing()
             .returning(RequestNonce.nonce)
         ).first()
-        state = open_sync_state(session, signed.store_id)
-        state.last_seen_at = now
-        if skew is not None:
-            state.clock_skew_s = round(skew, 3)
-        state.protocol_version = signed.protocol
+        # The store's last contact, unless a push of the same store holds its sync state now
+        # (that push records the contact itself): a member lookup at the checkout must not
+        # wait for the store's own batch to be applied.
+        state = session.execute(
+            select(StoreSyncState)
+            .where(StoreSyncState.store_id == signed.store_id)
+            .with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if state is None and session.get(StoreSyncState, signed.store_id) is None:
+            state = open_sync_state(session, signed.store_id)
+        if state is not None:
+            state.last_seen_at = now
+            if skew is not None:
+                state.clock_skew_s = round(skew, 3)
+            state.protocol_version = signed.protocol
         if inserted is not None and secrets.randbelow(NONCE_PURGE_ONE_IN) == 0:
             session.execute(delete(RequestNonce).where(RequestNonce.expires_at < now))
         uow.commit()
