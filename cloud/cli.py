@@ -39,6 +39,7 @@ host = "{host}"
 port = {port}
 workers = 2               # processes; the workers are stateless, add one per core
 threads = 4               # per process
+token_cache_s = 5.0       # a worker trusts an HQ or channel token it checked for this long
 
 [sync]
 timestamp_window_s = 300  # a signed request older or newer than this is refused (clock skew)

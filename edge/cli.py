@@ -86,6 +86,10 @@ audit_large_total_rate_bp = 1500
 [members]
 default_region = "CN"
 points_per_unit = 100             # one point for every 100 minor units (1 yuan) of a sale
+point_value = 1                   # minor units one point pays when a member spends points
+online_timeout_s = 0.3            # the cloud's answer to a member call, waited for this long
+online_retry_s = 5.0              # after the cloud failed to answer, its copy serves this long
+offline_daily_cap = 5000          # points one member may spend here a day while offline
 """
 
 
