@@ -45,7 +45,7 @@ sys.path.insert(0, str(BENCH))
 from loadgen import Connection, summarize  # noqa: E402
 from processes import Server, free_port, machine  # noqa: E402
 from run_ingest_scale_bench import DEFAULT_PG, own_database  # noqa: E402
-from run_sync_bench import aisle  # noqa: E402
+from run_sync_bench import aisle, serve_cmd  # noqa: E402
 
 PHONES = "139%08d"
 
@@ -214,7 +214,7 @@ def _setup(tmp: Path, pg_url: str, members: int) -> dict[str, Any]:
     restricted = set(catalog.age_restricted_barcodes)
     codes = [c for c in catalog.barcodes if c not in restricted]
     cport = free_port()
-    with Server("cloud", _cloud_cmd(ccfg, cport), {**os.environ, **cenv}, cport):
+    with Server("cloud", _serve("cloud", ccfg, cport), {**os.environ, **cenv}, cport):
         aisle(
             "edge",
             "enroll",
@@ -226,7 +226,7 @@ def _setup(tmp: Path, pg_url: str, members: int) -> dict[str, Any]:
             ecfg,
         )
         eport = free_port()
-        with Server("store", _edge_cmd(ecfg, eport), _edge_env(), eport):
+        with Server("store", _serve("edge", ecfg, eport), _edge_env(), eport):
             member_codes = []
             with requests.Session() as http:
                 http.headers["Authorization"] = f"Bearer {token}"
@@ -246,39 +246,12 @@ def _setup(tmp: Path, pg_url: str, members: int) -> dict[str, Any]:
         "codes": codes,
         "members": member_codes,
         "cenv": cenv,
+        "cport": cport,  # the store is enrolled with the cloud on this port
     }
 
 
-def _cloud_cmd(ccfg: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "aisle",
-        "cloud",
-        "serve",
-        "--config",
-        ccfg,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-
-
-def _edge_cmd(ecfg: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "aisle",
-        "edge",
-        "serve",
-        "--config",
-        ecfg,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+def _serve(side: str, config: str, port: int) -> list[str]:
+    return [*serve_cmd(side, config), "--port", str(port)]
 
 
 def _edge_env() -> dict[str, str]:
@@ -311,10 +284,12 @@ def main(argv: list[str] | None = None) -> int:
             f"cloud and store ready, {args.members} members signed up "
             f"({time.monotonic() - began:.0f} s)"
         )
-        cport = int(_cloud_port(fx["ecfg"]))
+        cport = fx["cport"]
         eport = free_port()
-        cloud = Server("cloud", _cloud_cmd(fx["ccfg"], cport), {**os.environ, **fx["cenv"]}, cport)
-        with Server("store", _edge_cmd(fx["ecfg"], eport), _edge_env(), eport):
+        cloud = Server(
+            "cloud", _serve("cloud", fx["ccfg"], cport), {**os.environ, **fx["cenv"]}, cport
+        )
+        with Server("store", _serve("edge", fx["ecfg"], eport), _edge_env(), eport):
             # The cloud answers for the first two rows (the store pushes its sales meanwhile,
             # as in trading) and is stopped for the other four, where rows with and without a
             # member alternate under the same conditions (the store's sync retrying its pushes).
@@ -384,16 +359,6 @@ def _one(
         f"reconnects {run['reconnects']}"
     )
     return run
-
-
-def _cloud_port(ecfg: str) -> str:
-    """The port of the cloud the store enrolled with (its link, in the store's database)."""
-    import sqlite3
-
-    db = Path(ecfg).parent / "edge.sqlite3"
-    with sqlite3.connect(db) as conn:
-        (url,) = conn.execute("SELECT cloud_url FROM cloud_link").fetchone()
-    return url.rsplit(":", 1)[1]
 
 
 if __name__ == "__main__":

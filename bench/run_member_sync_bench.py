@@ -43,7 +43,7 @@ sys.path.insert(0, str(BENCH))
 
 from processes import Server, free_port, machine  # noqa: E402
 from run_ingest_scale_bench import DEFAULT_PG, own_database  # noqa: E402
-from run_sync_bench import aisle  # noqa: E402
+from run_sync_bench import aisle, serve_cmd  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -275,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "aisle", "cloud", "serve", "--config", ccfg,
-               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        cmd = [*serve_cmd("cloud", ccfg), "--port", str(port)]
         with Server("cloud", cmd, {**os.environ, **cenv}, port), requests.Session() as http:
             for s in stores:
                 s.enroll(http, url)

@@ -126,72 +126,55 @@ def apply_all(
 ) -> None:
     """Apply events' member parts in order, in the caller's transaction; then set the tier of
     each member whose spend they moved, once (a batch of a busy store's sales names the same
-    members many times over). A run of sales that only earn is written together
-    (:func:`ledger.earn_many`): nothing else in the run reads what they write."""
+    members many times over).
+
+    A sale's points paid come first, then its reward: an offline burn beyond the balance is
+    measured against the balance before the sale's own points. Rewards wait in a run that is
+    written together (:func:`ledger.earn_many`) before anything that reads the ledger (a burn,
+    a return, a sign-up). Every sale of a member records what they spent, even one that earned
+    no points: the earn entries are where a member's spend is counted (the recruitment report),
+    and a return measures what it takes back against them."""
     moved: dict[str, None] = {}
-    earns: list[ledger.Earn] = []  # a run of sales that only earn: written together
+    earns: list[ledger.Earn] = []
+
+    def write_earns() -> None:
+        ledger.earn_many(session, earns, expiry=rules.expiry, now=now)
+        earns.clear()
+
     for effect in effects:
-        if isinstance(effect, SalePoints) and not effect.member.burned:
-            m = effect.member
+        if isinstance(effect, SalePoints):
+            m, sale = effect.member, Origin("sale", effect.sale_id)
+            if m.burned:
+                write_earns()
+                ledger.burn(
+                    session,
+                    m.id,
+                    points=m.burned,
+                    origin=sale,
+                    store_id=effect.store_id,
+                    at=effect.at,
+                    now=now,
+                    hold_id=m.hold_id,
+                )
             if m.earned or m.spend:
-                earns.append(
-                    ledger.Earn(
-                        m.id, m.earned, m.spend, Origin("sale", effect.sale_id),
-                        effect.store_id, effect.at,
-                    )
-                )  # fmt: skip
+                earns.append(ledger.Earn(m.id, m.earned, m.spend, sale, effect.store_id, effect.at))
                 moved[m.id] = None
             continue
-        ledger.earn_many(session, earns, expiry=rules.expiry, now=now)
-        earns = []
-        member_id = apply(session, effect, rules, now=now)
-        if member_id is not None:
-            moved[member_id] = None
-    ledger.earn_many(session, earns, expiry=rules.expiry, now=now)
+        write_earns()
+        if isinstance(effect, SignedUp):
+            register_sign_up(session, effect.store_id, effect.doc, rules, at=effect.at, now=now)
+        else:
+            member_id = _return_points(session, effect, now=now)
+            if member_id is not None:
+                moved[member_id] = None
+    write_earns()
     rules_now = current_rules(session) if moved else None
     for member_id in moved:
         retier(session, member_id, now=now, rules=rules_now)
 
 
-def apply(session: Session, effect: Effect, rules: MemberRules, *, now: datetime) -> str | None:
-    """Apply one event's member part in the caller's transaction; answers the member whose
-    spend it moved (whose tier the caller sets next), if any."""
-    if isinstance(effect, SignedUp):
-        register_sign_up(session, effect.store_id, effect.doc, rules, at=effect.at, now=now)
-        return None
-    if isinstance(effect, SalePoints):
-        sale = Origin("sale", effect.sale_id)
-        m = effect.member
-        # Points paid first, then the reward: an offline burn beyond the balance is measured
-        # against the balance before this sale's own points.
-        if m.burned:
-            ledger.burn(
-                session,
-                m.id,
-                points=m.burned,
-                origin=sale,
-                store_id=effect.store_id,
-                at=effect.at,
-                now=now,
-                hold_id=m.hold_id,
-            )
-        # Every sale of a member records what they spent, even one that earned no points: the
-        # ledger's earn entries are where a member's spend is counted (the recruitment report),
-        # and a return measures what it takes back against it.
-        if not (m.earned or m.spend):
-            return None
-        ledger.earn(
-            session,
-            m.id,
-            points=m.earned,
-            spend=m.spend,
-            origin=sale,
-            store_id=effect.store_id,
-            at=effect.at,
-            expiry=rules.expiry,
-            now=now,
-        )
-        return m.id
+def _return_points(session: Session, effect: ReturnPoints, *, now: datetime) -> str | None:
+    """A return's points moves; answers the member whose spend it moved, if any."""
     sale = Origin("sale", effect.sale_id)
     back = Origin("return", effect.return_id)
     if effect.refunded:

@@ -112,17 +112,23 @@ def held(session: Session, member_id: str, *, now: datetime) -> int:
 
 def debt(session: Session, member_id: str) -> int:
     """What the member's entries took that no lot held, not yet paid back."""
-    remaining, total = session.execute(
-        select(
-            select(func.coalesce(func.sum(PointsLot.remaining), 0))
-            .where(PointsLot.member_id == member_id)
-            .scalar_subquery(),
-            select(func.coalesce(func.sum(PointsEntry.points), 0))
-            .where(PointsEntry.member_id == member_id)
-            .scalar_subquery(),
-        )
-    ).one()
-    return int(remaining) - int(total)
+    return debts(session, [member_id]).get(member_id, 0)
+
+
+def debts(session: Session, member_ids: Iterable[str]) -> dict[str, int]:
+    """:func:`debt` of each of ``member_ids``, in one statement."""
+    lots = (
+        select(func.coalesce(func.sum(PointsLot.remaining), 0))
+        .where(PointsLot.member_id == Member.id)
+        .scalar_subquery()
+    )
+    total = (
+        select(func.coalesce(func.sum(PointsEntry.points), 0))
+        .where(PointsEntry.member_id == Member.id)
+        .scalar_subquery()
+    )
+    rows = session.execute(select(Member.id, lots - total).where(Member.id.in_(list(member_ids))))
+    return {str(member_id): int(owed) for member_id, owed in rows}
 
 
 def entry_of(session: Session, origin: Origin, kind: str) -> PointsEntry | None:
@@ -355,24 +361,12 @@ def earn_many(session: Session, earns: Sequence[Earn], *, expiry: timedelta, now
     )
     plain = {m for m in named if m in merged and merged[m] is None}
     if plain:
-        lots = dict(
-            session.execute(
-                select(PointsLot.member_id, func.sum(PointsLot.remaining))
-                .where(PointsLot.member_id.in_(plain))
-                .group_by(PointsLot.member_id)
-            ).all()
-        )
-        totals = dict(
-            session.execute(
-                select(PointsEntry.member_id, func.sum(PointsEntry.points))
-                .where(PointsEntry.member_id.in_(plain))
-                .group_by(PointsEntry.member_id)
-            ).all()
-        )
-        plain = {m for m in plain if int(lots.get(m, 0)) - int(totals.get(m, 0)) <= 0}
+        owed = debts(session, plain)
+        plain = {m for m in plain if owed.get(m, 0) <= 0}
     origins = [e.origin.id for e in earns if e.member_id in plain]
-    seen = (
-        set(
+    seen: set[str] = set()
+    if origins:
+        seen.update(
             session.execute(
                 select(PointsEntry.origin_id).where(
                     PointsEntry.origin_kind == "sale",
@@ -381,9 +375,6 @@ def earn_many(session: Session, earns: Sequence[Earn], *, expiry: timedelta, now
                 )
             ).scalars()
         )
-        if origins
-        else set()
-    )
     fast: list[Earn] = []
     for e in earns:
         if e.member_id not in plain:

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from edge.auth.service import SHOPPER_ROLES, Principal
 from edge.db import Database
-from edge.errors import CloudUnavailable, NotFound, Unprocessable
+from edge.errors import CloudUnavailable, Conflict, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.members.models import Member, MemberDevice
 from edge.members.online import CloudMember, MemberCloud, MemberUnknown
 from edge.outbox.service import record_event
+from edge.sync_client.link import Link, link_of
 from shared.ids import new_id
 from shared.member_codes import is_member_code, new_member_code
 from shared.phones import InvalidPhone, mask_phone, normalise_phone
@@ -95,7 +96,7 @@ def sign_up(
     now: datetime,
     retry: Retryable | None = None,
     cloud: MemberCloud | None = None,
-    device_role: str = "tablet",
+    device_role: str | None = None,
 ) -> tuple[MemberView, bool]:
     """Sign a member up here: (the member, whether it is new). A phone this store knows answers
     its member (200, nothing written); on a shopper's kiosk or phone (``device_role``) without
@@ -319,6 +320,18 @@ def apply_member_merges(session: Session, items: Iterable[MemberMergeItem], now:
         session.flush()
 
 
+def enrolled_link(db: Database, does: str) -> Link:
+    """The store's link to the cloud (members are the chain's); 409 ``not_enrolled`` before
+    the store is enrolled. ``does``: what the store would do, for the message."""
+    link = link_of(db)
+    if link is None:
+        raise Conflict(
+            f"members are the chain's: this store {does} once it is enrolled",
+            code="not_enrolled",
+        )
+    return link
+
+
 def _bind(session: Session, member_id: str, device_id: str, now: datetime) -> None:
     if session.get(MemberDevice, (member_id, device_id)) is None:
         session.add(MemberDevice(member_id=member_id, device_id=device_id, bound_at=now))
@@ -350,7 +363,8 @@ def member_ledger(
     """A page of the member's ledger at the cloud (the ledger is the cloud's): for staff, any
     member's; for a shopper's phone, only a member who proved themselves on it (any other is
     404 to it, as another device's cart is). 503 ``cloud_unavailable`` with the balance this
-    store knows when the cloud does not answer."""
+    store knows when the cloud does not answer; 409 ``not_enrolled`` before enrollment."""
+    enrolled_link(db, "reads members' ledgers")
     with db.read() as s:
         if principal.is_shopper and (s.get(MemberDevice, (member_id, principal.device_id)) is None):
             raise NotFound(
