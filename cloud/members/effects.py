@@ -21,7 +21,7 @@ from cloud.context import CloudContext
 from cloud.errors import Unprocessable
 from cloud.members import ledger, registry
 from cloud.members.ledger import Origin
-from cloud.members.rules import current_rules, retier
+from cloud.members.rules import retier_many
 from shared.pii import Keyring, KeyringError, open_sealed
 from sync.contract import MemberSignedUp, SaleMember, SealedMember
 
@@ -129,48 +129,47 @@ def apply_all(
     members many times over).
 
     A sale's points paid come first, then its reward: an offline burn beyond the balance is
-    measured against the balance before the sale's own points. Rewards wait in a run that is
-    written together (:func:`ledger.earn_many`) before anything that reads the ledger (a burn,
-    a return, a sign-up). Every sale of a member records what they spent, even one that earned
-    no points: the earn entries are where a member's spend is counted (the recruitment report),
-    and a return measures what it takes back against them."""
+    measured against the balance before the sale's own points. Sales wait in a run that is
+    written together (:func:`ledger.sales_many`, which keeps each member's sales in order)
+    before a sign-up or a return, which read and write the ledger on their own. Every sale of a
+    member records what they spent, even one that earned no points: the earn entries are where
+    a member's spend is counted (the recruitment report), and a return measures what it takes
+    back against them."""
     moved: dict[str, None] = {}
-    earns: list[ledger.Earn] = []
+    sales: list[ledger.SaleMove] = []
 
-    def write_earns() -> None:
-        ledger.earn_many(session, earns, expiry=rules.expiry, now=now)
-        earns.clear()
+    def write_sales() -> None:
+        ledger.sales_many(session, sales, expiry=rules.expiry, now=now)
+        sales.clear()
 
     for effect in effects:
         if isinstance(effect, SalePoints):
-            m, sale = effect.member, Origin("sale", effect.sale_id)
-            if m.burned:
-                write_earns()
-                ledger.burn(
-                    session,
-                    m.id,
-                    points=m.burned,
-                    origin=sale,
-                    store_id=effect.store_id,
-                    at=effect.at,
-                    now=now,
-                    hold_id=m.hold_id,
+            m = effect.member
+            if m.burned or m.earned or m.spend:
+                sales.append(
+                    ledger.SaleMove(
+                        member_id=m.id,
+                        sale_id=effect.sale_id,
+                        store_id=effect.store_id,
+                        at=effect.at,
+                        burned=m.burned,
+                        hold_id=m.hold_id,
+                        earned=m.earned,
+                        spend=m.spend,
+                    )
                 )
             if m.earned or m.spend:
-                earns.append(ledger.Earn(m.id, m.earned, m.spend, sale, effect.store_id, effect.at))
                 moved[m.id] = None
             continue
-        write_earns()
+        write_sales()
         if isinstance(effect, SignedUp):
             register_sign_up(session, effect.store_id, effect.doc, rules, at=effect.at, now=now)
         else:
             member_id = _return_points(session, effect, now=now)
             if member_id is not None:
                 moved[member_id] = None
-    write_earns()
-    rules_now = current_rules(session) if moved else None
-    for member_id in moved:
-        retier(session, member_id, now=now, rules=rules_now)
+    write_sales()
+    retier_many(session, moved, now=now)
 
 
 def _return_points(session: Session, effect: ReturnPoints, *, now: datetime) -> str | None:

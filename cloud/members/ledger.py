@@ -30,11 +30,11 @@ The rules, written once here:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from cloud.changes.log import record_changes
@@ -330,27 +330,51 @@ def earn(
 
 
 @dataclass(frozen=True)
-class Earn:
-    """One sale's earn, for :func:`earn_many`."""
+class SaleMove:
+    """One sale's points, for :func:`sales_many`: what it spent (``burned``, with the store's
+    ``hold_id`` when it held them online), then what it earned on ``spend``."""
 
     member_id: str
-    points: int
-    spend: int
-    origin: Origin
+    sale_id: str
     store_id: str | None
     at: datetime
+    burned: int = 0
+    hold_id: str | None = None
+    earned: int = 0
+    spend: int = 0
+
+    @property
+    def origin(self) -> Origin:
+        return Origin("sale", self.sale_id)
+
+    @property
+    def earns(self) -> bool:
+        """Whether the sale writes an earn entry: one that earned points, or spent money (a
+        member's spend is counted in their earn entries even when no point was earned)."""
+        return bool(self.earned or self.spend)
 
 
-def earn_many(session: Session, earns: Sequence[Earn], *, expiry: timedelta, now: datetime) -> None:
-    """The earns of many sales, written as :func:`earn` writes each, in a handful of statements
-    (a store's batch holds hundreds of members' sales): the members are locked together, in id
-    order; an origin already written is skipped; each entry and its lot are inserted in bulk.
-    A member merged away, unknown, or owing points (whose earn pays debt first) goes through
-    :func:`earn`, one sale at a time and in order."""
-    if not earns:
-        return
-    session.flush()
-    named = sorted({e.member_id for e in earns})
+@dataclass
+class _Lot:
+    """A lot as :func:`sales_many` moves it: read from the database (``id``) or made by the
+    run (``fresh``, its place among the run's new lots until it is written)."""
+
+    id: int
+    expires_at: datetime
+    remaining: int
+    fresh: bool = False
+
+    def order(self) -> tuple[datetime, bool, int]:
+        """Nearest expiry first, then the order the lots were made (a new lot's id is higher
+        than any lot already written)."""
+        return (self.expires_at, self.fresh, self.id)
+
+
+def _fast_members(session: Session, moves: Sequence[SaleMove]) -> set[str]:
+    """The members of ``moves`` whose sales :func:`sales_many` may write together: each known,
+    not merged away, not the survivor of a member named beside it, owing nothing. Every
+    member named is locked, in id order."""
+    named = sorted({m.member_id for m in moves})
     merged = dict(
         session.execute(
             select(Member.id, Member.merged_into)
@@ -359,75 +383,231 @@ def earn_many(session: Session, earns: Sequence[Earn], *, expiry: timedelta, now
             .with_for_update()
         ).all()
     )
-    plain = {m for m in named if m in merged and merged[m] is None}
-    if plain:
-        owed = debts(session, plain)
-        plain = {m for m in plain if owed.get(m, 0) <= 0}
-    origins = [e.origin.id for e in earns if e.member_id in plain]
-    seen: set[str] = set()
-    if origins:
+    fast = {m for m in named if m in merged and merged[m] is None}
+    for m in named:
+        if merged.get(m) is not None:
+            fast.discard(survivor_id(session, m))
+    if fast:
+        owed = debts(session, fast)
+        fast = {m for m in fast if owed.get(m, 0) <= 0}
+    return fast
+
+
+def sales_many(
+    session: Session, moves: Sequence[SaleMove], *, expiry: timedelta, now: datetime
+) -> None:
+    """Each sale's burn and then its earn, written as :func:`burn` and :func:`earn` write them
+    one sale after another, in a handful of statements for the whole run (a store's batch holds
+    hundreds of members' sales).
+
+    The run's members are locked together, in id order. Their balances and live lots are read
+    once, the burns take lots in memory (nearest expiry first, as :func:`burn`), and the
+    entries, new lots, allocations, lots' new ``remaining`` and burned holds are written in
+    bulk. A sale already recorded is skipped. A member merged away, unknown, owing points,
+    named by a sale that names another member too, or whose burn goes beyond their balance or
+    their live lots (an overdraft, a debt) goes through
+    :func:`burn` and :func:`earn` one sale at a time, in order, from that sale on: members are
+    independent, so only each member's own order matters."""
+    if not moves:
+        return
+    session.flush()
+    fast = _fast_members(session, moves)
+    owners: dict[str, set[str]] = {}
+    for move in moves:
+        owners.setdefault(move.sale_id, set()).add(move.member_id)
+    for names in owners.values():
+        if len(names) > 1:  # one sale sent for two members: the first to come owns it
+            fast -= names
+    mine = [m for m in moves if m.member_id in fast]
+    seen: set[tuple[str, str]] = set()
+    if mine:
         seen.update(
             session.execute(
-                select(PointsEntry.origin_id).where(
+                select(PointsEntry.origin_id, PointsEntry.kind).where(
                     PointsEntry.origin_kind == "sale",
-                    PointsEntry.kind == "earn",
-                    PointsEntry.origin_id.in_(origins),
+                    PointsEntry.kind.in_(("earn", "burn")),
+                    PointsEntry.origin_id.in_([m.sale_id for m in mine]),
                 )
-            ).scalars()
+            ).all()
         )
-    fast: list[Earn] = []
-    for e in earns:
-        if e.member_id not in plain:
+    burners = sorted({m.member_id for m in mine if m.burned})
+    balances: dict[str, int] = {}
+    lots: dict[str, list[_Lot]] = {m: [] for m in fast}
+    if burners:
+        balances.update(
+            (str(member_id), int(points))
+            for member_id, points in session.execute(
+                select(PointsEntry.member_id, func.sum(PointsEntry.points))
+                .where(PointsEntry.member_id.in_(burners))
+                .group_by(PointsEntry.member_id)
+            ).all()
+        )
+        for lot_id, member_id, expires_at, remaining in session.execute(
+            select(PointsLot.id, PointsLot.member_id, PointsLot.expires_at, PointsLot.remaining)
+            .where(PointsLot.member_id.in_(burners), PointsLot.remaining > 0)
+            .order_by(PointsLot.expires_at, PointsLot.id)
+        ).all():
+            lots[str(member_id)].append(_Lot(lot_id, expires_at, remaining))
+    run = _SalesRun(expiry=expiry, now=now)
+    slow: list[SaleMove] = []
+    for move in moves:
+        m = move.member_id
+        if m not in fast or min(move.burned, move.earned, move.spend) < 0:
+            fast.discard(m)
+            slow.append(move)
+            continue
+        if move.burned and (move.sale_id, "burn") not in seen:
+            live = sorted(
+                (lot for lot in lots[m] if lot.remaining > 0 and lot.expires_at > move.at),
+                key=_Lot.order,
+            )
+            if balances.get(m, 0) < move.burned or sum(x.remaining for x in live) < move.burned:
+                fast.discard(m)  # an overdraft or a debt: burn() raises and records it
+                slow.append(move)
+                continue
+            run.burn(move, live)
+            balances[m] = balances.get(m, 0) - move.burned
+            seen.add((move.sale_id, "burn"))
+        if move.earns and (move.sale_id, "earn") not in seen:
+            lot = run.earn(move)
+            if lot is not None:
+                lots[m].append(lot)
+            balances[m] = balances.get(m, 0) + move.earned
+            seen.add((move.sale_id, "earn"))
+    run.write(session)
+    for move in slow:
+        if move.burned:
+            burn(
+                session,
+                move.member_id,
+                points=move.burned,
+                origin=move.origin,
+                store_id=move.store_id,
+                at=move.at,
+                now=now,
+                hold_id=move.hold_id,
+            )
+        if move.earns:
             earn(
                 session,
-                e.member_id,
-                points=e.points,
-                spend=e.spend,
-                origin=e.origin,
-                store_id=e.store_id,
-                at=e.at,
+                move.member_id,
+                points=move.earned,
+                spend=move.spend,
+                origin=move.origin,
+                store_id=move.store_id,
+                at=move.at,
                 expiry=expiry,
                 now=now,
             )
-        elif e.origin.kind == "sale" and e.origin.id not in seen:
-            seen.add(e.origin.id)
-            fast.append(e)
-        elif e.origin.kind != "sale":
-            raise ValueError(f"earn_many takes sales' earns, not a {e.origin.kind}'s")
-    if not fast:
-        return
-    ids = session.scalars(
-        insert(PointsEntry).returning(PointsEntry.id, sort_by_parameter_order=True),
-        [
+
+
+@dataclass
+class _SalesRun:
+    """What :func:`sales_many` writes for its fast members, in the order the sales came."""
+
+    expiry: timedelta
+    now: datetime
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    new_lots: list[tuple[int, _Lot, SaleMove]] = field(default_factory=list)  # entry, lot, sale
+    allocations: list[tuple[int, _Lot, int]] = field(default_factory=list)  # entry, lot, points
+    holds: list[dict[str, str]] = field(default_factory=list)
+
+    def _entry(self, move: SaleMove, kind: str, points: int, **facts: Any) -> int:
+        self.entries.append(
             {
-                "member_id": e.member_id,
-                "recorded_member_id": e.member_id,
-                "kind": "earn",
-                "points": e.points,
-                "spend": e.spend,
-                "origin_kind": e.origin.kind,
-                "origin_id": e.origin.id,
-                "store_id": e.store_id,
-                "created_at": e.at,
-                "recorded_at": now,
+                "member_id": move.member_id,
+                "recorded_member_id": move.member_id,
+                "kind": kind,
+                "points": points,
+                "origin_kind": "sale",
+                "origin_id": move.sale_id,
+                "store_id": move.store_id,
+                "created_at": move.at,
+                "recorded_at": self.now,
+                "spend": 0,
+                **facts,
             }
-            for e in fast
-        ],
-    ).all()
-    lots_rows = [
-        {
-            "member_id": e.member_id,
-            "entry_id": entry_id,
-            "points": e.points,
-            "remaining": e.points,
-            "created_at": e.at,
-            "expires_at": e.at + expiry,
-        }
-        for e, entry_id in zip(fast, ids, strict=True)
-        if e.points
-    ]
-    if lots_rows:
-        session.execute(insert(PointsLot), lots_rows)
+        )
+        return len(self.entries) - 1
+
+    def burn(self, move: SaleMove, live: list[_Lot]) -> None:
+        """The burn's entry, and its points taken from ``live`` (which hold them all)."""
+        entry = self._entry(move, "burn", -move.burned)
+        need = move.burned
+        for lot in live:
+            if need == 0:
+                break
+            take = min(need, lot.remaining)
+            lot.remaining -= take
+            self.allocations.append((entry, lot, take))
+            need -= take
+        if move.hold_id is not None:
+            self.holds.append({"hold": move.hold_id, "member": move.member_id})
+
+    def earn(self, move: SaleMove) -> _Lot | None:
+        """The earn's entry, and its lot when it earned points."""
+        entry = self._entry(move, "earn", move.earned, spend=move.spend)
+        if not move.earned:
+            return None
+        lot = _Lot(len(self.new_lots), move.at + self.expiry, move.earned, fresh=True)
+        self.new_lots.append((entry, lot, move))
+        return lot
+
+    def write(self, session: Session) -> None:
+        if not self.entries:
+            return
+        entry_ids = session.scalars(
+            insert(PointsEntry).returning(PointsEntry.id, sort_by_parameter_order=True),
+            self.entries,
+        ).all()
+        if self.new_lots:
+            lot_ids = session.scalars(
+                insert(PointsLot).returning(PointsLot.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "member_id": move.member_id,
+                        "entry_id": entry_ids[entry],
+                        "points": move.earned,
+                        "remaining": lot.remaining,
+                        "created_at": move.at,
+                        "expires_at": lot.expires_at,
+                    }
+                    for entry, lot, move in self.new_lots
+                ],
+            ).all()
+            for (_, lot, _), lot_id in zip(self.new_lots, lot_ids, strict=True):
+                lot.id = lot_id
+        if self.allocations:
+            session.execute(
+                insert(PointsAllocation),
+                [
+                    {"entry_id": entry_ids[entry], "lot_id": lot.id, "points": points}
+                    for entry, lot, points in self.allocations
+                ],
+            )
+        taken = {lot.id: lot for _, lot, _ in self.allocations if not lot.fresh}
+        if taken:
+            session.execute(
+                update(PointsLot.__table__)
+                .where(PointsLot.__table__.c.id == bindparam("lot_id"))
+                .values(remaining=bindparam("left")),
+                [{"lot_id": lot_id, "left": lot.remaining} for lot_id, lot in taken.items()],
+            )
+        if self.holds:
+            table = PointsHold.__table__
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("hold"), table.c.member_id == bindparam("member"))
+                .values(status="burned"),
+                self.holds,
+            )
+        # A lot or hold this session already holds must not keep what it was before.
+        held = {h["hold"] for h in self.holds}
+        for obj in list(session.identity_map.values()):
+            if (isinstance(obj, PointsLot) and obj.id in taken) or (
+                isinstance(obj, PointsHold) and obj.id in held
+            ):
+                session.expire(obj)
 
 
 def place_hold(

@@ -126,6 +126,52 @@ def test_a_sale_for_a_member_the_cloud_never_heard_of_is_quarantined(cloud: Clou
     assert "unknown_member" in body["quarantined"][0]["reason"]
 
 
+def test_a_sign_up_beside_a_refused_event_is_applied_once(cloud: Cloud) -> None:
+    """A batch that fails as a whole is applied again event by event: the sign-up and the
+    sales for its member that were undone with the batch go in then, and only the sale for
+    a member nobody signed up is quarantined."""
+    store = cloud.store("S001")
+    signed = signup_event(1, "S001", PHONE, to=_key(cloud))
+    member_id = signed["aggregate_id"]
+    stray = signup_event(0, "S001", "+8613600136001", to=_key(cloud))["aggregate_id"]
+    body = store.push(
+        [
+            signed,
+            sale_event(2, "S001", member=SaleMember(id=member_id, earned=40, spend=4_000)),
+            sale_event(3, "S001", member=SaleMember(id=stray, earned=5, spend=500)),
+            sale_event(4, "S001", member=SaleMember(id=member_id, burned=15, earned=2, spend=200)),
+        ]
+    ).get_json()
+    assert body["applied"] == 3, body
+    assert [q["seq"] for q in body["quarantined"]] == [3]
+    assert _member(cloud, member_id)["balance"] == 40 - 15 + 2
+    with cloud.ctx.db.read() as s:
+        assert s.execute(select(Member.id).where(Member.id == member_id)).scalar_one() == member_id
+
+
+def test_a_second_sign_up_of_a_phone_beside_a_refused_event_is_folded_in(cloud: Cloud) -> None:
+    """The same, for a sign-up that merges into the phone's member: undone with the batch,
+    it is folded in again when the batch is applied event by event."""
+    a, b = cloud.store("S001"), cloud.store("S002")
+    in_a, in_b = (
+        signup_event(1, "S001", PHONE, to=_key(cloud)),
+        signup_event(1, "S002", PHONE, to=_key(cloud)),
+    )
+    _applied(a.push([in_a]), 1)
+    stray = signup_event(0, "S002", "+8613600136001", to=_key(cloud))["aggregate_id"]
+    second = in_b["aggregate_id"]
+    body = b.push(
+        [
+            in_b,
+            sale_event(2, "S002", member=SaleMember(id=second, earned=30, spend=3_000)),
+            sale_event(3, "S002", member=SaleMember(id=stray, earned=5, spend=500)),
+        ]
+    ).get_json()
+    assert body["applied"] == 2, body
+    assert [q["seq"] for q in body["quarantined"]] == [3]
+    assert _member(cloud, in_a["aggregate_id"])["balance"] == 30
+
+
 def test_hq_adjusts_points_once_per_key_with_a_reason(cloud: Cloud) -> None:
     store = cloud.store("S001")
     signed = signup_event(1, "S001", PHONE, to=_key(cloud))
