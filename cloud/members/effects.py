@@ -104,20 +104,22 @@ def register_sign_up(
     now: datetime,
 ) -> registry.Registered:
     """Register a store's sign-up (from its event, or from the store asking online)."""
-    sealed = _opened(doc, rules)
     return registry.register(
-        session,
-        rules.keyring,
-        registry.SignUp(
-            phone=sealed.phone,
-            name=sealed.name,
-            store_id=store_id,
-            channel="store",
-            created_at=at,
-            **doc.model_dump(include={"member_id", "code", "device_id", "recruited_by"}),
-        ),
-        region=rules.region,
-        now=now,
+        session, rules.keyring, _sign_up(store_id, doc, rules, at=at), region=rules.region, now=now
+    )
+
+
+def _sign_up(
+    store_id: str, doc: MemberSignedUp, rules: MemberRules, *, at: datetime
+) -> registry.SignUp:
+    sealed = _opened(doc, rules)
+    return registry.SignUp(
+        phone=sealed.phone,
+        name=sealed.name,
+        store_id=store_id,
+        channel="store",
+        created_at=at,
+        **doc.model_dump(include={"member_id", "code", "device_id", "recruited_by"}),
     )
 
 
@@ -130,19 +132,30 @@ def apply_all(
 
     A sale's points paid come first, then its reward: an offline burn beyond the balance is
     measured against the balance before the sale's own points. Sales wait in a run that is
-    written together (:func:`ledger.sales_many`, which keeps each member's sales in order)
-    before a sign-up or a return, which read and write the ledger on their own. Every sale of a
+    written together (:func:`ledger.sales_many`, which keeps each member's sales in order), and
+    so do sign-ups (:func:`registry.register_many`), until an effect of another kind comes; a
+    return reads and writes the ledger on its own. Every sale of a
     member records what they spent, even one that earned no points: the earn entries are where
     a member's spend is counted (the recruitment report), and a return measures what it takes
     back against them."""
     moved: dict[str, None] = {}
     sales: list[ledger.SaleMove] = []
+    sign_ups: list[registry.SignUp] = []
 
-    def write_sales() -> None:
+    def write_runs() -> None:
         ledger.sales_many(session, sales, expiry=rules.expiry, now=now)
         sales.clear()
+        registry.register_many(session, rules.keyring, sign_ups, region=rules.region, now=now)
+        sign_ups.clear()
 
     for effect in effects:
+        if isinstance(effect, SignedUp):
+            if sales:
+                write_runs()
+            sign_ups.append(_sign_up(effect.store_id, effect.doc, rules, at=effect.at))
+            continue
+        if sign_ups:
+            write_runs()
         if isinstance(effect, SalePoints):
             m = effect.member
             if m.burned or m.earned or m.spend:
@@ -161,14 +174,11 @@ def apply_all(
             if m.earned or m.spend:
                 moved[m.id] = None
             continue
-        write_sales()
-        if isinstance(effect, SignedUp):
-            register_sign_up(session, effect.store_id, effect.doc, rules, at=effect.at, now=now)
-        else:
-            member_id = _return_points(session, effect, now=now)
-            if member_id is not None:
-                moved[member_id] = None
-    write_sales()
+        write_runs()
+        member_id = _return_points(session, effect, now=now)
+        if member_id is not None:
+            moved[member_id] = None
+    write_runs()
     retier_many(session, moved, now=now)
 
 

@@ -10,6 +10,7 @@ surviving id by pull.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -113,23 +114,67 @@ def register(
     return Registered(existing, created=False, merged_from=member.id)
 
 
-def _insert(
-    session: Session,
+def register_many(
+    session: Session, keyring: Keyring, signups: Sequence[SignUp], *, region: str, now: datetime
+) -> None:
+    """:func:`register` each of ``signups`` in order (a store's batch of offline sign-ups), the
+    plain ones written together: an id of the store's own not known yet, a phone with no member
+    yet and signed up once in the run, a member code of the store's own not taken. The others
+    (a sign-up sent again, a phone that already has a member or comes twice, a code to remake)
+    go through :func:`register` one at a time, in order, after them."""
+    if not signups:
+        return
+    phones = [read_phone(s.phone, region=region) for s in signups]
+    indexes = [keyring.blind_index("phone", phone) for phone in phones]
+    ids = [s.member_id for s in signups if s.member_id is not None]
+    codes = [s.code for s in signups if s.code is not None]
+    session.flush()
+    known_ids = set(session.execute(select(Member.id).where(Member.id.in_(ids))).scalars())
+    known_phones = set(
+        session.execute(
+            select(Member.phone_index).where(Member.phone_index.in_(indexes), ACTIVE)
+        ).scalars()
+    )
+    known_codes = set(session.execute(select(Member.code).where(Member.code.in_(codes))).scalars())
+    plain: list[Member] = []
+    slow: list[SignUp] = []
+    for signup, phone, index in zip(signups, phones, indexes, strict=True):
+        if (
+            signup.member_id is not None
+            and signup.member_id not in known_ids
+            and index not in known_phones
+            and signup.code is not None
+            and is_member_code(signup.code)
+            and signup.code not in known_codes
+        ):
+            plain.append(_member_row(keyring, signup, phone=phone, index=index, now=now))
+        else:
+            slow.append(signup)
+        known_phones.add(index)
+        if signup.member_id is not None:
+            known_ids.add(signup.member_id)
+        if signup.code is not None:
+            known_codes.add(signup.code)
+    session.add_all(plain)
+    session.flush()
+    for signup in slow:
+        register(session, keyring, signup, region=region, now=now)
+
+
+def _member_row(
     keyring: Keyring,
     signup: SignUp,
     *,
     phone: str,
     index: str,
     now: datetime,
-    merged_into: str | None,
+    code: str | None = None,
+    merged_into: str | None = None,
 ) -> Member:
     member_id = signup.member_id or new_id()
-    code = signup.code if signup.code and is_member_code(signup.code) else None
-    if code is None or session.execute(select(Member.id).where(Member.code == code)).first():
-        code = new_member_code()
-    member = Member(
+    return Member(
         id=member_id,
-        code=code,
+        code=code or signup.code,
         phone_index=index,
         phone_sealed=_sealed(keyring, member_id, "phone", phone),
         name_sealed=_sealed(keyring, member_id, "name", signup.name),
@@ -146,6 +191,24 @@ def _insert(
         created_at=signup.created_at or now,
         registered_at=now,
         updated_at=now,
+    )
+
+
+def _insert(
+    session: Session,
+    keyring: Keyring,
+    signup: SignUp,
+    *,
+    phone: str,
+    index: str,
+    now: datetime,
+    merged_into: str | None,
+) -> Member:
+    code = signup.code if signup.code and is_member_code(signup.code) else None
+    if code is None or session.execute(select(Member.id).where(Member.code == code)).first():
+        code = new_member_code()
+    member = _member_row(
+        keyring, signup, phone=phone, index=index, now=now, code=code, merged_into=merged_into
     )
     session.add(member)
     session.flush()

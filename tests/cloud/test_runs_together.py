@@ -1,6 +1,7 @@
-"""A run of sales written together (:func:`ledger.sales_many`, what cloud ingest uses for a
-store's batch) writes exactly what the same sales write one at a time (:func:`ledger.burn`
-then :func:`ledger.earn`, the rules of record), on both databases.
+"""What cloud ingest writes together for a store's batch is exactly what the same events
+write one at a time, on both databases: a run of sales (:func:`ledger.sales_many` against
+:func:`ledger.burn` then :func:`ledger.earn`, the rules of record) and a run of sign-ups
+(:func:`registry.register_many` against :func:`registry.register`).
 
 Hypothesis draws a history (earns of any age, burns that leave debt, holds, a merge) and a
 run of sales over the same members (burns within and beyond the balance or the live lots,
@@ -8,7 +9,8 @@ earns, sales already recorded or sent twice, a merged member, a hold turned into
 Each example applies the run both ways in savepoints of one transaction that is never
 committed, and compares what each wrote: every member's entries in order, the lots and what
 they hold, the allocations (which entry took from which lot), the overdraft exceptions, the
-holds and the balances.
+holds and the balances. Sign-ups are drawn from a few phones, ids and member codes, so that
+runs send one again, sign one phone up twice, reuse a code or bring none.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from sqlalchemy.orm import Session, aliased
 from cloud.db import Database
 from cloud.members import ledger, registry
 from cloud.members.ledger import Origin, SaleMove
-from cloud.members.models import PointsAllocation, PointsEntry, PointsHold, PointsLot
+from cloud.members.models import Member, PointsAllocation, PointsEntry, PointsHold, PointsLot
 from cloud.reconciliation.models import ReconciliationException
 from shared.ids import new_id
+from shared.member_codes import new_member_code
 from shared.pii import Keyring
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -249,3 +252,75 @@ def test_a_run_of_sales_writes_what_one_sale_at_a_time_writes(
         by_sale = _written(s, members)
         alone.rollback()
     assert by_run == by_sale
+
+
+_sign_up = st.fixed_dictionaries(
+    {
+        "phone": st.integers(0, 3),
+        "id": st.integers(0, 5),
+        "code": st.one_of(st.none(), st.just("bad"), st.integers(0, 4)),
+        "name": st.sampled_from([None, "Wang Fang"]),
+    }
+)
+
+
+def _members_written(session: Session, codes: dict[int, str]) -> list[tuple[Any, ...]]:
+    session.flush()
+    given = set(codes.values())
+    merges = set(
+        session.execute(
+            select(PointsEntry.origin_id, PointsEntry.member_id).where(PointsEntry.kind == "merge")
+        ).all()
+    )
+    return [
+        (
+            m.id,
+            m.phone_index,
+            m.status,
+            m.merged_into,
+            m.code if m.code in given else "made by the cloud",
+            m.name_sealed is not None,
+            (m.id, m.merged_into) in merges,
+        )
+        for m in session.execute(select(Member).order_by(Member.id)).scalars()
+    ]
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(before=st.lists(_sign_up, max_size=4), run=st.lists(_sign_up, min_size=1, max_size=10))
+def test_a_run_of_sign_ups_writes_what_one_at_a_time_writes(
+    db: Database, before: list[dict[str, Any]], run: list[dict[str, Any]]
+) -> None:
+    ids = {i: new_id() for i in range(6)}
+    codes = {i: new_member_code() for i in range(5)}
+
+    def sign_up(d: dict[str, Any]) -> registry.SignUp:
+        code = d["code"] if d["code"] in (None, "bad") else codes[d["code"]]
+        return registry.SignUp(
+            phone=f"+86139000000{d['phone']:02d}",
+            name=d["name"],
+            member_id=ids[d["id"]],
+            code=code,
+            store_id="S1",
+            created_at=T0,
+        )
+
+    with db.write() as uow:  # never committed
+        s = uow.session
+        for d in before:
+            registry.register(s, KEYRING, sign_up(d), region="CN", now=T0)
+        s.flush()
+        together = s.begin_nested()
+        registry.register_many(s, KEYRING, [sign_up(d) for d in run], region="CN", now=T0)
+        by_run = _members_written(s, codes)
+        together.rollback()
+        alone = s.begin_nested()
+        for d in run:
+            registry.register(s, KEYRING, sign_up(d), region="CN", now=T0)
+        by_one = _members_written(s, codes)
+        alone.rollback()
+    assert by_run == by_one
