@@ -34,13 +34,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from cloud.db import Database, id_key
+from cloud.db import Database, id_key, insert_rows, table_of
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
 from cloud.ingest.projections import PoisonEvent, Rows, project
@@ -66,8 +65,6 @@ TABLE_ORDER = (Sale, SaleLine, Return, StockMovement, ExitPassUse)
 MAX_REASON_CHARS = 500
 #: Failures that are the database's, not an event's: they propagate (503), never quarantine.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
-#: From this many rows of one table in a batch, PostgreSQL gets them by COPY.
-COPY_MIN_ROWS = 50
 
 
 class _Diverged(Exception):
@@ -237,48 +234,11 @@ def _check_resent(session: Session, store_id: str, old: Sequence[WireEvent]) -> 
             raise _Diverged(event.seq, recorded.get(event.seq), event.id)
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
 def _insert_rows(session: Session, by_table: dict[Any, list[dict[str, Any]]]) -> None:
-    postgres = session.get_bind().dialect.name == "postgresql"
     for table in TABLE_ORDER:
         rows = by_table.get(table)
-        if not rows:
-            continue
-        if postgres and len(rows) >= COPY_MIN_ROWS:
-            _copy_rows(session, _table(table), rows)
-        else:
-            # Core inserts of the table: several times cheaper than the ORM's bulk path.
-            session.execute(insert(_table(table)), rows)
-
-
-def _copy_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``COPY ... FROM STDIN`` in the session's transaction: a batch's thousands of sale lines
-    go in as one stream instead of one INSERT each (the database's work per row drops several
-    times). Values pass through the columns' own bind processing, as an INSERT's would; a
-    refused row raises the same IntegrityError or DataError an INSERT would."""
-    connection = session.connection()
-    dialect = connection.dialect
-    columns = [c for c in table.columns if any(c.key in row for row in rows[:1])]
-    processors = [c.type.bind_processor(dialect) for c in columns]
-    names = ", ".join(f'"{c.name}"' for c in columns)
-    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                values = [row.get(c.key) for c in columns]
-                copy.write_row(
-                    [p(v) if p is not None else v for p, v in zip(processors, values, strict=True)]
-                )
-    except psycopg.errors.IntegrityError as exc:
-        raise IntegrityError(statement, None, exc) from None
-    except (psycopg.errors.DataError, ValueError) as exc:
-        raise DataError(statement, None, exc) from None
+        if rows:
+            insert_rows(session, table_of(table), rows)
 
 
 def _db_reason(exc: Exception) -> str:
@@ -368,8 +328,8 @@ def _apply_effects(
 def _insert_or_skip(session: Session, model: Any) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for the session's database."""
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(_table(model)).on_conflict_do_nothing()
-    return sqlite.insert(_table(model)).on_conflict_do_nothing()
+        return postgresql.insert(table_of(model)).on_conflict_do_nothing()
+    return sqlite.insert(table_of(model)).on_conflict_do_nothing()
 
 
 def _record_events(

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from cloud.changes.log import record_changes
+from cloud.db import insert_rows, new_ids, table_of
 from cloud.errors import Conflict, NotFound, Unprocessable
 from cloud.members.models import Member, PointsAllocation, PointsEntry, PointsHold, PointsLot
 from cloud.reconciliation.service import raise_exception
@@ -501,6 +502,21 @@ def sales_many(
             )
 
 
+def _inserted(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` into ``table``; the ids they were given, in order."""
+    if not rows:
+        return []
+    ids = new_ids(session, table, len(rows))
+    if ids is None:
+        return list(
+            session.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
+    insert_rows(session, table, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    return ids
+
+
 @dataclass
 class _SalesRun:
     """What :func:`sales_many` writes for its fast members, in the order the sales came."""
@@ -556,45 +572,40 @@ class _SalesRun:
     def write(self, session: Session) -> None:
         if not self.entries:
             return
-        entry_ids = session.scalars(
-            insert(PointsEntry).returning(PointsEntry.id, sort_by_parameter_order=True),
-            self.entries,
-        ).all()
-        if self.new_lots:
-            lot_ids = session.scalars(
-                insert(PointsLot).returning(PointsLot.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "member_id": move.member_id,
-                        "entry_id": entry_ids[entry],
-                        "points": move.earned,
-                        "remaining": lot.remaining,
-                        "created_at": move.at,
-                        "expires_at": lot.expires_at,
-                    }
-                    for entry, lot, move in self.new_lots
-                ],
-            ).all()
-            for (_, lot, _), lot_id in zip(self.new_lots, lot_ids, strict=True):
-                lot.id = lot_id
-        if self.allocations:
-            session.execute(
-                insert(PointsAllocation),
-                [
-                    {"entry_id": entry_ids[entry], "lot_id": lot.id, "points": points}
-                    for entry, lot, points in self.allocations
-                ],
-            )
+        entry_ids = _inserted(session, table_of(PointsEntry), self.entries)
+        lots = [
+            {
+                "member_id": move.member_id,
+                "entry_id": entry_ids[entry],
+                "points": move.earned,
+                "remaining": lot.remaining,
+                "created_at": move.at,
+                "expires_at": lot.expires_at,
+            }
+            for entry, lot, move in self.new_lots
+        ]
+        for (_, lot, _), lot_id in zip(
+            self.new_lots, _inserted(session, table_of(PointsLot), lots), strict=True
+        ):
+            lot.id = lot_id
+        insert_rows(
+            session,
+            table_of(PointsAllocation),
+            [
+                {"entry_id": entry_ids[entry], "lot_id": lot.id, "points": points}
+                for entry, lot, points in self.allocations
+            ],
+        )
         taken = {lot.id: lot for _, lot, _ in self.allocations if not lot.fresh}
         if taken:
             session.execute(
-                update(PointsLot.__table__)
-                .where(PointsLot.__table__.c.id == bindparam("lot_id"))
+                update(table_of(PointsLot))
+                .where(table_of(PointsLot).c.id == bindparam("lot_id"))
                 .values(remaining=bindparam("left")),
                 [{"lot_id": lot_id, "left": lot.remaining} for lot_id, lot in taken.items()],
             )
         if self.holds:
-            table = PointsHold.__table__
+            table = table_of(PointsHold)
             session.execute(
                 update(table)
                 .where(table.c.id == bindparam("hold"), table.c.member_id == bindparam("member"))
