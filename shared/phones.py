@@ -38,11 +38,22 @@ def normalise_phone(typed: str, *, region: str) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
+def _national(e164: str) -> str:
+    """The national number of an E.164 number (``+8613800138000`` -> ``13800138000``), as
+    ``phonenumbers.parse(e164).national_number`` reads it, without a parse: the country code is
+    the one prefix of one to three digits that is a country's (calling codes are prefix-free)."""
+    digits = e164.lstrip("+")
+    for length in (1, 2, 3):
+        if int(digits[:length]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return str(int(digits[length:]))
+    return str(phonenumbers.parse(e164, None).national_number)
+
+
 def mask_phone(e164: str) -> str:
     """The national number with all but its first three and last four digits hidden, as a
-    screen or a receipt shows it: ``+8613800138000`` -> ``138****8000``."""
-    number = phonenumbers.parse(e164, None)
-    national = str(number.national_number)
+    screen or a receipt shows it: ``+8613800138000`` -> ``138****8000``. ``e164`` is a number
+    :func:`normalise_phone` gave (a member's lookup masks one at every checkout)."""
+    national = _national(e164)
     if len(national) <= 7:
         return national[:1] + "*" * (len(national) - 3) + national[-2:]
     return national[:3] + "*" * (len(national) - 7) + national[-4:]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
@@ -61,7 +62,16 @@ def _sealed(keyring: Keyring, member_id: str, field: str, text: str | None) -> b
     return None if text is None else keyring.seal(text, context=f"member:{member_id}:{field}")
 
 
-def phone_of(keyring: Keyring, member: Member) -> str:
+class SealedPhone(Protocol):
+    """A member's row, or what of it their phone needs."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def phone_sealed(self) -> bytes: ...
+
+
+def phone_of(keyring: Keyring, member: SealedPhone) -> str:
     """The member's phone, opened (for the member themself, never for a log)."""
     return keyring.open(member.phone_sealed, context=f"member:{member.id}:phone")
 
@@ -242,7 +252,7 @@ def find(session: Session, keyring: Keyring, text: str, *, region: str) -> Membe
     return member
 
 
-def masked_phone(keyring: Keyring, member: Member) -> str:
+def masked_phone(keyring: Keyring, member: SealedPhone) -> str:
     return mask_phone(phone_of(keyring, member))
 
 

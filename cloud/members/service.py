@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, select
 
@@ -48,7 +48,24 @@ def member_dict(session: Any, keyring: Keyring, member: Member, *, now: datetime
     return _shown(keyring, member, int(balance), int(held))
 
 
-def _shown(keyring: Keyring, member: Member, balance: int, held: int) -> dict[str, Any]:
+class Shown(Protocol):
+    """What a member's answer is made of: a :class:`Member`, or a row of its columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def phone_sealed(self) -> bytes: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def _shown(keyring: Keyring, member: Shown, balance: int, held: int) -> dict[str, Any]:
     return {
         "id": member.id,
         "code": member.code,
@@ -62,9 +79,15 @@ def _shown(keyring: Keyring, member: Member, balance: int, held: int) -> dict[st
 
 
 #: A member by phone with their balance and held points: built once, its compiled form cached.
-_BY_PHONE = select(Member, *_points(Member.id, bindparam("now"))).where(
-    Member.phone_index == bindparam("index"), registry.ACTIVE
-)
+_BY_PHONE = select(
+    Member.id,
+    Member.code,
+    Member.phone_sealed,
+    Member.tier,
+    Member.status,
+    Member.created_at,
+    *_points(Member.id, bindparam("now")),
+).where(Member.phone_index == bindparam("index"), registry.ACTIVE)
 
 
 def look_up(
@@ -79,8 +102,7 @@ def look_up(
             row = session.execute(_BY_PHONE, {"index": index, "now": now}).first()
             if row is None:
                 raise NotFound("no member has this phone number", code="unknown_member")
-            member, balance, held = row
-            return _shown(keyring, member, int(balance), int(held))
+            return _shown(keyring, row, int(row[-2]), int(row[-1]))
     with db.read() as session:
         member = registry.find(session, keyring, text, region=region)
         return member_dict(session, keyring, member, now=now)

@@ -6,9 +6,11 @@ import os
 import stat
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from shared.member_codes import is_member_code, luhn_digit, new_member_code
 from shared.phones import InvalidPhone, mask_phone, normalise_phone
@@ -106,6 +108,26 @@ def test_what_is_not_a_mobile_number_is_refused(typed: str) -> None:
 def test_a_phone_is_shown_masked() -> None:
     assert mask_phone("+8613800138000") == "138****8000"
     assert mask_phone("+447911123456") == "791***3456"
+
+
+def test_a_mask_hides_the_national_number_of_every_region_as_a_parse_reads_it() -> None:
+    """The mask finds the country code without parsing the number: for every region's example
+    mobile number it shows what the parsed national number shows."""
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+        if example is None:
+            continue
+        e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+        national = str(phonenumbers.parse(e164, None).national_number)
+        shown = 3 if len(national) > 7 else 1
+        hidden = len(national) - (7 if len(national) > 7 else 3)
+        assert mask_phone(e164) == national[:shown] + "*" * hidden + national[shown + hidden :], (
+            region,
+            e164,
+        )
+        checked += 1
+    assert checked > 200
 
 
 def test_member_codes_carry_a_check_digit() -> None:
