@@ -11,12 +11,14 @@ Whenever the faults stop and every store has pushed and pulled everything:
 * each shopper is one member: every store finds them, by phone and by every code any store gave
   them, under one surviving id;
 * their balance at the cloud is what the sales made it (points earned on what was paid in
-  money, less points spent, a whole return undoing its sale), the sum of their ledger entries,
-  and what every store shows;
+  money, less points spent, a whole return undoing its sale) less what expired, the sum of
+  their ledger entries, and what every store shows;
 * no sale reached the cloud twice, nor an entry counted twice (a merge loses none);
 * every overdraft is a reported exception, of an offline spend within the store's daily cap.
 
-Expiry is the ledger's own business, explored by ``tests/cloud/test_points_ledger.py``.
+A year can pass at any step (the cloud's expiry job run as of 400 days on): every lot still
+holding points expires, and the balances above are then what the sales made them less the
+expiry entries, each written once.
 ``AISLE_TEST_STATEFUL_EXAMPLES`` sets how many runs (``make soak`` runs many more).
 """
 
@@ -27,6 +29,7 @@ import os
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import func, select
 
+from cloud.db import Database
+from cloud.members.ledger import expire_due
+from cloud.members.models import PointsEntry
 from edge.auth.service import Principal
 from edge.checkout import carts, returns, sales
 from edge.checkout.payment_rules import PaymentRequest
@@ -59,6 +66,17 @@ NETWORK_FAULTS = ["drop_request", "drop_response", "duplicate", "truncate", "bad
 DAILY_CAP = 400
 _numbers = itertools.count(1)
 STATS: Counter[str] = Counter()  # what the runs did, for a look after a run
+
+
+def _balances(db: Database) -> dict[str, int]:
+    """Every member's balance at the cloud: the sum of their entries."""
+    with db.read() as session:
+        rows = session.execute(
+            select(PointsEntry.member_id, func.sum(PointsEntry.points)).group_by(
+                PointsEntry.member_id
+            )
+        ).all()
+    return {str(m): int(points) for m, points in rows}
 
 
 class Link:
@@ -304,6 +322,30 @@ class MembersMachine(RuleBasedStateMachine):
     def pull(self, s: int) -> None:
         runner(self.shops[s].store).run(push=False, pull=True, force=True)
 
+    @precondition(lambda self: STATS["expiries"] < 3 * STATS["runs"])
+    @rule()
+    def a_year_passes_and_points_expire(self) -> None:
+        """The cloud's daily expiry job, run as of more than a year on: every lot that still
+        holds points expires (returns later give points back into lots already expired, and a
+        store offline goes on spending what it last knew)."""
+        db = Database.open(self.cloud.database_url)
+        try:
+            before = _balances(db)
+            later = now() + timedelta(days=400)
+            while True:
+                with db.write() as uow:
+                    done = expire_due(uow.session, now=later, limit=100)
+                    uow.commit()
+                if not done:
+                    break
+            after = _balances(db)
+        finally:
+            db.dispose()
+        # All that any lot held is gone, and no more: a member in debt holds no points in any
+        # lot (debt is paid first), so each balance is now what it was, or zero if that was more.
+        assert after == {m: min(points, 0) for m, points in before.items()}
+        STATS["expiries"] += 1
+
     # -- what must hold -------------------------------------------------------------------------
 
     @invariant()
@@ -332,8 +374,8 @@ class MembersMachine(RuleBasedStateMachine):
         if not self.member_codes[phone]:
             assert not sold
             return
-        expected = sum(earned - burned for _, earned, burned, back in sold if not back)
-        seen = set()
+        made = sum(earned - burned for _, earned, burned, back in sold if not back)
+        seen, shown = set(), []
         for shop in self.shops:
             ctx = shop.store.ctx
             for typed in (phone, *sorted(self.member_codes[phone])):
@@ -347,10 +389,16 @@ class MembersMachine(RuleBasedStateMachine):
                 )
                 assert online, "the healed store did not reach the cloud"
                 seen.add(member.id)
-                assert member.balance == expected, (phone, typed, member.balance, expected)
+                shown.append((typed, member.balance))
         assert len(seen) == 1, f"{phone} is {len(seen)} members: {seen}"
         (member_id,) = seen
         ledger = self.cloud.get(f"/api/v1/members/{member_id}/ledger?limit=500")
+        # What the sales made it, less what expired (each expiry an entry of its own).
+        expired = [e["points"] for e in ledger["entries"] if e["kind"] == "expire"]
+        assert all(points < 0 for points in expired), expired
+        expected = made + sum(expired)
+        for typed, balance in shown:
+            assert balance == expected, (phone, typed, balance, expected)
         assert ledger["balance"] == expected
         assert sum(e["points"] for e in ledger["entries"]) == expected
         origins = [(e["origin"]["kind"], e["origin"]["id"], e["kind"]) for e in ledger["entries"]]
