@@ -34,6 +34,10 @@ class CloudServer(BaseApplication):
             "worker_class": "gthread",
             "threads": self.settings.server.threads,
             "keepalive": 75,  # edges keep their connection between pushes
+            # Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads
+            # new connections over them. On one shared socket, whichever worker woke first took
+            # a burst of connections, and kept-alive stores then all queued on one worker.
+            "reuse_port": True,
             "timeout": 120,
             "graceful_timeout": 20,
             "accesslog": None,

@@ -123,6 +123,28 @@ def _signed(http, method, base, target, key, store_id, body=b""):
     return response, headers["X-Aisle-Nonce"]
 
 
+def _listening_workers(master: int, port: int) -> dict[int, set[str]]:
+    """The child processes of ``master`` that hold a socket listening on ``port``, each with
+    the sockets' inodes."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # LISTEN
+                inodes.add(fields[9])
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    holding: dict[int, set[str]] = {}
+    for pid in map(int, children):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                holding.setdefault(pid, set()).add(target[8:-1])
+    return holding
+
+
 def test_a_store_enrolls_pushes_and_pulls_over_a_real_socket(tmp_path, database_url):
     config = _init(tmp_path, database_url)
     code = _cli("cloud", "add-store", "S001", "--config", str(config)).strip().splitlines()[-1]
@@ -165,6 +187,10 @@ def test_a_store_enrolls_pushes_and_pulls_over_a_real_socket(tmp_path, database_
             assert proc.poll() is None, (tmp_path / "cloud.log").read_text()
             assert time.monotonic() < deadline, "cloud did not start"
             time.sleep(0.1)
+
+        # Each worker listens on a socket of its own, so that the kernel spreads connections.
+        sockets = list(_listening_workers(proc.pid, port).values())
+        assert len(sockets) == 2 and not sockets[0] & sockets[1], sockets
 
         key = generate_private_key()
         body = canonical_json(
