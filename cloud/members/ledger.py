@@ -477,29 +477,34 @@ def sales_many(
             seen.add((move.sale_id, "earn"))
     run.write(session)
     for move in slow:
-        if move.burned:
-            burn(
-                session,
-                move.member_id,
-                points=move.burned,
-                origin=move.origin,
-                store_id=move.store_id,
-                at=move.at,
-                now=now,
-                hold_id=move.hold_id,
-            )
-        if move.earns:
-            earn(
-                session,
-                move.member_id,
-                points=move.earned,
-                spend=move.spend,
-                origin=move.origin,
-                store_id=move.store_id,
-                at=move.at,
-                expiry=expiry,
-                now=now,
-            )
+        sale_alone(session, move, expiry=expiry, now=now)
+
+
+def sale_alone(session: Session, move: SaleMove, *, expiry: timedelta, now: datetime) -> None:
+    """One sale's points as the rules of record write them: :func:`burn`, then :func:`earn`."""
+    if move.burned:
+        burn(
+            session,
+            move.member_id,
+            points=move.burned,
+            origin=move.origin,
+            store_id=move.store_id,
+            at=move.at,
+            now=now,
+            hold_id=move.hold_id,
+        )
+    if move.earns:
+        earn(
+            session,
+            move.member_id,
+            points=move.earned,
+            spend=move.spend,
+            origin=move.origin,
+            store_id=move.store_id,
+            at=move.at,
+            expiry=expiry,
+            now=now,
+        )
 
 
 def _inserted(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:

@@ -91,30 +91,8 @@ def _members(session: Session) -> list[str]:
 
 
 def _one_at_a_time(session: Session, moves: list[SaleMove]) -> None:
-    for m in moves:
-        if m.burned:
-            ledger.burn(
-                session,
-                m.member_id,
-                points=m.burned,
-                origin=m.origin,
-                store_id=m.store_id,
-                at=m.at,
-                now=T0,
-                hold_id=m.hold_id,
-            )
-        if m.earns:
-            ledger.earn(
-                session,
-                m.member_id,
-                points=m.earned,
-                spend=m.spend,
-                origin=m.origin,
-                store_id=m.store_id,
-                at=m.at,
-                expiry=YEAR,
-                now=T0,
-            )
+    for move in moves:
+        ledger.sale_alone(session, move, expiry=YEAR, now=T0)
 
 
 def _written(session: Session, members: list[str]) -> dict[str, Any]:
