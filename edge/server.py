@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import resource
 import signal
 import sys
@@ -70,6 +71,22 @@ def raise_open_files_limit(wanted: int = WANTED_FILES) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         return target
     return soft
+
+
+def _default_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def default_stop_signals_in_forks() -> None:
+    """Every process forked from here on starts with the default action for SIGTERM and SIGINT.
+
+    A forked worker inherits the master's handlers, which only set a flag in the master's
+    memory: a stop signal that arrived while the worker started (before granian set the
+    worker's own handlers) was lost, and the worker was killed after the grace period. Reset
+    right after the fork, before the worker runs any code, the default applies until granian
+    sets its handlers: a starting worker serves no one, and stops at once."""
+    os.register_at_fork(after_in_child=_default_stop_signals)
 
 
 class EdgeServer:
@@ -150,12 +167,6 @@ class EdgeServer:
 
     def worker_gateway(self) -> Gateway:
         """What granian serves in a worker: the app behind its gateway."""
-        # A forked worker inherits the master's handlers of SIGTERM and SIGINT, which only set
-        # a flag in the master's memory: a stop signal arriving while this worker starts would
-        # be lost and the worker killed after the grace period. Until granian sets its own
-        # handlers (once this returns), the default applies: a starting worker serves no one.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
         app = self.worker_app()
         return Gateway(
             app,
@@ -171,5 +182,6 @@ class EdgeServer:
         if files < self.workers * self.settings.server.max_connections + 256:
             log.warning("only %d open files allowed: devices may be refused connections", files)
         self._preload()
+        default_stop_signals_in_forks()
         # Workers are forked, so the loader is this very object's method.
         self.granian().serve(target_loader=self.worker_gateway, wrap_loader=False)
