@@ -260,6 +260,10 @@ def require_open(cart: CartHead) -> None:
 _MEMBER = "SELECT id, masked_phone, balance, tier FROM members WHERE id = ?"
 
 
+class MemberChanged(Conflict):
+    """The member a cart write names is no longer kept under that id (merged into another)."""
+
+
 def view_of(tx: RawTransaction, cart: CartHead) -> CartView:
     """The cart with its lines, priced by the pricing rules, and its member."""
     view = _priced(cart, _lines_of(tx, cart))
@@ -294,6 +298,13 @@ def set_member(
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
         require_open(cart)
+        if member_id is not None and tx.one(_MEMBER, (member_id,)) is None:
+            # Looked up a moment ago, merged away since by the store's pull.
+            raise MemberChanged(
+                "the member was merged into another since they were looked up: look them up again",
+                code="member_changed",
+                details={"member_id": member_id},
+            )
         same = member_id == cart.member_id
         changed = replace(
             cart,

@@ -17,7 +17,15 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from edge.auth.service import Principal
-from edge.checkout.carts import CartView, load_cart, require_open, set_member, set_points, view_of
+from edge.checkout.carts import (
+    CartView,
+    MemberChanged,
+    load_cart,
+    require_open,
+    set_member,
+    set_points,
+    view_of,
+)
 from edge.db import Database, RawTransaction, to_sql_time
 from edge.errors import Conflict, Forbidden
 from edge.members.online import MemberCloud
@@ -198,6 +206,10 @@ def change_member(
     return view
 
 
+#: Lookups an attach makes when merges keep renaming the member under it (one is the rule).
+ATTACH_TRIES = 3
+
+
 def attach_member(
     db: Database,
     keyring: Keyring,
@@ -212,11 +224,19 @@ def attach_member(
     """Attach the member a member code or phone number names (the cloud asked first). A code
     proves the member (their own app shows it): a shopper's kiosk or phone may then spend their
     points, and a shopper's own phone may read their ledger from then on."""
-    member, online = find_member(db, keyring, typed, region=region, now=now, cloud=cloud)
     by_code = is_member_code(typed.strip())
-    view = change_member(
-        db, cloud, principal, cart_id, member.id, now=now, online=online, by_code=by_code
-    )
+    for attempt in range(ATTACH_TRIES):
+        member, online = find_member(db, keyring, typed, region=region, now=now, cloud=cloud)
+        try:
+            view = change_member(
+                db, cloud, principal, cart_id, member.id, now=now, online=online, by_code=by_code
+            )
+            break
+        except MemberChanged:
+            # The store's pull merged the member away between the lookup and the cart's
+            # write: the lookup, made again, finds them under the survivor's id.
+            if attempt == ATTACH_TRIES - 1:
+                raise
     if by_code and principal.role == "phone":
         bind_device(db, member.id, principal.device_id, now=now)
     return view
