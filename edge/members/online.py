@@ -75,7 +75,8 @@ class MemberCloud:
 
     def _open(self) -> _Channel | None:
         """The client for the enrolled cloud (made once per link); None when not enrolled, or
-        while the calls are quiet after the cloud failed to answer."""
+        while the calls are quiet after the cloud failed to answer or the store's key could
+        not be read."""
         if time.monotonic() < self._quiet_until:
             return None
         link = link_of(self._db)
@@ -86,7 +87,9 @@ class MemberCloud:
                 try:
                     key = keys.load_private_key(self._settings.sync_key_path)
                 except keys.KeyFileError as exc:
+                    # Said once a quiet time, not at every member code scanned.
                     log.warning("member calls go without the cloud: %s", exc)
+                    self._quiet_until = time.monotonic() + self._settings.members.online_retry_s
                     return None
                 timeout = self._settings.members.online_timeout_s
                 self._channel = _Channel(

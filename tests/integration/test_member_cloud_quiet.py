@@ -145,3 +145,17 @@ def _only_code(store) -> str:
     with sqlite3.connect(store.settings.database_path) as conn:
         (code,) = conn.execute("SELECT code FROM members").fetchone()
     return str(code)
+
+
+def test_without_the_stores_key_member_calls_stay_quiet_too(
+    tmp_path: Path, dark: DarkCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store whose key file went missing cannot sign a member call: it says so once, and its
+    calls go to its own copy for the quiet time instead of reading the key again at each."""
+    store = _store(tmp_path / "s", dark, retry_s=600)
+    store.settings.sync_key_path.unlink()
+    with caplog.at_level("WARNING", logger="edge.members.online"):
+        assert _sign_up_and_find(store, 4) == [False] * 4
+    said = [r for r in caplog.records if "member calls go without the cloud" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
+    assert _settle(dark, 0) == 0
