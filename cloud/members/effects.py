@@ -158,20 +158,19 @@ def apply_all(
             write_runs()
         if isinstance(effect, SalePoints):
             m = effect.member
-            if m.burned or m.earned or m.spend:
-                sales.append(
-                    ledger.SaleMove(
-                        member_id=m.id,
-                        sale_id=effect.sale_id,
-                        store_id=effect.store_id,
-                        at=effect.at,
-                        burned=m.burned,
-                        hold_id=m.hold_id,
-                        earned=m.earned,
-                        spend=m.spend,
-                    )
-                )
-            if m.earned or m.spend:
+            move = ledger.SaleMove(
+                member_id=m.id,
+                sale_id=effect.sale_id,
+                store_id=effect.store_id,
+                at=effect.at,
+                burned=m.burned,
+                hold_id=m.hold_id,
+                earned=m.earned,
+                spend=m.spend,
+            )
+            if move.burned or move.earns:
+                sales.append(move)
+            if move.earns:
                 moved[m.id] = None
             continue
         write_runs()

@@ -401,8 +401,8 @@ def sales_many(
     one sale after another, in a handful of statements for the whole run (a store's batch holds
     hundreds of members' sales).
 
-    The run's members are locked together, in id order. Their balances and live lots are read
-    once, the burns take lots in memory (nearest expiry first, as :func:`burn`), and the
+    The run's members are locked together, in id order. Their live lots are read once, the
+    burns take lots in memory (nearest expiry first, as :func:`burn`), and the
     entries, new lots, allocations, lots' new ``remaining`` and burned holds are written in
     bulk. A sale already recorded is skipped. A member merged away, unknown, owing points,
     named by a sale that names another member too, or whose burn goes beyond their balance or
@@ -432,17 +432,8 @@ def sales_many(
             ).all()
         )
     burners = sorted({m.member_id for m in mine if m.burned})
-    balances: dict[str, int] = {}
     lots: dict[str, list[_Lot]] = {m: [] for m in fast}
     if burners:
-        balances.update(
-            (str(member_id), int(points))
-            for member_id, points in session.execute(
-                select(PointsEntry.member_id, func.sum(PointsEntry.points))
-                .where(PointsEntry.member_id.in_(burners))
-                .group_by(PointsEntry.member_id)
-            ).all()
-        )
         for lot_id, member_id, expires_at, remaining in session.execute(
             select(PointsLot.id, PointsLot.member_id, PointsLot.expires_at, PointsLot.remaining)
             .where(PointsLot.member_id.in_(burners), PointsLot.remaining > 0)
@@ -462,18 +453,19 @@ def sales_many(
                 (lot for lot in lots[m] if lot.remaining > 0 and lot.expires_at > move.at),
                 key=_Lot.order,
             )
-            if balances.get(m, 0) < move.burned or sum(x.remaining for x in live) < move.burned:
-                fast.discard(m)  # an overdraft or a debt: burn() raises and records it
+            # A member who owes nothing has a balance of at least what their lots hold (and
+            # a burn or an earn moves both alike), so live lots that hold the burn mean a
+            # balance that covers it. Short of that: a debt or an overdraft, which burn() keeps.
+            if sum(x.remaining for x in live) < move.burned:
+                fast.discard(m)
                 slow.append(move)
                 continue
             run.burn(move, live)
-            balances[m] = balances.get(m, 0) - move.burned
             seen.add((move.sale_id, "burn"))
         if move.earns and (move.sale_id, "earn") not in seen:
             lot = run.earn(move)
             if lot is not None:
                 lots[m].append(lot)
-            balances[m] = balances.get(m, 0) + move.earned
             seen.add((move.sale_id, "earn"))
     run.write(session)
     for move in slow:

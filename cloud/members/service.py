@@ -29,6 +29,7 @@ def _points(member_id: Any, now: Any) -> tuple[Any, Any]:
         select(func.coalesce(func.sum(PointsEntry.points), 0))
         .where(PointsEntry.member_id == member_id)
         .scalar_subquery()
+        .label("balance")
     )
     held = (
         select(func.coalesce(func.sum(PointsHold.points), 0))
@@ -38,6 +39,7 @@ def _points(member_id: Any, now: Any) -> tuple[Any, Any]:
             PointsHold.expires_at > now,
         )
         .scalar_subquery()
+        .label("held")
     )
     return balance, held
 
@@ -102,7 +104,7 @@ def look_up(
             row = session.execute(_BY_PHONE, {"index": index, "now": now}).first()
             if row is None:
                 raise NotFound("no member has this phone number", code="unknown_member")
-            return _shown(keyring, row, int(row[-2]), int(row[-1]))
+            return _shown(keyring, row, int(row.balance), int(row.held))
     with db.read() as session:
         member = registry.find(session, keyring, text, region=region)
         return member_dict(session, keyring, member, now=now)

@@ -265,11 +265,20 @@ class MemberChanged(Conflict):
 
 
 def view_of(tx: RawTransaction, cart: CartHead) -> CartView:
-    """The cart with its lines, priced by the pricing rules, and its member."""
+    """The cart with its lines, priced by the pricing rules, and its member. 409
+    ``member_changed`` when the cart names a member the store no longer keeps: a write that
+    names a member looked up a moment ago and merged away since by the store's pull (the merge
+    moves the carts that already named them), which the caller's transaction then drops."""
     view = _priced(cart, _lines_of(tx, cart))
     if cart.member_id is None:
         return view
     row = tx.one(_MEMBER, (cart.member_id,))
+    if row is None:
+        raise MemberChanged(
+            "the member was merged into another since they were looked up: look them up again",
+            code="member_changed",
+            details={"member_id": cart.member_id},
+        )
     member = {
         "id": row["id"],
         "masked_phone": row["masked_phone"],
@@ -298,13 +307,6 @@ def set_member(
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
         require_open(cart)
-        if member_id is not None and tx.one(_MEMBER, (member_id,)) is None:
-            # Looked up a moment ago, merged away since by the store's pull.
-            raise MemberChanged(
-                "the member was merged into another since they were looked up: look them up again",
-                code="member_changed",
-                details={"member_id": member_id},
-            )
         same = member_id == cart.member_id
         changed = replace(
             cart,
