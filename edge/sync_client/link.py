@@ -28,20 +28,18 @@ class Link:
     max_batch_bytes: int
 
 
+_LINK = (
+    "SELECT cloud_url, store_id, cloud_public_key, protocol_version, max_batch_events, "
+    "max_batch_bytes FROM cloud_link WHERE id = 1"
+)
+
+
 def link_of(db: Database) -> Link | None:
-    """The cloud this store is enrolled with, if any."""
-    with db.read() as session:
-        row = session.get(CloudLink, 1)
-        if row is None:
-            return None
-        return Link(
-            cloud_url=row.cloud_url,
-            store_id=row.store_id,
-            cloud_public_key=row.cloud_public_key,
-            protocol_version=row.protocol_version,
-            max_batch_events=row.max_batch_events,
-            max_batch_bytes=row.max_batch_bytes,
-        )
+    """The cloud this store is enrolled with, if any (read on a bare cursor: every member call
+    asks)."""
+    with db.raw_read() as tx:
+        row = tx.one(_LINK)
+    return None if row is None else Link(*row)
 
 
 def client_for(settings: EdgeSettings, link: Link) -> CloudClient:
