@@ -16,18 +16,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from statistics import median
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.auth.service import Principal  # noqa: E402
-from edge.checkout import carts  # noqa: E402
-from edge.members.points import attach_member  # noqa: E402
-from edge.members.service import sign_up  # noqa: E402
-from sync.keys import generate_private_key, public_key_b64  # noqa: E402
-from tests.builders import MILK, make_app_for, make_store  # noqa: E402
+from edge.auth.service import Principal
+from edge.checkout import carts
+from edge.members.points import attach_member
+from edge.members.service import sign_up
+from sync.keys import generate_private_key, public_key_b64
+from tests.builders import MILK, make_app_for, make_store
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
@@ -64,6 +65,7 @@ def main() -> None:
         now=store.clock.now(),
     )
     now = store.clock.now
+    assert member.code is not None
     steps: dict[str, list[float]] = {
         "service: scan": [],
         "service: attach": [],
@@ -75,7 +77,8 @@ def main() -> None:
         for _ in range(5):
             _timed(
                 steps["service: scan"],
-                lambda: carts.add_line(
+                partial(
+                    carts.add_line,
                     store.db,
                     kiosk,
                     cart.cart.id,
@@ -87,7 +90,8 @@ def main() -> None:
             )
         _timed(
             steps["service: attach"],
-            lambda: attach_member(
+            partial(
+                attach_member,
                 store.db,
                 store.ctx.members_keyring,
                 None,
@@ -107,7 +111,8 @@ def main() -> None:
         for _ in range(5):
             answer = _timed(
                 steps["app: scan"],
-                lambda: client.post(
+                partial(
+                    client.post,
                     f"/api/v1/carts/{cart_id}/lines",
                     json={"barcode": MILK["barcodes"]},
                     headers=headers,
@@ -116,7 +121,8 @@ def main() -> None:
             assert answer.status_code in (200, 201), answer.get_json()
         answer = _timed(
             steps["app: attach"],
-            lambda: client.put(
+            partial(
+                client.put,
                 f"/api/v1/carts/{cart_id}/member",
                 json={"member_code": member.code},
                 headers=headers,
