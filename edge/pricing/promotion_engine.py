@@ -125,15 +125,14 @@ class PromotionBook:
         looks at one."""
         found: dict[int, list[int]] = defaultdict(list)
         for i, line in enumerate(lines):
-            seen: set[int] = set()
-            for n in (
-                *self._by_sku.get(line.sku, ()),
-                *self._by_category.get(line.category, ()),
-                *self._everything,
-            ):
-                if n not in seen:
-                    seen.add(n)
+            for n in self._by_sku.get(line.sku, ()):
+                found[n].append(i)
+            for n in self._by_category.get(line.category, ()):
+                if line.sku not in self.promotions[n].target.skus:  # not found by its SKU
                     found[n].append(i)
+        if lines:
+            for n in self._everything:
+                found[n] = list(range(len(lines)))
         return found
 
 
@@ -193,6 +192,18 @@ def _half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """One offer's take at its turn: its amount, and its shares by line index (None for an
+    offer on the lines together until it is chosen and spread over ``lines``)."""
+
+    promotion: Promotion
+    amount: int
+    shares: dict[int, int] | None
+    pieces: int
+    lines: list[int]
+
+
 class _Run:
     """One repricing: the lines and what each has left after the offers applied so far."""
 
@@ -204,60 +215,66 @@ class _Run:
 
     def best_of(self, group: list[tuple[Promotion, list[int]]]) -> Applied | None:
         """Apply the group's offer that takes off the most; None when none takes anything."""
-        best: tuple[int, Promotion, dict[int, int], int] | None = None
-        for promo, eligible in sorted(group, key=lambda pair: (pair[0].priority, pair[0].id)):
-            shares, pieces = self.offer(promo, eligible)
-            amount = sum(shares.values())
-            if amount > 0 and (best is None or amount > best[0]):
-                best = (amount, promo, shares, pieces)
+        best: _Offer | None = None
+        if len(group) > 1:
+            group = sorted(group, key=lambda pair: (pair[0].priority, pair[0].id))
+        for promo, eligible in group:
+            offer = self.offer(promo, eligible)
+            if offer is not None and (best is None or offer.amount > best.amount):
+                best = offer
         if best is None:
             return None
-        amount, promo, shares, pieces = best
+        shares = best.shares if best.shares is not None else self._spread(best.amount, best.lines)
         for i, share in shares.items():
             self.left[i] -= share
         return Applied(
-            promotion_id=promo.id,
-            name=promo.name,
-            stage=promo.stage,
-            amount=amount,
+            promotion_id=best.promotion.id,
+            name=best.promotion.name,
+            stage=best.promotion.stage,
+            amount=best.amount,
             lines=tuple((self.lines[i].line_id, shares[i]) for i in sorted(shares) if shares[i]),
-            pieces=pieces,
+            pieces=best.pieces,
         )
 
     # --- one offer ------------------------------------------------------------------------
 
-    def offer(self, promo: Promotion, eligible: list[int]) -> tuple[dict[int, int], int]:
-        """What ``promo`` would take off each eligible line now (index -> amount, each at most
-        what the line has left), and the pieces it prices."""
+    def offer(self, promo: Promotion, eligible: list[int]) -> _Offer | None:
+        """What ``promo`` would take off now, within what its lines have left; None when
+        nothing. An offer on the lines together is spread over them only once chosen."""
         eligible = [i for i in eligible if self.left[i] > 0]
         if not eligible:
-            return {}, 0
+            return None
         current = sum(self.left[i] for i in eligible)
         if current < promo.min_spend:
-            return {}, 0
-        pieces = 0
+            return None
         if promo.kind in ("threshold", "every") or (
             promo.kind in ("percent_off", "amount_off") and promo.stage != "line"
         ):
-            shares = self._whole(promo, eligible, current)
-        elif promo.kind == "buy_x_get_y":
+            amount = self._whole(promo, eligible, current)
+            if promo.cap is not None:
+                amount = min(amount, promo.cap)
+            return _Offer(promo, amount, None, 0, eligible) if amount > 0 else None
+        pieces = 0
+        if promo.kind == "buy_x_get_y":
             shares = self._buy_x_get_y(promo, eligible)
         elif promo.kind == "bundle":
             shares = self._bundle(promo, eligible)
         else:
             shares, pieces = self._per_piece(promo, eligible)
-        if promo.cap is not None and sum(shares.values()) > promo.cap:
+        amount = sum(shares.values())
+        if promo.cap is not None and amount > promo.cap:
             keys = sorted(shares)
-            capped = allocate(promo.cap, [shares[i] for i in keys])
-            shares = dict(zip(keys, capped, strict=True))
-        return shares, pieces
+            shares = dict(zip(keys, allocate(promo.cap, [shares[i] for i in keys]), strict=True))
+            amount = promo.cap
+        return _Offer(promo, amount, shares, pieces, eligible) if amount > 0 else None
 
     def _spread(self, amount: int, eligible: list[int]) -> dict[int, int]:
         """``amount`` (at most what ``eligible`` have left) split in proportion to it."""
         return dict(zip(eligible, allocate(amount, [self.left[i] for i in eligible]), strict=True))
 
-    def _whole(self, promo: Promotion, eligible: list[int], current: int) -> dict[int, int]:
-        """An offer on the eligible lines together, spread over them."""
+    def _whole(self, promo: Promotion, eligible: list[int], current: int) -> int:
+        """What an offer on the eligible lines together takes off (at most what they have
+        left)."""
         if promo.kind == "percent_off":
             base = sum(self.original[i] for i in eligible) if promo.base == "original" else current
             amount = _half_up(base * promo.percent_bp, FULL_BP)
@@ -268,7 +285,7 @@ class _Run:
         else:  # threshold: the highest step reached
             reached = [step for step in promo.steps if step.min <= current]
             amount = max(reached, key=lambda step: step.min).off if reached else 0
-        return self._spread(min(amount, current), eligible)
+        return min(amount, current)
 
     def _value(self, i: int) -> Fraction:
         """What one piece of line ``i`` has left."""
