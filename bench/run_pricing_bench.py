@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.pricing.promotion_engine import Item, Occasion, PromotionBook, reprice
-from edge.pricing.promotions import Promotion, Step, Target, Window
+from shared.promotions import Promotion, Step, Target, Window
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SKUS = [f"SKU{n:04d}" for n in range(2_400)]

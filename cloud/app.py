@@ -83,6 +83,7 @@ def all_apis() -> list[CloudApi]:
     from cloud.members.api import api as members_api
     from cloud.members.channel_api import api as channel_api
     from cloud.members.store_api import api as store_members_api
+    from cloud.promotions.api import api as promotions_api
     from cloud.sales.api import api as sales_api
     from cloud.stores.api import api as stores_api
 
@@ -96,6 +97,7 @@ def all_apis() -> list[CloudApi]:
         members_api,
         store_members_api,
         channel_api,
+        promotions_api,
     ]
 
 

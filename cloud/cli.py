@@ -484,6 +484,34 @@ def members_earn_rules_cmd(path: str, config: str | None) -> None:
     click.echo(f"earn rules set: a point per {wanted.points_per_unit}, {len(wanted.tiers)} tier(s)")
 
 
+@cloud.group("promotions")
+def promotions() -> None:
+    """The chain's promotions, which every store pulls."""
+
+
+@promotions.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@config_option
+def promotions_import_cmd(path: str, config: str | None) -> None:
+    """Write the promotions of a JSON or TOML file (``{"promotions": [...]}``; TOML:
+    ``[[promotions]]`` tables), each replacing the one of its id, all or none."""
+    from cloud.errors import CloudError
+    from cloud.promotions.service import put_promotions, read_file
+    from shared.clock import SystemClock
+
+    now = SystemClock().now()
+    try:
+        items = read_file(path, Path(path).read_bytes())
+        with _database(_load(config)) as db:
+            _in_transaction(db, lambda s: put_promotions(s, items, now=now))
+    except (ValueError, CloudError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    active = sum(1 for item in items if item.active)
+    click.echo(
+        f"{len(items)} promotion(s) written: {active} in force, {len(items) - active} withdrawn"
+    )
+
+
 @cloud.group("reports")
 def reports() -> None:
     """HQ's reports."""

@@ -18,6 +18,7 @@ from cloud.members.models import (
     PointsHold,
     PointsLot,
 )
+from cloud.promotions.models import Promotion
 from cloud.reconciliation.models import ReconciliationException
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from cloud.stores.models import ApiToken, EnrollmentCode, Store, StoreKey
@@ -39,6 +40,7 @@ __all__ = [
     "PointsHold",
     "PointsLot",
     "Product",
+    "Promotion",
     "Quarantined",
     "ReconciliationException",
     "RequestNonce",

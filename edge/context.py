@@ -14,6 +14,7 @@ from edge.checkout.exit_pass import AuditPolicy
 from edge.checkout.payments import PaymentProvider
 from edge.db import Database
 from edge.members.online import MemberCloud
+from edge.pricing.store_promotions import Shop
 from edge.settings import EdgeSettings
 from edge.work_gate import WorkGate
 from shared.clock import Clock
@@ -46,6 +47,11 @@ class StoreContext:
     def scan_rules(self) -> ScanRules:
         """How this store reads codes; validated when the settings were loaded."""
         return self.settings.barcodes.scan_rules(self.currency)
+
+    @cached_property
+    def shop(self) -> Shop:
+        """Where this store's carts are priced: its id and its clock's zone."""
+        return Shop.of(self.settings)
 
     @cached_property
     def member_cloud(self) -> MemberCloud:

@@ -17,6 +17,7 @@ from edge.idempotency import IdempotentRequest
 from edge.inventory.models import StockLevel, StockMovement
 from edge.members.models import Member
 from edge.outbox.models import Counter, OutboxEvent
+from edge.pricing.models import SaleDiscount, StorePromotion
 from edge.sync_client.models import (
     CloudLink,
     FeedCursor,
@@ -45,9 +46,11 @@ __all__ = [
     "Return",
     "ReturnLine",
     "Sale",
+    "SaleDiscount",
     "SaleLine",
     "StockLevel",
     "StockMovement",
+    "StorePromotion",
     "StoreSetting",
     "SyncRecovery",
     "SyncState",

@@ -21,7 +21,8 @@ fields they do not know.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -34,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared import promotions as offers
 from shared.text import FREE_TEXT_PATTERN
 
 # --- bounds -------------------------------------------------------------------------------------
@@ -465,6 +467,7 @@ FEED_PRICES = "prices"
 FEED_STORE_SETTINGS = "store_settings"
 FEED_MEMBER_MERGES = "member_merges"
 FEED_EARN_RULES = "earn_rules"
+FEED_PROMOTIONS = "promotions"
 
 SoldBy = Literal["each", "kg", "variable"]
 
@@ -591,9 +594,141 @@ class EarnRulesItem(FeedItem):
         return max(reached, key=lambda t: t.min_spend).name if reached else self.tiers[0].name
 
 
+Basis = Annotated[int, Field(strict=True, ge=0, le=10_000)]  # basis points: 10000 is all
+Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_UNIT_PRICE * 100)]
+DateText = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+ClockText = Annotated[str, Field(pattern=r"^[0-9]{2}:[0-9]{2}$")]
+Names = Annotated[list[Id], Field(max_length=500)]
+
+
+class PromotionTarget(_Schema):
+    """The lines an offer looks at: those of the SKUs or categories named (none: every line)."""
+
+    skus: Names = []
+    categories: Annotated[list[Annotated[str, text(64, 1)]], Field(max_length=100)] = []
+
+
+class PromotionWindow(_Schema):
+    """When an offer runs on the store's own clock: dates (both included), weekdays (1 Monday
+    .. 7 Sunday), and hours (``closes`` not included; past midnight allowed)."""
+
+    starts: DateText | None = None
+    ends: DateText | None = None
+    weekdays: Annotated[
+        list[Annotated[int, Field(strict=True, ge=1, le=7)]], Field(max_length=7)
+    ] = []
+    opens: ClockText | None = None
+    closes: ClockText | None = None
+
+
+class PromotionStep(_Schema):
+    min: Amount
+    off: Amount
+
+
+class PromotionItem(FeedItem):
+    """One promotion, authored at the cloud and pulled by every store (the feed's key is its
+    id; ``active`` false withdraws it). What each kind's numbers mean, and the rules a
+    promotion must keep, are :mod:`shared.promotions`'; the engine that applies them is the
+    store's ``edge.pricing.promotion_engine``."""
+
+    FEED: ClassVar[str] = FEED_PROMOTIONS
+
+    id: Id
+    name: str = text(120, 1)
+    kind: Literal[
+        "percent_off", "amount_off", "member_price", "buy_x_get_y", "bundle", "threshold", "every"
+    ]
+    stage: Literal["line", "basket", "coupon"] = "line"
+    target: PromotionTarget = PromotionTarget()
+    group: str | None = text(64, 1, default=None)
+    priority: Annotated[int, Field(strict=True, ge=-1000, le=1000)] = 0
+    base: Literal["original", "discounted"] = "discounted"
+    percent_bp: Basis = 0
+    amount: Amount = 0
+    price: Amount = 0
+    buy: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
+    get: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
+    size: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
+    steps: list[PromotionStep] = Field(default=[], max_length=20)
+    every: Amount = 0
+    min_spend: Amount = 0
+    cap: Amount | None = None
+    window: PromotionWindow = PromotionWindow()
+    stores: Names = []
+    tiers: Annotated[list[Annotated[str, Field(max_length=16)]], Field(max_length=20)] = []
+    members_only: StrictBool = False
+    per_member_limit: Annotated[int, Field(strict=True, ge=1, le=100_000)] | None = None
+    active: StrictBool = True
+    updated_at: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="after")
+    def _makes_an_offer(self) -> Self:
+        self.to_promotion()  # PromotionInvalid is a ValueError: the item is refused, saying why
+        return self
+
+    def to_promotion(self) -> offers.Promotion:
+        """The offer the engine applies."""
+        w = self.window
+        return offers.Promotion(
+            id=self.id,
+            name=self.name,
+            kind=self.kind,
+            stage=self.stage,
+            target=offers.Target(
+                skus=frozenset(self.target.skus), categories=frozenset(self.target.categories)
+            ),
+            group=self.group,
+            priority=self.priority,
+            base=self.base,
+            percent_bp=self.percent_bp,
+            amount=self.amount,
+            price=self.price,
+            buy=self.buy,
+            get=self.get,
+            size=self.size,
+            steps=tuple(offers.Step(min=s.min, off=s.off) for s in self.steps),
+            every=self.every,
+            min_spend=self.min_spend,
+            cap=self.cap,
+            window=offers.Window(
+                starts=None if w.starts is None else _date(w.starts),
+                ends=None if w.ends is None else _date(w.ends),
+                weekdays=frozenset(w.weekdays),
+                opens=None if w.opens is None else _clock(w.opens),
+                closes=None if w.closes is None else _clock(w.closes),
+            ),
+            stores=frozenset(self.stores),
+            tiers=frozenset(self.tiers),
+            members_only=self.members_only,
+            per_member_limit=self.per_member_limit,
+        )
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date") from None
+
+
+def _clock(text: str) -> dt_time:
+    try:
+        return dt_time.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time of day") from None
+
+
 #: Every feed a store pulls and the type of its items.
 FEED_ITEMS: dict[str, type[FeedItem]] = {
     cls.FEED: cls
-    for cls in (CatalogItem, PriceItem, StoreSettingsItem, MemberMergeItem, EarnRulesItem)
+    for cls in (
+        CatalogItem,
+        PriceItem,
+        StoreSettingsItem,
+        MemberMergeItem,
+        EarnRulesItem,
+        PromotionItem,
+    )
 }
 FEEDS = tuple(FEED_ITEMS)

@@ -38,10 +38,12 @@ from cloud.db import Database
 from cloud.errors import BadRequest, NotFound
 from cloud.members.registry import member_merges, merged_members_after
 from cloud.members.rules import RULES_KEY, current_rules
+from cloud.promotions.service import promotion_ids_after, promotion_items
 from cloud.stores.models import Store
 from sync.contract import (
     FEED_EARN_RULES,
     FEED_MEMBER_MERGES,
+    FEED_PROMOTIONS,
     FEEDS,
     CatalogItem,
     PriceItem,
@@ -228,6 +230,8 @@ def _snapshot_page(
         keys, more_keys = merged_members_after(session, after, limit)
     elif feed == FEED_EARN_RULES:
         keys, more_keys = ([RULES_KEY] if after < RULES_KEY else []), False
+    elif feed == FEED_PROMOTIONS:
+        keys, more_keys = promotion_ids_after(session, after, limit)
     else:
         found = list(
             session.execute(
@@ -283,6 +287,8 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
         return [FeedChange(k, item.to_dict()) for k, item in member_merges(session, keys)]
     if feed == FEED_EARN_RULES:
         return [FeedChange(RULES_KEY, current_rules(session).to_dict())] if keys else []
+    if feed == FEED_PROMOTIONS:
+        return [FeedChange(k, item.to_dict()) for k, item in promotion_items(session, keys)]
     products = {
         p.sku: p for p in session.execute(select(Product).where(Product.sku.in_(keys))).scalars()
     }

@@ -79,7 +79,7 @@ def create_cart(
     response=CartOut,
 )
 def get_cart(principal: Principal, cart_id: str) -> dict[str, Any]:
-    return carts.get_cart(_ctx().db, principal, cart_id).to_dict()
+    return carts.get_cart(_ctx().db, principal, cart_id, shop=_ctx().shop).to_dict()
 
 
 @api.endpoint(
@@ -115,6 +115,7 @@ def add_line(
         barcode=body.barcode,
         quantity=body.quantity,
         rules=ctx.scan_rules,
+        shop=ctx.shop,
         now=ctx.clock.now(),
         retry=retry,
     ).to_dict()
@@ -135,7 +136,13 @@ def update_line(
 ) -> dict[str, Any]:
     ctx = _ctx()
     return carts.update_line(
-        ctx.db, principal, cart_id, line_id, quantity=body.quantity, now=ctx.clock.now()
+        ctx.db,
+        principal,
+        cart_id,
+        line_id,
+        quantity=body.quantity,
+        shop=ctx.shop,
+        now=ctx.clock.now(),
     ).to_dict()
 
 
@@ -150,7 +157,9 @@ def update_line(
 )
 def remove_line(principal: Principal, cart_id: str, line_id: str) -> dict[str, Any]:
     ctx = _ctx()
-    return carts.remove_line(ctx.db, principal, cart_id, line_id, now=ctx.clock.now()).to_dict()
+    return carts.remove_line(
+        ctx.db, principal, cart_id, line_id, shop=ctx.shop, now=ctx.clock.now()
+    ).to_dict()
 
 
 @api.endpoint(
@@ -168,7 +177,9 @@ def approve(
     principal: Principal, cart_id: str, body: ApproveIn, retry: Retryable | None
 ) -> dict[str, Any]:
     ctx = _ctx()
-    return carts.approve(ctx.db, principal, cart_id, now=ctx.clock.now(), retry=retry).to_dict()
+    return carts.approve(
+        ctx.db, principal, cart_id, shop=ctx.shop, now=ctx.clock.now(), retry=retry
+    ).to_dict()
 
 
 @api.endpoint(

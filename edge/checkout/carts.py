@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,8 @@ from edge.db import Database, RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, Forbidden, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.pricing.cart_pricing import CartTotals, LineInput, PricedLine, price_lines
+from edge.pricing.promotion_engine import Applied, Item, Occasion, PromotionBook, reprice
+from edge.pricing.store_promotions import Shop, book_here, occasion_of
 from shared.ids import new_id
 from shared.money import MAX_AMOUNT
 
@@ -30,7 +33,10 @@ MAX_LINES = 500
 CHANNELS = ("kiosk", "scan_to_buy")
 
 _CART_BY_ID = "SELECT * FROM carts WHERE id = ?"
-_LINES_OF = "SELECT * FROM cart_lines WHERE cart_id = ? ORDER BY position"
+_LINES_OF = (
+    "SELECT cart_lines.*, COALESCE(products.category, '') AS category FROM cart_lines "
+    "LEFT JOIN products ON products.sku = cart_lines.sku WHERE cart_id = ? ORDER BY position"
+)
 _SAME_ITEM = (
     "SELECT id, quantity FROM cart_lines "
     "WHERE cart_id = ? AND sku = ? AND piece_price = ? AND weight_g IS NULL"
@@ -115,6 +121,7 @@ class CartLineRow:
     unit_price: int
     piece_price: int
     tax_rate_bp: int
+    category: str = ""  # the product's, for offers on a category
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> CartLineRow:
@@ -131,6 +138,13 @@ class CartLineRow:
             unit_price=row["unit_price"],
             piece_price=row["piece_price"],
             tax_rate_bp=row["tax_rate_bp"],
+            category=row["category"],
+        )
+
+    def item(self) -> Item:
+        """The line as the promotion engine reads it."""
+        return Item(
+            self.id, self.sku, self.category, self.piece_price, self.quantity, self.weight_g
         )
 
 
@@ -145,6 +159,8 @@ class CartView:
     # The attached member as this store knows them: id, masked phone, balance, tier, and
     # ``offline`` (the balance is the store's last word from the cloud, not the cloud's now).
     member: dict[str, Any] | None = None
+    # The offers the cart takes, in the order they ran (each line's share is in its discount).
+    discounts: tuple[Applied, ...] = ()
 
     @property
     def needs_approval(self) -> bool:
@@ -185,6 +201,7 @@ class CartView:
                 for line, priced in zip(self.lines, self.priced, strict=True)
             ],
             "totals": self.totals.to_dict(),
+            "discounts": [applied.to_dict() for applied in self.discounts],
             "item_count": self.item_count,
             "approval": self._approval_dict(),
             "member": self.member,
@@ -264,12 +281,14 @@ class MemberChanged(Conflict):
     """The member a cart write names is no longer kept under that id (merged into another)."""
 
 
-def view_of(tx: RawTransaction, cart: CartHead) -> CartView:
-    """The cart with its lines, priced by the pricing rules, and its member. 409
-    ``member_changed`` when the cart names a member the store no longer keeps: a write that
-    names a member looked up a moment ago and merged away since by the store's pull (the merge
-    moves the carts that already named them), which the caller's transaction then drops."""
-    view = _priced(cart, _lines_of(tx, cart))
+def view_of(tx: RawTransaction, cart: CartHead, shop: Shop) -> CartView:
+    """The cart with its lines, priced by the pricing rules and the store's promotions, and its
+    member. 409 ``member_changed`` when the cart names a member the store no longer keeps: a
+    write that names a member looked up a moment ago and merged away since by the store's pull
+    (the merge moves the carts that already named them), which the caller's transaction then
+    drops."""
+    lines = _lines_of(tx, cart)
+    view = _priced(cart, lines, _offers(tx, cart, shop))
     if cart.member_id is None:
         return view
     row = tx.one(_MEMBER, (cart.member_id,))
@@ -295,6 +314,7 @@ def set_member(
     cart_id: str,
     member_id: str | None,
     *,
+    shop: Shop,
     now: datetime,
     online: bool = False,
     by_code: bool = False,
@@ -332,7 +352,7 @@ def set_member(
                 cart.id,
             ),
         )
-        view = view_of(tx, changed)
+        view = view_of(tx, changed, shop)
         tx.commit()
     return view, None if same else cart.points_hold_id
 
@@ -346,6 +366,7 @@ def set_points(
     value: int,
     hold_id: str | None,
     expected: CartHead,
+    shop: Shop,
     now: datetime,
 ) -> CartView:
     """Set the points the member spends on the cart (0: none), as checked against ``expected``
@@ -372,7 +393,7 @@ def set_points(
             "WHERE id = ?",
             (points, value, hold_id, to_sql_time(now), cart.id),
         )
-        view = view_of(tx, changed)
+        view = view_of(tx, changed, shop)
         tx.commit()
     return view
 
@@ -381,11 +402,35 @@ def _lines_of(tx: RawTransaction, cart: CartHead) -> list[CartLineRow]:
     return [CartLineRow.of(row) for row in tx.all(_LINES_OF, (cart.id,))]
 
 
-def _priced(cart: CartHead, lines: list[CartLineRow]) -> CartView:
+@dataclass(frozen=True)
+class _Offers:
+    """What pricing a cart reads besides its lines: the promotions and the occasion."""
+
+    book: PromotionBook
+    occasion: Occasion | None
+
+
+def _offers(tx: RawTransaction, cart: CartHead, shop: Shop) -> _Offers:
+    """Read in the cart's transaction, so that the pricing itself may run after it."""
+    book = book_here(tx)
+    if not len(book):
+        return _Offers(book, None)
+    return _Offers(book, occasion_of(tx, shop, book, member_id=cart.member_id, at=cart.updated_at))
+
+
+def _priced(cart: CartHead, lines: list[CartLineRow], offers: _Offers) -> CartView:
+    applied: tuple[Applied, ...] = ()
+    discounts: Mapping[str, int] = {}
+    if offers.occasion is not None and lines:
+        pricing = reprice([line.item() for line in lines], offers.book, offers.occasion)
+        applied, discounts = pricing.applied, pricing.discounts
     priced, totals = price_lines(
-        [LineInput(line.piece_price, line.quantity, line.tax_rate_bp) for line in lines]
+        [
+            LineInput(line.piece_price, line.quantity, line.tax_rate_bp, discounts.get(line.id, 0))
+            for line in lines
+        ]
     )
-    return CartView(cart, lines, priced, totals)
+    return CartView(cart, lines, priced, totals, discounts=applied)
 
 
 def create_cart(
@@ -426,9 +471,9 @@ def create_cart(
     return view
 
 
-def get_cart(db: Database, principal: Principal, cart_id: str) -> CartView:
+def get_cart(db: Database, principal: Principal, cart_id: str, *, shop: Shop) -> CartView:
     with db.raw_read() as tx:
-        return view_of(tx, load_cart(tx, principal, cart_id))
+        return view_of(tx, load_cart(tx, principal, cart_id), shop)
 
 
 def _touch(tx: RawTransaction, cart: CartHead, **changes: Any) -> CartHead:
@@ -468,6 +513,7 @@ def add_line(
     barcode: str,
     quantity: int | None,
     rules: ScanRules,
+    shop: Shop,
     now: datetime,
     retry: Retryable | None = None,
 ) -> CartView:
@@ -513,10 +559,11 @@ def add_line(
                 ),
             )
         cart, lines = _settle(tx, cart, now)
-        view = _answered(tx, retry, cart, lines, now)
+        offers = _offers(tx, cart, shop)
+        view = _answered(tx, retry, cart, lines, offers, now)
         tx.commit()
     # Priced after the commit, outside the write lock, unless a retry's answer had to be kept.
-    return view or _priced(cart, lines)
+    return view or _priced(cart, lines, offers)
 
 
 def _answered(
@@ -524,13 +571,14 @@ def _answered(
     retry: Retryable | None,
     cart: CartHead,
     lines: list[CartLineRow],
+    offers: _Offers,
     now: datetime,
     status: int = 200,
 ) -> CartView | None:
     """With an Idempotency-Key, the answer priced now and kept with the write."""
     if retry is None:
         return None
-    view = _priced(cart, lines)
+    view = _priced(cart, lines, offers)
     remember(tx, retry, status=status, body=view.to_dict(), now=now)
     return view
 
@@ -553,7 +601,14 @@ def _line_id(tx: RawTransaction, cart: CartHead, line_id: str) -> str:
 
 
 def update_line(
-    db: Database, principal: Principal, cart_id: str, line_id: str, *, quantity: int, now: datetime
+    db: Database,
+    principal: Principal,
+    cart_id: str,
+    line_id: str,
+    *,
+    quantity: int,
+    shop: Shop,
+    now: datetime,
 ) -> CartView:
     """Set a line's quantity."""
     _check_quantity(quantity)
@@ -565,12 +620,13 @@ def update_line(
             (quantity, _line_id(tx, cart, line_id)),
         )
         cart, lines = _settle(tx, cart, now)
+        offers = _offers(tx, cart, shop)
         tx.commit()
-    return _priced(cart, lines)
+    return _priced(cart, lines, offers)
 
 
 def remove_line(
-    db: Database, principal: Principal, cart_id: str, line_id: str, *, now: datetime
+    db: Database, principal: Principal, cart_id: str, line_id: str, *, shop: Shop, now: datetime
 ) -> CartView:
     """Take a line out of the cart."""
     with db.raw_write(durable=False) as tx:
@@ -578,8 +634,9 @@ def remove_line(
         require_open(cart)
         tx.run("DELETE FROM cart_lines WHERE id = ?", (_line_id(tx, cart, line_id),))
         cart, lines = _settle(tx, cart, now)
+        offers = _offers(tx, cart, shop)
         tx.commit()
-    return _priced(cart, lines)
+    return _priced(cart, lines, offers)
 
 
 def approve(
@@ -587,6 +644,7 @@ def approve(
     principal: Principal,
     cart_id: str,
     *,
+    shop: Shop,
     now: datetime,
     retry: Retryable | None = None,
 ) -> CartView:
@@ -613,6 +671,7 @@ def approve(
             approved_by=principal.device_id,
             approved_lines=covered,
         )
-        view = _answered(tx, retry, cart, lines, now)
+        offers = _offers(tx, cart, shop)
+        view = _answered(tx, retry, cart, lines, offers, now)
         tx.commit()
-    return view or _priced(cart, lines)
+    return view or _priced(cart, lines, offers)

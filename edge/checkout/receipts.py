@@ -119,6 +119,8 @@ class Receipt:
     footer: str = "Thank you"
     # (earned, burned, balance after) when the sale was for a member.
     points: tuple[int, int, int | None] | None = None
+    # (the offer's name, what it took off) for every offer the sale took, in the order they ran.
+    offers: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         # Fail when the receipt is built, not half-way through printing it.
@@ -134,6 +136,7 @@ class Receipt:
         # Lists would make the frozen receipt mutable through the back door.
         object.__setattr__(self, "lines", tuple(self.lines))
         object.__setattr__(self, "payments", tuple(self.payments))
+        object.__setattr__(self, "offers", tuple(self.offers))
 
     def to_dict(self) -> dict[str, Any]:
         """The receipt as JSON-ready values; ``sold_at`` as an ISO 8601 string with its offset."""
@@ -152,6 +155,7 @@ class Receipt:
             "total": self.total,
             "payments": [payment.to_dict() for payment in self.payments],
             "change": self.change,
+            "offers": [{"name": name, "amount": amount} for name, amount in self.offers],
             "points": None
             if self.points is None
             else dict(zip(("earned", "burned", "balance_after"), self.points, strict=True)),
@@ -193,6 +197,8 @@ def render_text(receipt: Receipt, width: int = 32) -> str:
     out.extend(_pair("Subtotal", format_amount(receipt.subtotal, money), width))
     if receipt.discount:
         out.extend(_pair("Discount", format_amount(-receipt.discount, money), width))
+        for name, amount in receipt.offers:
+            out.extend(_pair(name, format_amount(-amount, money), width, indent=_INDENT))
     out.extend(_pair(f"TOTAL {money}", format_amount(receipt.total, money), width))
     taxes = _tax_by_rate(receipt.lines)
     for rate_bp, tax in taxes.items():

@@ -44,6 +44,7 @@ def receipt_of(ctx: StoreContext, sale: dict[str, Any]) -> Receipt:
         total=sale["total"],
         payments=tuple(ReceiptPayment(p["method"], p["amount"]) for p in sale["payments"]),
         change=sale["change"],
+        offers=tuple((d["name"], d["amount"]) for d in sale.get("discounts", ())),
         points=None
         if sale.get("points") is None
         else (

@@ -35,6 +35,7 @@ from edge.idempotency import Retryable, check_key, remember
 from edge.inventory.service import apply_movement
 from edge.members.earning import EarningLine, points_earned, rules_here
 from edge.outbox.service import record_event
+from edge.pricing.store_promotions import record_discounts
 from shared.faults import fault_point
 from shared.ids import new_id
 from sync.contract import SaleCompleted, SaleDoc
@@ -105,7 +106,7 @@ def checkout(
                     code="cart_closed",
                     details={"cart_id": cart_id},
                 )
-            view = view_of(tx, cart)
+            view = view_of(tx, cart, ctx.shop)
     if done is not None:
         return _replay(ctx, done)
     if not view.lines:
@@ -281,6 +282,13 @@ def _write_sale(
             ),
         )
         tx.cur.executemany(INSERT_SALE_LINE, line_rows(sale["id"], sale["lines"]))
+        record_discounts(
+            tx,
+            sale["id"],
+            cart.member_id,
+            sale["discounts"],
+            [applied.pieces for applied in view.discounts],
+        )
         for line in sale["lines"]:
             apply_movement(
                 tx,
@@ -331,6 +339,7 @@ def _sale_shape(
 
     The line dicts have the keys of :data:`~edge.checkout.sale_lines.FIELDS`, in that order.
     """
+    line_ids = {line.id: new_id() for line in view.lines}  # cart line -> sale line
     return {
         "id": new_id(),
         "number": "",
@@ -349,7 +358,7 @@ def _sale_shape(
         "created_at": now.isoformat(),
         "lines": [
             {
-                "id": new_id(),
+                "id": line_ids[line.id],
                 "sku": line.sku,
                 "name": line.name,
                 "barcode": line.barcode,
@@ -366,6 +375,16 @@ def _sale_shape(
                 "refunded_amount": 0,
             }
             for line, priced in zip(view.lines, view.priced, strict=True)
+        ],
+        "discounts": [
+            {
+                **applied.to_dict(),
+                "lines": [
+                    {"line_id": line_ids[line_id], "amount": amount}
+                    for line_id, amount in applied.lines
+                ],
+            }
+            for applied in view.discounts
         ],
         "payments": _points_tender(view)
         + [

@@ -114,6 +114,21 @@ class CartPoints(BaseModel):
     held: bool  # the cloud holds them for this cart (false: set offline, within the limits)
 
 
+class DiscountLineOut(BaseModel):
+    line_id: str
+    amount: int  # the line's share of the offer, in its discount
+
+
+class DiscountOut(BaseModel):
+    """One offer a cart or sale takes, by its rule's name, and the lines it touches."""
+
+    promotion_id: str
+    name: str
+    stage: Literal["line", "basket", "coupon"]  # the order they run in
+    amount: int
+    lines: list[DiscountLineOut]
+
+
 class CartOut(BaseModel):
     id: str
     channel: Literal["kiosk", "scan_to_buy"]
@@ -121,6 +136,7 @@ class CartOut(BaseModel):
     currency: str
     lines: list[CartLineOut]
     totals: Totals
+    discounts: list[DiscountOut] = []  # the offers taken, in the order they ran
     item_count: int
     approval: Approval
     member: CartMember | None = None
@@ -189,6 +205,7 @@ class SaleOut(BaseModel):
     created_at: str
     lines: list[SaleLineOut]
     payments: list[PaymentOut]
+    discounts: list[DiscountOut] = []  # the offers the sale took, in the order they ran
     member: SaleMemberOut | None = None
     points: PointsOut | None = None
 

@@ -111,6 +111,7 @@ def attach_member(principal: Principal, cart_id: str, body: AttachIn) -> dict[st
         cart_id,
         body.member_code,
         region=ctx.settings.members.default_region,
+        shop=ctx.shop,
         now=ctx.clock.now(),
     ).to_dict()
 
@@ -127,7 +128,7 @@ def attach_member(principal: Principal, cart_id: str, body: AttachIn) -> dict[st
 def detach_member(principal: Principal, cart_id: str) -> dict[str, Any]:
     ctx = _ctx()
     return change_member(
-        ctx.db, ctx.member_cloud, principal, cart_id, None, now=ctx.clock.now()
+        ctx.db, ctx.member_cloud, principal, cart_id, None, shop=ctx.shop, now=ctx.clock.now()
     ).to_dict()
 
 
@@ -160,6 +161,7 @@ def spend(principal: Principal, cart_id: str, body: PointsIn) -> dict[str, Any]:
         cart_id,
         body.points,
         PointsRules.of(ctx.settings),
+        shop=ctx.shop,
         now=ctx.clock.now(),
     ).to_dict()
 
@@ -182,6 +184,7 @@ def unspend(principal: Principal, cart_id: str) -> dict[str, Any]:
         cart_id,
         0,
         PointsRules.of(ctx.settings),
+        shop=ctx.shop,
         now=ctx.clock.now(),
     ).to_dict()
 

@@ -30,6 +30,7 @@ from edge.db import Database, RawTransaction, to_sql_time
 from edge.errors import Conflict, Forbidden
 from edge.members.online import MemberCloud
 from edge.members.service import bind_device, find_member
+from edge.pricing.store_promotions import Shop
 from edge.settings import EdgeSettings
 from shared.ids import new_id
 from shared.member_codes import is_member_code
@@ -114,12 +115,13 @@ def spend_points(
     points: int,
     rules: PointsRules,
     *,
+    shop: Shop,
     now: datetime,
 ) -> CartView:
     """Set the points the cart's member spends on it (0: none); see the module docstring."""
     with db.raw_read() as tx:
         cart = load_cart(tx, principal, cart_id)
-        view = view_of(tx, cart)
+        view = view_of(tx, cart, shop)
     require_open(cart)
     if cart.member_id is None:
         raise Conflict(
@@ -173,6 +175,7 @@ def spend_points(
             value=value,
             hold_id=hold_id,
             expected=cart,
+            shop=shop,
             now=now,
         )
     except BaseException:
@@ -191,6 +194,7 @@ def change_member(
     cart_id: str,
     member_id: str | None,
     *,
+    shop: Shop,
     now: datetime,
     online: bool = False,
     by_code: bool = False,
@@ -199,7 +203,7 @@ def change_member(
     come off with them, and their hold is given back to the cloud (when it does not answer, the
     hold lapses there by itself)."""
     view, dropped_hold = set_member(
-        db, principal, cart_id, member_id, now=now, online=online, by_code=by_code
+        db, principal, cart_id, member_id, shop=shop, now=now, online=online, by_code=by_code
     )
     if dropped_hold is not None and cloud is not None:
         cloud.release(dropped_hold, now=now)
@@ -219,6 +223,7 @@ def attach_member(
     typed: str,
     *,
     region: str,
+    shop: Shop,
     now: datetime,
 ) -> CartView:
     """Attach the member a member code or phone number names (the cloud asked first). A code
@@ -229,7 +234,15 @@ def attach_member(
         member, online = find_member(db, keyring, typed, region=region, now=now, cloud=cloud)
         try:
             view = change_member(
-                db, cloud, principal, cart_id, member.id, now=now, online=online, by_code=by_code
+                db,
+                cloud,
+                principal,
+                cart_id,
+                member.id,
+                shop=shop,
+                now=now,
+                online=online,
+                by_code=by_code,
             )
             break
         except MemberChanged:

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 
-from edge.pricing.promotions import FULL_BP, STAGES, Promotion, Stage
 from shared.money import allocate
+from shared.promotions import FULL_BP, STAGES, Promotion, Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +109,10 @@ class PromotionBook:
         self._by_sku: dict[str, list[int]] = defaultdict(list)
         self._by_category: dict[str, list[int]] = defaultdict(list)
         self._everything: list[int] = []
+        #: The offers with a per-member limit (the pieces a member already had count).
+        self.limited_ids: tuple[str, ...] = tuple(
+            p.id for p in self.promotions if p.per_member_limit is not None
+        )
         for n, promo in enumerate(self.promotions):
             if promo.target.everything:
                 self._everything.append(n)

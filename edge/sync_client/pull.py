@@ -16,6 +16,7 @@ from edge.catalog.service import apply_catalog_items, apply_price_items
 from edge.db import Database
 from edge.members.earning import EARN_RULES_KEY
 from edge.members.service import apply_member_merges
+from edge.pricing.store_promotions import apply_promotion_items
 from edge.sync_client.models import FeedCursor, StoreSetting
 from edge.sync_client.state import mark_healthy, sync_state
 from edge.sync_client.transport import CloudClient, CloudUnavailable
@@ -28,6 +29,7 @@ from sync.contract import (
     FeedItem,
     MemberMergeItem,
     PriceItem,
+    PromotionItem,
     StoreSettingsItem,
 )
 from sync.protocol import PullPage
@@ -158,6 +160,7 @@ _APPLIERS: dict[type[FeedItem], Callable[[Session, Any, datetime], None]] = {
     StoreSettingsItem: _apply_store_settings,
     MemberMergeItem: apply_member_merges,
     EarnRulesItem: _apply_earn_rules,
+    PromotionItem: apply_promotion_items,
 }
 
 

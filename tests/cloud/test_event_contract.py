@@ -62,6 +62,7 @@ def _trade(tmp: Path, cloud_key: str) -> tuple[Any, dict[str, Any], bool]:
             barcode=code,
             quantity=None,
             rules=store.ctx.scan_rules,
+            shop=store.ctx.shop,
             now=now,
         )
     paid = sales.checkout(

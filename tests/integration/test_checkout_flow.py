@@ -39,6 +39,7 @@ def cart_with(store, *codes, channel="kiosk", role="kiosk"):
             barcode=code,
             quantity=None,
             rules=store.ctx.scan_rules,
+            shop=store.ctx.shop,
             now=store.clock.now(),
         )
     return view
@@ -156,8 +157,12 @@ def test_age_restricted_items_need_an_attendant_and_a_new_item_needs_a_new_look(
     assert err.value.code == "approval_required"
     assert err.value.details["skus"] == ["BAIJIU"]
     with pytest.raises(Exception, match="attendant"):
-        carts.approve(store.db, who(store, "kiosk"), view.cart.id, now=store.clock.now())
-    carts.approve(store.db, who(store, "tablet"), view.cart.id, now=store.clock.now())
+        carts.approve(
+            store.db, who(store, "kiosk"), view.cart.id, shop=store.ctx.shop, now=store.clock.now()
+        )
+    carts.approve(
+        store.db, who(store, "tablet"), view.cart.id, shop=store.ctx.shop, now=store.clock.now()
+    )
     view = carts.add_line(
         store.db,
         who(store, "kiosk"),
@@ -165,12 +170,15 @@ def test_age_restricted_items_need_an_attendant_and_a_new_item_needs_a_new_look(
         barcode=BAIJIU["barcodes"],
         quantity=1,
         rules=store.ctx.scan_rules,
+        shop=store.ctx.shop,
         now=store.clock.now(),
     )
     assert view.needs_approval and not view.approved
     with pytest.raises(Conflict):
         pay(store, view)
-    view = carts.approve(store.db, who(store, "manager"), view.cart.id, now=store.clock.now())
+    view = carts.approve(
+        store.db, who(store, "manager"), view.cart.id, shop=store.ctx.shop, now=store.clock.now()
+    )
     assert pay(store, view).sale["approved_by"] == store.devices["manager"]
 
 
@@ -196,8 +204,11 @@ def test_a_phone_only_sees_its_own_carts(store):
     view = cart_with(store, MILK_CODE, channel="scan_to_buy", role="phone")
     stranger = Principal("another-phone", "phone")
     with pytest.raises(NotFound):
-        carts.get_cart(store.db, stranger, view.cart.id)
-    assert carts.get_cart(store.db, who(store, "tablet"), view.cart.id).cart.id == view.cart.id
+        carts.get_cart(store.db, stranger, view.cart.id, shop=store.ctx.shop)
+    assert (
+        carts.get_cart(store.db, who(store, "tablet"), view.cart.id, shop=store.ctx.shop).cart.id
+        == view.cart.id
+    )
 
 
 def test_returns_refund_exactly_what_was_paid_and_restock(store):
@@ -208,6 +219,7 @@ def test_returns_refund_exactly_what_was_paid_and_restock(store):
         view.cart.id,
         view.lines[0].id,
         quantity=3,
+        shop=store.ctx.shop,
         now=store.clock.now(),
     )
     sale = pay(store, view).sale
@@ -262,6 +274,7 @@ def test_partial_returns_never_refund_more_than_the_line(tmp_path_factory, quant
             view.cart.id,
             view.lines[0].id,
             quantity=quantity,
+            shop=store.ctx.shop,
             now=store.clock.now(),
         )
         sale = pay(store, view).sale

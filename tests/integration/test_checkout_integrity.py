@@ -61,6 +61,7 @@ def scan(store, view, code, role="kiosk", quantity=None):
         barcode=code,
         quantity=quantity,
         rules=store.ctx.scan_rules,
+        shop=store.ctx.shop,
         now=T0,
     )
 
@@ -77,7 +78,7 @@ def test_a_phone_cannot_set_the_price_of_fixed_price_goods_by_any_code(shop):
         with pytest.raises(Unprocessable) as err:
             scan(shop, view, code)
         assert err.value.code == "embedded_measure_not_allowed"
-    assert carts.get_cart(shop.db, who(shop, "kiosk"), view.cart.id).lines == []
+    assert carts.get_cart(shop.db, who(shop, "kiosk"), view.cart.id, shop=shop.ctx.shop).lines == []
     assert scan(shop, view, gtin).totals.total == 1250
 
 
@@ -101,9 +102,15 @@ def test_a_price_too_large_to_pay_never_reaches_a_cart(shop):
     assert err.value.code == "cart_total_too_large"
     with pytest.raises(Unprocessable):
         carts.update_line(
-            shop.db, who(shop, "kiosk"), view.cart.id, view.lines[0].id, quantity=11, now=T0
+            shop.db,
+            who(shop, "kiosk"),
+            view.cart.id,
+            view.lines[0].id,
+            quantity=11,
+            shop=shop.ctx.shop,
+            now=T0,
         )
-    again = carts.get_cart(shop.db, who(shop, "kiosk"), view.cart.id)
+    again = carts.get_cart(shop.db, who(shop, "kiosk"), view.cart.id, shop=shop.ctx.shop)
     assert again.totals.total == 1_000_000_000  # nothing half-written
 
 
@@ -150,7 +157,7 @@ def test_a_jpy_gs1_price_finer_than_a_yen_is_refused(tmp_path):
 def test_an_approval_covers_the_quantities_the_attendant_saw(shop):
     view = scan(shop, open_cart(shop), BAIJIU["barcodes"])
     line = view.lines[0].id
-    view = carts.approve(shop.db, who(shop, "tablet"), view.cart.id, now=T0)
+    view = carts.approve(shop.db, who(shop, "tablet"), view.cart.id, shop=shop.ctx.shop, now=T0)
     assert view.approved
     approval = view.to_dict()["approval"]
     assert approval["approved_by"] == shop.devices["tablet"]
@@ -158,9 +165,13 @@ def test_an_approval_covers_the_quantities_the_attendant_saw(shop):
 
     # 1 approved, then changed to 50: the approval is void and checkout is held.
     kiosk = who(shop, "kiosk")
-    view = carts.update_line(shop.db, kiosk, view.cart.id, line, quantity=50, now=T0)
+    view = carts.update_line(
+        shop.db, kiosk, view.cart.id, line, quantity=50, shop=shop.ctx.shop, now=T0
+    )
     assert not view.approved and view.to_dict()["approval"]["approved_by"] is None
-    view = carts.update_line(shop.db, kiosk, view.cart.id, line, quantity=1, now=T0)
+    view = carts.update_line(
+        shop.db, kiosk, view.cart.id, line, quantity=1, shop=shop.ctx.shop, now=T0
+    )
     assert not view.approved  # void stays void: another look is needed
     with pytest.raises(Conflict) as err:
         sales.checkout(
@@ -175,9 +186,11 @@ def test_an_approval_covers_the_quantities_the_attendant_saw(shop):
 
 def test_lowering_a_quantity_or_adding_plain_goods_keeps_the_approval(shop):
     view = scan(shop, open_cart(shop), BAIJIU["barcodes"], quantity=3)
-    view = carts.approve(shop.db, who(shop, "manager"), view.cart.id, now=T0)
+    view = carts.approve(shop.db, who(shop, "manager"), view.cart.id, shop=shop.ctx.shop, now=T0)
     kiosk = who(shop, "kiosk")
-    view = carts.update_line(shop.db, kiosk, view.cart.id, view.lines[0].id, quantity=2, now=T0)
+    view = carts.update_line(
+        shop.db, kiosk, view.cart.id, view.lines[0].id, quantity=2, shop=shop.ctx.shop, now=T0
+    )
     view = scan(shop, view, MILK["barcodes"])
     assert view.approved
     sale = sales.checkout(
@@ -192,17 +205,17 @@ def test_lowering_a_quantity_or_adding_plain_goods_keeps_the_approval(shop):
 
 def test_another_restricted_scan_voids_the_approval(shop):
     view = scan(shop, open_cart(shop), BAIJIU["barcodes"])
-    view = carts.approve(shop.db, who(shop, "tablet"), view.cart.id, now=T0)
+    view = carts.approve(shop.db, who(shop, "tablet"), view.cart.id, shop=shop.ctx.shop, now=T0)
     view = scan(shop, view, BAIJIU["barcodes"])  # the same line, now 2
     assert not view.approved
-    view = carts.approve(shop.db, who(shop, "tablet"), view.cart.id, now=T0)
+    view = carts.approve(shop.db, who(shop, "tablet"), view.cart.id, shop=shop.ctx.shop, now=T0)
     assert view.to_dict()["approval"]["lines"][0]["quantity"] == 2
 
 
 def test_nothing_to_approve_is_a_conflict(shop):
     view = scan(shop, open_cart(shop), MILK["barcodes"])
     with pytest.raises(Conflict) as err:
-        carts.approve(shop.db, who(shop, "tablet"), view.cart.id, now=T0)
+        carts.approve(shop.db, who(shop, "tablet"), view.cart.id, shop=shop.ctx.shop, now=T0)
     assert err.value.code == "nothing_to_approve"
 
 
@@ -228,8 +241,11 @@ def test_a_kiosk_cannot_touch_pay_or_replay_another_kiosks_cart(shop):
         )
     assert err.value.code == "unknown_cart"
     with pytest.raises(NotFound):
-        carts.get_cart(shop.db, other, view.cart.id)
+        carts.get_cart(shop.db, other, view.cart.id, shop=shop.ctx.shop)
     with pytest.raises(NotFound):
         sale_reads.get_sale(shop.ctx, other, done.sale["id"])
     # Staff still see every cart.
-    assert carts.get_cart(shop.db, who(shop, "tablet"), view.cart.id).cart.id == view.cart.id
+    assert (
+        carts.get_cart(shop.db, who(shop, "tablet"), view.cart.id, shop=shop.ctx.shop).cart.id
+        == view.cart.id
+    )

@@ -37,6 +37,7 @@ def _shop(store, principal, key_prefix, n, errors):
                     barcode=code,
                     quantity=None,
                     rules=store.ctx.scan_rules,
+                    shop=store.ctx.shop,
                     now=store.clock.now(),
                 )
             sales.checkout(
@@ -107,6 +108,7 @@ def test_one_key_paid_twice_at_once_makes_one_sale_and_voids_the_twin(tmp_path):
         barcode=MILK["barcodes"],
         quantity=None,
         rules=store.ctx.scan_rules,
+        shop=store.ctx.shop,
         now=store.clock.now(),
     )
     results, errors = [], []

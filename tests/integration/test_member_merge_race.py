@@ -59,6 +59,7 @@ def _cart(store) -> str:
         barcode=MILK["barcodes"],
         quantity=None,
         rules=store.ctx.scan_rules,
+        shop=store.ctx.shop,
         now=store.clock.now(),
     )
     return view.cart.id
@@ -88,10 +89,12 @@ def test_a_cart_write_naming_a_member_merged_away_is_refused_cleanly(store) -> N
     cart_id = _cart(store)
     _merge(store, merged)
     with pytest.raises(Conflict) as refused:
-        carts.set_member(store.db, _kiosk(store), cart_id, merged, now=store.clock.now())
+        carts.set_member(
+            store.db, _kiosk(store), cart_id, merged, shop=store.ctx.shop, now=store.clock.now()
+        )
     assert refused.value.code == "member_changed"
     assert refused.value.details == {"member_id": merged}
-    assert carts.get_cart(store.db, _kiosk(store), cart_id).member is None
+    assert carts.get_cart(store.db, _kiosk(store), cart_id, shop=store.ctx.shop).member is None
 
 
 def test_an_attach_raced_by_a_merge_answers_the_survivor(store, monkeypatch) -> None:
@@ -115,6 +118,7 @@ def test_an_attach_raced_by_a_merge_answers_the_survivor(store, monkeypatch) -> 
         cart_id,
         PHONE,
         region="CN",
+        shop=store.ctx.shop,
         now=store.clock.now(),
     )
     assert view.member is not None and view.member["id"] == survivor[0]

@@ -47,13 +47,14 @@ def open_cart(store, *codes: str) -> str:
             barcode=code,
             quantity=None,
             rules=store.ctx.scan_rules,
+            shop=store.ctx.shop,
             now=store.clock.now(),
         )
     return view.cart.id
 
 
 def total_of(store, cart_id: str) -> int:
-    return carts.get_cart(store.db, kiosk(store), cart_id).totals.total
+    return carts.get_cart(store.db, kiosk(store), cart_id, shop=store.ctx.shop).totals.total
 
 
 def pay_card(store, cart_id: str, key: str, method: str = "card"):
@@ -199,6 +200,7 @@ def test_a_changed_cart_releases_the_old_intent_of_the_same_key(card_store):
         barcode=CODES[1],
         quantity=None,
         rules=store.ctx.scan_rules,
+        shop=store.ctx.shop,
         now=store.clock.now(),
     )
     sale = pay_card(store, cart, "tap-1").sale
@@ -349,6 +351,7 @@ class PaymentIntentMachine(RuleBasedStateMachine):
             barcode=CODES[n % 3],
             quantity=None,
             rules=self.store.ctx.scan_rules,
+            shop=self.store.ctx.shop,
             now=self.store.clock.now(),
         )
 

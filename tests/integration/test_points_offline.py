@@ -67,18 +67,32 @@ def _cart(store, member_id: str | None, *codes: str):
             barcode=code,
             quantity=None,
             rules=store.ctx.scan_rules,
+            shop=store.ctx.shop,
             now=store.clock.now(),
         )
     if member_id is not None:
         view, _ = carts.set_member(
-            store.db, kiosk, view.cart.id, member_id, now=store.clock.now(), by_code=True
+            store.db,
+            kiosk,
+            view.cart.id,
+            member_id,
+            shop=store.ctx.shop,
+            now=store.clock.now(),
+            by_code=True,
         )
     return view
 
 
 def _spend(store, view, points: int):
     return spend_points(
-        store.db, None, _kiosk(store), view.cart.id, points, RULES, now=store.clock.now()
+        store.db,
+        None,
+        _kiosk(store),
+        view.cart.id,
+        points,
+        RULES,
+        shop=store.ctx.shop,
+        now=store.clock.now(),
     )
 
 
@@ -177,7 +191,7 @@ def test_bad_spends_are_refused_and_change_nothing(store) -> None:
     # Spent, then the member detached: the points come off with them.
     _spend(store, view, 100)
     detached, dropped = carts.set_member(
-        store.db, _kiosk(store), view.cart.id, None, now=store.clock.now()
+        store.db, _kiosk(store), view.cart.id, None, shop=store.ctx.shop, now=store.clock.now()
     )
     assert (detached.cart.points, detached.due, dropped) == (0, detached.totals.total, None)
 

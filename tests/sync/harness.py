@@ -271,6 +271,7 @@ def sell(store: Store, count: int = 1, *, items: int = 2) -> list[str]:
                 barcode=CODES[(n + i) % len(CODES)],
                 quantity=None,
                 rules=store.ctx.scan_rules,
+                shop=store.ctx.shop,
                 now=now,
             )
         done = sales.checkout(

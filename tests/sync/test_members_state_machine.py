@@ -244,17 +244,27 @@ class MembersMachine(RuleBasedStateMachine):
                 barcode=CODES[i % len(CODES)],
                 quantity=None,
                 rules=ctx.scan_rules,
+                shop=ctx.ctx.shop,
                 now=now(),
             )
         # Found by phone; the member shows the code in their app to spend (by_code).
-        cart, _ = carts.set_member(ctx.db, kiosk, cart.cart.id, member.id, now=now(), by_code=True)
+        cart, _ = carts.set_member(
+            ctx.db, kiosk, cart.cart.id, member.id, shop=ctx.ctx.shop, now=now(), by_code=True
+        )
         assert cart.member is not None
         points = min(max(cart.member["balance"], 0) * share // 4, cart.totals.total)
         if points:
             rules = PointsRules(point_value=1, daily_cap=DAILY_CAP, timezone="Asia/Shanghai")
             try:
                 cart = spend_points(
-                    ctx.db, ctx.member_cloud, kiosk, cart.cart.id, points, rules, now=now()
+                    ctx.db,
+                    ctx.member_cloud,
+                    kiosk,
+                    cart.cart.id,
+                    points,
+                    rules,
+                    shop=ctx.ctx.shop,
+                    now=now(),
                 )
             except Conflict as refused:
                 assert refused.code in ("points_insufficient", "points_offline_limit"), refused

@@ -117,6 +117,7 @@ def test_the_feeds_are_the_feed_item_types():
         "store_settings",
         "member_merges",
         "earn_rules",
+        "promotions",
     }
     assert FeedChange("k", {}).to_dict() == {"key": "k", "data": {}}
 

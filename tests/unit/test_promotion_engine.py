@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.pricing.promotion_engine import Item, Occasion, PromotionBook, reprice
-from edge.pricing.promotions import Promotion, PromotionInvalid, Step, Target, Window
+from shared.promotions import Promotion, PromotionInvalid, Step, Target, Window
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SATURDAY_NOON = datetime(2026, 11, 28, 12, 0, tzinfo=SHANGHAI)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from edge.pricing.cart_pricing import LineInput, price_lines
 from edge.pricing.promotion_engine import Item, Occasion, PromotionBook, reprice
-from edge.pricing.promotions import Promotion, Step, Target
 from shared.money import prorate
+from shared.promotions import Promotion, Step, Target
 
 SKUS = ("A", "B", "C", "D", "E")
 CATEGORIES = ("dairy", "bakery", "drinks")

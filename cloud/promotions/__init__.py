@@ -1,0 +1,1 @@
+"""Promotions authored by HQ at the cloud and pulled by every store."""
