@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members bench-member-checkout bench-member-sync clean
+.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members bench-member-checkout bench-member-sync bench-pricing clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) with $$($(PY) --version)"
@@ -68,6 +68,10 @@ bench-member-checkout: $(STAMP)
 
 bench-member-sync: $(STAMP)
 	$(BIN)/python bench/run_member_sync_bench.py
+
+# The promotion engine alone: a 100-line cart under 200 promotions (a few seconds).
+bench-pricing: $(STAMP)
+	$(BIN)/python bench/run_pricing_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

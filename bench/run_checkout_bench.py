@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-duration", type=float, default=5)
     parser.add_argument("--sweep-warmup", type=float, default=2)
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument(
+        "--promotions",
+        type=int,
+        default=0,
+        help="promotions of every kind the store holds (bench/promotion_mix.py); 0: none",
+    )
     parser.add_argument("--no-main", action="store_true", help="skip the 20 s main tests")
     parser.add_argument("--repeat", type=int, default=1, help="run the sweep N times")
     parser.add_argument(
@@ -123,10 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "duration": args.duration,
             "warmup": args.warmup,
+            "promotions": args.promotions,
             "targets": TARGETS,
         }
         log(f"setting up the store in {tmp}")
-        fx = Fixture(tmp)
+        fx = Fixture(tmp, promotions=args.promotions)
         res["fixture"] = {
             "import": fx.import_line,
             "scan_codes": fx.n_scan_codes,

@@ -24,15 +24,18 @@ import random
 import sys
 import time
 from datetime import date, datetime
-from datetime import time as clock
 from pathlib import Path
 from statistics import median
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from promotion_mix import promotion_docs
 
 from edge.pricing.promotion_engine import Item, Occasion, PromotionBook, reprice
-from shared.promotions import Promotion, Step, Target, Window
+from shared.promotions import Promotion
+from sync.contract import PromotionItem
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SKUS = [f"SKU{n:04d}" for n in range(2_400)]
@@ -42,89 +45,11 @@ PRICE_OF = {sku: 150 + (n * 7919) % 19_850 for n, sku in enumerate(SKUS)}
 
 
 def _promotions(rnd: random.Random, count: int, pool: list[str]) -> list[Promotion]:
-    """``count`` promotions of every kind, targeting SKUs of ``pool`` and their categories."""
-    made: list[Promotion] = []
-    week = Window(starts=date(2026, 11, 23), ends=date(2026, 11, 29))
-    evenings = Window(opens=clock(17), closes=clock(22))
-    for n in range(count):
-        sku = rnd.choice(pool)
-        one = Target(skus=frozenset({sku}))
-        some = Target(skus=frozenset(rnd.sample(pool, min(len(pool), 4))))
-        category = Target(categories=frozenset({CATEGORY_OF[sku]}))
-        shape = n % 20
-        common = {"id": f"P{n:04d}", "name": f"offer {n}", "window": week}
-        if shape < 8:
-            promo = Promotion(
-                kind="percent_off",
-                percent_bp=rnd.choice([500, 1000, 2000]),
-                target=one,
-                group=f"sku-{sku}",
-                **common,
-            )
-        elif shape < 11:
-            promo = Promotion(
-                kind="amount_off",
-                amount=rnd.choice([100, 200, 500]),
-                target=one,
-                group=f"sku-{sku}",
-                **common,
-            )
-        elif shape < 13:
-            promo = Promotion(
-                kind="member_price",
-                price=PRICE_OF[sku] * 9 // 10,
-                target=one,
-                members_only=True,
-                **common,
-            )
-        elif shape == 13:
-            promo = Promotion(
-                kind="member_price",
-                price=PRICE_OF[sku] * 7 // 10,
-                target=one,
-                per_member_limit=2,
-                group=f"sku-{sku}",
-                **common,
-            )
-        elif shape == 14:
-            promo = Promotion(
-                kind="buy_x_get_y", buy=2, get=1, percent_bp=10_000, target=some, **common
-            )
-        elif shape == 15:
-            promo = Promotion(kind="bundle", size=3, price=1_000, target=some, **common)
-        elif shape == 16:
-            promo = Promotion(
-                kind="percent_off",
-                percent_bp=1_500,
-                target=category,
-                tiers=frozenset({"gold"}),
-                **{**common, "window": evenings},
-            )
-        elif shape == 17:
-            promo = Promotion(
-                kind="threshold",
-                stage="basket",
-                target=category,
-                steps=(Step(5_000, 500), Step(10_000, 1_200)),
-                group="basket",
-                **common,
-            )
-        elif shape == 18:
-            promo = Promotion(
-                kind="every", stage="basket", every=10_000, amount=1_000, group="basket", **common
-            )
-        else:
-            promo = Promotion(
-                kind="percent_off",
-                stage="basket",
-                percent_bp=500,
-                target=category,
-                min_spend=20_000,
-                group="basket",
-                **common,
-            )
-        made.append(promo)
-    return made
+    """``count`` promotions of every kind (``promotion_mix``), as the store's engine reads them."""
+    docs = promotion_docs(
+        rnd, count, pool, category_of=CATEGORY_OF, price_of=PRICE_OF, today=date(2026, 11, 28)
+    )
+    return [PromotionItem.model_validate(doc).to_promotion() for doc in docs]
 
 
 def _cart(rnd: random.Random, lines: int, skus: list[str] | None = None) -> list[Item]:

@@ -136,7 +136,7 @@ def template_sale(store_dir: Path) -> dict[str, Any]:
     view = carts.create_cart(ctx.db, kiosk, channel="kiosk", currency="CNY", now=ctx.clock.now())
     view = carts.add_line(
         ctx.db, kiosk, view.cart.id, barcode=code, quantity=None, rules=ctx.scan_rules,
-        shop=ctx.ctx.shop, now=ctx.clock.now(),
+        shop=ctx.shop, now=ctx.clock.now(),
     )  # fmt: skip
     sales.checkout(
         ctx,

@@ -24,10 +24,11 @@ PROD_WORKERS, PROD_THREADS = 2, 8  # the defaults ``aisle edge init`` writes to 
 class Fixture:
     """Template store + floor database, copied fresh for every server run."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, promotions: int = 0) -> None:
         self.tmp = tmp
         self.template = tmp / "template"
         self.runs = 0
+        self.promotions = promotions
         from aisle.demo.catalog import write_demo_catalog
 
         store = self.template / "store"
@@ -44,6 +45,8 @@ class Fixture:
             ]
         )
         self.import_line = out.strip().splitlines()[-1]
+        if promotions:
+            _load_promotions(store / "edge.toml", catalog.path, promotions)
         out = run(
             [
                 str(BIN / "aisle"),
@@ -84,6 +87,40 @@ class Fixture:
         target = self.tmp / f"run{self.runs:02d}"
         shutil.copytree(self.template, target)
         return target
+
+
+def _load_promotions(config: Path, catalog: Path, count: int) -> None:
+    """``count`` promotions of every kind (``promotion_mix``) over the catalog, written into the
+    store as its pull would write them."""
+    import csv
+    import random
+    from datetime import UTC, datetime
+
+    from promotion_mix import promotion_docs
+
+    from edge.db import Database
+    from edge.pricing.store_promotions import apply_promotion_items
+    from edge.settings import load_settings
+    from sync.contract import PromotionItem
+
+    with catalog.open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["sold_by"] == "each"]
+    now = datetime.now(UTC)
+    docs = promotion_docs(
+        random.Random(7),
+        count,
+        [r["sku"] for r in rows],
+        category_of={r["sku"]: r["category"] for r in rows},
+        price_of={r["sku"]: int(r["unit_price"]) for r in rows},
+        today=now.date(),
+    )
+    db = Database.open(load_settings(config).database_path)
+    try:
+        with db.write() as uow:
+            apply_promotion_items(uow.session, [PromotionItem.model_validate(d) for d in docs], now)
+            uow.commit()
+    finally:
+        db.dispose()
 
 
 def edge_serve_cmd(d: Path, port: int, *extra: str) -> list[str]:

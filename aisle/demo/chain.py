@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,8 +315,11 @@ def summarise_chain(
     phones: int,
     root: Path,
     member: MemberOutcome | None = None,
+    tour_sales: Mapping[str, Sequence[int]] | None = None,
+    tour_problems: Sequence[str] = (),
 ) -> int:
-    """Print every store's day and the cloud's view; 0 when all of it adds up."""
+    """Print every store's day and the cloud's view; 0 when all of it adds up. ``tour_sales``:
+    the totals of the promotion tour's sales at each store, which the stores count too."""
     results, outage = outcome
     problems: list[str] = []
     reports = {}
@@ -326,7 +329,10 @@ def summarise_chain(
             results[store.store_id],
             kiosks,
             phones,
-            [] if member is None else member.sales.get(store.store_id, []),
+            [
+                *([] if member is None else member.sales.get(store.store_id, [])),
+                *(tour_sales or {}).get(store.store_id, []),
+            ],
         )
         reports[store.store_id] = report
         problems.extend(f"{store.store_id}: {p}" for p in found)
@@ -368,6 +374,7 @@ def summarise_chain(
             f"{stores_seen} in the stores"
         )
         problems.extend(member.problems())
+    problems.extend(tour_problems)
     for problem in problems:
         print(f"  PROBLEM: {problem}")
     ok = not problems

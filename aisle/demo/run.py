@@ -25,7 +25,8 @@ from aisle.demo.chain import (
     wait_until_synced,
 )
 from aisle.demo.members import member_journey
-from aisle.demo.processes import DemoError, stop
+from aisle.demo.processes import DemoError, aisle, stop
+from aisle.demo.promotions import promotion_tour, tours, write_promotions
 from aisle.demo.relay import Relay
 from devices.client import AisleClientError
 
@@ -59,6 +60,13 @@ def run_demo(
         print(f"Aisle demo: a cloud and two stores in {root}")
         catalog = write_demo_catalog(root / "catalog.csv", seed=seed)
         cloud = start_cloud(root / "cloud", catalog.path, [s for s, _ in STORES], servers)
+        chosen = tours(catalog)
+        offers = write_promotions(root / "promotions.json", chosen)
+        config = str(root / "cloud" / "cloud.toml")
+        print(
+            "  cloud: "
+            + aisle("cloud", "promotions", "import", str(offers), "--config", config)[-1]
+        )
         relay = Relay(cloud.port).start()  # S002's internet link, which the demo cuts
         stores = []
         for (store_id, name), link in zip(STORES, (cloud.url, relay.url), strict=True):
@@ -70,6 +78,11 @@ def run_demo(
         print("One member across the chain:")
         plain = [c for c in catalog.barcodes if c not in catalog.age_restricted_barcodes]
         member = member_journey(stores, cloud, relay, plain)
+        print(
+            f"Promotions, one of every kind, pulled by both stores; a cart each at {STORES[0][0]}:"
+        )
+        tour_totals, tour_problems = promotion_tour(stores[0], chosen)
+        wait_until_synced(stores[:1])
         return summarise_chain(
             stores,
             outcome,
@@ -79,6 +92,8 @@ def run_demo(
             phones=phones,
             root=root,
             member=member,
+            tour_sales={stores[0].store_id: tour_totals},
+            tour_problems=tour_problems,
         )
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)

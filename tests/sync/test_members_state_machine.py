@@ -244,12 +244,12 @@ class MembersMachine(RuleBasedStateMachine):
                 barcode=CODES[i % len(CODES)],
                 quantity=None,
                 rules=ctx.scan_rules,
-                shop=ctx.ctx.shop,
+                shop=ctx.shop,
                 now=now(),
             )
         # Found by phone; the member shows the code in their app to spend (by_code).
         cart, _ = carts.set_member(
-            ctx.db, kiosk, cart.cart.id, member.id, shop=ctx.ctx.shop, now=now(), by_code=True
+            ctx.db, kiosk, cart.cart.id, member.id, shop=ctx.shop, now=now(), by_code=True
         )
         assert cart.member is not None
         points = min(max(cart.member["balance"], 0) * share // 4, cart.totals.total)
@@ -263,7 +263,7 @@ class MembersMachine(RuleBasedStateMachine):
                     cart.cart.id,
                     points,
                     rules,
-                    shop=ctx.ctx.shop,
+                    shop=ctx.shop,
                     now=now(),
                 )
             except Conflict as refused:

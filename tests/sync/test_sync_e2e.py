@@ -115,7 +115,14 @@ def test_pulled_catalog_and_store_prices_land_with_their_cursor(cloud, tmp, stor
     assert (item.sku, item.unit_price) == (f"CHAIN-{store_id}", 399)
     with store.db.read() as session:
         cursors = {c.feed: c.cursor for c in session.execute(select(FeedCursor)).scalars()}
-    assert set(cursors) == {"catalog", "prices", "store_settings", "member_merges", "earn_rules"}
+    assert set(cursors) == {
+        "catalog",
+        "prices",
+        "store_settings",
+        "member_merges",
+        "earn_rules",
+        "promotions",
+    }
     # The chain changes the store's price: the next pull brings only that.
     cloud.cli("set-price", store_id, f"CHAIN-{store_id}", "379")
     sync.run(push=False, pull=True)
