@@ -15,6 +15,7 @@ from typing import Any
 from aisle.demo.catalog import DemoCatalog
 from aisle.demo.chain import DemoStore
 from devices.client import AisleClient
+from shared.money import format_amount
 
 MEMBER_PHONE = "13900139017"
 
@@ -182,14 +183,15 @@ def promotion_tour(
         member_code = str(kiosk.sign_up_member(MEMBER_PHONE)["code"])
         for tour in chosen:
             cart = _scan(kiosk, tour, member_code)
-            offers = cart["discounts"]
+            offers, currency = cart["discounts"], str(cart["currency"])
             took = sum(o["amount"] for o in offers)
             lines = sorted({s["line_id"] for o in offers for s in o["lines"]})
             mark = "ok" if took == tour.expected else f"EXPECTED {tour.expected}"
             say(
                 f"  {tour.kind:<13} {', '.join(o['name'] for o in offers) or '(none)'}: "
-                f"-{took} over {len(lines)} line(s) of {len(cart['lines'])}; "
-                f"total {cart['totals']['total']} ({mark})"
+                f"-{format_amount(took, currency)} over {len(lines)} line(s) of "
+                f"{len(cart['lines'])}, total {format_amount(cart['totals']['total'], currency)} "
+                f"({mark})"
             )
             if took != tour.expected:
                 problems.append(f"{tour.kind}: took {took}, the rule gives {tour.expected}")

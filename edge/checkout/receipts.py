@@ -62,12 +62,15 @@ class ReceiptLine:
     discount: int
     total: int
     tax_rate_bp: int
+    # (the offer's name, its share of this line) for each offer the line took, in order.
+    offers: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         for field in ("quantity", "unit_price", "subtotal", "discount", "total", "tax_rate_bp"):
             _require_int(field, getattr(self, field))
         if self.weight_g is not None:
             _require_int("weight_g", self.weight_g)
+        object.__setattr__(self, "offers", tuple(self.offers))
 
     def to_dict(self) -> dict[str, Any]:
         """This line as plain JSON-ready values."""
@@ -80,6 +83,7 @@ class ReceiptLine:
             "discount": self.discount,
             "total": self.total,
             "tax_rate_bp": self.tax_rate_bp,
+            "offers": [{"name": name, "amount": amount} for name, amount in self.offers],
         }
 
 
@@ -188,17 +192,16 @@ def render_text(receipt: Receipt, width: int = 32) -> str:
         else:
             detail = f"{line.quantity} x {format_amount(line.unit_price, money)}"
         out.extend(_pair(detail, format_amount(line.subtotal, money), width, indent=_INDENT))
-        if line.discount:
-            out.extend(
-                _pair("Discount", format_amount(-line.discount, money), width, indent=_INDENT)
-            )
+        # Each offer by its name; a discount no offer explains as "Discount".
+        explained = sum(amount for _, amount in line.offers)
+        for name, amount in (*line.offers, ("Discount", line.discount - explained)):
+            if amount:
+                out.extend(_pair(name, format_amount(-amount, money), width, indent=_INDENT))
     out.append(rule)
 
     out.extend(_pair("Subtotal", format_amount(receipt.subtotal, money), width))
     if receipt.discount:
         out.extend(_pair("Discount", format_amount(-receipt.discount, money), width))
-        for name, amount in receipt.offers:
-            out.extend(_pair(name, format_amount(-amount, money), width, indent=_INDENT))
     out.extend(_pair(f"TOTAL {money}", format_amount(receipt.total, money), width))
     taxes = _tax_by_rate(receipt.lines)
     for rate_bp, tax in taxes.items():

@@ -15,8 +15,18 @@ from edge.context import StoreContext
 JSON_TEXT_WIDTH = 48
 
 
+def _offers_by_line(sale: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
+    """Each sale line's shares of the offers, by the offers' names, in the order they ran."""
+    shares: dict[str, list[tuple[str, int]]] = {}
+    for offer in sale.get("discounts", ()):
+        for share in offer["lines"]:
+            shares.setdefault(share["line_id"], []).append((offer["name"], share["amount"]))
+    return shares
+
+
 def receipt_of(ctx: StoreContext, sale: dict[str, Any]) -> Receipt:
     """The receipt of a sale, for JSON and for the printer."""
+    offers = _offers_by_line(sale)
     return Receipt(
         store_name=ctx.settings.store.name,
         store_id=ctx.store_id,
@@ -35,6 +45,7 @@ def receipt_of(ctx: StoreContext, sale: dict[str, Any]) -> Receipt:
                 discount=line["discount"],
                 total=line["total"],
                 tax_rate_bp=line["tax_rate_bp"],
+                offers=tuple(offers.get(line["id"], ())),
             )
             for line in sale["lines"]
         ),

@@ -124,7 +124,14 @@ def test_a_pulled_promotion_prices_the_cart_the_sale_and_the_receipt(store) -> N
         ("Milk 10% off", 500),
         ("Spend 100, save 10", 1_000),
     ]
-    assert "Spend 100, save 10" in done.receipt["text"]
+    # Each line of the receipt names the offers it took and its share of each.
+    milk_on_receipt = next(r for r in done.receipt["lines"] if r["name"] == MILK["name"])
+    assert milk_on_receipt["offers"] == [
+        {"name": "Milk 10% off", "amount": 500},
+        {"name": "Spend 100, save 10", "amount": 311},
+    ]
+    text = done.receipt["text"]
+    assert "Milk 10% off" in text and "-5.00" in text and "-3.11" in text and "-6.89" in text
     # Read back (a retry, a reprint) it is the same sale.
     assert get_sale(store.ctx, _kiosk(store), sale["id"]) == sale
 
