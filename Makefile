@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members bench-member-checkout bench-member-sync bench-pricing clean
+.PHONY: demo test soak lint fmt bench bench-open-loop bench-sync bench-ingest bench-members bench-member-checkout bench-member-sync bench-pricing bench-promotions-scan clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) with $$($(PY) --version)"
@@ -72,6 +72,10 @@ bench-member-sync: $(STAMP)
 # The promotion engine alone: a 100-line cart under 200 promotions (a few seconds).
 bench-pricing: $(STAMP)
 	$(BIN)/python bench/run_pricing_bench.py
+
+# Scan throughput with and without 200 promotions, alternating (about four minutes; wrk).
+bench-promotions-scan: $(STAMP)
+	$(BIN)/python bench/run_promotions_scan_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

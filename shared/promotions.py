@@ -140,6 +140,15 @@ class Promotion:
         return self.group if self.group is not None else f"~{self.id}"
 
     @property
+    def least_spend(self) -> int:
+        """The eligible amount below which the promotion cannot take anything."""
+        if self.kind == "threshold":
+            return max(self.min_spend, min(step.min for step in self.steps))
+        if self.kind == "every":
+            return max(self.min_spend, self.every)
+        return self.min_spend
+
+    @property
     def needs_member(self) -> bool:
         return self.members_only or bool(self.tiers) or self.per_member_limit is not None
 

@@ -135,8 +135,9 @@ class PromotionBook:
                 if line.sku not in self.promotions[n].target.skus:  # not found by its SKU
                     found[n].append(i)
         if lines:
+            every_line = list(range(len(lines)))  # shared: never changed by its readers
             for n in self._everything:
-                found[n] = list(range(len(lines)))
+                found[n] = every_line
         return found
 
 
@@ -175,7 +176,15 @@ def reprice(
         if eligible:
             candidates.append((coupon, eligible))
     groups: dict[tuple[int, str], list[tuple[Promotion, list[int]]]] = defaultdict(list)
+    worth: dict[int, int] = {}  # what the lines of one eligible list are worth, by the list
     for promo, eligible in candidates:
+        need = promo.least_spend
+        if need:
+            key = id(eligible)
+            if key not in worth:
+                worth[key] = sum(run.original[i] for i in eligible)
+            if worth[key] < need:
+                continue  # out of reach: offers only ever lower what lines are worth
         if runs_for(promo, occasion):
             groups[(STAGES.index(promo.stage), promo.group_key)].append((promo, eligible))
     order = sorted(
