@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from wcwidth import wcwidth
+
 from shared.money import currency_exponent, format_amount, tax_included
 
 __all__ = [
@@ -244,7 +246,11 @@ def display_width(text: str) -> int:
 def _char_width(ch: str) -> int:
     if unicodedata.category(ch) in ("Mn", "Me", "Cf") or ch in _DROPPED:
         return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    ours = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    # Python's tables lag Unicode (3.11: Unicode 14); wcwidth's are newer and call some of
+    # those characters wide (the Yijing hexagrams, U+4DC0-4DFF). A printer may use either:
+    # the wider count means a line can end a column early, never spill over.
+    return max(ours, wcwidth(ch))
 
 
 def _clean(text: str) -> str:

@@ -357,3 +357,12 @@ def test_unknown_timezone_is_refused() -> None:
 def test_float_money_is_refused() -> None:
     with pytest.raises(TypeError):
         ReceiptLine("Rice", 1, None, 10.5, 1050, 0, 1050, 1300)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ch", ["䷀", "䷿"])
+def test_a_character_newer_tables_call_wide_counts_two_columns(ch):
+    """Python's own tables (Unicode 14 on 3.11) call these one column; newer ones (wcwidth's)
+    call them two. A receipt counts the wider: a line may end a column early, never overflow."""
+    assert display_width(ch) == 2 == wcswidth(ch)
+    receipt = _receipt(payments=(ReceiptPayment(ch * 3, 1_000_000_000),))
+    _assert_fits(render_text(receipt, 32), 32)
