@@ -24,8 +24,9 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Two workers: most tests wait on servers, sockets and fsync, so two share the 2 cores well.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The long runs of the tests that explore: many power cuts under a trading server, and many
 # more runs of the sync, payment, points-ledger and three-store members state machines (about
