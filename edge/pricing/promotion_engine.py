@@ -30,7 +30,7 @@ from datetime import datetime
 from fractions import Fraction
 
 from shared.money import allocate
-from shared.promotions import FULL_BP, STAGES, Promotion, Stage
+from shared.promotions import FULL_BP, STAGES, Promotion, Stage, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +134,13 @@ class PromotionBook:
             for n in self._by_category.get(line.category, ()):
                 if line.sku not in self.promotions[n].target.skus:  # not found by its SKU
                     found[n].append(i)
+        # Promotions with one target share one list (never changed by its readers), so that a
+        # group works out what those lines have left once.
+        shared: dict[Target, list[int]] = {}
+        for n, eligible in found.items():
+            found[n] = shared.setdefault(self.promotions[n].target, eligible)
         if lines:
-            every_line = list(range(len(lines)))  # shared: never changed by its readers
+            every_line = list(range(len(lines)))
             for n in self._everything:
                 found[n] = every_line
         return found
@@ -231,8 +236,13 @@ class _Run:
         best: _Offer | None = None
         if len(group) > 1:
             group = sorted(group, key=lambda pair: (pair[0].priority, pair[0].id))
+        # Offers of a group on the same lines (the same list) see the same amounts left.
+        seen: dict[int, tuple[list[int], int]] = {}
         for promo, eligible in group:
-            offer = self.offer(promo, eligible)
+            live = seen.get(id(eligible))
+            if live is None:
+                live = seen[id(eligible)] = self._live(eligible)
+            offer = self.offer(promo, *live)
             if offer is not None and (best is None or offer.amount > best.amount):
                 best = offer
         if best is None:
@@ -251,14 +261,17 @@ class _Run:
 
     # --- one offer ------------------------------------------------------------------------
 
-    def offer(self, promo: Promotion, eligible: list[int]) -> _Offer | None:
-        """What ``promo`` would take off now, within what its lines have left; None when
-        nothing. An offer on the lines together is spread over them only once chosen."""
-        eligible = [i for i in eligible if self.left[i] > 0]
-        if not eligible:
-            return None
-        current = sum(self.left[i] for i in eligible)
-        if current < promo.min_spend:
+    def _live(self, eligible: list[int]) -> tuple[list[int], int]:
+        """The eligible lines with something left, and what they have left together."""
+        left = self.left
+        live = [i for i in eligible if left[i] > 0]
+        return live, sum(left[i] for i in live)
+
+    def offer(self, promo: Promotion, eligible: list[int], current: int) -> _Offer | None:
+        """What ``promo`` would take off now from ``eligible`` (lines with something left,
+        ``current`` together), within what they have left; None when nothing. An offer on the
+        lines together is spread over them only once chosen."""
+        if not eligible or current < promo.min_spend:
             return None
         if promo.kind in ("threshold", "every") or (
             promo.kind in ("percent_off", "amount_off") and promo.stage != "line"
