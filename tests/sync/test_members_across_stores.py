@@ -342,3 +342,42 @@ def _pulled_rules(edge: EdgeProcess) -> bool:
     with sqlite3.connect(edge.store.settings.database_path) as conn:
         row = conn.execute("SELECT value FROM store_settings WHERE key = 'earn_rules'").fetchone()
     return row is not None and "MILK1L" in row[0]
+
+
+def test_hqs_promotions_reach_the_stores_and_price_their_carts(
+    cloud: CloudProcess, stores: tuple[Any, ...], tmp: Path
+) -> None:
+    """HQ imports a promotion with the command line; the store's scheduler pulls it and its
+    kiosks price carts by it; a withdrawal reaches it the same way."""
+    _, _, b, _ = stores
+    soap = CODES[2]  # 3.33 a piece; no other test here scans it
+    offer = tmp / "promotions.toml"
+
+    def write(active: bool) -> None:
+        offer.write_text(
+            "[[promotions]]\n"
+            'id = "soap-3-for-2"\nname = "Soap: buy 2, get 1 free"\nkind = "buy_x_get_y"\n'
+            f"buy = 2\nget = 1\npercent_bp = 10000\nactive = {str(active).lower()}\n"
+            'target = {skus = ["SOAP"]}\n'
+        )
+        cloud.cli("promotions", "import", str(offer))
+
+    write(active=True)
+    wait_for(
+        lambda: _cart(b, soap, soap, soap)["totals"]["discount"] == 333,
+        timeout=30,
+        what="the store priced soap by the pulled promotion",
+    )
+    cart = _cart(b, soap, soap, soap)
+    assert [(d["name"], d["amount"]) for d in cart["discounts"]] == [
+        ("Soap: buy 2, get 1 free", 333)
+    ]
+    sale = _pay_cash(b, cart)["sale"]
+    assert (sale["total"], sale["discount"]) == (666, 333)
+    assert sale["discounts"][0]["lines"] == [{"line_id": sale["lines"][0]["id"], "amount": 333}]
+    write(active=False)
+    wait_for(
+        lambda: _cart(b, soap, soap, soap)["totals"]["discount"] == 0,
+        timeout=30,
+        what="the store pulled the withdrawal",
+    )
