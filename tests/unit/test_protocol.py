@@ -127,21 +127,27 @@ def test_batch_round_trip_sorts_by_seq():
     assert body == encode_batch("S001", [_event(2), _event(1)], batch_id="b1")
 
 
+def _gz(raw: bytes) -> bytes:
+    """Gzip with no timestamp: the bytes name the test cases, and two pytest-xdist workers
+    collecting them in different seconds must name them alike."""
+    return gzip.compress(raw, mtime=0)
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
         (b"not gzip", "not gzip"),
-        (gzip.compress(b"[1,2"), "not JSON"),
-        (gzip.compress(b"[]"), "JSON object"),
-        (gzip.compress(b'{"store_id":"S1","batch_id":"b","events":{}}'), "must be a list"),
-        (gzip.compress(b'{"batch_id":"b","events":[]}'), "store_id"),
-        (gzip.compress(b'{"store_id":"S1","batch_id":"b","events":[{"seq":0,"id":"x"}]}'), "seq"),
+        (_gz(b"[1,2"), "not JSON"),
+        (_gz(b"[]"), "JSON object"),
+        (_gz(b'{"store_id":"S1","batch_id":"b","events":{}}'), "must be a list"),
+        (_gz(b'{"batch_id":"b","events":[]}'), "store_id"),
+        (_gz(b'{"store_id":"S1","batch_id":"b","events":[{"seq":0,"id":"x"}]}'), "seq"),
         (
-            gzip.compress(b'{"store_id":"S1","batch_id":"b","events":[{"seq":true,"id":"x"}]}'),
+            _gz(b'{"store_id":"S1","batch_id":"b","events":[{"seq":true,"id":"x"}]}'),
             "seq",
         ),
-        (gzip.compress(b'{"store_id":"S1","batch_id":"b","events":[{"seq":1}]}'), "id"),
-        (gzip.compress(b"{}")[:-4], "truncated"),
+        (_gz(b'{"store_id":"S1","batch_id":"b","events":[{"seq":1}]}'), "id"),
+        (_gz(b"{}")[:-4], "truncated"),
     ],
 )
 def test_malformed_batches_are_refused(body, problem):
