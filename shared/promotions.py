@@ -67,6 +67,10 @@ class Target:
     def everything(self) -> bool:
         return not self.skus and not self.categories
 
+    def covers(self, sku: str, category: str) -> bool:
+        """Whether a line of ``sku`` in ``category`` is one the promotion looks at."""
+        return self.everything or sku in self.skus or category in self.categories
+
 
 @dataclass(frozen=True, slots=True)
 class Window:

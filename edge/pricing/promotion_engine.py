@@ -157,11 +157,6 @@ def runs_for(promo: Promotion, occasion: Occasion) -> bool:
     return promo.window.covers(occasion.local)
 
 
-def _targets(promo: Promotion, line: Item) -> bool:
-    target = promo.target
-    return target.everything or line.sku in target.skus or line.category in target.categories
-
-
 def reprice(
     items: Sequence[Item],
     book: PromotionBook,
@@ -177,7 +172,9 @@ def reprice(
         (book.promotions[n], eligible) for n, eligible in sorted(found.items())
     ]
     for coupon in coupons:
-        eligible = [i for i, line in enumerate(lines) if _targets(coupon, line)]
+        eligible = [
+            i for i, line in enumerate(lines) if coupon.target.covers(line.sku, line.category)
+        ]
         if eligible:
             candidates.append((coupon, eligible))
     groups: dict[tuple[int, str], list[tuple[Promotion, list[int]]]] = defaultdict(list)
