@@ -78,6 +78,7 @@ def openapi() -> dict[str, Any]:
 def all_apis() -> list[CloudApi]:
     """Every feature's routes, in the one order the app registers them."""
     from cloud.catalog.api import api as feeds_api
+    from cloud.coupons.api import api as coupons_api
     from cloud.ingest.api import api as ingest_api
     from cloud.ingest.recovery_api import api as recovery_api
     from cloud.members.api import api as members_api
@@ -98,6 +99,7 @@ def all_apis() -> list[CloudApi]:
         store_members_api,
         channel_api,
         promotions_api,
+        coupons_api,
     ]
 
 

@@ -512,6 +512,32 @@ def promotions_import_cmd(path: str, config: str | None) -> None:
     )
 
 
+@cloud.group("campaigns")
+def campaigns() -> None:
+    """The chain's coupon campaigns, which every store pulls."""
+
+
+@campaigns.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@config_option
+def campaigns_import_cmd(path: str, config: str | None) -> None:
+    """Write the coupon campaigns of a JSON or TOML file (``{"campaigns": [...]}``; TOML:
+    ``[[campaigns]]`` tables), each replacing the one of its id, all or none."""
+    from cloud.coupons.service import put_campaigns, read_file
+    from cloud.errors import CloudError
+    from shared.clock import SystemClock
+
+    now = SystemClock().now()
+    try:
+        items = read_file(path, Path(path).read_bytes())
+        with _database(_load(config)) as db:
+            saved = _in_transaction(db, lambda s: put_campaigns(s, items, now=now))
+    except (ValueError, CloudError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    for item in saved:
+        click.echo(f"campaign {item.id} (number {item.number}): {item.name}")
+
+
 @cloud.group("reports")
 def reports() -> None:
     """HQ's reports."""

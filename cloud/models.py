@@ -2,6 +2,7 @@
 
 from cloud.catalog.models import Barcode, Product, StorePrice
 from cloud.changes.models import Change, FeedEpoch, FeedHorizon
+from cloud.coupons.models import Coupon, CouponCampaign, CouponRedemption, CouponReservation
 from cloud.ingest.models import (
     AppliedEvent,
     Divergence,
@@ -29,6 +30,10 @@ __all__ = [
     "Barcode",
     "Change",
     "ChannelRequest",
+    "Coupon",
+    "CouponCampaign",
+    "CouponRedemption",
+    "CouponReservation",
     "Divergence",
     "EnrollmentCode",
     "ExitPassUse",

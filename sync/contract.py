@@ -190,6 +190,21 @@ class SaleMember(_Schema):
     offline: StrictBool = False
 
 
+#: A coupon id as the cloud makes it (``shared.coupon_codes``): 16 characters of Crockford
+#: base32.
+CouponId = Annotated[str, Field(pattern=r"^[0-9A-HJKMNP-TV-Z]{16}$")]
+
+
+class SaleCoupon(_Schema):
+    """A coupon a sale redeemed, with what it took off (minor units)."""
+
+    coupon_id: CouponId
+    campaign_id: Id
+    amount: Int = Field(ge=0)
+    # The reservation the store placed at the cloud while online; none: accepted offline.
+    reservation_id: UuidText | None = None
+
+
 class SaleDoc(_Schema):
     """A sale as the store wrote it."""
 
@@ -211,14 +226,16 @@ class SaleDoc(_Schema):
     lines: list[SaleLine] = Field(max_length=1000)
     payments: list[SalePayment] = Field(max_length=20)
     member: SaleMember | None = None
+    coupons: list[SaleCoupon] = Field(default=[], max_length=20)
 
 
 class SaleCompleted(Event):
     """Version 2 adds the sale's member and points (``sale.member``); a version 1 sale had
+    none. Version 3 adds the coupons it redeemed (``sale.coupons``); a version 2 sale had
     none."""
 
     TYPE: ClassVar[str] = SALE_COMPLETED
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
 
     store_id: StoreId
     sale: SaleDoc
@@ -244,10 +261,11 @@ class Refund(_Schema):
 
 class ReturnCreated(Event):
     """Version 2 adds ``points_back``. The points a sale earned come back at the cloud, in
-    proportion to ``refund_total``."""
+    proportion to ``refund_total``. Version 3 adds ``coupons_back``: the sale's coupons the
+    return gives back to their member (their campaign says so, and every line came back)."""
 
     TYPE: ClassVar[str] = RETURN_CREATED
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
     AGGREGATE: ClassVar[str] = "return_id"
 
     store_id: StoreId
@@ -261,6 +279,7 @@ class ReturnCreated(Event):
     refunds: list[Refund] = Field(default=[], max_length=20)
     # Points the sale burned that this return gives back (version 2; none before).
     points_back: Points = 0
+    coupons_back: list[CouponId] = Field(default=[], max_length=20)
     at: Time
 
 
@@ -468,6 +487,7 @@ FEED_STORE_SETTINGS = "store_settings"
 FEED_MEMBER_MERGES = "member_merges"
 FEED_EARN_RULES = "earn_rules"
 FEED_PROMOTIONS = "promotions"
+FEED_COUPON_CAMPAIGNS = "coupon_campaigns"
 
 SoldBy = Literal["each", "kg", "variable"]
 
@@ -705,6 +725,102 @@ class PromotionItem(FeedItem):
         )
 
 
+class CampaignItem(FeedItem):
+    """A coupon campaign, authored at the cloud and pulled by every store (the feed's key is its
+    id; ``active`` false withdraws it). ``offer`` is what each coupon takes off, any kind of
+    promotion at the ``coupon`` stage; a coupon is good from ``starts`` until ``ends`` (not
+    included). ``number`` is the cloud's (coupon codes name their campaign by it).
+
+    ``per_member_limit``: the coupons of the campaign one member may hold; ``cap``: the coupons
+    it issues in all; ``budget``: the money its coupons may take off in all (minor units),
+    checked when a store reserves one online. ``restore_on_refund``: a sale returned in full
+    gives its coupon back."""
+
+    FEED: ClassVar[str] = FEED_COUPON_CAMPAIGNS
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
+    number: Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)] = 0
+    name: str = text(120, 1)
+    offer: PromotionItem
+    starts: Time
+    ends: Time
+    per_member_limit: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
+    cap: Annotated[int, Field(strict=True, ge=1, le=10**9)] | None = None
+    budget: Amount | None = None
+    restore_on_refund: StrictBool = True
+    active: StrictBool = True
+    updated_at: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _offer_named(cls, data: Any) -> Any:
+        # The offer goes by the campaign's id and name: HQ need not write them twice.
+        if isinstance(data, dict) and isinstance(data.get("offer"), dict):
+            offer = dict(data["offer"])
+            offer.setdefault("id", data.get("id"))
+            offer.setdefault("name", data.get("name"))
+            offer.setdefault("stage", "coupon")
+            data = {**data, "offer": offer}
+        return data
+
+    @model_validator(mode="after")
+    def _a_coupon(self) -> Self:
+        if self.offer.stage != "coupon":
+            raise ValueError("a campaign's offer is at the coupon stage")
+        if utc_time(self.ends, "ends") <= utc_time(self.starts, "starts"):
+            raise ValueError("a campaign ends after it starts")
+        return self
+
+    @property
+    def valid_from(self) -> datetime:
+        return utc_time(self.starts, "starts")
+
+    @property
+    def valid_until(self) -> datetime:
+        return utc_time(self.ends, "ends")
+
+    def to_promotion(self) -> offers.Promotion:
+        """The offer a coupon of the campaign makes, under the campaign's id and name."""
+        return self.offer.model_copy(update={"id": self.id, "name": self.name}).to_promotion()
+
+
+class CouponOut(BaseModel):
+    """A member's coupon as the cloud tells it: its id (to type), its code (the QR) and its
+    state."""
+
+    id: str
+    campaign_id: str
+    name: str
+    member_id: str
+    code: str
+    status: Literal["issued", "redeemed"]
+    valid_from: str
+    valid_until: str
+    issued_at: str
+
+
+class CouponList(BaseModel):
+    coupons: list[CouponOut]
+
+
+class ClaimRequest(_Schema):
+    campaign_id: Id
+
+
+class ReserveRequest(_Schema):
+    """A store sets a coupon aside for a cart: ``amount`` is what it takes off the cart now."""
+
+    reservation_id: UuidText
+    member_id: UuidText | None = None
+    amount: Int = Field(ge=0)
+
+
+class CouponReserved(BaseModel):
+    reservation_id: str
+    coupon_id: str
+    expires_at: str
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -729,6 +845,7 @@ FEED_ITEMS: dict[str, type[FeedItem]] = {
         MemberMergeItem,
         EarnRulesItem,
         PromotionItem,
+        CampaignItem,
     )
 }
 FEEDS = tuple(FEED_ITEMS)

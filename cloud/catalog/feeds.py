@@ -34,6 +34,7 @@ from cloud.changes.log import (
     stale_reason,
 )
 from cloud.changes.models import Change, FeedEpoch
+from cloud.coupons.service import campaign_ids_after, campaign_items
 from cloud.db import Database
 from cloud.errors import BadRequest, NotFound
 from cloud.members.registry import member_merges, merged_members_after
@@ -41,6 +42,7 @@ from cloud.members.rules import RULES_KEY, current_rules
 from cloud.promotions.service import promotion_ids_after, promotion_items
 from cloud.stores.models import Store
 from sync.contract import (
+    FEED_COUPON_CAMPAIGNS,
     FEED_EARN_RULES,
     FEED_MEMBER_MERGES,
     FEED_PROMOTIONS,
@@ -232,6 +234,8 @@ def _snapshot_page(
         keys, more_keys = ([RULES_KEY] if after < RULES_KEY else []), False
     elif feed == FEED_PROMOTIONS:
         keys, more_keys = promotion_ids_after(session, after, limit)
+    elif feed == FEED_COUPON_CAMPAIGNS:
+        keys, more_keys = campaign_ids_after(session, after, limit)
     else:
         found = list(
             session.execute(
@@ -289,6 +293,8 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
         return [FeedChange(RULES_KEY, current_rules(session).to_dict())] if keys else []
     if feed == FEED_PROMOTIONS:
         return [FeedChange(k, item.to_dict()) for k, item in promotion_items(session, keys)]
+    if feed == FEED_COUPON_CAMPAIGNS:
+        return [FeedChange(k, item.to_dict()) for k, item in campaign_items(session, keys)]
     products = {
         p.sku: p for p in session.execute(select(Product).where(Product.sku.in_(keys))).scalars()
     }

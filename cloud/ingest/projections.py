@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cloud.coupons.service import CouponEffect, ReturnCoupons, SaleCoupons
 from cloud.members.effects import Effect, ReturnPoints, SalePoints, SignedUp
 from cloud.sales.models import ExitPassUse, Return, Sale, SaleLine, StockMovement
 from sync import contract
@@ -46,6 +47,7 @@ class Rows:
 
     by_table: dict[Any, list[dict[str, Any]]] = field(default_factory=dict)
     effects: list[Effect] = field(default_factory=list)
+    coupons: list[CouponEffect] = field(default_factory=list)
 
     def add(self, table: Any, row: dict[str, Any]) -> None:
         self.by_table.setdefault(table, []).append(row)
@@ -54,6 +56,7 @@ class Rows:
         for table, rows in other.by_table.items():
             self.by_table.setdefault(table, []).extend(rows)
         self.effects.extend(other.effects)
+        self.coupons.extend(other.coupons)
 
 
 def _time(text: str, what: str) -> datetime:
@@ -123,6 +126,16 @@ def _sale(event: WireEvent, doc: Any, store_id: str, received_at: datetime) -> R
         rows.effects.append(
             SalePoints(store_id, sale.id, sale.member, _time(sale.created_at, "sale.created_at"))
         )
+    if sale.coupons:
+        rows.coupons.append(
+            SaleCoupons(
+                store_id,
+                sale.id,
+                sale.currency,
+                tuple(sale.coupons),
+                _time(sale.created_at, "sale.created_at"),
+            )
+        )
     return rows
 
 
@@ -157,6 +170,10 @@ def _return(event: WireEvent, doc: Any, store_id: str, received_at: datetime) ->
                 points_back=doc.points_back,
                 at=_time(doc.at, "at"),
             )
+        )
+    if doc.coupons_back:
+        rows.coupons.append(
+            ReturnCoupons(store_id, doc.return_id, doc.sale_id, tuple(doc.coupons_back))
         )
     return rows
 

@@ -39,6 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from cloud.coupons.service import apply_all as apply_coupon_effects
 from cloud.db import Database, id_key, insert_rows, table_of
 from cloud.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cloud.ingest.models import AppliedEvent, Divergence, Quarantined, StoreSyncState
@@ -323,6 +324,8 @@ def _apply_effects(
         assert members is not None  # refused when projected
         apply_member_effects(session, rows.effects, members, now=now)
         session.flush()
+    if rows.coupons:
+        apply_coupon_effects(session, rows.coupons, now=now)
 
 
 def _insert_or_skip(session: Session, model: Any) -> Any:

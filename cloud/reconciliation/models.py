@@ -9,13 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base, BigIntKey
 
-EXCEPTION_KINDS = ("points_overdraft",)
+EXCEPTION_KINDS = ("points_overdraft", "coupon_double_use")
 
 
 class ReconciliationException(Base):
     __tablename__ = "reconciliation_exceptions"
     __table_args__ = (
-        CheckConstraint("kind IN ('points_overdraft')", name="kind_known"),
+        CheckConstraint("kind IN ('points_overdraft', 'coupon_double_use')", name="kind_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         # One exception per fact, however often the fact is sent again.
         Index("uq_reconciliation_exceptions_origin", "kind", "origin_id", unique=True),

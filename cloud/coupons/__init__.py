@@ -1,0 +1,1 @@
+"""Coupon campaigns, the coupons they issue to members, and their redemptions."""
