@@ -12,6 +12,7 @@ from edge.auth.service import Authenticator
 from edge.catalog.scan_rules import ScanRules
 from edge.checkout.exit_pass import AuditPolicy
 from edge.checkout.payments import PaymentProvider
+from edge.coupons.online import CouponCloud
 from edge.db import Database
 from edge.members.online import MemberCloud
 from edge.pricing.store_promotions import Shop
@@ -57,6 +58,11 @@ class StoreContext:
     def member_cloud(self) -> MemberCloud:
         """The store's member calls to its cloud, within the short member timeout."""
         return MemberCloud(self.settings, self.db)
+
+    @cached_property
+    def coupon_cloud(self) -> CouponCloud:
+        """The store's coupon calls to its cloud, on the member calls' channel."""
+        return CouponCloud(self.member_cloud)
 
     @property
     def audit_policy(self) -> AuditPolicy:

@@ -13,6 +13,7 @@ from edge.checkout.models import (
     SaleLine,
 )
 from edge.checkout.payment_intents import PaymentIntent
+from edge.coupons.models import CartCoupon, SaleCoupon, StoreCampaign
 from edge.idempotency import IdempotentRequest
 from edge.inventory.models import StockLevel, StockMovement
 from edge.members.models import Member
@@ -30,6 +31,7 @@ from edge.sync_client.models import (
 __all__ = [
     "Barcode",
     "Cart",
+    "CartCoupon",
     "CartLine",
     "CloudLink",
     "Counter",
@@ -46,10 +48,12 @@ __all__ = [
     "Return",
     "ReturnLine",
     "Sale",
+    "SaleCoupon",
     "SaleDiscount",
     "SaleLine",
     "StockLevel",
     "StockMovement",
+    "StoreCampaign",
     "StorePromotion",
     "StoreSetting",
     "SyncRecovery",

@@ -16,6 +16,7 @@ def all_apis() -> list[ApiBlueprint]:
     from edge.auth.api import api as devices_api
     from edge.catalog.api import api as catalog_api
     from edge.checkout.api import api as checkout_api
+    from edge.coupons.api import api as coupons_api
     from edge.inventory.api import api as inventory_api
     from edge.members.api import api as members_api
     from edge.reports.api import api as reports_api
@@ -28,6 +29,7 @@ def all_apis() -> list[ApiBlueprint]:
         checkout_api,
         inventory_api,
         members_api,
+        coupons_api,
         reports_api,
         sync_api,
         devices_api,

@@ -19,6 +19,7 @@ from typing import Any
 from edge.auth.service import ATTENDANT_ROLES, Principal
 from edge.catalog.scan_rules import ScanRules
 from edge.catalog.service import lookup_scan
+from edge.coupons.service import OnCart, coupons_on
 from edge.db import Database, RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, Forbidden, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
@@ -161,6 +162,12 @@ class CartView:
     member: dict[str, Any] | None = None
     # The offers the cart takes, in the order they ran (each line's share is in its discount).
     discounts: tuple[Applied, ...] = ()
+    # The coupons on the cart (their offers are among the discounts, at the coupon stage).
+    coupons: tuple[OnCart, ...] = ()
+
+    def coupon_amount(self, coupon: OnCart) -> int:
+        """What ``coupon`` takes off the cart as now priced."""
+        return sum(a.amount for a in self.discounts if a.promotion_id == coupon.offer.id)
 
     @property
     def needs_approval(self) -> bool:
@@ -202,6 +209,16 @@ class CartView:
             ],
             "totals": self.totals.to_dict(),
             "discounts": [applied.to_dict() for applied in self.discounts],
+            "coupons": [
+                {
+                    "coupon_id": c.coupon_id,
+                    "campaign_id": c.campaign_id,
+                    "name": c.name,
+                    "amount": self.coupon_amount(c),
+                    "reserved": c.reservation_id is not None,
+                }
+                for c in self.coupons
+            ],
             "item_count": self.item_count,
             "approval": self._approval_dict(),
             "member": self.member,
@@ -281,14 +298,16 @@ class MemberChanged(Conflict):
     """The member a cart write names is no longer kept under that id (merged into another)."""
 
 
-def view_of(tx: RawTransaction, cart: CartHead, shop: Shop) -> CartView:
+def view_of(
+    tx: RawTransaction, cart: CartHead, shop: Shop, *, extra_coupons: tuple[OnCart, ...] = ()
+) -> CartView:
     """The cart with its lines, priced by the pricing rules and the store's promotions, and its
     member. 409 ``member_changed`` when the cart names a member the store no longer keeps: a
     write that names a member looked up a moment ago and merged away since by the store's pull
     (the merge moves the carts that already named them), which the caller's transaction then
     drops."""
     lines = _lines_of(tx, cart)
-    view = _priced(cart, lines, _offers(tx, cart, shop))
+    view = _priced(cart, lines, _offers(tx, cart, shop, extra_coupons))
     if cart.member_id is None:
         return view
     row = tx.one(_MEMBER, (cart.member_id,))
@@ -408,21 +427,35 @@ class _Offers:
 
     book: PromotionBook
     occasion: Occasion | None
+    coupons: tuple[OnCart, ...] = ()
 
 
-def _offers(tx: RawTransaction, cart: CartHead, shop: Shop) -> _Offers:
-    """Read in the cart's transaction, so that the pricing itself may run after it."""
+def _offers(
+    tx: RawTransaction, cart: CartHead, shop: Shop, extra_coupons: tuple[OnCart, ...] = ()
+) -> _Offers:
+    """Read in the cart's transaction, so that the pricing itself may run after it
+    (``extra_coupons``: priced as if on the cart too, to see what one would take off)."""
     book = book_here(tx)
-    if not len(book):
+    coupons = coupons_on(tx, cart.id) + extra_coupons
+    if not len(book) and not coupons:
         return _Offers(book, None)
-    return _Offers(book, occasion_of(tx, shop, book, member_id=cart.member_id, at=cart.updated_at))
+    return _Offers(
+        book,
+        occasion_of(tx, shop, book, member_id=cart.member_id, at=cart.updated_at),
+        coupons,
+    )
 
 
 def _priced(cart: CartHead, lines: list[CartLineRow], offers: _Offers) -> CartView:
     applied: tuple[Applied, ...] = ()
     discounts: Mapping[str, int] = {}
     if offers.occasion is not None and lines:
-        pricing = reprice([line.item() for line in lines], offers.book, offers.occasion)
+        pricing = reprice(
+            [line.item() for line in lines],
+            offers.book,
+            offers.occasion,
+            coupons=[c.offer for c in offers.coupons],
+        )
         applied, discounts = pricing.applied, pricing.discounts
     priced, totals = price_lines(
         [
@@ -430,7 +463,7 @@ def _priced(cart: CartHead, lines: list[CartLineRow], offers: _Offers) -> CartVi
             for line in lines
         ]
     )
-    return CartView(cart, lines, priced, totals, discounts=applied)
+    return CartView(cart, lines, priced, totals, discounts=applied, coupons=offers.coupons)
 
 
 def create_cart(

@@ -18,6 +18,7 @@ from edge.checkout.models import Payment, Return, ReturnLine, Sale, SaleLine
 from edge.checkout.sale_lines import stock_units
 from edge.checkout.sale_points import POINTS_TENDER, points_tender
 from edge.context import StoreContext
+from edge.coupons.service import give_back
 from edge.errors import Conflict, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
 from edge.inventory.service import apply_movement
@@ -152,6 +153,11 @@ def create_return(
         refunds = out["refunds"]
         if sale.member_id is not None:
             _move_points(session, sale, refunded_before, refund_total, refunds, now)
+        session.flush()
+        everything_back = all(
+            line.returned_quantity == line.quantity for line in sale_lines.values()
+        )
+        coupons_back = give_back(session, sale.id, ret.id) if everything_back else []
         record_event(
             session,
             contract.ReturnCreated(
@@ -165,6 +171,7 @@ def create_return(
                 lines=event_lines,
                 refunds=[contract.Refund(**refund) for refund in refunds],
                 points_back=points_back(sale, refunds),
+                coupons_back=coupons_back,
                 at=now.isoformat(),
             ),
             now=now,

@@ -21,6 +21,7 @@ from edge.checkout.sale_lines import line_dicts, select_lines
 from edge.checkout.sale_points import member_points, points_tender
 from edge.checkout.sale_receipts import receipt_dict
 from edge.context import StoreContext
+from edge.coupons.service import sale_coupons_of
 from edge.errors import NotFound
 from edge.pricing.store_promotions import discounts_of
 
@@ -64,6 +65,7 @@ def sale_dict(session: Session, sale: Sale) -> dict[str, Any]:
         "created_at": sale.created_at.isoformat(),
         "lines": line_dicts(lines),
         "discounts": discounts_of(session, sale.id),
+        "coupons": sale_coupons_of(session, sale.id),
         "payments": points_tender(sale.points_value, sale.points_hold_id)
         + [{"method": p.method, "amount": p.amount, "reference": p.provider_ref} for p in pays],
         "member": None

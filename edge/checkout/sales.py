@@ -29,6 +29,7 @@ from edge.checkout.sale_points import POINTS_TENDER, member_points, points_tende
 from edge.checkout.sale_reads import CheckoutResult, ExitPassInfo, result_of, stored_result
 from edge.context import StoreContext
 from edge.counters import next_value
+from edge.coupons.service import record_sale_coupons
 from edge.db import RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict
 from edge.idempotency import Retryable, check_key, remember
@@ -289,6 +290,7 @@ def _write_sale(
             sale["discounts"],
             [applied.pieces for applied in view.discounts],
         )
+        record_sale_coupons(tx, sale["id"], sale["coupons"])
         for line in sale["lines"]:
             apply_movement(
                 tx,
@@ -390,6 +392,16 @@ def _sale_shape(
         + [
             {"method": p.method, "amount": p.amount, "reference": auth.reference if auth else None}
             for p, auth in zip(payments, authorizations, strict=True)
+        ],
+        "coupons": [
+            {
+                "coupon_id": c.coupon_id,
+                "campaign_id": c.campaign_id,
+                "amount": view.coupon_amount(c),
+                "reservation_id": c.reservation_id,
+            }
+            for c in view.coupons
+            if view.coupon_amount(c) > 0  # a coupon that took nothing off is not used
         ],
         "member": None,
         "points": None,

@@ -129,6 +129,22 @@ class DiscountOut(BaseModel):
     lines: list[DiscountLineOut]
 
 
+class CartCouponOut(BaseModel):
+    coupon_id: str
+    campaign_id: str
+    name: str
+    amount: int  # what it takes off the cart as now priced (among the discounts too)
+    reserved: bool  # the cloud reserved it for this cart (false: accepted offline)
+
+
+class SaleCouponOut(BaseModel):
+    coupon_id: str
+    campaign_id: str
+    amount: int
+    reservation_id: str | None
+    restored: bool = False  # a return gave it back
+
+
 class CartOut(BaseModel):
     id: str
     channel: Literal["kiosk", "scan_to_buy"]
@@ -137,6 +153,7 @@ class CartOut(BaseModel):
     lines: list[CartLineOut]
     totals: Totals
     discounts: list[DiscountOut] = []  # the offers taken, in the order they ran
+    coupons: list[CartCouponOut] = []
     item_count: int
     approval: Approval
     member: CartMember | None = None
@@ -206,6 +223,7 @@ class SaleOut(BaseModel):
     lines: list[SaleLineOut]
     payments: list[PaymentOut]
     discounts: list[DiscountOut] = []  # the offers the sale took, in the order they ran
+    coupons: list[SaleCouponOut] = []  # the coupons it redeemed
     member: SaleMemberOut | None = None
     points: PointsOut | None = None
 

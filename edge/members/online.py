@@ -57,7 +57,7 @@ class CloudMember:
 
 
 @dataclass(frozen=True)
-class _Channel:
+class Channel:
     link: Link
     client: CloudClient
     seed: bytes  # the store's Ed25519 seed, which the cloud seals members' phones to
@@ -70,10 +70,10 @@ class MemberCloud:
         self._settings = settings
         self._db = db
         self._lock = threading.Lock()
-        self._channel: _Channel | None = None
+        self._channel: Channel | None = None
         self._quiet_until = 0.0  # time.monotonic(): until then, calls do not try the cloud
 
-    def _open(self) -> _Channel | None:
+    def channel(self) -> Channel | None:
         """The client for the enrolled cloud (made once per link); None when not enrolled, or
         while the calls are quiet after the cloud failed to answer or the store's key could
         not be read."""
@@ -92,7 +92,7 @@ class MemberCloud:
                     self._quiet_until = time.monotonic() + self._settings.members.online_retry_s
                     return None
                 timeout = self._settings.members.online_timeout_s
-                self._channel = _Channel(
+                self._channel = Channel(
                     link=link,
                     client=CloudClient(
                         link.cloud_url,
@@ -109,7 +109,7 @@ class MemberCloud:
                 )
             return self._channel
 
-    def _gave_up(self, what: str, exc: CloudLinkError) -> None:
+    def gave_up(self, what: str, exc: CloudLinkError) -> None:
         """The cloud did not answer usably: the next ``members.online_retry_s`` seconds of member
         calls go straight to the store's own copy instead of each waiting out the timeout."""
         log.info("member %s: carrying on without the cloud (%s)", what, exc.code)
@@ -122,7 +122,7 @@ class MemberCloud:
                 self._channel.client.close()
                 self._channel = None
 
-    def _member(self, channel: _Channel, body: dict[str, object]) -> CloudMember | None:
+    def _member(self, channel: Channel, body: dict[str, object]) -> CloudMember | None:
         try:
             member = StoreMember.model_validate(body)
             sealed = SealedMember.model_validate_json(open_sealed(channel.seed, member.sealed))
@@ -137,7 +137,7 @@ class MemberCloud:
     def look_up(self, text: str, *, now: datetime) -> CloudMember | None:
         """The member a phone number or member code names at the cloud; :class:`MemberUnknown`
         when the cloud knows none; None when it did not answer."""
-        channel = self._open()
+        channel = self.channel()
         if channel is None:
             return None
         param = "code" if is_member_code(text) else "phone"
@@ -148,17 +148,17 @@ class MemberCloud:
         except CloudRefused as exc:
             if exc.code == "unknown_member":
                 raise MemberUnknown from None
-            self._gave_up("look-up", exc)
+            self.gave_up("look-up", exc)
             return None
         except CloudLinkError as exc:
-            self._gave_up("look-up", exc)
+            self.gave_up("look-up", exc)
             return None
         return self._member(channel, answer.body)
 
     def sign_up(self, doc: MemberSignedUp, *, now: datetime) -> CloudMember | None:
         """Register a sign-up at the cloud now; the member the chain keeps for the phone, or
         None when the cloud did not answer (the sign-up then goes by the outbox)."""
-        channel = self._open()
+        channel = self.channel()
         if channel is None:
             return None
         try:
@@ -170,14 +170,14 @@ class MemberCloud:
                 headers=_JSON,
             )
         except CloudLinkError as exc:
-            self._gave_up("sign-up", exc)
+            self.gave_up("sign-up", exc)
             return None
         return self._member(channel, answer.body)
 
     def ledger(self, member_id: str, *, after: int, limit: int, now: datetime) -> LedgerPage | None:
         """A page of the member's ledger at the cloud; :class:`MemberUnknown` when the cloud
         knows no such member; None when it did not answer."""
-        channel = self._open()
+        channel = self.channel()
         if channel is None:
             return None
         try:
@@ -190,10 +190,10 @@ class MemberCloud:
         except CloudRefused as exc:
             if exc.code == "unknown_member":
                 raise MemberUnknown from None
-            self._gave_up("ledger", exc)
+            self.gave_up("ledger", exc)
             return None
         except CloudLinkError as exc:
-            self._gave_up("ledger", exc)
+            self.gave_up("ledger", exc)
             return None
         try:
             return LedgerPage.model_validate(answer.body)
@@ -206,7 +206,7 @@ class MemberCloud:
     ) -> PointsHeld | None:
         """Hold ``points`` of the member for a cart; 409 ``points_insufficient`` passed on; None
         when the cloud did not answer."""
-        channel = self._open()
+        channel = self.channel()
         if channel is None:
             return None
         body = HoldRequest(hold_id=hold_id, points=points)
@@ -226,10 +226,10 @@ class MemberCloud:
                     code="points_insufficient",
                     details={"available": available, "asked": points},
                 ) from None
-            self._gave_up("hold", exc)
+            self.gave_up("hold", exc)
             return None
         except CloudLinkError as exc:
-            self._gave_up("hold", exc)
+            self.gave_up("hold", exc)
             return None
         try:
             return PointsHeld.model_validate(answer.body)
@@ -239,12 +239,12 @@ class MemberCloud:
     def release(self, hold_id: str, *, now: datetime) -> bool:
         """Give a hold back; False when the cloud did not answer (the hold then lapses by
         itself at the cloud)."""
-        channel = self._open()
+        channel = self.channel()
         if channel is None:
             return False
         try:
             channel.client.call("DELETE", f"/api/v1/store/holds/{hold_id}", now=now)
         except CloudLinkError as exc:
-            self._gave_up("release", exc)
+            self.gave_up("release", exc)
             return False
         return True

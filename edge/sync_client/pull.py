@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from edge.catalog.service import apply_catalog_items, apply_price_items
+from edge.coupons.service import apply_campaign_items
 from edge.db import Database
 from edge.members.earning import EARN_RULES_KEY
 from edge.members.service import apply_member_merges
@@ -24,6 +25,7 @@ from shared.faults import fault_point
 from sync.contract import (
     FEED_ITEMS,
     FEEDS,
+    CampaignItem,
     CatalogItem,
     EarnRulesItem,
     FeedItem,
@@ -161,6 +163,7 @@ _APPLIERS: dict[type[FeedItem], Callable[[Session, Any, datetime], None]] = {
     MemberMergeItem: apply_member_merges,
     EarnRulesItem: _apply_earn_rules,
     PromotionItem: apply_promotion_items,
+    CampaignItem: apply_campaign_items,
 }
 
 

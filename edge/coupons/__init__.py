@@ -1,0 +1,1 @@
+"""Coupons at the store: on carts, checked offline, reserved at the cloud when online."""
