@@ -118,6 +118,7 @@ def test_the_feeds_are_the_feed_item_types():
         "member_merges",
         "earn_rules",
         "promotions",
+        "coupon_campaigns",
     }
     assert FeedChange("k", {}).to_dict() == {"key": "k", "data": {}}
 
