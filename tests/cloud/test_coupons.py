@@ -220,9 +220,7 @@ def test_a_coupon_redeemed_at_two_stores_offline_raises_exactly_one_exception(
     assert raised["details"]["first_use"]["sale_id"] == first["aggregate_id"]
     assert raised["details"]["member_id"] == ann and raised["details"]["offline"] is True
     # Both sales are kept: the cloud holds each, none is lost for the conflict.
-    held = {
-        s["id"] for n in (1, 2) for s in _ok(cloud.hq(f"/api/v1/stores/S00{n}/sales"))["sales"]
-    }
+    held = {s["id"] for n in (1, 2) for s in _ok(cloud.hq(f"/api/v1/stores/S00{n}/sales"))["sales"]}
     assert {first["aggregate_id"], second["aggregate_id"]} <= held
 
 
