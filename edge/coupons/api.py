@@ -13,6 +13,7 @@ from edge.auth.service import Principal
 from edge.checkout.schemas import CartOut
 from edge.context import StoreContext
 from edge.coupons import at_checkout
+from edge.idempotency import Retryable
 
 api = ApiBlueprint("coupons", "/api/v1")
 #: Who may put a coupon on a cart: whoever may change the cart.
@@ -61,6 +62,7 @@ def _ctx() -> StoreContext:
     connectivity="offline_bounded",
     body=CouponIn,
     response=CartOut,
+    idempotency="optional",
     errors=(404, 409, 422),
     description="Online, the cloud reserves the coupon for the cart; offline, the store "
     "accepts a coupon whose signature and dates hold and that it has not seen used (a typed id "
@@ -70,7 +72,9 @@ def _ctx() -> StoreContext:
     "coupon_not_eligible (details.reason: no_member, other_member, wrong_store, min_spend "
     "with short_by, no_eligible_items, not_now).",
 )
-def add_coupon(principal: Principal, cart_id: str, body: CouponIn) -> dict[str, Any]:
+def add_coupon(
+    principal: Principal, cart_id: str, body: CouponIn, retry: Retryable | None
+) -> dict[str, Any]:
     ctx = _ctx()
     return at_checkout.apply_coupon(
         ctx.db,
@@ -80,6 +84,7 @@ def add_coupon(principal: Principal, cart_id: str, body: CouponIn) -> dict[str, 
         body.code,
         shop=ctx.shop,
         now=ctx.clock.now(),
+        retry=retry,
     ).to_dict()
 
 
@@ -114,15 +119,24 @@ def remove_coupon(principal: Principal, cart_id: str, coupon_id: str) -> dict[st
     body=ClaimIn,
     response=MemberCouponOut,
     status=201,
+    idempotency="optional",
     errors=(404, 409, 422, 503),
     description="A shopper's phone claims only for a member who signed up on it or showed "
     "their member code on it. 409 coupon_member_limit, coupon_cap_reached, campaign_ended, "
     "campaign_inactive; 503 cloud_unavailable while the cloud cannot be reached.",
 )
-def claim(principal: Principal, member_id: str, body: ClaimIn) -> dict[str, Any]:
+def claim(
+    principal: Principal, member_id: str, body: ClaimIn, retry: Retryable | None
+) -> dict[str, Any]:
     ctx = _ctx()
     return at_checkout.claim(
-        ctx.db, ctx.coupon_cloud, principal, member_id[:64], body.claim, now=ctx.clock.now()
+        ctx.db,
+        ctx.coupon_cloud,
+        principal,
+        member_id[:64],
+        body.claim,
+        now=ctx.clock.now(),
+        retry=retry,
     )
 
 

@@ -15,6 +15,7 @@ from edge.coupons import service
 from edge.coupons.online import CouponCloud
 from edge.db import Database, to_sql_time
 from edge.errors import CloudUnavailable, Conflict, NotFound, Unprocessable
+from edge.idempotency import Retryable, remember
 from edge.members.models import MemberDevice
 from edge.members.service import enrolled_link
 from edge.pricing.promotion_engine import Item
@@ -45,6 +46,7 @@ def apply_coupon(
     *,
     shop: Shop,
     now: datetime,
+    retry: Retryable | None = None,
 ) -> CartView:
     """Put the coupon ``typed`` (its code or its id) on the cart; see the module docstring of
     :mod:`edge.coupons.service` for the checks and their errors."""
@@ -105,6 +107,7 @@ def apply_coupon(
             service.add_to_cart(tx, cart.id, checked, reservation_id, now=now)
             _touch(tx, cart.id, now)
             changed = view_of(tx, replace(current, updated_at=now), shop)
+            remember(tx, retry, status=200, body=changed.to_dict(), now=now)
             tx.commit()
     except BaseException:
         if reservation_id is not None and cloud is not None:
@@ -167,6 +170,7 @@ def claim(
     scanned: str,
     *,
     now: datetime,
+    retry: Retryable | None = None,
 ) -> dict[str, Any]:
     """A coupon of the campaign a claim QR names, into the member's account at the cloud
     (claims are the cloud's: 503 ``cloud_unavailable`` when it does not answer)."""
@@ -182,7 +186,12 @@ def claim(
             "claiming a coupon needs the cloud, which the store cannot reach now; try again",
             details={"campaign_id": campaign_id},
         )
-    return with_qr(coupon.model_dump())
+    out = with_qr(coupon.model_dump())
+    # A retry with the same key answers this coupon rather than claiming another.
+    with db.raw_write() as tx:
+        remember(tx, retry, status=201, body=out, now=now)
+        tx.commit()
+    return out
 
 
 def member_coupons(

@@ -203,7 +203,9 @@ def test_poison_events_are_quarantined_and_the_rest_flows_on(cloud):
     store = cloud.store()
     good = sales("S001", range(1, 7))
     unknown = dict(good[1], type="loyalty.teleported")
-    bad_payload = dict(good[3], payload={"store_id": "S001", "sale": {"id": "x"}})
+    bad_payload = dict(
+        good[3], payload={"store_id": "S001", "sale": {"id": "x"}, "schema_version": 3}
+    )
     response = store.push([good[0], unknown, good[2], bad_payload, good[4], good[5]])
     body = response.get_json()
     assert response.status_code == 200

@@ -9,17 +9,29 @@ exercised here, so a route cannot write events without declaring it.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
+from edge.coupons.service import apply_campaign_items
 from edge.route_table import all_specs
 from edge.sync_client.models import CloudLink
+from shared import coupon_codes
+from sync.contract import CampaignItem
 from sync.keys import generate_private_key, public_key_b64
 from tests.builders import BAIJIU, MILK, make_app_for, make_store
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+CAMPAIGN = {
+    "id": "ten-off",
+    "number": 1,
+    "name": "1.00 off",
+    "offer": {"kind": "amount_off", "amount": 100},
+    "starts": "2026-01-01T00:00:00+00:00",
+    "ends": "2027-01-01T00:00:00+00:00",
+}
 
 
 class Kicks:
@@ -45,11 +57,16 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
         with store.db.read() as session:
             return int(session.execute(text("SELECT COALESCE(MAX(seq), 0) FROM outbox")).scalar())
 
-    def call(method: str, path: str, role: str, body: Any = None, **headers: str) -> Any:
+    def call(
+        method: str, path: str, role: str, body: Any = None, expect: int = 0, **headers: str
+    ) -> Any:
         before, kicked = last_seq(), kicks.count
         headers["Authorization"] = f"Bearer {store.tokens[role]}"
         response = client.open(path, method=method, json=body, headers=headers)
-        assert response.status_code < 300, (method, path, response.get_json())
+        if expect:
+            assert response.status_code == expect, (method, path, response.get_json())
+        else:
+            assert response.status_code < 300, (method, path, response.get_json())
         endpoint = app.url_map.bind("").match(path, method=method)[0]
         wrote = last_seq() > before
         seen[endpoint] = seen.get(endpoint, False) or wrote
@@ -100,25 +117,41 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
         {"sku": MILK["sku"], "quantity": 12, "kind": "receive", "reason": "delivery"},
         **{"Idempotency-Key": key()},
     )
+    cloud_key, now = generate_private_key(), store.clock.now()
     with store.db.write() as uow:  # members are signed up once the store is enrolled
         uow.session.add(
             CloudLink(
                 id=1,
                 cloud_url="http://127.0.0.1:9",
                 store_id="S001",
-                cloud_public_key=public_key_b64(generate_private_key()),
+                cloud_public_key=public_key_b64(cloud_key),
                 protocol_version=1,
                 max_batch_events=1000,
                 max_batch_bytes=2_097_152,
                 enrolled_at=store.clock.now(),
             )
         )
+        apply_campaign_items(uow.session, [CampaignItem.model_validate(CAMPAIGN)], now)
         uow.commit()
     member = call("POST", "/api/v1/members", "kiosk", {"phone": "13800138000"})
     other = call("POST", "/api/v1/carts", "kiosk", {"channel": "kiosk"})
     call("PUT", f"/api/v1/carts/{other['id']}/member", "kiosk", {"member_code": member["code"]})
     call("PUT", f"/api/v1/carts/{other['id']}/points", "kiosk", {"points": 0})
     call("DELETE", f"/api/v1/carts/{other['id']}/points", "kiosk")
+    call("POST", f"/api/v1/carts/{other['id']}/lines", "kiosk", {"barcode": MILK["barcodes"]})
+    code = coupon_codes.sign(
+        cloud_key,
+        coupon_id=coupon_codes.new_coupon_id(),
+        campaign_number=1,
+        member_id=member["id"],
+        valid_from=now - timedelta(days=1),
+        valid_until=now + timedelta(days=1),
+    )
+    cart = call("POST", f"/api/v1/carts/{other['id']}/coupons", "kiosk", {"code": code})
+    coupon_id = cart["coupons"][0]["coupon_id"]
+    call("DELETE", f"/api/v1/carts/{other['id']}/coupons/{coupon_id}", "kiosk")
+    # Claims are the cloud's, which does not answer here.
+    call("POST", f"/api/v1/members/{member['id']}/coupons", "tablet", {"claim": "x"}, expect=503)
     call("DELETE", f"/api/v1/carts/{other['id']}/member", "kiosk")
     call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")
 

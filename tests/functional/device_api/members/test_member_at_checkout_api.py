@@ -68,7 +68,7 @@ def test_a_member_attached_by_code_earns_points_on_the_sale(enrolled: Live) -> N
     again = live.ok(live.get(f"/api/v1/sales/{done['sale']['id']}", "kiosk"))
     assert again["points"] == done["sale"]["points"]
     event = _last_sale_event(live)
-    assert event["schema_version"] == 2
+    assert event["schema_version"] == 3
     assert event["sale"]["member"] == {
         "id": member["id"],
         "earned": earned,
