@@ -19,7 +19,7 @@ A store holds the cloud's public key (pinned at enrollment), so it checks a code
 to the cloud: one bit changed, another key, a stretched date, and the signature fails.
 
 A signature is 64 bytes whatever is signed: no code that a store can check alone is short
-enough to type. The **coupon id** is: 16 characters, written ``XXXX-XXXX-XXXX-XXXX``. A store
+enough to type. The **coupon id** is: 16 characters, written in four groups of four (``8EQW-YN7V-B4C2-VYDY``). A store
 that can reach the cloud turns a typed id into its code (the cloud answers the member's
 coupon); offline, a typed id is refused and the QR must be scanned.
 
@@ -91,7 +91,7 @@ def is_signed_code(text: str) -> bool:
 
 
 def show_id(coupon_id: str) -> str:
-    """A coupon id as printed for typing: ``XXXX-XXXX-XXXX-XXXX``."""
+    """A coupon id as printed for typing, in four groups of four: ``8EQW-YN7V-B4C2-VYDY``."""
     return "-".join(coupon_id[i : i + 4] for i in range(0, len(coupon_id), 4))
 
 

@@ -34,7 +34,7 @@ class ClaimIn(RequestBody):
 
 class MemberCouponOut(BaseModel):
     id: str
-    typed_id: str  # the id as printed for typing: XXXX-XXXX-XXXX-XXXX
+    typed_id: str  # the id as printed for typing, e.g. 8EQW-YN7V-B4C2-VYDY
     campaign_id: str
     name: str
     member_id: str
