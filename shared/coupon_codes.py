@@ -19,9 +19,9 @@ A store holds the cloud's public key (pinned at enrollment), so it checks a code
 to the cloud: one bit changed, another key, a stretched date, and the signature fails.
 
 A signature is 64 bytes whatever is signed: no code that a store can check alone is short
-enough to type. The **coupon id** is: 16 characters, written in four groups of four (``8EQW-YN7V-B4C2-VYDY``). A store
-that can reach the cloud turns a typed id into its code (the cloud answers the member's
-coupon); offline, a typed id is refused and the QR must be scanned.
+enough to type. The **coupon id** is: 16 characters, written in four groups of four
+(``8EQW-YN7V-B4C2-VYDY``). A store that can reach the cloud turns a typed id into its code (the
+cloud answers the member's coupon); offline, a typed id is refused and the QR must be scanned.
 
 Codes and ids use Crockford's alphabet: when typed, ``O`` reads as ``0``, ``I`` and ``L`` as
 ``1``, dashes and spaces are ignored, and case does not matter.
@@ -48,6 +48,9 @@ SIGNATURE_BYTES = 64
 CODE_LENGTH = (_PAYLOAD.size + SIGNATURE_BYTES) * 8 // 5  # 152
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NO_MEMBER = bytes(8)
+#: What a campaign's claim QR holds before the campaign's id: a shopper's phone that scans it in
+#: a store claims a coupon of that campaign.
+CLAIM_PREFIX = "AISLE-CLAIM:"
 
 _RFC = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

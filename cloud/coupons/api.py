@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import segno
 from flask import request
 from pydantic import BaseModel, Field
 
 from cloud.coupons import service
 from cloud.web import CloudApi, QueryParam, RequestBody, ctx
+from shared import coupon_codes
+from shared.qr import qr_svg
 from sync.contract import (
     CampaignItem,
     ClaimRequest,
@@ -24,9 +25,6 @@ from sync.contract import (
 )
 
 api = CloudApi("coupons")
-
-#: What a campaign's claim QR says: a shopper's phone, in a store, claims the campaign named.
-CLAIM_PREFIX = "AISLE-CLAIM:"
 
 
 class CampaignsBody(RequestBody):
@@ -135,11 +133,11 @@ def issue_coupon(caller: Any, campaign_id: str, body: IssueBody) -> dict[str, An
 def claim_qr(caller: Any, campaign_id: str) -> dict[str, Any]:
     with ctx().db.read() as session:
         item = service.campaign(session, campaign_id[:48])
-    claim = CLAIM_PREFIX + item.id
+    claim = coupon_codes.CLAIM_PREFIX + item.id
     return {
         "campaign_id": item.id,
         "claim": claim,
-        "qr_svg": segno.make(claim, error="m", micro=False).svg_inline(scale=6),
+        "qr_svg": qr_svg(claim, scale=6),
     }
 
 

@@ -19,18 +19,18 @@ The rules that bound double use:
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cloud.authoring import checked as check_items
+from cloud.authoring import read_list
 from cloud.changes.log import record_changes
 from cloud.coupons.models import Coupon, CouponCampaign, CouponRedemption, CouponReservation
 from cloud.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -50,36 +50,12 @@ _ITEMS = TypeAdapter(list[CampaignItem])
 def read_file(name: str, data: bytes) -> list[CampaignItem]:
     """The campaigns of a JSON or TOML file: ``{"campaigns": [...]}`` (TOML: ``[[campaigns]]``
     tables), or, in JSON, the list alone."""
-    try:
-        doc: Any = tomllib.loads(data.decode()) if name.endswith(".toml") else json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{name}: cannot be read: {exc}") from None
-    if isinstance(doc, dict):
-        doc = doc.get("campaigns")
-    if not isinstance(doc, list):
-        raise ValueError(f'{name}: expected {{"campaigns": [...]}} or a list of campaigns')
-    return checked(doc)
+    return checked(read_list(name, data, "campaigns"))
 
 
 def checked(doc: list[Any]) -> list[CampaignItem]:
     """Campaigns as HQ wrote them; ``Unprocessable`` naming the first that is wrong."""
-    if len(doc) > MAX_PER_WRITE:
-        raise Unprocessable(
-            f"at most {MAX_PER_WRITE} campaigns in one write",
-            code="too_many_campaigns",
-            details={"max": MAX_PER_WRITE, "sent": len(doc)},
-        )
-    try:
-        return _ITEMS.validate_python(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = first["loc"]
-        index = where[0] if where and isinstance(where[0], int) else None
-        raise Unprocessable(
-            f"campaign {index}: {first['msg']}" if index is not None else first["msg"],
-            code="invalid_campaign",
-            details={"index": index, "field": ".".join(str(p) for p in where[1:])},
-        ) from None
+    return check_items(_ITEMS, doc, noun="campaign", most=MAX_PER_WRITE)
 
 
 def put_campaigns(
@@ -205,22 +181,28 @@ def issue(
             details={"ended": item.valid_until.isoformat()},
         )
     member = lock_member(session, member_id)
-    held = session.scalar(
-        select(func.count())
-        .select_from(Coupon)
-        .where(Coupon.campaign_id == campaign_id, Coupon.member_id == member.id)
+    held = (
+        session.scalar(
+            select(func.count())
+            .select_from(Coupon)
+            .where(Coupon.campaign_id == campaign_id, Coupon.member_id == member.id)
+        )
+        or 0
     )
-    if held is not None and held >= item.per_member_limit:
+    if held >= item.per_member_limit:
         raise Conflict(
             f"the member holds {held} coupons of this campaign, its limit",
             code="coupon_member_limit",
             details={"limit": item.per_member_limit, "held": held},
         )
     if item.cap is not None:
-        issued = session.scalar(
-            select(func.count()).select_from(Coupon).where(Coupon.campaign_id == campaign_id)
+        issued = (
+            session.scalar(
+                select(func.count()).select_from(Coupon).where(Coupon.campaign_id == campaign_id)
+            )
+            or 0
         )
-        if issued is not None and issued >= item.cap:
+        if issued >= item.cap:
             raise Conflict(
                 f"campaign {campaign_id} has issued all its {item.cap} coupons",
                 code="coupon_cap_reached",

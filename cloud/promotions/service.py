@@ -3,16 +3,16 @@ served to stores by the ``promotions`` feed (the feed's key is the promotion's i
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.authoring import checked as check_items
+from cloud.authoring import read_list
 from cloud.changes.log import record_changes
 from cloud.errors import Unprocessable
 from cloud.promotions.models import Promotion
@@ -27,42 +27,13 @@ def read_file(name: str, data: bytes) -> list[PromotionItem]:
     """The promotions of a JSON or TOML file: ``{"promotions": [...]}`` (TOML:
     ``[[promotions]]`` tables), or, in JSON, the list alone. ``ValueError`` saying what is
     wrong and where."""
-    try:
-        doc: Any = tomllib.loads(data.decode()) if name.endswith(".toml") else json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"{name}: not valid {'TOML' if name.endswith('.toml') else 'JSON'}: {exc}"
-        ) from None
-    if isinstance(doc, dict):
-        doc = doc.get("promotions")
-    if not isinstance(doc, list):
-        raise ValueError(f'{name}: expected {{"promotions": [...]}} or a list of promotions')
-    return checked(doc)
+    return checked(read_list(name, data, "promotions"))
 
 
 def checked(doc: list[Any]) -> list[PromotionItem]:
     """Promotions as HQ wrote them, each checked by the rules of its kind; ``Unprocessable``
     naming the first that is wrong."""
-    if len(doc) > MAX_PER_WRITE:
-        raise Unprocessable(
-            f"at most {MAX_PER_WRITE} promotions in one write",
-            code="too_many_promotions",
-            details={"max": MAX_PER_WRITE, "sent": len(doc)},
-        )
-    try:
-        items = _ITEMS.validate_python(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = first["loc"]
-        index = where[0] if where and isinstance(where[0], int) else None
-        raise Unprocessable(
-            f"promotion {index}: {first['msg']}"
-            if index is not None
-            else f"promotions: {first['msg']}",
-            code="invalid_promotion",
-            details={"index": index, "field": ".".join(str(p) for p in where[1:])},
-        ) from None
-    return items
+    return check_items(_ITEMS, doc, noun="promotion", most=MAX_PER_WRITE)
 
 
 def put_promotions(

@@ -27,12 +27,12 @@ from pathlib import Path
 from random import Random
 from typing import Protocol
 
-import segno
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edge.errors import ExitPassInvalid
+from shared.qr import qr_svg
 
 __all__ = [
     "AuditPolicy",
@@ -307,9 +307,7 @@ def _check_int(name: str, value: int, low: int, high: int) -> None:
 
 def exit_pass_qr_svg(token: str) -> str:
     """The token as an inline SVG QR code (error correction at least M), ready to embed in HTML."""
-    qr = segno.make(token, error="m", micro=False)
-    # svg_inline leaves out the XML declaration and namespace, as HTML5 wants for inline SVG.
-    return qr.svg_inline(scale=4)
+    return qr_svg(token, scale=4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,37 +3,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import segno
-
 from edge.auth.service import Principal
-from edge.checkout.carts import CartView, load_cart, require_open, view_of
+from edge.checkout.carts import CartLineRow, CartView, load_cart, require_open, view_of
 from edge.coupons import service
 from edge.coupons.online import CouponCloud
 from edge.db import Database, to_sql_time
 from edge.errors import CloudUnavailable, Conflict, NotFound, Unprocessable
 from edge.idempotency import Retryable, remember
-from edge.members.models import MemberDevice
-from edge.members.service import enrolled_link
-from edge.pricing.promotion_engine import Item
+from edge.members.service import enrolled_link, may_act_for
 from edge.pricing.store_promotions import Shop
 from shared import coupon_codes
 from shared.ids import new_id
-
-#: What a campaign's claim QR holds before the campaign's id (``cloud.coupons.api``).
-CLAIM_PREFIX = "AISLE-CLAIM:"
+from shared.promotions import Promotion
+from shared.qr import qr_svg
 
 
 def _touch(tx: Any, cart_id: str, now: datetime) -> None:
     tx.run("UPDATE carts SET updated_at = ? WHERE id = ?", (to_sql_time(now), cart_id))
 
 
-def _worth(lines: list[Any], offer: Any) -> int:
+def _worth(lines: Sequence[CartLineRow], offer: Promotion) -> int:
     """What the cart's lines that ``offer`` looks at come to, at shelf prices."""
-    items: list[Item] = [line.item() for line in lines]
+    items = [line.item() for line in lines]
     return sum(i.subtotal for i in items if offer.target.covers(i.sku, i.category))
 
 
@@ -55,25 +51,16 @@ def apply_coupon(
     require_open(cart)
     checked = service.read_code(db, cloud, typed, now=now)
     coupon_id = checked.code.coupon_id
-    with db.raw_read() as tx:
-        view = view_of(tx, cart, shop)
-        service.check_here(
-            tx, checked, cart_id=cart.id, member_id=cart.member_id, on_cart=view.coupons
-        )
-    # What the coupon would take off the cart as it is, priced with it.
-    trial = service.OnCart(
-        coupon_id=coupon_id,
-        campaign_id=checked.campaign.id,
-        name=checked.campaign.name,
-        reservation_id=None,
-        offer=service.promotion_of(checked.campaign),
-        restore_on_refund=checked.campaign.restore_on_refund,
-    )
+    # The cart priced with the coupon too: what it would take off the cart as it is.
+    trial = service.OnCart.of(coupon_id, checked.campaign, None)
     with db.raw_read() as tx:
         priced = view_of(tx, cart, shop, extra_coupons=(trial,))
+        service.check_here(
+            tx, checked, cart_id=cart.id, member_id=cart.member_id, on_cart=priced.coupons[:-1]
+        )
     amount = priced.coupon_amount(trial)
     refused = service.not_eligible(
-        trial.offer, store_id=shop.store_id, worth=_worth(view.lines, trial.offer), amount=amount
+        trial.offer, store_id=shop.store_id, worth=_worth(priced.lines, trial.offer), amount=amount
     )
     if refused is not None:
         raise refused
@@ -132,28 +119,20 @@ def remove_coupon(
     with db.raw_write(durable=False) as tx:
         cart = load_cart(tx, principal, cart_id)
         require_open(cart)
-        removed = service.remove_from_cart(tx, cart.id, wanted)
-        if removed is False:
-            raise NotFound(
-                "this coupon is not on the cart",
-                code="unknown_coupon",
-                details={"coupon_id": coupon_id},
-            )
+        reservation_id = service.remove_from_cart(tx, cart.id, wanted)
         _touch(tx, cart.id, now)
         view = view_of(tx, replace(cart, updated_at=now), shop)
         tx.commit()
-    if isinstance(removed, str) and cloud is not None:
-        cloud.release(removed, now=now)
+    if reservation_id is not None and cloud is not None:
+        cloud.release(reservation_id, now=now)
     return view
 
 
 def _may_see(db: Database, principal: Principal, member_id: str) -> None:
-    """Staff may act for any member; a shopper's phone only for a member who proved themselves
-    on it (any other is 404 to it)."""
-    if not principal.is_shopper:
-        return
+    """A member's coupons are staff's to see, and the member's own phone's (any other member is
+    404 to a phone)."""
     with db.read() as s:
-        if s.get(MemberDevice, (member_id, principal.device_id)) is None:
+        if not may_act_for(s, principal, member_id):
             raise NotFound(
                 f"no member {member_id!r} this phone may act for: a phone claims and lists the "
                 "coupons of a member who signed up on it or showed their member code on it",
@@ -176,7 +155,7 @@ def claim(
     (claims are the cloud's: 503 ``cloud_unavailable`` when it does not answer)."""
     enrolled_link(db, "claims coupons")
     text = scanned.strip()
-    campaign_id = text.removeprefix(CLAIM_PREFIX).strip()
+    campaign_id = text.removeprefix(coupon_codes.CLAIM_PREFIX).strip()
     if not campaign_id or len(campaign_id) > 48:
         raise Unprocessable("this is not a campaign's claim code", code="claim_invalid")
     _may_see(db, principal, member_id)
@@ -219,5 +198,5 @@ def with_qr(coupon: dict[str, Any]) -> dict[str, Any]:
     return {
         **coupon,
         "typed_id": coupon_codes.show_id(coupon["id"]),
-        "qr_svg": segno.make(coupon["code"], error="m", micro=False).svg_inline(scale=3),
+        "qr_svg": qr_svg(coupon["code"], scale=3),
     }

@@ -42,8 +42,8 @@ from sqlalchemy.orm import Session
 
 from edge.coupons.models import StoreCampaign
 from edge.coupons.online import CouponCloud
-from edge.db import RawTransaction, to_sql_time
-from edge.errors import Conflict, Unprocessable
+from edge.db import Database, RawTransaction, to_sql_time
+from edge.errors import Conflict, NotFound, Unprocessable
 from edge.sync_client.link import link_of
 from shared import coupon_codes
 from shared import promotions as offers
@@ -68,11 +68,6 @@ def promotion_of(item: CampaignItem) -> offers.Promotion:
     return replace(item.to_promotion(), id=promotion_id(item.id))
 
 
-@functools.lru_cache(maxsize=256)
-def _offer(doc: str) -> offers.Promotion:
-    return promotion_of(_campaign(doc))
-
-
 @dataclass(frozen=True)
 class OnCart:
     """A coupon on a cart, with its campaign's offer."""
@@ -82,7 +77,10 @@ class OnCart:
     name: str
     reservation_id: str | None
     offer: offers.Promotion
-    restore_on_refund: bool
+
+    @classmethod
+    def of(cls, coupon_id: str, item: CampaignItem, reservation_id: str | None) -> OnCart:
+        return cls(coupon_id, item.id, item.name, reservation_id, promotion_of(item))
 
 
 _ON_CART = (
@@ -94,17 +92,13 @@ _ON_CART = (
 
 def coupons_on(tx: RawTransaction, cart_id: str) -> tuple[OnCart, ...]:
     """The coupons on a cart (read in the cart's transaction)."""
-    return tuple(
-        OnCart(
-            coupon_id=row[0],
-            campaign_id=row[1],
-            name=_campaign(row[3]).name,
-            reservation_id=row[2],
-            offer=_offer(row[3]),
-            restore_on_refund=_campaign(row[3]).restore_on_refund,
-        )
-        for row in tx.all(_ON_CART, (cart_id,))
-    )
+    return tuple(_on_cart(*row) for row in tx.all(_ON_CART, (cart_id,)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _on_cart(coupon_id: str, campaign_id: str, reservation_id: str | None, doc: str) -> OnCart:
+    # Built once per coupon and campaign version: every scan of a cart with a coupon prices it.
+    return OnCart.of(coupon_id, _campaign(doc), reservation_id)
 
 
 def apply_campaign_items(session: Session, items: Iterable[CampaignItem], now: datetime) -> None:
@@ -127,8 +121,8 @@ def _public_key(text: str) -> Ed25519PublicKey:
     return keys.load_public_key_b64(text)
 
 
-def _cloud_key(tx_db: Any) -> Ed25519PublicKey | None:
-    link = link_of(tx_db)
+def _cloud_key(db: Database) -> Ed25519PublicKey | None:
+    link = link_of(db)
     return None if link is None else _public_key(link.cloud_public_key)
 
 
@@ -141,7 +135,7 @@ class Checked:
     campaign: CampaignItem
 
 
-def read_code(db: Any, cloud: CouponCloud | None, typed: str, *, now: datetime) -> Checked:
+def read_code(db: Database, cloud: CouponCloud | None, typed: str, *, now: datetime) -> Checked:
     """Steps 1 to 3 of the module docstring."""
     text = coupon_codes.normalise(typed)
     if coupon_codes.is_coupon_id(text):
@@ -311,15 +305,19 @@ def add_to_cart(
         raise Conflict("this coupon is on the cart already", code="coupon_in_cart") from None
 
 
-def remove_from_cart(tx: RawTransaction, cart_id: str, coupon_id: str) -> str | bool | None:
-    """Take a coupon off a cart: its reservation id (None: it had none); False: no such
-    coupon on the cart."""
+def remove_from_cart(tx: RawTransaction, cart_id: str, coupon_id: str) -> str | None:
+    """Take a coupon off a cart: its reservation id (None: it had none); 404
+    ``unknown_coupon`` when the cart has no such coupon."""
     row = tx.one(
         "SELECT reservation_id FROM cart_coupons WHERE cart_id = ? AND coupon_id = ?",
         (cart_id, coupon_id),
     )
     if row is None:
-        return False
+        raise NotFound(
+            "this coupon is not on the cart",
+            code="unknown_coupon",
+            details={"coupon_id": coupon_id},
+        )
     tx.run("DELETE FROM cart_coupons WHERE cart_id = ? AND coupon_id = ?", (cart_id, coupon_id))
     return row[0]
 

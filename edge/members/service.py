@@ -338,6 +338,14 @@ def _bind(session: Session, member_id: str, device_id: str, now: datetime) -> No
         session.flush()
 
 
+def may_act_for(session: Session, principal: Principal, member_id: str) -> bool:
+    """Staff may act for any member; a shopper's phone only for a member who proved themselves
+    on it (signed up on it, or showed their member code on it)."""
+    if not principal.is_shopper:
+        return True
+    return session.get(MemberDevice, (member_id, principal.device_id)) is not None
+
+
 def bind_device(db: Database, member_id: str, device_id: str, *, now: datetime) -> None:
     """The member proved themselves on ``device_id``, a shopper's own phone (it showed their
     member code): that phone may read their ledger through the store from now on."""
@@ -366,7 +374,7 @@ def member_ledger(
     store knows when the cloud does not answer; 409 ``not_enrolled`` before enrollment."""
     enrolled_link(db, "reads members' ledgers")
     with db.read() as s:
-        if principal.is_shopper and (s.get(MemberDevice, (member_id, principal.device_id)) is None):
+        if not may_act_for(s, principal, member_id):
             raise NotFound(
                 f"no member {member_id!r} this phone may see: a phone reads the ledger of a "
                 "member who signed up on it or showed their member code on it",
