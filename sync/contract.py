@@ -488,6 +488,7 @@ FEED_MEMBER_MERGES = "member_merges"
 FEED_EARN_RULES = "earn_rules"
 FEED_PROMOTIONS = "promotions"
 FEED_COUPON_CAMPAIGNS = "coupon_campaigns"
+FEED_COUPON_QUOTAS = "coupon_quotas"
 
 SoldBy = Literal["each", "kg", "variable"]
 
@@ -616,6 +617,7 @@ class EarnRulesItem(FeedItem):
 
 Basis = Annotated[int, Field(strict=True, ge=0, le=10_000)]  # basis points: 10000 is all
 Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_UNIT_PRICE * 100)]
+CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
 DateText = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 ClockText = Annotated[str, Field(pattern=r"^[0-9]{2}:[0-9]{2}$")]
 Names = Annotated[list[Id], Field(max_length=500)]
@@ -734,11 +736,17 @@ class CampaignItem(FeedItem):
     ``per_member_limit``: the coupons of the campaign one member may hold; ``cap``: the coupons
     it issues in all; ``budget``: the money its coupons may take off in all (minor units),
     checked when a store reserves one online. ``restore_on_refund``: a sale returned in full
-    gives its coupon back."""
+    gives its coupon back.
+
+    ``public_code``: the campaign's code for everyone (a poster's "SPRING20"), typed or scanned
+    at checkout instead of a member's coupon. Its ``cap`` (required) is the redemptions of the
+    code in all, split into each store's quota (:class:`CouponQuotaItem`), so that stores
+    offline can never together pass it; ``per_member_limit`` is then the redemptions one member
+    may make at one store. A public campaign has no ``budget``: its cap bounds its cost."""
 
     FEED: ClassVar[str] = FEED_COUPON_CAMPAIGNS
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
+    id: CampaignId
     number: Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)] = 0
     name: str = text(120, 1)
     offer: PromotionItem
@@ -748,6 +756,7 @@ class CampaignItem(FeedItem):
     cap: Annotated[int, Field(strict=True, ge=1, le=10**9)] | None = None
     budget: Amount | None = None
     restore_on_refund: StrictBool = True
+    public_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{4,12}$")] | None = None
     active: StrictBool = True
     updated_at: str | None = Field(default=None, max_length=40)
 
@@ -769,6 +778,13 @@ class CampaignItem(FeedItem):
             raise ValueError("a campaign's offer is at the coupon stage")
         if utc_time(self.ends, "ends") <= utc_time(self.starts, "starts"):
             raise ValueError("a campaign ends after it starts")
+        if self.public_code is not None:
+            if self.cap is None:
+                raise ValueError("a campaign with a public code needs a cap")
+            if self.budget is not None:
+                raise ValueError(
+                    "a campaign with a public code is bounded by its cap, not a budget"
+                )
         return self
 
     @property
@@ -782,6 +798,28 @@ class CampaignItem(FeedItem):
     def to_promotion(self) -> offers.Promotion:
         """The offer a coupon of the campaign makes, under the campaign's id and name."""
         return self.offer.model_copy(update={"id": self.id, "name": self.name}).to_promotion()
+
+
+class CouponQuotaItem(FeedItem):
+    """This store's quota of a public campaign (the feed's key is the campaign's id; each store
+    pulls its own): how many redemptions of the campaign's code it may accept in all, offline
+    included. The cloud only ever raises a quota, out of the part of the cap it has not handed
+    out yet, so the quotas never add up to more than the cap."""
+
+    FEED: ClassVar[str] = FEED_COUPON_QUOTAS
+
+    campaign_id: CampaignId
+    quota: Annotated[int, Field(strict=True, ge=0, le=10**9)]
+    updated_at: str | None = Field(default=None, max_length=40)
+
+
+class QuotaOut(BaseModel):
+    """A store's quota of a public campaign as HQ sees it: ``used`` counts the redemptions the
+    cloud has received from the store (not given back by a return)."""
+
+    store_id: str
+    quota: int
+    used: int
 
 
 class CouponOut(BaseModel):
@@ -846,6 +884,7 @@ FEED_ITEMS: dict[str, type[FeedItem]] = {
         EarnRulesItem,
         PromotionItem,
         CampaignItem,
+        CouponQuotaItem,
     )
 }
 FEEDS = tuple(FEED_ITEMS)

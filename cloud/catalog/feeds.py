@@ -34,7 +34,7 @@ from cloud.changes.log import (
     stale_reason,
 )
 from cloud.changes.models import Change, FeedEpoch
-from cloud.coupons.service import campaign_ids_after, campaign_items
+from cloud.coupons.service import campaign_ids_after, campaign_items, quota_ids_after, quota_items
 from cloud.db import Database
 from cloud.errors import BadRequest, NotFound
 from cloud.members.registry import member_merges, merged_members_after
@@ -43,6 +43,7 @@ from cloud.promotions.service import promotion_ids_after, promotion_items
 from cloud.stores.models import Store
 from sync.contract import (
     FEED_COUPON_CAMPAIGNS,
+    FEED_COUPON_QUOTAS,
     FEED_EARN_RULES,
     FEED_MEMBER_MERGES,
     FEED_PROMOTIONS,
@@ -236,6 +237,8 @@ def _snapshot_page(
         keys, more_keys = promotion_ids_after(session, after, limit)
     elif feed == FEED_COUPON_CAMPAIGNS:
         keys, more_keys = campaign_ids_after(session, after, limit)
+    elif feed == FEED_COUPON_QUOTAS:
+        keys, more_keys = quota_ids_after(session, store_id, after, limit)
     else:
         found = list(
             session.execute(
@@ -295,6 +298,8 @@ def _materialise(session: Session, store_id: str, feed: str, keys: list[str]) ->
         return [FeedChange(k, item.to_dict()) for k, item in promotion_items(session, keys)]
     if feed == FEED_COUPON_CAMPAIGNS:
         return [FeedChange(k, item.to_dict()) for k, item in campaign_items(session, keys)]
+    if feed == FEED_COUPON_QUOTAS:
+        return [FeedChange(k, item.to_dict()) for k, item in quota_items(session, store_id, keys)]
     products = {
         p.sku: p for p in session.execute(select(Product).where(Product.sku.in_(keys))).scalars()
     }

@@ -20,6 +20,7 @@ from sync.contract import (
     CouponList,
     CouponOut,
     CouponReserved,
+    QuotaOut,
     ReserveRequest,
     UuidText,
 )
@@ -49,6 +50,14 @@ class ReleasedOut(BaseModel):
     released: bool
 
 
+class QuotasOut(BaseModel):
+    campaign_id: str
+    public_code: str | None
+    cap: int | None
+    unallocated: int
+    quotas: list[QuotaOut]
+
+
 def _issuer() -> service.Issuer:
     return service.Issuer(key=ctx().cloud_key)
 
@@ -60,10 +69,12 @@ def _issuer() -> service.Issuer:
     caller="hq",
     body=CampaignsBody,
     response=CampaignsOut,
-    errors=(422,),
+    errors=(409, 422),
     description="offer is any promotion kind (its stage is coupon); starts and ends bound "
     "every coupon; per_member_limit, cap (coupons issued) and budget (minor units taken off) "
-    "bound the campaign. active false withdraws it.",
+    "bound the campaign. active false withdraws it. public_code makes it a public campaign: "
+    "its cap is split into store quotas (409 public_code_taken when another campaign has the "
+    "code).",
 )
 def put_campaigns(caller: Any, body: CampaignsBody) -> dict[str, Any]:
     c = ctx()
@@ -128,17 +139,33 @@ def issue_coupon(caller: Any, campaign_id: str, body: IssueBody) -> dict[str, An
     response=ClaimQrOut,
     errors=(404,),
     description="A shopper's phone in a store scans it and claims a coupon into the member's "
-    "account (the store's POST /api/v1/coupons/claims).",
+    "account (the store's POST /api/v1/members/{id}/coupons). A public campaign's QR holds its "
+    "public code, which goes straight onto a cart.",
 )
 def claim_qr(caller: Any, campaign_id: str) -> dict[str, Any]:
     with ctx().db.read() as session:
         item = service.campaign(session, campaign_id[:48])
-    claim = coupon_codes.CLAIM_PREFIX + item.id
+    claim = item.public_code or coupon_codes.CLAIM_PREFIX + item.id
     return {
         "campaign_id": item.id,
         "claim": claim,
         "qr_svg": qr_svg(claim, scale=6),
     }
+
+
+@api.route(
+    "GET",
+    "/campaigns/<campaign_id>/quotas",
+    summary="A public campaign's quota in each store, what each used, what is not handed out",
+    caller="hq",
+    response=QuotasOut,
+    errors=(404,),
+    description="The cloud hands out more of the cap as stores use theirs (a store that used "
+    "three quarters of its quota gets more, by pull); a quota never goes down.",
+)
+def read_quotas(caller: Any, campaign_id: str) -> dict[str, Any]:
+    with ctx().db.read() as session:
+        return service.quotas(session, campaign_id[:48])
 
 
 @api.route(

@@ -5,7 +5,8 @@ one member's, with its signed code; a **reservation** is a store setting a coupo
 cart while online (it lapses, so an abandoned cart frees the coupon); a **redemption** is a sale
 that used a coupon, one row per (coupon, sale), appended by the sale's event whatever the
 coupon's state: a coupon redeemed at two stores while offline is two rows, and a
-reconciliation exception with the amount at risk, never a lost sale.
+reconciliation exception with the amount at risk, never a lost sale. A **quota** is one
+store's share of a public campaign's cap.
 """
 
 from __future__ import annotations
@@ -82,3 +83,16 @@ class CouponRedemption(Base):
     reservation_id: Mapped[Uuid | None]
     at: Mapped[datetime]
     restored_by: Mapped[str | None] = mapped_column(String(64))  # the return that gave it back
+
+
+class CouponQuota(Base):
+    """How many redemptions of a public campaign's code one store may accept (offline
+    included). Only ever raised: a store offline may have used all of it."""
+
+    __tablename__ = "coupon_quotas"
+    __table_args__ = (CheckConstraint("quota >= 0", name="quota_not_negative"),)
+
+    campaign_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quota: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]

@@ -15,11 +15,14 @@ The rules that bound double use:
   risk), listed with the points overdrafts.
 * A campaign's ``cap`` bounds the coupons issued and its ``budget`` the money the coupons
   reserved online may take off; ``per_member_limit`` bounds the coupons one member holds.
+* A **public** campaign's code (``public_code``) is not issued to anyone: any shopper types it.
+  Its ``cap`` is split into per-store quotas (:func:`rebalance`) that each store enforces
+  offline, so the stores cannot together pass the cap, whatever their links do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,13 +35,28 @@ from sqlalchemy.orm import Session
 from cloud.authoring import checked as check_items
 from cloud.authoring import read_list
 from cloud.changes.log import record_changes
-from cloud.coupons.models import Coupon, CouponCampaign, CouponRedemption, CouponReservation
+from cloud.coupons.models import (
+    Coupon,
+    CouponCampaign,
+    CouponQuota,
+    CouponRedemption,
+    CouponReservation,
+)
 from cloud.errors import Conflict, Forbidden, NotFound, Unprocessable
 from cloud.members.ledger import lock_member, survivor_id
 from cloud.members.models import Member
 from cloud.reconciliation.service import raise_exception
+from cloud.stores.models import Store
+from cloud.stores.service import on_enrolled
 from shared import coupon_codes
-from sync.contract import FEED_COUPON_CAMPAIGNS, CampaignItem, SaleCoupon
+from sync.contract import (
+    FEED_COUPON_CAMPAIGNS,
+    FEED_COUPON_QUOTAS,
+    CampaignItem,
+    CouponQuotaItem,
+    QuotaOut,
+    SaleCoupon,
+)
 
 MAX_PER_WRITE = 500
 _ITEMS = TypeAdapter(list[CampaignItem])
@@ -70,6 +88,7 @@ def put_campaigns(
             code="duplicate_campaign",
             details={"ids": sorted({i for i in ids if ids.count(i) > 1})[:20]},
         )
+    _public_codes_unique(session, items)
     rows = {
         row.id: row
         for row in session.execute(
@@ -95,7 +114,33 @@ def put_campaigns(
             row.doc, row.active, row.updated_at = doc, item.active, now
         saved.append(stamped)
     record_changes(session, [(FEED_COUPON_CAMPAIGNS, item.id, None) for item in saved], now=now)
+    session.flush()
+    for item in saved:
+        if item.public_code is not None and item.active:
+            rebalance(session, item.id, now=now)
     return saved
+
+
+def _public_codes_unique(session: Session, items: Sequence[CampaignItem]) -> None:
+    """409 ``public_code_taken`` when two campaigns would answer one typed code (codes are
+    compared as a store reads them: case, dashes and O/0, I/L/1 aside)."""
+    ids = {item.id for item in items}
+    taken = {
+        coupon_codes.normalise(item.public_code): item.id
+        for item in list_campaigns(session)
+        if item.public_code is not None and item.id not in ids
+    }
+    for item in items:
+        if item.public_code is None:
+            continue
+        key = coupon_codes.normalise(item.public_code)
+        if key in taken:
+            raise Conflict(
+                f"campaign {taken[key]!r} has the public code {item.public_code!r} already",
+                code="public_code_taken",
+                details={"campaign_id": taken[key], "public_code": item.public_code},
+            )
+        taken[key] = item.id
 
 
 def list_campaigns(session: Session, *, active_only: bool = False) -> list[CampaignItem]:
@@ -174,6 +219,12 @@ def issue(
     item = campaign(session, campaign_id, lock=True)  # one issue of a campaign at a time
     if not item.active:
         raise Conflict(f"campaign {campaign_id} is withdrawn", code="campaign_inactive")
+    if item.public_code is not None:
+        raise Conflict(
+            f"campaign {campaign_id} has a public code: it is typed at checkout, not issued",
+            code="campaign_public",
+            details={"public_code": item.public_code},
+        )
     if now >= item.valid_until:
         raise Conflict(
             f"campaign {campaign_id} ended",
@@ -369,6 +420,167 @@ def release(session: Session, store_id: str, reservation_id: str) -> bool:
     return True
 
 
+# -- public codes: each store's quota -----------------------------------------------------
+
+
+def grants(cap: int, stores: Iterable[str], held: Mapping[str, tuple[int, int]]) -> dict[str, int]:
+    """The quotas that change when a public campaign is rebalanced: ``{store: new quota}``.
+    ``held``: each store's ``(quota, used)`` so far; ``stores``: the stores trading now.
+
+    * A store with no quota yet gets an even share of half the cap (``cap // (2 x stores)``,
+      at least one while the cap lasts; zero when it is spent).
+    * A store that has used three quarters of its quota or more gets half of what is left of
+      the cap, split between such stores (at least one each while it lasts).
+    * A quota never goes down: a store offline may have accepted all of it. So the quotas never
+      add up to more than the cap, and a store never has to refuse what it was promised.
+    """
+    everyone = sorted(set(stores) | set(held))
+    left = cap - sum(quota for quota, _ in held.values())
+    changed: dict[str, int] = {}
+    first = max(1, cap // (2 * max(1, len(everyone))))
+    for store in everyone:
+        if store not in held:
+            changed[store] = max(0, min(first, left))
+            left -= changed[store]
+    hungry = [s for s in sorted(held) if held[s][0] - held[s][1] <= held[s][0] // 4]
+    if hungry and left > 0:
+        share = max(1, left // (2 * len(hungry)))
+        for store in hungry:
+            give = min(share, left)
+            if give <= 0:
+                break
+            changed[store] = held[store][0] + give
+            left -= give
+    return changed
+
+
+def _used_by_store(session: Session, campaign_id: str) -> dict[str, int]:
+    return {
+        store: int(n)
+        for store, n in session.execute(
+            select(CouponRedemption.store_id, func.count())
+            .where(
+                CouponRedemption.campaign_id == campaign_id,
+                CouponRedemption.restored_by.is_(None),
+            )
+            .group_by(CouponRedemption.store_id)
+        ).all()
+    }
+
+
+def _trading_stores(session: Session) -> list[str]:
+    return list(
+        session.execute(
+            select(Store.id).where(Store.enrolled_at.is_not(None), Store.revoked_at.is_(None))
+        ).scalars()
+    )
+
+
+def rebalance(session: Session, campaign_id: str, *, now: datetime) -> dict[str, int]:
+    """Hand out more of a public campaign's cap (:func:`grants`), in the caller's transaction;
+    each store pulls its new quota. Answers the quotas that changed."""
+    item = campaign(session, campaign_id, lock=True)  # one rebalance of a campaign at a time
+    if item.public_code is None or item.cap is None or not item.active:
+        return {}
+    rows = {
+        row.store_id: row
+        for row in session.execute(
+            select(CouponQuota).where(CouponQuota.campaign_id == campaign_id)
+        ).scalars()
+    }
+    used = _used_by_store(session, campaign_id)
+    changed = grants(
+        item.cap,
+        _trading_stores(session),
+        {store: (row.quota, used.get(store, 0)) for store, row in rows.items()},
+    )
+    for store, quota in changed.items():
+        row = rows.get(store)
+        if row is None:
+            session.add(
+                CouponQuota(campaign_id=campaign_id, store_id=store, quota=quota, updated_at=now)
+            )
+        else:
+            row.quota, row.updated_at = quota, now
+    record_changes(
+        session, [(FEED_COUPON_QUOTAS, campaign_id, store) for store in sorted(changed)], now=now
+    )
+    session.flush()
+    return changed
+
+
+def _quotas_for_new_store(session: Session, store_id: str) -> None:
+    """A store enrolled: it gets its share of every running public campaign."""
+    store = session.get(Store, store_id)
+    now = None if store is None else store.enrolled_at
+    if now is None:
+        return
+    for item in list_campaigns(session, active_only=True):
+        if item.public_code is not None:
+            rebalance(session, item.id, now=now)
+
+
+on_enrolled(_quotas_for_new_store)
+
+
+def quotas(session: Session, campaign_id: str) -> dict[str, Any]:
+    """A public campaign's quotas by store, with what each has used (as far as the cloud has
+    heard) and the part of the cap not handed out yet."""
+    item = campaign(session, campaign_id)
+    used = _used_by_store(session, campaign_id)
+    rows = session.execute(
+        select(CouponQuota)
+        .where(CouponQuota.campaign_id == campaign_id)
+        .order_by(CouponQuota.store_id)
+    ).scalars()
+    out = [QuotaOut(store_id=r.store_id, quota=r.quota, used=used.get(r.store_id, 0)) for r in rows]
+    return {
+        "campaign_id": campaign_id,
+        "public_code": item.public_code,
+        "cap": item.cap,
+        "unallocated": (item.cap or 0) - sum(q.quota for q in out),
+        "quotas": [q.model_dump() for q in out],
+    }
+
+
+def quota_items(
+    session: Session, store_id: str, keys: Sequence[str]
+) -> list[tuple[str, CouponQuotaItem]]:
+    """The store's quotas of the campaigns ``keys``, as its feed carries them."""
+    rows = {
+        r.campaign_id: r
+        for r in session.execute(
+            select(CouponQuota).where(
+                CouponQuota.store_id == store_id, CouponQuota.campaign_id.in_(keys)
+            )
+        ).scalars()
+    }
+    return [
+        (
+            k,
+            CouponQuotaItem(
+                campaign_id=k, quota=rows[k].quota, updated_at=rows[k].updated_at.isoformat()
+            ),
+        )
+        for k in keys
+        if k in rows
+    ]
+
+
+def quota_ids_after(
+    session: Session, store_id: str, after: str, limit: int
+) -> tuple[list[str], bool]:
+    found = list(
+        session.execute(
+            select(CouponQuota.campaign_id)
+            .where(CouponQuota.store_id == store_id, CouponQuota.campaign_id > after)
+            .order_by(CouponQuota.campaign_id)
+            .limit(limit + 1)
+        ).scalars()
+    )
+    return found[:limit], len(found) > limit
+
+
 # -- what sales and returns do ---------------------------------------------------------------
 
 
@@ -394,13 +606,19 @@ CouponEffect = SaleCoupons | ReturnCoupons
 
 def apply_all(session: Session, effects: Sequence[CouponEffect], *, now: datetime) -> None:
     """Apply events' coupon parts in order, in the caller's transaction; each is idempotent."""
+    touched: set[str] = set()
     for effect in effects:
         if isinstance(effect, SaleCoupons):
             for used in effect.coupons:
                 _redeem(session, effect, used, now=now)
+                touched.add(used.campaign_id)
         else:
             _restore(session, effect)
     session.flush()
+    # A store that used most of its quota of a public code gets more (it pulls it).
+    for campaign_id, item in campaign_items(session, sorted(touched)):
+        if item.public_code is not None:
+            rebalance(session, campaign_id, now=now)
 
 
 def _redeem(session: Session, sale: SaleCoupons, used: SaleCoupon, *, now: datetime) -> None:

@@ -50,7 +50,7 @@ def apply_coupon(
         cart = load_cart(tx, principal, cart_id)
     require_open(cart)
     checked = service.read_code(db, cloud, typed, now=now)
-    coupon_id = checked.code.coupon_id
+    coupon_id = checked.coupon_id
     # The cart priced with the coupon too: what it would take off the cart as it is.
     trial = service.OnCart.of(coupon_id, checked.campaign, None)
     with db.raw_read() as tx:
@@ -65,7 +65,7 @@ def apply_coupon(
     if refused is not None:
         raise refused
     reservation_id: str | None = None
-    if cloud is not None:
+    if cloud is not None and not checked.public:  # a public code is bounded by the quota
         reserved = cloud.reserve(
             coupon_id,
             reservation_id=new_id(),

@@ -1,5 +1,6 @@
-"""The store's rows for coupons: the campaigns pulled from the cloud, the coupons on open carts,
-and the coupons each sale redeemed (what the store has seen used, offline included)."""
+"""The store's rows for coupons: the campaigns pulled from the cloud, this store's quotas of the
+public ones, the coupons on open carts, and the coupons each sale redeemed (what the store has
+seen used, offline included)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,25 @@ class StoreCampaign(Base):
 
     __tablename__ = "coupon_campaigns"
 
+    __table_args__ = (Index("ix_coupon_campaigns_public_code", "public_code"),)
+
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     number: Mapped[int] = mapped_column(unique=True)
     doc: Mapped[str] = mapped_column(Text)
     active: Mapped[bool]
+    updated_at: Mapped[datetime]
+    # A public campaign's code as the store reads a typed one (coupon_codes.normalise).
+    public_code: Mapped[str | None] = mapped_column(String(16))
+
+
+class StoreCouponQuota(Base):
+    """This store's quota of a public campaign, as its ``coupon_quotas`` feed last carried it:
+    the redemptions of the campaign's code it may accept in all."""
+
+    __tablename__ = "coupon_quotas"
+
+    campaign_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    quota: Mapped[int]
     updated_at: Mapped[datetime]
 
 

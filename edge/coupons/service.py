@@ -22,6 +22,13 @@ its own error:
    When it does not answer, the store accepts the coupon offline: what slips through (the same
    coupon at another store offline) reaches the cloud as a ``coupon_double_use`` exception.
 
+A campaign's **public code** (a poster's ``SPRING20``, any case, typed or scanned) is read
+in step 1 too: the campaign must be in force (steps 2 and 3); the cart must not hold it already
+(``coupon_in_cart``); a member on the cart may use it ``per_member_limit`` times at this store
+(409 ``coupon_member_limit``); and this store's quota of the campaign, pulled from the cloud,
+bounds its redemptions here, open carts included, online or not (409 ``coupon_quota_reached``
+with ``quota`` and ``used``). Each use gets a coupon id of its own.
+
 The coupon's offer then prices the cart at the coupon stage (after line and basket offers,
 before points). A sale redeems each coupon that took something off; a return of every line
 gives the coupons back when their campaign says so.
@@ -40,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from edge.coupons.models import StoreCampaign
+from edge.coupons.models import StoreCampaign, StoreCouponQuota
 from edge.coupons.online import CouponCloud
 from edge.db import Database, RawTransaction, to_sql_time
 from edge.errors import Conflict, NotFound, Unprocessable
@@ -48,7 +55,7 @@ from edge.sync_client.link import link_of
 from shared import coupon_codes
 from shared import promotions as offers
 from sync import keys
-from sync.contract import CampaignItem
+from sync.contract import CampaignItem, CouponQuotaItem
 
 #: What a coupon's offer is called among a cart's discounts: ``coupon:<campaign id>``.
 PREFIX = "coupon:"
@@ -112,7 +119,18 @@ def apply_campaign_items(session: Session, items: Iterable[CampaignItem], now: d
                 doc=item.model_dump_json(),
                 active=item.active,
                 updated_at=now,
+                public_code=None
+                if item.public_code is None
+                else coupon_codes.normalise(item.public_code),
             )
+        )
+
+
+def apply_quota_items(session: Session, items: Iterable[CouponQuotaItem], now: datetime) -> None:
+    """The ``coupon_quotas`` feed's items (this store's own), in the pull's transaction."""
+    for item in items:
+        session.merge(
+            StoreCouponQuota(campaign_id=item.campaign_id, quota=item.quota, updated_at=now)
         )
 
 
@@ -128,16 +146,69 @@ def _cloud_key(db: Database) -> Ed25519PublicKey | None:
 
 @dataclass(frozen=True)
 class Checked:
-    """A coupon whose code, campaign and dates hold: what the cart's write needs."""
+    """A coupon whose code, campaign and dates hold: what the cart's write needs. ``code`` is
+    None for a campaign's public code (``coupon_id`` is then this use's own)."""
 
-    code: coupon_codes.CouponCode
-    text: str  # the signed code
+    coupon_id: str
+    text: str  # the signed code, or the public code as read
     campaign: CampaignItem
+    code: coupon_codes.CouponCode | None
+
+    @property
+    def public(self) -> bool:
+        return self.code is None
+
+
+def _in_force(campaign: CampaignItem, active: bool) -> None:
+    if not active:
+        raise Conflict(
+            f"the campaign {campaign.name!r} was withdrawn",
+            code="coupon_withdrawn",
+            details={"campaign_id": campaign.id},
+        )
+
+
+def _in_dates(valid_from: datetime, valid_until: datetime, now: datetime) -> None:
+    if now < valid_from:
+        raise Conflict(
+            "this coupon is not valid yet",
+            code="coupon_not_yet_valid",
+            details={"valid_from": valid_from.isoformat()},
+        )
+    if now >= valid_until:
+        raise Conflict(
+            "this coupon has expired",
+            code="coupon_expired",
+            details={"valid_until": valid_until.isoformat()},
+        )
+
+
+_PUBLIC = (
+    "SELECT doc, active FROM coupon_campaigns WHERE public_code = ? "
+    "ORDER BY active DESC, updated_at DESC LIMIT 1"
+)
+
+
+def _public(db: Database, text: str, now: datetime) -> Checked | None:
+    """The campaign whose public code ``text`` is, checked (None: no campaign has it)."""
+    if not 4 <= len(text) <= 12:
+        return None
+    with db.raw_read() as tx:
+        row = tx.one(_PUBLIC, (text,))
+    if row is None:
+        return None
+    campaign = _campaign(row[0])
+    _in_force(campaign, bool(row[1]))
+    _in_dates(campaign.valid_from, campaign.valid_until, now)
+    return Checked(coupon_codes.new_coupon_id(), text, campaign, None)
 
 
 def read_code(db: Database, cloud: CouponCloud | None, typed: str, *, now: datetime) -> Checked:
     """Steps 1 to 3 of the module docstring."""
     text = coupon_codes.normalise(typed)
+    public = _public(db, text, now)
+    if public is not None:
+        return public
     if coupon_codes.is_coupon_id(text):
         found = None if cloud is None else cloud.find(text, now=now)
         if found is None:
@@ -174,25 +245,9 @@ def read_code(db: Database, cloud: CouponCloud | None, typed: str, *, now: datet
             details={"campaign_number": code.campaign_number},
         )
     campaign = _campaign(row[0])
-    if not row[1]:
-        raise Conflict(
-            f"the campaign {campaign.name!r} was withdrawn",
-            code="coupon_withdrawn",
-            details={"campaign_id": campaign.id},
-        )
-    if now < code.valid_from:
-        raise Conflict(
-            "this coupon is not valid yet",
-            code="coupon_not_yet_valid",
-            details={"valid_from": code.valid_from.isoformat()},
-        )
-    if now >= code.valid_until:
-        raise Conflict(
-            "this coupon has expired",
-            code="coupon_expired",
-            details={"valid_until": code.valid_until.isoformat()},
-        )
-    return Checked(code=code, text=text, campaign=campaign)
+    _in_force(campaign, bool(row[1]))
+    _in_dates(code.valid_from, code.valid_until, now)
+    return Checked(code.coupon_id, text, campaign, code)
 
 
 _USED = "SELECT 1 FROM sale_coupons WHERE coupon_id = ? AND restored_by IS NULL LIMIT 1"
@@ -211,7 +266,11 @@ def check_here(
     on_cart: Sequence[OnCart],
 ) -> None:
     """Steps 4 to 6, in the cart's write transaction."""
-    coupon_id = checked.code.coupon_id
+    if checked.public:
+        _check_public_here(tx, checked, cart_id=cart_id, member_id=member_id, on_cart=on_cart)
+        return
+    assert checked.code is not None
+    coupon_id = checked.coupon_id
     if any(c.coupon_id == coupon_id for c in on_cart):
         raise Conflict(
             "this coupon is on the cart already",
@@ -241,6 +300,61 @@ def check_here(
         raise Conflict("this coupon was used already", code="coupon_used")
     if tx.one(_ON_OTHER_CART, (coupon_id, cart_id)) is not None:
         raise Conflict("this coupon is on another cart", code="coupon_reserved")
+
+
+_USED_BY_MEMBER = (
+    "SELECT (SELECT count(*) FROM sale_coupons sc JOIN sales s ON s.id = sc.sale_id "
+    "        WHERE sc.campaign_id = :campaign AND sc.restored_by IS NULL "
+    "        AND s.member_id = :member)"
+    " + (SELECT count(*) FROM cart_coupons cc JOIN carts c ON c.id = cc.cart_id "
+    "    WHERE cc.campaign_id = :campaign AND c.status = 'open' AND c.id != :cart "
+    "    AND c.member_id = :member)"
+)
+_USED_HERE = (
+    "SELECT (SELECT count(*) FROM sale_coupons "
+    "        WHERE campaign_id = :campaign AND restored_by IS NULL)"
+    " + (SELECT count(*) FROM cart_coupons cc JOIN carts c ON c.id = cc.cart_id "
+    "    WHERE cc.campaign_id = :campaign AND c.status = 'open' AND c.id != :cart)"
+)
+
+
+def _check_public_here(
+    tx: RawTransaction,
+    checked: Checked,
+    *,
+    cart_id: str,
+    member_id: str | None,
+    on_cart: Sequence[OnCart],
+) -> None:
+    """A public code: once a cart, ``per_member_limit`` times a member here, within this
+    store's quota (sales and open carts count)."""
+    campaign = checked.campaign
+    if any(c.campaign_id == campaign.id for c in on_cart):
+        raise Conflict(
+            "this code is on the cart already",
+            code="coupon_in_cart",
+            details={"campaign_id": campaign.id},
+        )
+    where = {"campaign": campaign.id, "cart": cart_id, "member": member_id}
+    if member_id is not None:
+        used = int(tx.one(_USED_BY_MEMBER, where)[0])
+        if used >= campaign.per_member_limit:
+            raise Conflict(
+                f"this member has used this code {used} times here, its limit",
+                code="coupon_member_limit",
+                details={"limit": campaign.per_member_limit, "used": used},
+            )
+    row = tx.one("SELECT quota FROM coupon_quotas WHERE campaign_id = ?", (campaign.id,))
+    quota = 0 if row is None else int(row[0])
+    used = int(tx.one(_USED_HERE, where)[0])
+    if used >= quota:
+        raise Conflict(
+            "this store has given all its share of this code's redemptions"
+            if quota
+            else "this store has no share of this code's redemptions yet (the cloud sends one)",
+            code="coupon_quota_reached",
+            details={"campaign_id": campaign.id, "quota": quota, "used": used},
+        )
 
 
 def not_eligible(
@@ -294,7 +408,7 @@ def add_to_cart(
             "added_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 cart_id,
-                checked.code.coupon_id,
+                checked.coupon_id,
                 checked.campaign.id,
                 checked.text,
                 reservation_id,

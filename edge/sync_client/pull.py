@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from edge.catalog.service import apply_catalog_items, apply_price_items
-from edge.coupons.service import apply_campaign_items
+from edge.coupons.service import apply_campaign_items, apply_quota_items
 from edge.db import Database
 from edge.members.earning import EARN_RULES_KEY
 from edge.members.service import apply_member_merges
@@ -27,6 +27,7 @@ from sync.contract import (
     FEEDS,
     CampaignItem,
     CatalogItem,
+    CouponQuotaItem,
     EarnRulesItem,
     FeedItem,
     MemberMergeItem,
@@ -164,6 +165,7 @@ _APPLIERS: dict[type[FeedItem], Callable[[Session, Any, datetime], None]] = {
     EarnRulesItem: _apply_earn_rules,
     PromotionItem: apply_promotion_items,
     CampaignItem: apply_campaign_items,
+    CouponQuotaItem: apply_quota_items,
 }
 
 

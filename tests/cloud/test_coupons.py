@@ -299,3 +299,82 @@ def test_a_store_cannot_reserve_for_an_unknown_coupon_or_release_anothers(cloud:
     assert _error(refused, 403)["code"] == "wrong_store"
     released = north.call("DELETE", f"/api/v1/store/coupon-reservations/{reservation}")
     assert _ok(released) == {"released": True}
+
+
+SPRING = {
+    **TEN_OFF_50,
+    "id": "spring-public",
+    "name": "Spring 10 off",
+    "public_code": "Spring20",
+    "cap": 40,
+}
+
+
+def _quotas(cloud: Cloud, campaign_id: str) -> dict[str, Any]:
+    return _ok(cloud.hq(f"/api/v1/campaigns/{campaign_id}/quotas"))
+
+
+def _public_use(seq: int, store_id: str, campaign_id: str = "spring-public") -> dict[str, Any]:
+    """A sale of ``store_id`` that used a public code (each use has its own coupon id)."""
+    use = {"id": coupon_codes.new_coupon_id(), "campaign_id": campaign_id}
+    return _redeeming(seq, store_id, use, 1000)
+
+
+def test_a_public_codes_cap_is_split_into_store_quotas_each_store_pulls_its_own(
+    cloud: Cloud,
+) -> None:
+    s1, s2 = cloud.store("S001"), cloud.store("S002")
+    _ok(_put(cloud, SPRING))
+    # Half the cap is handed out evenly; the rest waits for the stores that use theirs.
+    shown = _quotas(cloud, "spring-public")
+    assert [(q["store_id"], q["quota"], q["used"]) for q in shown["quotas"]] == [
+        ("S001", 10, 0),
+        ("S002", 10, 0),
+    ]
+    assert (shown["cap"], shown["unallocated"]) == (40, 20)
+    mine, cursor, _ = s1.pull_all("coupon_quotas")
+    assert {k: v["quota"] for k, v in mine.items()} == {"spring-public": 10}
+    # A store enrolled later gets its share of what is left.
+    s3 = cloud.store("S003")
+    assert {k: v["quota"] for k, v in s3.pull_all("coupon_quotas")[0].items()} == {
+        "spring-public": 6  # 40 // (2 x 3 stores)
+    }
+    # S001 uses 8 of its 10: three quarters and more, so it gets half of what is left (14).
+    _pushed(s1, [_public_use(seq, "S001") for seq in range(1, 9)])
+    shown = _quotas(cloud, "spring-public")
+    assert {q["store_id"]: (q["quota"], q["used"]) for q in shown["quotas"]} == {
+        "S001": (17, 8),
+        "S002": (10, 0),
+        "S003": (6, 0),
+    }
+    assert shown["unallocated"] == 7
+    # S001's next pull brings its new quota; S002's has nothing new for it.
+    more, _, _ = s1.pull_all("coupon_quotas", cursor)
+    assert {k: v["quota"] for k, v in more.items()} == {"spring-public": 17}
+    assert s2.pull_all("coupon_quotas")[0]["spring-public"]["quota"] == 10
+    # The quotas never add up to more than the cap, however the stores use them.
+    _pushed(s1, [_public_use(seq, "S001") for seq in range(9, 18)])
+    _pushed(s3, [_public_use(seq, "S003") for seq in range(1, 7)])
+    shown = _quotas(cloud, "spring-public")
+    assert sum(q["quota"] for q in shown["quotas"]) + shown["unallocated"] == 40
+    assert shown["unallocated"] >= 0
+    assert {q["store_id"]: q["used"] for q in shown["quotas"]} == {"S001": 17, "S002": 0, "S003": 6}
+
+
+def test_a_public_campaign_is_typed_not_issued_and_its_code_is_its_own(cloud: Cloud) -> None:
+    cloud.store("S001")
+    _ok(_put(cloud, SPRING))
+    ann = _member(cloud, "13800000001")
+    refused = _error(_issue(cloud, "spring-public", ann), 409)
+    assert (refused["code"], refused["details"]) == ("campaign_public", {"public_code": "Spring20"})
+    # Another campaign may not take the code, however it is cased or spelt (O for 0).
+    taken = _error(_put(cloud, {**SPRING, "id": "other", "public_code": "SPRING2O"}), 409)
+    assert taken["code"] == "public_code_taken"
+    assert taken["details"]["campaign_id"] == "spring-public"
+    # A public campaign needs a cap and has no budget.
+    assert _error(_put(cloud, {**SPRING, "id": "nocap", "public_code": "NOCAP1", "cap": None}), 422)
+    assert _error(
+        _put(cloud, {**SPRING, "id": "budget", "public_code": "BUDGET1", "budget": 100}), 422
+    )
+    # Its poster QR holds the code itself, which goes straight onto a cart.
+    assert _ok(cloud.hq("/api/v1/campaigns/spring-public/claim"))["claim"] == "Spring20"

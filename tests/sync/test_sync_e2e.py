@@ -123,6 +123,7 @@ def test_pulled_catalog_and_store_prices_land_with_their_cursor(cloud, tmp, stor
         "earn_rules",
         "promotions",
         "coupon_campaigns",
+        "coupon_quotas",
     }
     # The chain changes the store's price: the next pull brings only that.
     cloud.cli("set-price", store_id, f"CHAIN-{store_id}", "379")

@@ -119,6 +119,7 @@ def test_the_feeds_are_the_feed_item_types():
         "earn_rules",
         "promotions",
         "coupon_campaigns",
+        "coupon_quotas",
     }
     assert FeedChange("k", {}).to_dict() == {"key": "k", "data": {}}
 
