@@ -112,7 +112,7 @@ def read_campaigns(caller: Any) -> dict[str, Any]:
     response=CouponOut,
     status=201,
     errors=(404, 409, 422),
-    description="409 campaign_inactive, campaign_ended, coupon_member_limit or "
+    description="409 campaign_inactive, campaign_ended, campaign_public, coupon_member_limit or "
     "coupon_cap_reached. code is what the coupon's QR holds; id is what a shopper types.",
 )
 def issue_coupon(caller: Any, campaign_id: str, body: IssueBody) -> dict[str, Any]:

@@ -70,7 +70,8 @@ def _ctx() -> StoreContext:
     "coupon_expired, coupon_not_yet_valid, coupon_used, coupon_reserved, coupon_in_cart, "
     "campaign_in_cart, coupon_withdrawn, coupon_unknown_campaign, coupon_budget_reached, "
     "coupon_not_eligible (details.reason: no_member, other_member, wrong_store, min_spend "
-    "with short_by, no_eligible_items, not_now).",
+    "with short_by, no_eligible_items, not_now). A campaign's public code is taken within this "
+    "store's quota, offline too: 409 coupon_quota_reached, coupon_member_limit.",
 )
 def add_coupon(
     principal: Principal, cart_id: str, body: CouponIn, retry: Retryable | None

@@ -2,7 +2,7 @@
 file through the services: a coupon whose signature, dates and member hold is accepted offline
 and prices the cart at the coupon stage; every forgery is refused; each refusal says why; the
 sale redeems it and carries it to the cloud; the store refuses it a second time; a full return
-gives it back."""
+gives it back. A campaign's public code is taken within this store's quota, offline included."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from edge.auth.service import Principal
 from edge.checkout import carts, returns, sales
 from edge.checkout.payment_rules import PaymentRequest
 from edge.coupons import at_checkout
-from edge.coupons.service import apply_campaign_items
+from edge.coupons.service import apply_campaign_items, apply_quota_items
 from edge.members.points import change_member
 from edge.members.service import sign_up
 from edge.sync_client.models import CloudLink
 from shared import coupon_codes
 from shared.errors import ApiError
-from sync.contract import CampaignItem
+from sync.contract import CampaignItem, CouponQuotaItem
 from sync.keys import generate_private_key, public_key_b64
 from tests.builders import MILK, T0, make_store
 
@@ -294,3 +294,98 @@ def test_each_refusal_says_why(store) -> None:
         )
         uow.commit()
     assert _refused(store, cart_id, _code(ann))[:2] == (409, "coupon_withdrawn")
+
+
+SPRING = {
+    **TEN_OFF_50,
+    "id": "spring-public",
+    "number": 2,
+    "name": "Spring 10 off",
+    "public_code": "SPRING20",
+    "cap": 100,
+}
+
+
+def _quota(store, quota: int) -> None:
+    with store.db.write() as uow:
+        apply_quota_items(
+            uow.session,
+            [CouponQuotaItem(campaign_id="spring-public", quota=quota)],
+            store.clock.now(),
+        )
+        uow.commit()
+
+
+def _sell(store, cart_id: str, key: str) -> dict[str, Any]:
+    view = carts.get_cart(store.db, _kiosk(store), cart_id, shop=store.ctx.shop)
+    return sales.checkout(
+        store.ctx,
+        _kiosk(store),
+        cart_id,
+        payments=[PaymentRequest("card", view.due)],
+        idempotency_key=key,
+    ).sale
+
+
+def test_a_public_code_is_taken_offline_within_this_stores_quota(store) -> None:
+    with store.db.write() as uow:
+        apply_campaign_items(uow.session, [CampaignItem.model_validate(SPRING)], store.clock.now())
+        uow.commit()
+    # No quota pulled yet: the store cannot know its share, so it takes none.
+    first = _cart(store, None, milk=4)
+    assert _refused(store, first, "spring20") == (
+        409,
+        "coupon_quota_reached",
+        {"campaign_id": "spring-public", "quota": 0, "used": 0},
+    )
+    _quota(store, 2)
+    # Typed in any case, with O for 0: anonymous shoppers may use it.
+    view = _apply(store, first, "Spring2O")
+    assert view.totals.total == 4000
+    [coupon] = view.to_dict()["coupons"]
+    assert (coupon["campaign_id"], coupon["reserved"]) == ("spring-public", False)
+    assert _refused(store, first, "SPRING20")[:2] == (409, "coupon_in_cart")
+    # An open cart holds its use: the second cart takes the last one, the third is refused.
+    second = _cart(store, None, milk=4)
+    _apply(store, second, "SPRING20")
+    third = _cart(store, None, milk=4)
+    assert _refused(store, third, "SPRING20") == (
+        409,
+        "coupon_quota_reached",
+        {"campaign_id": "spring-public", "quota": 2, "used": 2},
+    )
+    # The sales redeem them, each under its own coupon id; the quota stays spent.
+    sold = [_sell(store, first, "k-p1"), _sell(store, second, "k-p2")]
+    ids = {s["coupons"][0]["coupon_id"] for s in sold}
+    assert len(ids) == 2 and all(coupon_codes.is_coupon_id(i) for i in ids)
+    assert _refused(store, third, "SPRING20")[2]["used"] == 2
+    # The cloud raises the quota: the next pull lets the third cart have it.
+    _quota(store, 5)
+    assert _apply(store, third, "spring20").totals.total == 4000
+
+
+def test_a_members_uses_of_a_public_code_here_are_limited(store) -> None:
+    with store.db.write() as uow:
+        apply_campaign_items(uow.session, [CampaignItem.model_validate(SPRING)], store.clock.now())
+        uow.commit()
+    _quota(store, 10)
+    ann = _member(store, "13800000001")
+    cart_id = _cart(store, ann, milk=4)
+    _apply(store, cart_id, "SPRING20")
+    _sell(store, cart_id, "k-ann")
+    again = _cart(store, ann, milk=4)
+    assert _refused(store, again, "SPRING20") == (
+        409,
+        "coupon_member_limit",
+        {"limit": 1, "used": 1},
+    )
+    # Another shopper still may; a withdrawn campaign's code is refused saying so.
+    assert _apply(store, _cart(store, None, milk=4), "SPRING20").totals.total == 4000
+    with store.db.write() as uow:
+        apply_campaign_items(
+            uow.session,
+            [CampaignItem.model_validate({**SPRING, "active": False})],
+            store.clock.now(),
+        )
+        uow.commit()
+    assert _refused(store, _cart(store, None, milk=4), "SPRING20")[:2] == (409, "coupon_withdrawn")
