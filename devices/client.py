@@ -304,6 +304,41 @@ class AisleClient:
             json_body={"points": points},
         )
 
+    # -- coupons ---------------------------------------------------------------------------
+
+    def claim_coupon(self, member_id: str, claim: str) -> dict[str, Any]:
+        """Claim a coupon for the member with what a campaign's claim QR holds (online only);
+        returns the coupon with its ``code``, ``typed_id`` and ``qr_svg``."""
+        return self._request(
+            "claim_coupon",
+            "POST",
+            f"/api/v1/members/{self._seg(member_id)}/coupons",
+            json_body={"claim": claim},
+        )
+
+    def member_coupons(self, member_id: str) -> dict[str, Any]:
+        """The member's coupons at the chain: ``{"coupons": [...]}``."""
+        return self._request(
+            "member_coupons", "GET", f"/api/v1/members/{self._seg(member_id)}/coupons"
+        )
+
+    def apply_coupon(self, cart_id: str, code: str) -> dict[str, Any]:
+        """Put a coupon on the cart by its code (its QR, its typed id, or a campaign's public
+        code); returns the cart with ``coupons`` and the offer among ``discounts``."""
+        return self._request(
+            "apply_coupon",
+            "POST",
+            f"/api/v1/carts/{self._seg(cart_id)}/coupons",
+            json_body={"code": code},
+        )
+
+    def remove_coupon(self, cart_id: str, coupon_id: str) -> dict[str, Any]:
+        return self._request(
+            "remove_coupon",
+            "DELETE",
+            f"/api/v1/carts/{self._seg(cart_id)}/coupons/{self._seg(coupon_id)}",
+        )
+
     # -- exit, sales, returns ---------------------------------------------------------------
 
     def verify_exit_pass(self, token: str) -> dict[str, Any]:

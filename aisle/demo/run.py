@@ -3,9 +3,10 @@
 Everything goes through the real command line and the real HTTP APIs, in separate processes, so
 the demo shows what an installer would do: create the cloud and load the chain's catalog, add
 two stores, enroll them, let them pull the catalog, pair the devices, start the production
-servers, then let the devices shop while one store loses its internet link for a while. The
-summary checks every sale against the cloud. Nothing is faked; the data directory stays behind
-to be inspected.
+servers, then let the devices shop while one store loses its internet link for a while. Then one
+member shops at both stores, every kind of promotion prices a cart, and a coupon claimed from a
+poster is used while both stores are offline. The summary checks every sale against the cloud.
+Nothing is faked; the data directory stays behind to be inspected.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aisle.demo.chain import (
     summarise_chain,
     wait_until_synced,
 )
+from aisle.demo.coupons import coupon_journey, import_campaigns
 from aisle.demo.members import member_journey
 from aisle.demo.processes import DemoError, aisle, stop
 from aisle.demo.promotions import promotion_tour, tours, write_promotions
@@ -55,7 +57,7 @@ def run_demo(
     root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="aisle-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     servers: list[subprocess.Popen[bytes]] = []
-    relay: Relay | None = None
+    relays: list[Relay] = []
     try:
         print(f"Aisle demo: a cloud and two stores in {root}")
         catalog = write_demo_catalog(root / "catalog.csv", seed=seed)
@@ -67,12 +69,14 @@ def run_demo(
             "  cloud: "
             + aisle("cloud", "promotions", "import", str(offers), "--config", config)[-1]
         )
-        relay = Relay(cloud.port).start()  # S002's internet link, which the demo cuts
+        print("  cloud: " + import_campaigns(root, config))
         stores = []
-        for (store_id, name), link in zip(STORES, (cloud.url, relay.url), strict=True):
-            store = DemoStore(store_id, name, root / store_id, link)
+        for store_id, name in STORES:
+            relays.append(Relay(cloud.port).start())  # the store's internet link
+            store = DemoStore(store_id, name, root / store_id, relays[-1].url)
             start_store(store, cloud.codes[store_id], kiosks, phones, servers)
             stores.append(store)
+        relay = relays[-1]  # S002's, which the demo cuts while the devices shop
         outcome = shop_at_all(stores, catalog, duration_s, seed, relay)
         caught_up = wait_until_synced(stores)
         print("One member across the chain:")
@@ -83,6 +87,11 @@ def run_demo(
         )
         tour_totals, tour_problems = promotion_tour(stores[0], chosen)
         wait_until_synced(stores[:1])
+        print("Coupons: a poster's QR, both stores offline, and a public code's store quota:")
+        coupons = coupon_journey(stores, cloud, relays, plain, root)
+        extra: dict[str, list[int]] = {stores[0].store_id: list(tour_totals)}
+        for store_id, totals in coupons.sales.items():
+            extra.setdefault(store_id, []).extend(totals)
         return summarise_chain(
             stores,
             outcome,
@@ -92,8 +101,8 @@ def run_demo(
             phones=phones,
             root=root,
             member=member,
-            tour_sales={stores[0].store_id: tour_totals},
-            tour_problems=tour_problems,
+            tour_sales=extra,
+            tour_problems=[*tour_problems, *coupons.problems],
         )
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
@@ -106,5 +115,5 @@ def run_demo(
     finally:
         for server in reversed(servers):
             stop(server)
-        if relay is not None:
+        for relay in relays:
             relay.close()

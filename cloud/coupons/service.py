@@ -425,7 +425,7 @@ def release(session: Session, store_id: str, reservation_id: str) -> bool:
 
 def grants(cap: int, stores: Iterable[str], held: Mapping[str, tuple[int, int]]) -> dict[str, int]:
     """The quotas that change when a public campaign is rebalanced: ``{store: new quota}``.
-    ``held``: each store's ``(quota, used)`` so far; ``stores``: the stores trading now.
+    ``held``: each store's ``(quota, used)`` so far; ``stores``: the chain's stores now.
 
     * A store with no quota yet gets an even share of half the cap (``cap // (2 x stores)``,
       at least one while the cap lasts; zero when it is spent).
@@ -469,11 +469,9 @@ def _used_by_store(session: Session, campaign_id: str) -> dict[str, int]:
 
 
 def _trading_stores(session: Session) -> list[str]:
-    return list(
-        session.execute(
-            select(Store.id).where(Store.enrolled_at.is_not(None), Store.revoked_at.is_(None))
-        ).scalars()
-    )
+    """The chain's stores, enrolled yet or not (HQ adds them all before they enroll one by
+    one: each gets an even share of the same half); a revoked store gets no more."""
+    return list(session.execute(select(Store.id).where(Store.revoked_at.is_(None))).scalars())
 
 
 def rebalance(session: Session, campaign_id: str, *, now: datetime) -> dict[str, int]:
@@ -510,7 +508,8 @@ def rebalance(session: Session, campaign_id: str, *, now: datetime) -> dict[str,
 
 
 def _quotas_for_new_store(session: Session, store_id: str) -> None:
-    """A store enrolled: it gets its share of every running public campaign."""
+    """A store enrolled: it gets its share of every running public campaign (a store HQ
+    added after the campaign started had none)."""
     store = session.get(Store, store_id)
     now = None if store is None else store.enrolled_at
     if now is None:
