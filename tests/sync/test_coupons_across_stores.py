@@ -4,8 +4,9 @@ A member claims a coupon with a campaign's claim QR at store A. While both store
 cloud, a cart in A reserves it at the cloud and B's cart is refused it until A lets it go. With
 both links cut, A takes it and refuses it a second time, and B, which cannot know, takes it
 too: once the links heal, the cloud holds both sales and exactly one ``coupon_double_use``
-exception, for whichever redemption reached it second, with the amount that sale took off. A public code is taken at B offline within B's quota and
-refused beyond it, and the cloud raises B's quota when B's sales arrive, which B pulls.
+exception, for whichever redemption reached it second, with the amount that sale took off. A
+public code is taken at B offline within B's quota and refused beyond it, and the cloud raises
+B's quota when B's sales arrive, which B pulls.
 """
 
 from __future__ import annotations
