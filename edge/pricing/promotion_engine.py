@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from datetime import time as dt_time
 from fractions import Fraction
 
 from shared.money import allocate
@@ -100,6 +101,50 @@ class Pricing:
         return self.discounts.get(line_id, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Filed:
+    """What the book works out once about a promotion: its stage's place in the order, its
+    group, the eligible amount it needs, which target it shares with others, whether it takes
+    its amount off the lines together (``whole``), and the most it can ever take off (``bound``;
+    None: it depends on the cart)."""
+
+    stage: int
+    group: str
+    least_spend: int
+    target: int
+    whole: bool
+    bound: int | None
+    rank: tuple[int, str]  # the order of offers within a group: priority, then id
+
+    @classmethod
+    def of(cls, promo: Promotion, target: int) -> _Filed:
+        whole = promo.kind in ("threshold", "every") or (
+            promo.kind in ("percent_off", "amount_off") and promo.stage != "line"
+        )
+        bound: int | None = None
+        if whole and promo.kind == "amount_off":
+            bound = promo.amount
+        elif promo.kind == "threshold":
+            bound = max(step.off for step in promo.steps)
+        if promo.cap is not None:
+            bound = promo.cap if bound is None else min(bound, promo.cap)
+        return cls(
+            STAGES.index(promo.stage),
+            promo.group_key,
+            promo.least_spend,
+            target,
+            whole,
+            bound,
+            (promo.priority, promo.id),
+        )
+
+
+#: Occasions whose runnable offers a book remembers (store, member or not, tier, minute).
+_OCCASIONS_KEPT = 256
+#: Kinds of line (SKU and category) whose covering targets a book remembers.
+_LINES_KEPT = 100_000
+
+
 class PromotionBook:
     """A store's promotions, indexed once by SKU and category so that a cart looks only at the
     offers its lines can take (build it again when the promotions change)."""
@@ -113,37 +158,87 @@ class PromotionBook:
         self.limited_ids: tuple[str, ...] = tuple(
             p.id for p in self.promotions if p.per_member_limit is not None
         )
+        targets: dict[Target, int] = {}
+        self.filed: tuple[_Filed, ...] = tuple(
+            _Filed.of(p, targets.setdefault(p.target, len(targets))) for p in self.promotions
+        )
+        #: The promotions of each distinct target (by the target's number in ``filed``).
+        self._of_target: list[list[int]] = [[] for _ in targets]
+        self._everything_target: int | None = None
         for n, promo in enumerate(self.promotions):
+            self._of_target[self.filed[n].target].append(n)
             if promo.target.everything:
                 self._everything.append(n)
+                self._everything_target = self.filed[n].target
             for sku in promo.target.skus:
                 self._by_sku[sku].append(n)
             for category in promo.target.categories:
                 self._by_category[category].append(n)
+        #: (SKU, category) -> the targets (other than everything) covering such a line.
+        self._targets_of: dict[tuple[str, str], tuple[int, ...]] = {}
+        # Windows open and close on whole minutes (the feed's times are HH:MM), so whether an
+        # offer runs is the same all minute long: worked out once a minute per kind of shopper.
+        self._by_minute = all(
+            w.opens is None
+            or w.closes is None
+            or (_whole_minute(w.opens) and _whole_minute(w.closes))
+            for w in (p.window for p in self.promotions)
+        )
+        self._runnable: dict[tuple[object, ...], tuple[bool, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.promotions)
 
+    def runnable(self, occasion: Occasion) -> tuple[bool, ...]:
+        """For each promotion, whether it runs on this occasion (:func:`runs_for`)."""
+        if not self._by_minute:
+            return tuple(runs_for(p, occasion) for p in self.promotions)
+        minute = occasion.local.replace(second=0, microsecond=0)
+        key = (occasion.store_id, occasion.member_id is None, occasion.tier, minute)
+        found = self._runnable.get(key)
+        if found is None:
+            if len(self._runnable) >= _OCCASIONS_KEPT:
+                self._runnable.clear()
+            at = Occasion(occasion.store_id, minute, occasion.member_id, occasion.tier)
+            found = self._runnable[key] = tuple(runs_for(p, at) for p in self.promotions)
+        return found
+
+    def _targets_covering(self, sku: str, category: str) -> tuple[int, ...]:
+        key = (sku, category)
+        found = self._targets_of.get(key)
+        if found is None:
+            filed = self.filed
+            found = tuple(
+                sorted(
+                    {filed[n].target for n in self._by_sku.get(sku, ())}
+                    | {filed[n].target for n in self._by_category.get(category, ())}
+                )
+            )
+            if len(self._targets_of) >= _LINES_KEPT:
+                self._targets_of.clear()
+            self._targets_of[key] = found
+        return found
+
     def touching(self, lines: Sequence[Item]) -> dict[int, list[int]]:
         """Promotion index -> the indexes of ``lines`` it looks at, for every promotion that
-        looks at one."""
-        found: dict[int, list[int]] = defaultdict(list)
+        looks at one. Promotions with one target share one list (never changed by its
+        readers), so that a group works out what those lines have left once."""
+        by_target: dict[int, list[int]] = {}
+        known = self._targets_of
         for i, line in enumerate(lines):
-            for n in self._by_sku.get(line.sku, ()):
-                found[n].append(i)
-            for n in self._by_category.get(line.category, ()):
-                if line.sku not in self.promotions[n].target.skus:  # not found by its SKU
-                    found[n].append(i)
-        # Promotions with one target share one list (never changed by its readers), so that a
-        # group works out what those lines have left once.
-        shared: dict[Target, list[int]] = {}
-        for n, eligible in found.items():
-            found[n] = shared.setdefault(self.promotions[n].target, eligible)
-        if lines:
-            every_line = list(range(len(lines)))
-            for n in self._everything:
-                found[n] = every_line
-        return found
+            targets = known.get((line.sku, line.category))
+            if targets is None:
+                targets = self._targets_covering(line.sku, line.category)
+            for t in targets:
+                eligible = by_target.get(t)
+                if eligible is None:
+                    by_target[t] = [i]
+                else:
+                    eligible.append(i)
+        if lines and self._everything_target is not None:
+            by_target[self._everything_target] = list(range(len(lines)))
+        of_target = self._of_target
+        return {n: eligible for t, eligible in by_target.items() for n in of_target[t]}
 
 
 def runs_for(promo: Promotion, occasion: Occasion) -> bool:
@@ -168,31 +263,39 @@ def reprice(
     lines = sorted(items, key=lambda line: (line.sku, line.line_id))
     run = _Run(lines, occasion)
     found = book.touching(lines)
-    candidates: list[tuple[Promotion, list[int]]] = [
-        (book.promotions[n], eligible) for n, eligible in sorted(found.items())
+    runnable = book.runnable(occasion)
+    # In any order: a group's offers are sorted when it is priced, the groups by their key.
+    candidates: list[tuple[Promotion, _Filed, list[int]]] = [
+        (book.promotions[n], book.filed[n], eligible)
+        for n, eligible in found.items()
+        if runnable[n]
     ]
     for coupon in coupons:
         eligible = [
             i for i, line in enumerate(lines) if coupon.target.covers(line.sku, line.category)
         ]
-        if eligible:
-            candidates.append((coupon, eligible))
-    groups: dict[tuple[int, str], list[tuple[Promotion, list[int]]]] = defaultdict(list)
+        if eligible and runs_for(coupon, occasion):
+            candidates.append((coupon, _Filed.of(coupon, -1), eligible))
+    groups: dict[tuple[int, str], list[tuple[Promotion, _Filed, list[int]]]] = {}
+    first: dict[tuple[int, str], int] = {}  # the lowest priority in each group
     worth: dict[int, int] = {}  # what the lines of one eligible list are worth, by the list
-    for promo, eligible in candidates:
-        need = promo.least_spend
+    original = run.original
+    for entry in candidates:
+        promo, filed, eligible = entry
+        need = filed.least_spend
         if need:
             key = id(eligible)
             if key not in worth:
-                worth[key] = sum(run.original[i] for i in eligible)
+                worth[key] = sum(original[i] for i in eligible)
             if worth[key] < need:
                 continue  # out of reach: offers only ever lower what lines are worth
-        if runs_for(promo, occasion):
-            groups[(STAGES.index(promo.stage), promo.group_key)].append((promo, eligible))
-    order = sorted(
-        groups,
-        key=lambda key: (key[0], min(p.priority for p, _ in groups[key]), key[1]),
-    )
+        group = (filed.stage, filed.group)
+        if group in groups:
+            groups[group].append(entry)
+            first[group] = min(first[group], promo.priority)
+        else:
+            groups[group], first[group] = [entry], promo.priority
+    order = sorted(groups, key=lambda key: (key[0], first[key], key[1]))
     applied = [a for key in order if (a := run.best_of(groups[key])) is not None]
     discounts: dict[str, int] = {}
     for i, line in enumerate(lines):
@@ -200,6 +303,14 @@ def reprice(
         if taken:
             discounts[line.line_id] = taken
     return Pricing(tuple(applied), discounts)
+
+
+def _rank(entry: tuple[Promotion, _Filed, list[int]]) -> tuple[int, str]:
+    return entry[1].rank
+
+
+def _whole_minute(clock: dt_time) -> bool:
+    return clock.second == 0 and clock.microsecond == 0
 
 
 def _half_up(numerator: int, denominator: int) -> int:
@@ -228,20 +339,34 @@ class _Run:
         self.original = [line.subtotal for line in lines]
         self.left = list(self.original)
 
-    def best_of(self, group: list[tuple[Promotion, list[int]]]) -> Applied | None:
+    def best_of(self, group: list[tuple[Promotion, _Filed, list[int]]]) -> Applied | None:
         """Apply the group's offer that takes off the most; None when none takes anything."""
         best: _Offer | None = None
+        most = 0  # what the best so far takes off
         if len(group) > 1:
-            group = sorted(group, key=lambda pair: (pair[0].priority, pair[0].id))
+            group = sorted(group, key=_rank)
         # Offers of a group on the same lines (the same list) see the same amounts left.
         seen: dict[int, tuple[list[int], int]] = {}
-        for promo, eligible in group:
+        for promo, filed, eligible in group:
+            if filed.bound is not None and filed.bound <= most:
+                continue  # it cannot beat the best so far (a tie goes to the earlier one)
             live = seen.get(id(eligible))
             if live is None:
                 live = seen[id(eligible)] = self._live(eligible)
-            offer = self.offer(promo, *live)
-            if offer is not None and (best is None or offer.amount > best.amount):
-                best = offer
+            lines, current = live
+            if filed.whole:
+                # Worked out here rather than by offer(): a basket group holds many of these.
+                if not lines or current < promo.min_spend:
+                    continue
+                amount = self._whole(promo, lines, current)
+                if promo.cap is not None and amount > promo.cap:
+                    amount = promo.cap
+                if amount > most:
+                    best, most = _Offer(promo, amount, None, 0, lines), amount
+                continue
+            offer = self.offer(promo, lines, current)
+            if offer is not None and offer.amount > most:
+                best, most = offer, offer.amount
         if best is None:
             return None
         shares = best.shares if best.shares is not None else self._spread(best.amount, best.lines)
