@@ -114,7 +114,7 @@ class _Filed:
     target: int
     whole: bool
     bound: int | None
-    rank: tuple[int, str]  # the order of offers within a group: priority, then id
+    place: tuple[int, str, int, str]  # stage, group, then within it: priority, id
 
     @classmethod
     def of(cls, promo: Promotion, target: int) -> _Filed:
@@ -135,7 +135,7 @@ class _Filed:
             target,
             whole,
             bound,
-            (promo.priority, promo.id),
+            (STAGES.index(promo.stage), promo.group_key, promo.priority, promo.id),
         )
 
 
@@ -260,53 +260,67 @@ def reprice(
 ) -> Pricing:
     """Every discount the cart's ``items`` take from ``book``'s promotions and the cart's
     ``coupons`` (their value rules, at the coupon stage), by the rules in the module docstring."""
-    lines = sorted(items, key=lambda line: (line.sku, line.line_id))
+    lines = sorted(items, key=_line_order)
     run = _Run(lines, occasion)
     found = book.touching(lines)
     runnable = book.runnable(occasion)
-    # In any order: a group's offers are sorted when it is priced, the groups by their key.
-    candidates: list[tuple[Promotion, _Filed, list[int]]] = [
-        (book.promotions[n], book.filed[n], eligible)
-        for n, eligible in found.items()
-        if runnable[n]
-    ]
-    for coupon in coupons:
+    promotions, filed = book.promotions, book.filed
+    original = run.original
+    worth: dict[int, int] = {}  # what the lines of one eligible list are worth, by the list
+    # (place, promotion, filing, eligible lines): sorted by place, each group's offers come
+    # together in their order within the group.
+    entries: list[tuple[tuple[int, str, int, str, int], Promotion, _Filed, list[int]]] = []
+    for n, eligible in found.items():
+        if not runnable[n]:
+            continue
+        filing = filed[n]
+        need = filing.least_spend
+        if need:
+            key = id(eligible)
+            have = worth.get(key)
+            if have is None:
+                have = worth[key] = sum(map(original.__getitem__, eligible))
+            if have < need:
+                continue  # out of reach: offers only ever lower what lines are worth
+        entries.append(((*filing.place, n), promotions[n], filing, eligible))
+    for k, coupon in enumerate(coupons, start=len(promotions)):
         eligible = [
             i for i, line in enumerate(lines) if coupon.target.covers(line.sku, line.category)
         ]
-        if eligible and runs_for(coupon, occasion):
-            candidates.append((coupon, _Filed.of(coupon, -1), eligible))
-    groups: dict[tuple[int, str], list[tuple[Promotion, _Filed, list[int]]]] = {}
-    first: dict[tuple[int, str], int] = {}  # the lowest priority in each group
-    worth: dict[int, int] = {}  # what the lines of one eligible list are worth, by the list
-    original = run.original
-    for entry in candidates:
-        promo, filed, eligible = entry
-        need = filed.least_spend
-        if need:
-            key = id(eligible)
-            if key not in worth:
-                worth[key] = sum(original[i] for i in eligible)
-            if worth[key] < need:
-                continue  # out of reach: offers only ever lower what lines are worth
-        group = (filed.stage, filed.group)
-        if group in groups:
-            groups[group].append(entry)
-            first[group] = min(first[group], promo.priority)
+        if not eligible or not runs_for(coupon, occasion):
+            continue
+        if sum(map(original.__getitem__, eligible)) < coupon.least_spend:
+            continue
+        filing = _Filed.of(coupon, -1)
+        entries.append(((*filing.place, k), coupon, filing, eligible))
+    entries.sort()
+    groups: list[list[tuple[Promotion, _Filed, list[int]]]] = []
+    last: tuple[int, str] | None = None
+    for place, promo, filing, eligible in entries:
+        if place[:2] == last:
+            groups[-1].append((promo, filing, eligible))
         else:
-            groups[group], first[group] = [entry], promo.priority
-    order = sorted(groups, key=lambda key: (key[0], first[key], key[1]))
-    applied = [a for key in order if (a := run.best_of(groups[key])) is not None]
+            groups.append([(promo, filing, eligible)])
+            last = place[:2]
+    # A stage's groups in the order of their first offer's priority, then their name.
+    groups.sort(key=_group_order)
+    applied = [a for group in groups if (a := run.best_of(group)) is not None]
     discounts: dict[str, int] = {}
+    left = run.left
     for i, line in enumerate(lines):
-        taken = line.subtotal - run.left[i]
+        taken = original[i] - left[i]
         if taken:
             discounts[line.line_id] = taken
     return Pricing(tuple(applied), discounts)
 
 
-def _rank(entry: tuple[Promotion, _Filed, list[int]]) -> tuple[int, str]:
-    return entry[1].rank
+def _line_order(line: Item) -> tuple[str, str]:
+    return (line.sku, line.line_id)
+
+
+def _group_order(group: list[tuple[Promotion, _Filed, list[int]]]) -> tuple[int, int, str]:
+    promo, filing, _ = group[0]
+    return (filing.stage, promo.priority, filing.group)
 
 
 def _whole_minute(clock: dt_time) -> bool:
@@ -336,15 +350,14 @@ class _Run:
     def __init__(self, lines: list[Item], occasion: Occasion) -> None:
         self.lines = lines
         self.occasion = occasion
-        self.original = [line.subtotal for line in lines]
+        self.original = [line.piece_price * line.quantity for line in lines]
         self.left = list(self.original)
 
     def best_of(self, group: list[tuple[Promotion, _Filed, list[int]]]) -> Applied | None:
-        """Apply the group's offer that takes off the most; None when none takes anything."""
+        """Apply the group's offer that takes off the most; None when none takes anything.
+        ``group``: in order of priority, then id (the first of equals wins)."""
         best: _Offer | None = None
         most = 0  # what the best so far takes off
-        if len(group) > 1:
-            group = sorted(group, key=_rank)
         # Offers of a group on the same lines (the same list) see the same amounts left.
         seen: dict[int, tuple[list[int], int]] = {}
         for promo, filed, eligible in group:
@@ -387,7 +400,7 @@ class _Run:
         """The eligible lines with something left, and what they have left together."""
         left = self.left
         live = [i for i in eligible if left[i] > 0]
-        return live, sum(left[i] for i in live)
+        return live, sum(map(left.__getitem__, live))
 
     def offer(self, promo: Promotion, eligible: list[int], current: int) -> _Offer | None:
         """What ``promo`` would take off now from ``eligible`` (lines with something left,
