@@ -139,6 +139,10 @@ class _Filed:
         )
 
 
+#: A promotion as a book files it under its target: least spend, place (with its index),
+#: index, the promotion, its filing.
+_Entry = tuple[int, tuple[int, str, int, str, int], int, Promotion, "_Filed"]
+
 #: Occasions whose runnable offers a book remembers (store, member or not, tier, minute).
 _OCCASIONS_KEPT = 256
 #: Kinds of line (SKU and category) whose covering targets a book remembers.
@@ -153,7 +157,6 @@ class PromotionBook:
         self.promotions: tuple[Promotion, ...] = tuple(sorted(promotions, key=lambda p: p.id))
         self._by_sku: dict[str, list[int]] = defaultdict(list)
         self._by_category: dict[str, list[int]] = defaultdict(list)
-        self._everything: list[int] = []
         #: The offers with a per-member limit (the pieces a member already had count).
         self.limited_ids: tuple[str, ...] = tuple(
             p.id for p in self.promotions if p.per_member_limit is not None
@@ -162,18 +165,24 @@ class PromotionBook:
         self.filed: tuple[_Filed, ...] = tuple(
             _Filed.of(p, targets.setdefault(p.target, len(targets))) for p in self.promotions
         )
-        #: The promotions of each distinct target (by the target's number in ``filed``).
-        self._of_target: list[list[int]] = [[] for _ in targets]
+        #: The promotions of each distinct target (by the target's number in ``filed``), as
+        #: (least spend, place, index, promotion, filing), the least spend first.
+        of_target: list[list[_Entry]] = [[] for _ in targets]
         self._everything_target: int | None = None
         for n, promo in enumerate(self.promotions):
-            self._of_target[self.filed[n].target].append(n)
+            filing = self.filed[n]
+            of_target[filing.target].append(
+                (filing.least_spend, (*filing.place, n), n, promo, filing)
+            )
             if promo.target.everything:
-                self._everything.append(n)
-                self._everything_target = self.filed[n].target
+                self._everything_target = filing.target
             for sku in promo.target.skus:
                 self._by_sku[sku].append(n)
             for category in promo.target.categories:
                 self._by_category[category].append(n)
+        self._of_target: tuple[tuple[_Entry, ...], ...] = tuple(
+            tuple(sorted(entries, key=lambda e: (e[0], e[1]))) for entries in of_target
+        )
         #: (SKU, category) -> the targets (other than everything) covering such a line.
         self._targets_of: dict[tuple[str, str], tuple[int, ...]] = {}
         # Windows open and close on whole minutes (the feed's times are HH:MM), so whether an
@@ -220,9 +229,9 @@ class PromotionBook:
         return found
 
     def touching(self, lines: Sequence[Item]) -> dict[int, list[int]]:
-        """Promotion index -> the indexes of ``lines`` it looks at, for every promotion that
-        looks at one. Promotions with one target share one list (never changed by its
-        readers), so that a group works out what those lines have left once."""
+        """Target number -> the indexes of ``lines`` it covers, for every target that covers
+        one. The promotions with one target share its list (never changed by its readers),
+        so that a group works out what those lines have left once."""
         by_target: dict[int, list[int]] = {}
         known = self._targets_of
         for i, line in enumerate(lines):
@@ -237,8 +246,11 @@ class PromotionBook:
                     eligible.append(i)
         if lines and self._everything_target is not None:
             by_target[self._everything_target] = list(range(len(lines)))
-        of_target = self._of_target
-        return {n: eligible for t, eligible in by_target.items() for n in of_target[t]}
+        return by_target
+
+    def of_target(self, target: int) -> tuple[_Entry, ...]:
+        """The promotions of a target, the least spend first."""
+        return self._of_target[target]
 
 
 def runs_for(promo: Promotion, occasion: Occasion) -> bool:
@@ -262,28 +274,22 @@ def reprice(
     ``coupons`` (their value rules, at the coupon stage), by the rules in the module docstring."""
     lines = sorted(items, key=_line_order)
     run = _Run(lines, occasion)
-    found = book.touching(lines)
     runnable = book.runnable(occasion)
-    promotions, filed = book.promotions, book.filed
     original = run.original
-    worth: dict[int, int] = {}  # what the lines of one eligible list are worth, by the list
     # (place, promotion, filing, eligible lines): sorted by place, each group's offers come
     # together in their order within the group.
     entries: list[tuple[tuple[int, str, int, str, int], Promotion, _Filed, list[int]]] = []
-    for n, eligible in found.items():
-        if not runnable[n]:
-            continue
-        filing = filed[n]
-        need = filing.least_spend
-        if need:
-            key = id(eligible)
-            have = worth.get(key)
-            if have is None:
-                have = worth[key] = sum(map(original.__getitem__, eligible))
-            if have < need:
-                continue  # out of reach: offers only ever lower what lines are worth
-        entries.append(((*filing.place, n), promotions[n], filing, eligible))
-    for k, coupon in enumerate(coupons, start=len(promotions)):
+    for target, eligible in book.touching(lines).items():
+        worth = -1  # what the lines are worth, once an offer needs to know
+        for need, place, n, promo, filing in book.of_target(target):
+            if need:
+                if worth < 0:
+                    worth = sum(map(original.__getitem__, eligible))
+                if worth < need:
+                    break  # out of reach, as are the rest (offers only lower what lines are worth)
+            if runnable[n]:
+                entries.append((place, promo, filing, eligible))
+    for k, coupon in enumerate(coupons, start=len(book)):
         eligible = [
             i for i, line in enumerate(lines) if coupon.target.covers(line.sku, line.category)
         ]
