@@ -168,9 +168,9 @@ class EdgeServer:
     def worker_gateway(self) -> Gateway:
         """What granian serves in a worker: the app behind its gateway."""
         app = self.worker_app()
-        # What the worker holds from now on (modules, the app, its caches) is never garbage:
-        # kept out of the collector's reach, the full collections that a busy worker's requests
-        # trigger no longer walk the whole heap each time.
+        # The master froze the code; what the worker built (the app, its engines and caches)
+        # is never garbage either: kept out of the collector's reach, the full collections that
+        # a busy worker's requests trigger no longer walk the whole heap each time.
         gc.collect()
         gc.freeze()
         return Gateway(
