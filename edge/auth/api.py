@@ -1,13 +1,16 @@
-"""HTTP routes of paired devices: the manager lists them and revokes a lost or stolen one."""
+"""HTTP routes of paired devices: the manager lists them, revokes a lost or stolen one, and makes
+a short code that pairs a new device (which sends it once, with no token yet)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from flask import current_app
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from edge.api_contract import ApiBlueprint
+from edge.api_contract import PUBLIC, ApiBlueprint, RequestBody, free_text
+from edge.auth import pairing
 from edge.auth.service import Principal, list_devices, revoke_device
 from edge.context import StoreContext
 from edge.idempotency import Retryable
@@ -62,3 +65,73 @@ def revoke(principal: Principal, device_id: str, retry: Retryable | None) -> dic
     ctx = _ctx()
     now = ctx.clock.now()
     return revoke_device(ctx.db, device_id, now=now, by=principal, retry=retry).to_dict(now)
+
+
+class PairingCodeIn(RequestBody):
+    role: Literal["kiosk", "phone", "handheld", "tablet", "exit"]
+    name: str = free_text(default="", max_length=100)
+    ttl_s: int | None = Field(default=None, ge=1, le=int(pairing.MAX_TTL.total_seconds()))
+
+
+class PairingCodeOut(BaseModel):
+    code: str
+    role: str
+    name: str
+    expires_at: str
+
+
+class PairingIn(RequestBody):
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class PairedOut(BaseModel):
+    device_id: str
+    role: str
+    name: str
+    token: str
+
+
+@api.endpoint(
+    "POST",
+    "/pairing-codes",
+    summary="Make a six-digit code that pairs one new device of a role",
+    roles=MANAGERS,
+    connectivity="offline",
+    body=PairingCodeIn,
+    response=PairingCodeOut,
+    status=201,
+    errors=(422,),
+    idempotency="optional",
+    description="The code works once, for ttl_s seconds (600 by default, 3600 at most); ten "
+    "wrong codes tried meanwhile void it. A manager login is paired on the server only.",
+)
+def make_pairing_code(
+    principal: Principal, body: PairingCodeIn, retry: Retryable | None
+) -> dict[str, Any]:
+    ctx = _ctx()
+    return pairing.create_code(
+        ctx.db,
+        principal,
+        role=body.role,
+        name=body.name,
+        ttl=None if body.ttl_s is None else timedelta(seconds=body.ttl_s),
+        now=ctx.clock.now(),
+        retry=retry,
+    ).to_dict()
+
+
+@api.endpoint(
+    "POST",
+    "/pairing",
+    summary="Pair this device with a manager's code: its bearer token, shown once",
+    roles=PUBLIC,
+    connectivity="offline",
+    body=PairingIn,
+    response=PairedOut,
+    status=201,
+    errors=(404, 422),
+    description="404 pairing_code_invalid for a code unknown, used, expired or void.",
+)
+def pair_with_code(body: PairingIn) -> dict[str, Any]:
+    ctx = _ctx()
+    return pairing.redeem(ctx.db, body.code, now=ctx.clock.now()).to_dict()

@@ -1,10 +1,11 @@
-"""Device rows: one per paired kiosk, phone, handheld, tablet, manager login or exit gate."""
+"""Device rows: one per paired kiosk, phone, handheld, tablet, manager login or exit gate; and the
+short pairing codes a manager makes for a new device."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edge.db import Base, IdPk
@@ -27,3 +28,29 @@ class Device(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]  # None: until revoked
     revoked_at: Mapped[datetime | None]
+
+
+class PairingCode(Base):
+    """A six-digit code a manager made for one new device of ``role``: it works once, until
+    ``expires_at``, unless too many wrong codes were tried meanwhile (``voided_at``). Only its
+    SHA-256 is kept."""
+
+    __tablename__ = "pairing_codes"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('kiosk', 'phone', 'handheld', 'tablet', 'exit')", name="role_pairable"
+        ),
+        Index("ix_pairing_codes_code_hash", "code_hash"),
+    )
+
+    id: Mapped[IdPk]
+    code_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(default=0)  # wrong codes tried while it was live
+    used_at: Mapped[datetime | None]
+    device_id: Mapped[str | None] = mapped_column(String(36))  # the device it paired
+    voided_at: Mapped[datetime | None]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from edge.auth.models import ROLES, Device
-from edge.db import Database, from_sql_time, to_sql_time
+from edge.auth.models import ROLES
+from edge.db import Database, RawTransaction, from_sql_time, to_sql_time
 from edge.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from edge.idempotency import Retryable, remember
 from shared.ids import new_id
@@ -80,7 +80,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
     name = name.strip()
     if len(name) > MAX_NAME_LENGTH or unsafe_character(name) is not None:
         raise Unprocessable(
@@ -107,22 +107,31 @@ def pair_device(
         raise Unprocessable(f"role must be one of {', '.join(ROLES)}", details={"field": "role"})
     if ttl is not None and ttl <= timedelta(0):
         raise Unprocessable("a token's lifetime must be positive", details={"field": "ttl"})
-    name = _check_name(name)
+    name = check_name(name)
+    with db.raw_write() as tx:
+        paired = add_device(tx, role=role, name=name, now=now, ttl=ttl)
+        tx.commit()
+    return paired
+
+
+def add_device(
+    tx: RawTransaction, *, role: str, name: str, now: datetime, ttl: timedelta | None
+) -> tuple[str, str]:
+    """A new device row in the caller's transaction: (device id, bearer token)."""
     token = f"aisle_{role}_{secrets.token_urlsafe(32)}"
     device_id = new_id()
-    with db.write() as uow:
-        uow.session.add(
-            Device(
-                id=device_id,
-                role=role,
-                name=name,
-                token_hash=hash_token(token),
-                created_at=now,
-                expires_at=None if ttl is None else now + ttl,
-                revoked_at=None,
-            )
-        )
-        uow.commit()
+    tx.run(
+        "INSERT INTO devices (id, role, name, token_hash, created_at, expires_at, revoked_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        (
+            device_id,
+            role,
+            name,
+            hash_token(token),
+            to_sql_time(now),
+            None if ttl is None else to_sql_time(now + ttl),
+        ),
+    )
     return device_id, token
 
 

@@ -153,6 +153,8 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
     # Claims are the cloud's, which does not answer here.
     call("POST", f"/api/v1/members/{member['id']}/coupons", "tablet", {"claim": "x"}, expect=503)
     call("DELETE", f"/api/v1/carts/{other['id']}/member", "kiosk")
+    made = call("POST", "/api/v1/pairing-codes", "manager", {"role": "exit"})
+    call("POST", "/api/v1/pairing", "exit", {"code": made["code"]})
     call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")
 
     writes = {s.endpoint for s in all_specs() if s.method in WRITE_METHODS}

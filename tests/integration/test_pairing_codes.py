@@ -1,0 +1,107 @@
+"""Pairing a device with a manager's six-digit code, through the store's HTTP API on a real
+migrated SQLite file: the code pairs once and gives a working token of its role; a used, expired
+or wrong code is refused alike; wrong guesses void the live codes; only a manager makes codes,
+never for a manager login; only the code's hash is kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from edge.auth import pairing
+from tests.builders import make_app_for, make_store
+
+
+@pytest.fixture
+def store(tmp_path):
+    return make_store(tmp_path / "S001")
+
+
+def _as(store, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {store.tokens[role]}"}
+
+
+def _code(client, store, role: str = "kiosk", **extra: Any) -> dict[str, Any]:
+    answer = client.post(
+        "/api/v1/pairing-codes",
+        json={"role": role, "name": f"{role} by the door", **extra},
+        headers=_as(store, "manager"),
+    )
+    assert answer.status_code == 201, answer.get_json()
+    return dict(answer.get_json())
+
+
+def _pair(client, code: str) -> Any:
+    return client.post("/api/v1/pairing", json={"code": code})
+
+
+def test_a_code_pairs_one_device_of_its_role_once(store) -> None:
+    client = make_app_for(store).test_client()
+    made = _code(client, store, "kiosk")
+    assert len(made["code"]) == 6 and made["code"].isdigit()
+    assert made["expires_at"] == (store.clock.now() + pairing.DEFAULT_TTL).isoformat()
+    paired = _pair(client, made["code"])
+    assert paired.status_code == 201, paired.get_json()
+    device = paired.get_json()
+    assert (device["role"], device["name"]) == ("kiosk", "kiosk by the door")
+    # The token works, as the role it was made for: a kiosk opens carts, and is no manager.
+    token = {"Authorization": f"Bearer {device['token']}"}
+    cart = client.post("/api/v1/carts", json={"channel": "kiosk"}, headers=token)
+    assert cart.status_code == 201, cart.get_json()
+    assert client.get("/api/v1/devices", headers=token).status_code == 403
+    listed = client.get("/api/v1/devices", headers=_as(store, "manager")).get_json()["devices"]
+    assert device["device_id"] in {d["id"] for d in listed}
+    # Once only.
+    again = _pair(client, made["code"])
+    assert (again.status_code, again.get_json()["error"]["code"]) == (404, "pairing_code_invalid")
+    # Only the code's hash is on disk.
+    with store.db.read() as session:
+        kept = session.execute(text("SELECT code_hash, device_id FROM pairing_codes")).one()
+    assert made["code"] not in kept[0] and kept[1] == device["device_id"]
+
+
+def test_an_expired_code_is_refused_like_a_wrong_one(store) -> None:
+    client = make_app_for(store).test_client()
+    made = _code(client, store, "phone", ttl_s=60)
+    store.clock.advance(seconds=61)
+    late = _pair(client, made["code"])
+    assert (late.status_code, late.get_json()["error"]["code"]) == (404, "pairing_code_invalid")
+
+
+def test_wrong_guesses_void_the_live_codes(store) -> None:
+    client = make_app_for(store).test_client()
+    made = _code(client, store, "handheld")
+    wrong = f"{(int(made['code']) + 1) % 1_000_000:06d}"
+    for _ in range(pairing.MAX_FAILURES):
+        assert _pair(client, wrong).status_code == 404
+    # Ten wrong codes were tried while it was live: the right one no longer pairs.
+    assert _pair(client, made["code"]).status_code == 404
+    with store.db.read() as session:
+        assert session.execute(text("SELECT voided_at FROM pairing_codes")).scalar() is not None
+    # A new code works.
+    assert _pair(client, _code(client, store, "handheld")["code"]).status_code == 201
+
+
+def test_who_may_make_codes_and_for_what(store) -> None:
+    client = make_app_for(store).test_client()
+    for role in ("kiosk", "tablet", "handheld"):
+        answer = client.post(
+            "/api/v1/pairing-codes", json={"role": "kiosk"}, headers=_as(store, role)
+        )
+        assert answer.status_code == 403, role
+    for body in (
+        {"role": "manager"},
+        {"role": "kiosk", "ttl_s": 0},
+        {"role": "kiosk", "ttl_s": 3601},
+        {"role": "kiosk", "name": "bad\x00name"},
+    ):
+        answer = client.post("/api/v1/pairing-codes", json=body, headers=_as(store, "manager"))
+        assert answer.status_code == 422, body
+    full_width = "\uff11\uff12\uff13\uff14\uff15\uff16"
+    for bad in ("12345", "1234567", "12a456", full_width):
+        answer = _pair(client, bad)
+        assert answer.status_code == 422, bad
+    with store.db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM pairing_codes")).scalar() == 0
