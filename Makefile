@@ -24,8 +24,14 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# The screen tests drive Debian's Chromium (with a CJK font for the Chinese text).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "==> installing Debian's chromium and a CJK font for the screen tests (apt-get)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
+
 # Two workers: most tests wait on servers, sockets and fsync, so two share the 2 cores well.
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The long runs of the tests that explore: many power cuts under a trading server, and many

@@ -26,11 +26,12 @@ from edge.idempotency import (
     check_key,
     first_answer,
 )
+from edge.screens.cookies import request_token
 from shared.errors import ERROR_SCHEMA
 from shared.openapi import openapi_document as build_openapi_document
 from shared.openapi import path_parameters, query_parameters
 from shared.text import FREE_TEXT_PATTERN
-from shared.web import DeclaredBlueprint, DeclaredRoute, RequestBody, bearer_token, parse_query
+from shared.web import DeclaredBlueprint, DeclaredRoute, RequestBody, parse_query
 from shared.web import parse_body as parse_json_body
 
 __all__ = ["ERROR_SCHEMA", "RequestBody", "parse_query"]
@@ -244,7 +245,7 @@ class ApiBlueprint(DeclaredBlueprint[RouteSpec]):
             def work(**kwargs: Any) -> Any:
                 if roles:
                     ctx = current_app.extensions["aisle"]
-                    principal = ctx.authenticator.authenticate(bearer_token(), now=ctx.clock.now())
+                    principal = ctx.authenticator.authenticate(request_token(), now=ctx.clock.now())
                     if principal.role not in roles:
                         raise Forbidden(
                             f"role {principal.role!r} may not {summary[0].lower()}{summary[1:]}",

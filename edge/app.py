@@ -94,6 +94,8 @@ def build_context(
 def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
     """Build the store server's WSGI app; ``overrides`` go to :func:`build_context`."""
     from edge.route_table import all_apis
+    from edge.screens.cookies import add_security_headers
+    from edge.screens.pages import pages
 
     app = Flask("edge")
     app.url_map.converters["sku"] = SkuConverter
@@ -107,6 +109,7 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
         app.register_blueprint(api.blueprint)
         specs.extend(api.specs)
     app.extensions["aisle_specs"] = specs
+    app.register_blueprint(pages)
     # Routes whose success writes an outbox event, as each declares (``writes_events``).
     event_writers = frozenset(s.endpoint for s in specs if s.writes_events)
 
@@ -118,6 +121,7 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
             sync.kick()
         return response
 
+    app.after_request(add_security_headers)
     install_error_handlers(app, log)
 
     @app.errorhandler(WriteLockTimeout)

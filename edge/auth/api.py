@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from flask import current_app
+from flask import Response, after_this_request, current_app
 from pydantic import BaseModel, Field
 
 from edge.api_contract import PUBLIC, ApiBlueprint, RequestBody, free_text
@@ -14,6 +14,7 @@ from edge.auth import pairing
 from edge.auth.service import Principal, list_devices, revoke_device
 from edge.context import StoreContext
 from edge.idempotency import Retryable
+from edge.screens.cookies import set_device_cookies
 
 api = ApiBlueprint("devices", "/api/v1")
 MANAGERS = ("manager",)
@@ -33,8 +34,26 @@ class DeviceListOut(BaseModel):
     devices: list[DeviceOut]
 
 
+class MeOut(BaseModel):
+    device_id: str
+    role: str
+    name: str
+
+
 def _ctx() -> StoreContext:
     return current_app.extensions["aisle"]
+
+
+@api.endpoint(
+    "GET",
+    "/me",
+    summary="Say which paired device is calling (a page asks it to know whether it is paired)",
+    roles=("kiosk", "phone", "handheld", "tablet", "manager", "exit"),
+    connectivity="offline",
+    response=MeOut,
+)
+def who_am_i(principal: Principal) -> dict[str, Any]:
+    return {"device_id": principal.device_id, "role": principal.role, "name": principal.name}
 
 
 @api.endpoint(
@@ -82,13 +101,15 @@ class PairingCodeOut(BaseModel):
 
 class PairingIn(RequestBody):
     code: str = Field(pattern=r"^[0-9]{6}$")
+    # A page pairing itself: the token goes into an HttpOnly cookie, not the answer.
+    cookie: bool = False
 
 
 class PairedOut(BaseModel):
     device_id: str
     role: str
     name: str
-    token: str
+    token: str | None
 
 
 @api.endpoint(
@@ -130,8 +151,19 @@ def make_pairing_code(
     response=PairedOut,
     status=201,
     errors=(404, 422),
-    description="404 pairing_code_invalid for a code unknown, used, expired or void.",
+    description="404 pairing_code_invalid for a code unknown, used, expired or void. With "
+    "cookie true (a page in a browser) the token is set in an HttpOnly cookie, with a CSRF "
+    "cookie whose value the page's writes send as X-CSRF-Token, and is not in the answer.",
 )
 def pair_with_code(body: PairingIn) -> dict[str, Any]:
     ctx = _ctx()
-    return pairing.redeem(ctx.db, body.code, now=ctx.clock.now()).to_dict()
+    paired = pairing.redeem(ctx.db, body.code, now=ctx.clock.now())
+    if not body.cookie:
+        return paired.to_dict()
+
+    @after_this_request
+    def _cookies(response: Response) -> Response:
+        set_device_cookies(response, paired.token)
+        return response
+
+    return {**paired.to_dict(), "token": None}

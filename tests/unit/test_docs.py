@@ -38,16 +38,17 @@ def test_every_route_declares_roles_and_connectivity():
 
 
 def test_the_flask_app_serves_exactly_the_declared_routes(store):
+    from edge.screens.pages import PAGES
     from tests.builders import make_app_for
 
     app = make_app_for(store)
     served = {
         (method, re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule))
         for rule in app.url_map.iter_rules()
-        if rule.endpoint != "static"
+        if not rule.endpoint.endswith("static")
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
-    declared = {(s.method, s.path) for s in all_specs()}
+    declared = {(s.method, s.path) for s in all_specs()} | set(PAGES)
     assert served == declared
 
 

@@ -1,0 +1,134 @@
+// The self-checkout kiosk: pairs once with a manager's code, then takes scans (a USB scanner
+// types digits and Enter into the focused field), a member, a coupon, and a card payment.
+import { ApiError, call, money } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+let cart = null;
+
+function say(text, kind = "info") {
+  const box = $("message");
+  box.textContent = text;
+  box.dataset.kind = kind;
+}
+
+function failed(error) {
+  if (error instanceof ApiError) say(`${error.message} (${error.code})`, "error");
+  else say(String(error), "error");
+}
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function show(next) {
+  cart = next;
+  const body = $("lines").querySelector("tbody");
+  body.replaceChildren();
+  for (const line of cart ? cart.lines : []) {
+    const row = document.createElement("tr");
+    row.append(cell(line.name), cell(String(line.quantity)), cell(money(line.total, cart.currency)));
+    body.append(row);
+  }
+  const offers = $("discounts");
+  offers.replaceChildren();
+  for (const offer of cart ? cart.discounts : []) {
+    const item = document.createElement("li");
+    item.textContent = `${offer.name}: -${money(offer.amount, cart.currency)}`;
+    offers.append(item);
+  }
+  $("due").value = cart ? money(cart.due, cart.currency) : "0.00";
+  const member = cart && cart.member;
+  $("member-shown").textContent = member
+    ? `${member.masked_phone} · 积分 points ${member.balance}${member.offline ? " · 离线 offline" : ""}`
+    : "";
+}
+
+async function ensureCart() {
+  if (!cart) show(await call("POST", "/api/v1/carts", { channel: "kiosk" }));
+  return cart;
+}
+
+async function scan(code) {
+  const open = await ensureCart();
+  show(await call("POST", `/api/v1/carts/${open.id}/lines`, { barcode: code }));
+  say("");
+}
+
+async function pay() {
+  if (!cart || !cart.lines.length) return say("购物车是空的 The cart is empty", "error");
+  const key = crypto.randomUUID();
+  const paid = await call(
+    "POST",
+    `/api/v1/carts/${cart.id}/checkout`,
+    { payments: [{ method: "card", amount: cart.due }] },
+    { key },
+  );
+  const receipt = await fetch(`/api/v1/sales/${paid.sale.id}/receipt?format=text`, {
+    credentials: "same-origin",
+  });
+  $("receipt").textContent = await receipt.text();
+  $("receipt-box").hidden = false;
+  say("谢谢惠顾 Thank you: paid", "done");
+  cart = null;
+}
+
+function on(formId, handler) {
+  $(formId).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = event.target.querySelector("input");
+    const value = input.value.trim();
+    if (!value) return;
+    try {
+      await handler(value);
+      input.value = "";
+    } catch (error) {
+      failed(error);
+    }
+    if (formId === "scan-form") $("scan").focus();
+  });
+}
+
+async function start() {
+  try {
+    const me = await call("GET", "/api/v1/me");
+    $("link").textContent = `${me.name || me.role}`;
+    $("link").hidden = false;
+    $("till").hidden = false;
+    $("scan").focus();
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 401) return failed(error);
+    $("pairing").hidden = false;
+    $("pair-code").focus();
+  }
+}
+
+$("pair-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await call("POST", "/api/v1/pairing", { code: $("pair-code").value.trim(), cookie: true });
+    $("pairing").hidden = true;
+    await start();
+    say("已配对 Paired", "done");
+  } catch (error) {
+    failed(error);
+  }
+});
+on("scan-form", scan);
+on("member-form", async (who) => {
+  const open = await ensureCart();
+  show(await call("PUT", `/api/v1/carts/${open.id}/member`, { member_code: who }));
+});
+on("coupon-form", async (code) => {
+  const open = await ensureCart();
+  show(await call("POST", `/api/v1/carts/${open.id}/coupons`, { code }));
+});
+$("pay-card").addEventListener("click", () => pay().catch(failed));
+$("new-cart").addEventListener("click", () => {
+  show(null);
+  $("receipt-box").hidden = true;
+  say("");
+  $("scan").focus();
+});
+start();

@@ -1,0 +1,131 @@
+"""The kiosk's screen in a real browser (headless Chromium driven by Playwright) against a real
+``aisle edge serve``: a manager's code pairs it, a scanner's keystrokes (digits and Enter) fill
+the cart, a refusal is shown, the card pays and the receipt shows. Screenshots of each step
+go to ``tests/screenshots/``.
+
+The page holds no token: pairing sets an HttpOnly cookie, and a write from a page without the
+CSRF header is refused."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.builders import MILK, RICE, SOAP
+from tests.functional.conftest import Live
+
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(
+            "Debian's chromium is needed for the screen tests (make installs it: apt-get "
+            "install chromium)"
+        )
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _code(live: Live, role: str = "kiosk") -> str:
+    made = live.ok(
+        live.post("/api/v1/pairing-codes", "manager", json={"role": role, "name": "kiosk 7"}),
+        201,
+    )
+    return str(made["code"])
+
+
+def _wedge(page: object, barcode: str) -> None:
+    """What a USB scanner does: type the digits into the focused field, then Enter."""
+    page.keyboard.type(barcode, delay=5)  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+
+
+def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live.base_url}/kiosk")
+    page.get_by_label("The manager's six-digit code").fill(_code(live))
+    page.screenshot(path=str(SHOTS / "kiosk-pairing.png"))
+    page.get_by_role("button", name="Pair").click()
+    page.locator("#till").wait_for(state="visible")
+    # The token is in an HttpOnly cookie the page's scripts cannot read.
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert cookies["aisle_device"]["httpOnly"] is True
+    assert cookies["aisle_device"]["sameSite"] == "Strict"
+    assert "aisle_device" not in page.evaluate("document.cookie")
+    # Three scans by keyboard wedge: the scan field has the focus after each.
+    for product in (MILK, RICE, MILK, SOAP):
+        _wedge(page, product["barcodes"].split("|")[0])
+        page.wait_for_function(
+            "n => document.querySelectorAll('#lines tbody tr').length >= n",
+            arg=1,
+        )
+    rows = page.locator("#lines tbody tr")
+    rows.nth(2).wait_for()
+    texts = rows.all_inner_texts()
+    assert len(texts) == 3, texts
+    assert any(MILK["name"] in t and "\t2\t" in t for t in texts), texts
+    # A phone the store does not know (this store is not enrolled with a cloud): the page says so.
+    page.get_by_label("Member phone or code").fill("13912340000")
+    page.get_by_role("button", name="会员 Member", exact=True).click()
+    page.locator("#message").filter(has_text="unknown_member").wait_for()
+    page.screenshot(path=str(SHOTS / "kiosk-cart.png"))
+    page.get_by_role("button", name="Pay by card").click()
+    page.locator("#receipt-box").wait_for(state="visible")
+    receipt = page.locator("#receipt").inner_text()
+    assert MILK["name"][:10] in receipt
+    page.screenshot(path=str(SHOTS / "kiosk-receipt.png"))
+    assert errors == []
+    # The sale is the store's: its day report counts it.
+    report = live.ok(live.get("/api/v1/reports/day", "manager"))
+    assert report["sales"] >= 1
+    context.close()
+
+
+def test_a_pages_write_needs_its_csrf_token(live: Live) -> None:
+    session = requests.Session()
+    paired = session.post(
+        f"{live.base_url}/api/v1/pairing", json={"code": _code(live), "cookie": True}, timeout=10
+    )
+    assert paired.status_code == 201, paired.text
+    assert paired.json()["token"] is None
+    assert "HttpOnly" in paired.headers["Set-Cookie"]
+    # Reads go with the cookie alone; a write without the CSRF header is refused.
+    assert session.get(f"{live.base_url}/api/v1/me", timeout=10).json()["role"] == "kiosk"
+    refused = session.post(f"{live.base_url}/api/v1/carts", json={"channel": "kiosk"}, timeout=10)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "csrf_failed")
+    forged = session.post(
+        f"{live.base_url}/api/v1/carts",
+        json={"channel": "kiosk"},
+        headers={"X-CSRF-Token": "guessed"},
+        timeout=10,
+    )
+    assert forged.status_code == 403
+    made = session.post(
+        f"{live.base_url}/api/v1/carts",
+        json={"channel": "kiosk"},
+        headers={"X-CSRF-Token": session.cookies["aisle_csrf"]},
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    # Every answer carries the security headers; the page itself holds no token.
+    page = session.get(f"{live.base_url}/kiosk", timeout=10)
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert session.cookies["aisle_device"] not in page.text
