@@ -38,6 +38,8 @@ class MeOut(BaseModel):
     device_id: str
     role: str
     name: str
+    store_id: str
+    currency: str
 
 
 def _ctx() -> StoreContext:
@@ -53,7 +55,14 @@ def _ctx() -> StoreContext:
     response=MeOut,
 )
 def who_am_i(principal: Principal) -> dict[str, Any]:
-    return {"device_id": principal.device_id, "role": principal.role, "name": principal.name}
+    ctx = _ctx()
+    return {
+        "device_id": principal.device_id,
+        "role": principal.role,
+        "name": principal.name,
+        "store_id": ctx.store_id,
+        "currency": ctx.currency,
+    }
 
 
 @api.endpoint(

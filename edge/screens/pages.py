@@ -16,9 +16,14 @@ pages = Blueprint(
 
 #: Every page served, for the route table's checks (a page is a shell: what it does goes
 #: through the API, whose routes say their roles).
-PAGES = (("GET", "/kiosk"),)
+PAGES = (("GET", "/kiosk"), ("GET", "/exit"))
 
 
 @pages.get("/kiosk")
 def kiosk() -> str:
     return render_template("kiosk.html")
+
+
+@pages.get("/exit")
+def exit_check() -> str:
+    return render_template("exit.html")

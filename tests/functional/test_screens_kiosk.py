@@ -1,7 +1,8 @@
-"""The kiosk's screen in a real browser (headless Chromium driven by Playwright) against a real
-``aisle edge serve``: a manager's code pairs it, a scanner's keystrokes (digits and Enter) fill
-the cart, a refusal is shown, the card pays and the receipt shows. Screenshots of each step
-go to ``tests/screenshots/``.
+"""The kiosk's and the exit's screens in a real browser (headless Chromium driven by
+Playwright) against a real ``aisle edge serve``: a manager's code pairs the kiosk, a scanner's
+keystrokes (digits and Enter) fill the cart, a refusal is shown, the card pays and the receipt
+shows. At the exit, a phone's scan-and-go pass typed in by the gate's scanner passes once.
+Screenshots of each step go to ``tests/screenshots/``.
 
 The page holds no token: pairing sets an HttpOnly cookie, and a write from a page without the
 CSRF header is refused."""
@@ -41,7 +42,7 @@ def browser() -> Iterator[object]:
 
 def _code(live: Live, role: str = "kiosk") -> str:
     made = live.ok(
-        live.post("/api/v1/pairing-codes", "manager", json={"role": role, "name": "kiosk 7"}),
+        live.post("/api/v1/pairing-codes", "manager", json={"role": role, "name": f"{role} 7"}),
         201,
     )
     return str(made["code"])
@@ -95,6 +96,48 @@ def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
     # The sale is the store's: its day report counts it.
     report = live.ok(live.get("/api/v1/reports/day", "manager"))
     assert report["sales"] >= 1
+    context.close()
+
+
+def _pair_page(page: object, live: Live, path: str, role: str) -> None:
+    page.goto(f"{live.base_url}{path}")  # type: ignore[attr-defined]
+    page.get_by_label("The manager's six-digit code").fill(_code(live, role))  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Pair").click()  # type: ignore[attr-defined]
+
+
+def test_the_exit_checks_a_phones_pass_once(live: Live, browser: object) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    cart = live.ok(live.post("/api/v1/carts", "phone", json={"channel": "scan_to_buy"}), 201)
+    cart = live.ok(
+        live.post(f"/api/v1/carts/{cart['id']}/lines", "phone", json={"barcode": RICE["barcodes"]})
+    )
+    paid = live.ok(
+        live.post(
+            f"/api/v1/carts/{cart['id']}/checkout",
+            "phone",
+            json={"payments": [{"method": "card", "amount": cart["due"]}]},
+            headers={"Idempotency-Key": "exit-screen-1"},
+        ),
+        201,
+    )
+    token = paid["exit_pass"]["token"]
+    context = browser.new_context(viewport={"width": 1024, "height": 700})  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _pair_page(page, live, "/exit", "exit")
+    page.locator("#gate").wait_for(state="visible")
+    _wedge(page, token)
+    verdict = page.locator("#verdict")
+    verdict.wait_for(state="visible")
+    assert verdict.get_attribute("data-kind") in ("valid", "audit")
+    assert paid["sale"]["number"] in page.locator("#verdict-detail").inner_text()
+    page.screenshot(path=str(SHOTS / "exit-valid.png"))
+    # The same pass again: used.
+    _wedge(page, token)
+    page.locator("#verdict[data-kind='invalid']").wait_for()
+    page.screenshot(path=str(SHOTS / "exit-used.png"))
+    assert errors == []
     context.close()
 
 

@@ -1,20 +1,10 @@
 // The self-checkout kiosk: pairs once with a manager's code, then takes scans (a USB scanner
 // types digits and Enter into the focused field), a member, a coupon, and a card payment.
-import { ApiError, call, money } from "./api.js";
+import { call, money } from "./api.js";
+import { failed, paired, say } from "./pairing.js";
 
 const $ = (id) => document.getElementById(id);
 let cart = null;
-
-function say(text, kind = "info") {
-  const box = $("message");
-  box.textContent = text;
-  box.dataset.kind = kind;
-}
-
-function failed(error) {
-  if (error instanceof ApiError) say(`${error.message} (${error.code})`, "error");
-  else say(String(error), "error");
-}
 
 function cell(text) {
   const td = document.createElement("td");
@@ -90,31 +80,6 @@ function on(formId, handler) {
   });
 }
 
-async function start() {
-  try {
-    const me = await call("GET", "/api/v1/me");
-    $("link").textContent = `${me.name || me.role}`;
-    $("link").hidden = false;
-    $("till").hidden = false;
-    $("scan").focus();
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 401) return failed(error);
-    $("pairing").hidden = false;
-    $("pair-code").focus();
-  }
-}
-
-$("pair-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  try {
-    await call("POST", "/api/v1/pairing", { code: $("pair-code").value.trim(), cookie: true });
-    $("pairing").hidden = true;
-    await start();
-    say("已配对 Paired", "done");
-  } catch (error) {
-    failed(error);
-  }
-});
 on("scan-form", scan);
 on("member-form", async (who) => {
   const open = await ensureCart();
@@ -131,4 +96,4 @@ $("new-cart").addEventListener("click", () => {
   say("");
   $("scan").focus();
 });
-start();
+paired("till", "scan");
