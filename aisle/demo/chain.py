@@ -198,6 +198,12 @@ def shop_at_all(
     return results, outage
 
 
+def pay_cash(kiosk: AisleClient, cart: dict[str, Any]) -> dict[str, Any]:
+    """Pay what the cart still owes in cash (nothing when points or offers paid it all)."""
+    due = int(cart["due"])
+    return dict(kiosk.checkout(cart["id"], [{"method": "cash", "amount": due}] if due else []))
+
+
 def wait_until_synced(stores: Sequence[DemoStore]) -> dict[str, float | None]:
     """Seconds until each store's outbox is empty once shopping ended (None: not in time)."""
     started = time.monotonic()

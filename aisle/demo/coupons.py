@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from aisle.demo.chain import CATCH_UP_TIMEOUT_S, DemoCloud, DemoStore, wait_until_synced
+from aisle.demo.chain import CATCH_UP_TIMEOUT_S, DemoCloud, DemoStore, pay_cash, wait_until_synced
 from aisle.demo.processes import aisle
 from aisle.demo.relay import Relay
 from devices.client import AisleClient, AisleHTTPError
@@ -88,11 +88,6 @@ def _basket(kiosk: AisleClient, barcodes: Sequence[str], member: str | None) -> 
     return cart
 
 
-def _pay(kiosk: AisleClient, cart: dict[str, Any]) -> dict[str, Any]:
-    due = int(cart["due"])
-    return dict(kiosk.checkout(cart["id"], [{"method": "cash", "amount": due}] if due else []))
-
-
 def _refusal(kiosk: AisleClient, cart_id: str, code: str) -> AisleHTTPError | None:
     try:
         kiosk.apply_coupon(cart_id, code)
@@ -133,7 +128,7 @@ def coupon_journey(
         with AisleClient(first.base_url, first.tokens["kiosk"][0], timeout=10) as kiosk:
             cart = kiosk.apply_coupon(_basket(kiosk, barcodes, PHONE)["id"], coupon["code"])
             [on] = cart["coupons"]
-            sale = _pay(kiosk, cart)["sale"]
+            sale = pay_cash(kiosk, cart)["sale"]
             out.sales.setdefault(first.store_id, []).append(int(sale["total"]))
             currency = str(sale["currency"])
             print(
@@ -147,7 +142,7 @@ def coupon_journey(
                 out.problems.append(f"the coupon's second use at {first.store_id}: {again}")
         with AisleClient(second.base_url, second.tokens["kiosk"][0], timeout=10) as kiosk:
             cart = kiosk.apply_coupon(_basket(kiosk, barcodes, PHONE)["id"], coupon["code"])
-            sale = _pay(kiosk, cart)["sale"]
+            sale = pay_cash(kiosk, cart)["sale"]
             out.sales.setdefault(second.store_id, []).append(int(sale["total"]))
             print(
                 f"  {second.store_id}, offline too, cannot know: it took the same coupon "
@@ -159,7 +154,7 @@ def coupon_journey(
                 cart = _basket(kiosk, barcodes, None)
                 refused = _refusal(kiosk, cart["id"], PUBLIC_CODE.lower())
                 if refused is None:
-                    sale = _pay(kiosk, kiosk.get_cart(cart["id"]))["sale"]
+                    sale = pay_cash(kiosk, kiosk.get_cart(cart["id"]))["sale"]
                     out.sales[second.store_id].append(int(sale["total"]))
                     taken += 1
             quota = None if refused is None else refused.details.get("quota")

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from aisle.demo.chain import CATCH_UP_TIMEOUT_S, DemoCloud, DemoStore, wait_until_synced
+from aisle.demo.chain import CATCH_UP_TIMEOUT_S, DemoCloud, DemoStore, pay_cash, wait_until_synced
 from aisle.demo.relay import Relay
 from devices.client import AisleClient
 
@@ -55,12 +55,6 @@ def _basket(kiosk: AisleClient, barcodes: Sequence[str], items: int) -> dict[str
     return cart
 
 
-def _pay(kiosk: AisleClient, cart: dict[str, Any]) -> dict[str, Any]:
-    due = int(cart["due"])
-    payments = [{"method": "cash", "amount": due}] if due else []
-    return kiosk.checkout(cart["id"], payments)
-
-
 def _cloud(cloud: DemoCloud, path: str) -> dict[str, Any] | None:
     answer = requests.get(
         cloud.url + path, headers={"Authorization": f"Bearer {cloud.hq_token}"}, timeout=10
@@ -78,7 +72,7 @@ def member_journey(
     with AisleClient(cut_store.base_url, cut_store.tokens["kiosk"][0], timeout=10) as kiosk:
         member = kiosk.sign_up_member(PHONE, "Demo Shopper")
         cart = kiosk.attach_member(_basket(kiosk, barcodes, 6)["id"], PHONE)
-        sale = _pay(kiosk, cart)["sale"]
+        sale = pay_cash(kiosk, cart)["sale"]
         totals = {cut_store.store_id: [int(sale["total"])]}
         earned_offline = int(sale["points"]["earned"])
     print(
@@ -99,7 +93,7 @@ def member_journey(
         cart = kiosk.attach_member(cart["id"], str(member["code"]))
         spend = min(int(cart["member"]["balance"]), int(cart["totals"]["total"])) // 2
         cart = kiosk.spend_points(cart["id"], spend)
-        sale = _pay(kiosk, cart)["sale"]
+        sale = pay_cash(kiosk, cart)["sale"]
         totals.setdefault(online_store.store_id, []).append(int(sale["total"]))
         earned_online = int(sale["points"]["earned"])
     print(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aisle.demo.catalog import DemoCatalog
-from aisle.demo.chain import DemoStore
+from aisle.demo.chain import DemoStore, pay_cash
 from devices.client import AisleClient
 from shared.money import format_amount
 
@@ -196,8 +196,7 @@ def promotion_tour(
             if took != tour.expected:
                 problems.append(f"{tour.kind}: took {took}, the rule gives {tour.expected}")
             problems += [f"{tour.kind}: {p}" for p in _allocation_problems(cart)]
-            due = int(cart["due"])
-            sale = kiosk.checkout(cart["id"], [{"method": "cash", "amount": due}] if due else [])
+            sale = pay_cash(kiosk, cart)
             totals.append(int(sale["sale"]["total"]))
             kept = sum(d["amount"] for d in sale["sale"]["discounts"])
             if kept != took:

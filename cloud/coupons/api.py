@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from cloud.coupons import service
 from cloud.web import CloudApi, QueryParam, RequestBody, ctx
-from shared import coupon_codes
 from shared.qr import qr_svg
 from sync.contract import (
     CampaignItem,
@@ -145,7 +144,7 @@ def issue_coupon(caller: Any, campaign_id: str, body: IssueBody) -> dict[str, An
 def claim_qr(caller: Any, campaign_id: str) -> dict[str, Any]:
     with ctx().db.read() as session:
         item = service.campaign(session, campaign_id[:48])
-    claim = item.public_code or coupon_codes.CLAIM_PREFIX + item.id
+    claim = service.claim_text(item)
     return {
         "campaign_id": item.id,
         "claim": claim,

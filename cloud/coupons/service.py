@@ -143,6 +143,12 @@ def _public_codes_unique(session: Session, items: Sequence[CampaignItem]) -> Non
         taken[key] = item.id
 
 
+def claim_text(item: CampaignItem) -> str:
+    """What a campaign's poster QR holds: a public code itself (it goes straight onto a cart),
+    or the claim of a personal coupon (a phone claims one into the member's account)."""
+    return item.public_code or coupon_codes.CLAIM_PREFIX + item.id
+
+
 def list_campaigns(session: Session, *, active_only: bool = False) -> list[CampaignItem]:
     query = select(CouponCampaign.doc).order_by(CouponCampaign.id)
     if active_only:

@@ -61,7 +61,11 @@ class SaleCoupon(Base):
     back. A coupon with a row not given back is used, as far as this store knows."""
 
     __tablename__ = "sale_coupons"
-    __table_args__ = (Index("ix_sale_coupons_coupon", "coupon_id"),)
+    __table_args__ = (
+        Index("ix_sale_coupons_coupon", "coupon_id"),
+        # A public code's quota and a member's uses here count a campaign's redemptions.
+        Index("ix_sale_coupons_campaign", "campaign_id"),
+    )
 
     sale_id: Mapped[str] = mapped_column(ForeignKey("sales.id"), primary_key=True)
     coupon_id: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -54,16 +54,23 @@ def _wedge(page: object, barcode: str) -> None:
     page.keyboard.press("Enter")  # type: ignore[attr-defined]
 
 
+def _pair_page(page: object, live: Live, path: str, role: str, shot: str | None = None) -> None:
+    """Open ``path`` and pair it with a manager's code for ``role`` (``shot``: a screenshot of
+    the pairing form, filled in)."""
+    page.goto(f"{live.base_url}{path}")  # type: ignore[attr-defined]
+    page.get_by_label("The manager's six-digit code").fill(_code(live, role))  # type: ignore[attr-defined]
+    if shot is not None:
+        page.screenshot(path=str(SHOTS / shot))  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Pair").click()  # type: ignore[attr-defined]
+
+
 def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
     SHOTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live.base_url}/kiosk")
-    page.get_by_label("The manager's six-digit code").fill(_code(live))
-    page.screenshot(path=str(SHOTS / "kiosk-pairing.png"))
-    page.get_by_role("button", name="Pair").click()
+    _pair_page(page, live, "/kiosk", "kiosk", shot="kiosk-pairing.png")
     page.locator("#till").wait_for(state="visible")
     # The token is in an HttpOnly cookie the page's scripts cannot read.
     cookies = {c["name"]: c for c in context.cookies()}
@@ -97,12 +104,6 @@ def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
     report = live.ok(live.get("/api/v1/reports/day", "manager"))
     assert report["sales"] >= 1
     context.close()
-
-
-def _pair_page(page: object, live: Live, path: str, role: str) -> None:
-    page.goto(f"{live.base_url}{path}")  # type: ignore[attr-defined]
-    page.get_by_label("The manager's six-digit code").fill(_code(live, role))  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Pair").click()  # type: ignore[attr-defined]
 
 
 def test_the_exit_checks_a_phones_pass_once(live: Live, browser: object) -> None:

@@ -165,3 +165,14 @@ def random_plan(seed: int, *, pass_share: float = 0.4) -> Callable[[], str]:
         return "pass" if rng.random() < pass_share else rng.choice(faults)
 
     return next_fault
+
+
+class Link:
+    """A proxy's plan set by hand: the fault ``fault`` names for every request until changed
+    (``pass``, or ``unavailable`` for a link that is down)."""
+
+    def __init__(self) -> None:
+        self.fault = "pass"
+
+    def __call__(self) -> str:
+        return self.fault

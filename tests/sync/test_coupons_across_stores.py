@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.sync.fault_proxy import FaultProxy
+from tests.sync.fault_proxy import FaultProxy, Link
 from tests.sync.harness import CloudProcess, EdgeProcess, enrolled, wait_for
 
 PHONE = "13712345678"
@@ -29,14 +29,6 @@ SYNC_ENV = {
     "AISLE_SYNC__PULL_INTERVAL_S": "1",
     "AISLE_MEMBERS__ONLINE_RETRY_S": "0",  # the test cuts and heals the links at will
 }
-
-
-class Link:
-    def __init__(self) -> None:
-        self.fault = "pass"
-
-    def __call__(self) -> str:
-        return self.fault
 
 
 def _campaigns() -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.sync.fault_proxy import FaultProxy
+from tests.sync.fault_proxy import FaultProxy, Link
 from tests.sync.harness import CODES, CloudProcess, EdgeProcess, enrolled, wait_for
 
 PHONE = "13912345678"
@@ -31,16 +31,6 @@ SYNC_ENV = {
     # (tests/integration/test_member_cloud_quiet.py checks the quiet time after a failure).
     "AISLE_MEMBERS__ONLINE_RETRY_S": "0",
 }
-
-
-class Link:
-    """What store A's proxy does to each request."""
-
-    def __init__(self) -> None:
-        self.fault = "pass"
-
-    def __call__(self) -> str:
-        return self.fault
 
 
 def _ok(response: requests.Response, status: int = 200) -> Any:

@@ -1,4 +1,4 @@
-"""public campaign codes, and this store's quota of each
+"""public campaign codes, and this store's quota of each; a campaign's redemptions indexed
 
 Revision ID: 0014
 Revises: 0013
@@ -29,9 +29,11 @@ def upgrade() -> None:
     with op.batch_alter_table("coupon_campaigns") as batch:
         batch.add_column(sa.Column("public_code", sa.String(length=16), nullable=True))
         batch.create_index("ix_coupon_campaigns_public_code", ["public_code"], unique=False)
+    op.create_index("ix_sale_coupons_campaign", "sale_coupons", ["campaign_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sale_coupons_campaign", table_name="sale_coupons")
     with op.batch_alter_table("coupon_campaigns") as batch:
         batch.drop_index("ix_coupon_campaigns_public_code")
         batch.drop_column("public_code")
