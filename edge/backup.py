@@ -124,6 +124,21 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _to_wal(database: Path) -> None:
+    """Switch the copy (one self-contained file) back to WAL mode, as the store runs it, before
+    it goes in place: the switch goes through a rollback journal, and that journal's unlink is
+    made durable here (the folder is synced after the move), not left to the server's first
+    start, where a power cut could bring it back hot over a database that had moved on."""
+    db = sqlite3.connect(database, isolation_level=None)
+    try:
+        db.execute("PRAGMA synchronous=EXTRA")  # the folder is synced once the journal is gone
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise BackupError(f"the copy at {database} cannot be put in WAL mode ({mode})")
+    finally:
+        db.close()  # the last connection: checkpointed, its WAL and index deleted
+
+
 def _describe(database: Path) -> dict[str, Any]:
     """What the copy at ``database`` holds, read from the copy itself."""
     db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
@@ -248,6 +263,7 @@ def restore_backup(settings: EdgeSettings, backup: Path, *, now: datetime) -> Re
         incoming = target.with_name(target.name + ".restoring")
         shutil.copyfile(copy, incoming)
         os.chmod(incoming, 0o600)
+        _to_wal(incoming)
         _fsync(incoming)
         os.replace(incoming, target)
         _fsync(data)

@@ -9,6 +9,12 @@ drop the connections of this process while the disk is "off"), and put the durab
 in place of the files, deleting those never synced. Whatever SQLite wrote without syncing is gone,
 exactly as after a real power cut in the worst case the kernel allows.
 
+An unlink is metadata: SQLite deletes a rollback journal (to commit, in DELETE mode) or the WAL
+(at the last close) and syncs the folder only when asked to (``synchronous=EXTRA``). Such an
+unlink reaches the disk with the next sync of any file of the database (a journaling file system
+writes its metadata in order, and an fsync commits what came before it); until then a power cut
+brings the file back as it was last synced.
+
 Only the files of the watched database (``<db>``, ``<db>-wal``, ``<db>-journal``) are imaged; the
 shared-memory index (``-shm``) is never durable and is deleted. Other SQLite files of the process
 (an acquirer's books, other stores) pass through untouched.
@@ -39,6 +45,7 @@ _XOPEN = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, _c_int_p
 )
 _XSYNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+_XDELETE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int)
 
 
 class _Vfs(ctypes.Structure):
@@ -117,6 +124,7 @@ class Disk:
     database: Path
     powered: bool = True
     syncs: int = 0
+    unlinked: set[str] = field(default_factory=set)  # unlinks not yet on the disk
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -131,6 +139,7 @@ class Disk:
         with self.lock:
             if not self.powered:
                 return  # the power is off: nothing more reaches the disk
+            self._unlinks_reach_the_disk()
             image = self.images / Path(path).name
             partial = image.with_name(image.name + ".partial")
             try:
@@ -139,6 +148,20 @@ class Disk:
                 return
             os.replace(partial, image)
             self.syncs += 1
+
+    def deleted(self, path: str, *, folder_synced: bool) -> None:
+        """``path`` was just unlinked; on the disk only once the folder or a file is synced."""
+        with self.lock:
+            if not self.powered:
+                return
+            self.unlinked.add(path)
+            if folder_synced:
+                self._unlinks_reach_the_disk()
+
+    def _unlinks_reach_the_disk(self) -> None:
+        for path in self.unlinked:
+            (self.images / Path(path).name).unlink(missing_ok=True)
+        self.unlinked.clear()
 
     def cut(self) -> None:
         """From now on nothing reaches the disk (until :meth:`restore`)."""
@@ -149,6 +172,7 @@ class Disk:
         """After every process using the files has stopped: the files as the disk held them."""
         with self.lock:
             restore_images(self.database)
+            self.unlinked.clear()
             self.powered = True
 
 
@@ -199,18 +223,22 @@ class _PowerLossVfs:
         self.disks: dict[str, Disk] = {}
         self._paths: dict[int, tuple[Disk, str]] = {}  # sqlite3_file address -> what it is
         self._methods: dict[int, tuple[_IoMethods, int]] = {}  # original -> (patched, xSync)
+        self._real_delete = _XDELETE(real.contents.xDelete)
         self._open_cb = _XOPEN(self._open)
         self._sync_cb = _XSYNC(self._sync)
+        self._delete_cb = _XDELETE(self._delete)
         vfs = _Vfs.from_buffer_copy(real.contents)
         vfs.zName = self.NAME
         vfs.pNext = None
         vfs.xOpen = ctypes.cast(self._open_cb, ctypes.c_void_p).value
+        vfs.xDelete = ctypes.cast(self._delete_cb, ctypes.c_void_p).value
         self.vfs = vfs
         rc = self.lib.sqlite3_vfs_register(ctypes.byref(vfs), 1)  # the default from now on
         if rc != SQLITE_OK:
             raise RuntimeError(f"sqlite3_vfs_register failed: {rc}")
 
     def _open(self, _vfs, name, file, flags, out_flags) -> int:
+        self._paths.pop(file, None)  # a closed file's struct may be reused for any other file
         rc = self._real_open(ctypes.cast(self.real, ctypes.c_void_p), name, file, flags, out_flags)
         if rc != SQLITE_OK or not name:
             return rc
@@ -228,6 +256,19 @@ class _PowerLossVfs:
         except Exception:  # a failure here must not pass as a working file
             return SQLITE_IOERR
         return rc
+
+    def _delete(self, _vfs, name, sync_dir) -> int:
+        rc = self._real_delete(ctypes.cast(self.real, ctypes.c_void_p), name, sync_dir)
+        if rc != SQLITE_OK or not name:
+            return int(rc)
+        try:
+            path = name.decode()
+            disk = next((d for d in self.disks.values() if d.owns(path)), None)
+            if disk is not None:
+                disk.deleted(path, folder_synced=bool(sync_dir))
+        except Exception:
+            return SQLITE_IOERR
+        return SQLITE_OK
 
     def _patched(self, original: int) -> _IoMethods:
         known = self._methods.get(original)

@@ -79,6 +79,12 @@ def test_restore_puts_the_copy_back_and_moves_the_replaced_database_aside(store,
     store.db.dispose()
     report = restore_backup(store.settings, tmp_path / "b1", now=store.clock.now())
     assert report.moved_aside is not None
+    # The copy (one self-contained file) goes back in WAL mode, as the store runs it: the
+    # server never switches modes through a journal at its first start after a restore.
+    database = store.settings.database_path
+    assert database.read_bytes()[18:20] == b"\x02\x02"
+    assert not database.with_name(database.name + "-journal").exists()
+    assert not list(database.parent.glob("*.restoring*"))
     aside = report.moved_aside / "edge.sqlite3"
     assert {r[0] for r in rows(aside, "SELECT id FROM sales")} == set(kept + later)
     with store.db.read() as s:
