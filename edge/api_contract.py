@@ -164,6 +164,11 @@ class RouteSpec(DeclaredRoute):
                 for name, op, params in self.links
             },
             "extensions": {"x-connectivity": self.connectivity, "x-roles": sorted(self.roles)},
+            "bodiless": (
+                {304: "not modified: the ETag the caller sent is still the answer's"}
+                if any(h.name == "If-None-Match" for h in self.headers)
+                else {}
+            ),
         }
 
 

@@ -1,6 +1,7 @@
 """Imports every feature's rows so the metadata is complete (for migrations and checks)."""
 
-from edge.auth.models import Device
+from edge.assistance.models import AssistanceCall
+from edge.auth.models import Device, PairingCode
 from edge.catalog.models import Barcode, Product
 from edge.checkout.models import (
     Cart,
@@ -29,6 +30,7 @@ from edge.sync_client.models import (
 )
 
 __all__ = [
+    "AssistanceCall",
     "Barcode",
     "Cart",
     "CartCoupon",
@@ -41,6 +43,7 @@ __all__ = [
     "IdempotentRequest",
     "Member",
     "OutboxEvent",
+    "PairingCode",
     "Payment",
     "PaymentIntent",
     "Product",

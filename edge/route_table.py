@@ -13,6 +13,7 @@ CONNECTIVITY_WORDS = {
 
 def all_apis() -> list[ApiBlueprint]:
     """Every feature's routes, in the one order the app registers them."""
+    from edge.assistance.api import api as assistance_api
     from edge.auth.api import api as devices_api
     from edge.catalog.api import api as catalog_api
     from edge.checkout.api import api as checkout_api
@@ -27,6 +28,7 @@ def all_apis() -> list[ApiBlueprint]:
         system_api,
         catalog_api,
         checkout_api,
+        assistance_api,
         inventory_api,
         members_api,
         coupons_api,

@@ -58,6 +58,8 @@ class Operation:
     # Other successes answered with the same schema, and when (an answer that finds what a
     # creation would have made: 200 beside 201).
     other_successes: Mapping[int, str] = field(default_factory=dict)
+    # Answers with no body, and when (304 to a conditional read).
+    bodiless: Mapping[int, str] = field(default_factory=dict)
 
 
 def path_parameters(
@@ -118,6 +120,8 @@ def openapi_document(
         }
         for status, why in spec.other_successes.items():
             responses[str(status)] = {"description": why, "content": success}
+        for status, why in spec.bodiless.items():
+            responses[str(status)] = {"description": why}
         if spec.links:
             responses[str(spec.status)]["links"] = {
                 name: dict(link) for name, link in spec.links.items()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edge.db import Base, Id, IdPk
@@ -15,6 +15,8 @@ class Cart(Base):
     __table_args__ = (
         CheckConstraint("channel IN ('kiosk', 'scan_to_buy')", name="channel_known"),
         CheckConstraint("status IN ('open', 'checked_out')", name="status_known"),
+        # The attendant's board reads the open carts; paid ones drop out of the index.
+        Index("ix_carts_open", "updated_at", sqlite_where=text("status = 'open'")),
     )
 
     id: Mapped[IdPk]

@@ -20,7 +20,7 @@ __all__ = ["HEAD", "current_revision", "head_revision", "upgrade", "upgrade_if_b
 SCRIPTS = MigrationScripts(Path(__file__).parent)
 
 #: The newest revision in ``versions/``; move it with every new migration.
-HEAD = "0015"
+HEAD = "0016"
 
 upgrade = SCRIPTS.upgrade
 head_revision = SCRIPTS.head_revision

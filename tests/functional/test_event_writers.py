@@ -153,6 +153,8 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
     # Claims are the cloud's, which does not answer here.
     call("POST", f"/api/v1/members/{member['id']}/coupons", "tablet", {"claim": "x"}, expect=503)
     call("DELETE", f"/api/v1/carts/{other['id']}/member", "kiosk")
+    called = call("POST", "/api/v1/assistance", "kiosk", {"cart_id": other["id"]})
+    call("POST", f"/api/v1/assistance/{called['id']}/answer", "tablet")
     made = call("POST", "/api/v1/pairing-codes", "manager", {"role": "exit"})
     call("POST", "/api/v1/pairing", "exit", {"code": made["code"]})
     call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")
