@@ -223,6 +223,7 @@ def checkout(
     roles=(*SHOPPERS, "handheld"),
     connectivity="offline",
     response=SaleOut,
+    description="Staff may name the sale by its number (on the receipt) instead of its id.",
 )
 def get_sale(principal: Principal, sale_id: str) -> dict[str, Any]:
     return sale_reads.get_sale(_ctx(), principal, sale_id)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from edge.auth.service import Principal
 from edge.checkout.exit_pass import pick_for_audit, verify_exit_pass
-from edge.checkout.models import ExitPass, Sale
+from edge.checkout.models import ExitPass, Sale, SaleLine
 from edge.context import StoreContext
 from edge.errors import ExitPassInvalid
 from edge.idempotency import Retryable, remember
@@ -24,6 +27,8 @@ class GateResult:
     sale_number: str | None = None
     item_count: int | None = None
     total: int | None = None
+    # An audited exit: what the attendant checks in the bag.
+    items: tuple[tuple[str, int, int | None], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +39,12 @@ class GateResult:
             "sale_number": self.sale_number,
             "item_count": self.item_count,
             "total": self.total,
+            "items": None
+            if self.items is None
+            else [
+                {"name": name, "quantity": quantity, "weight_g": weight}
+                for name, quantity, weight in self.items
+            ],
         }
 
 
@@ -85,8 +96,18 @@ def verify_at_exit(
             sale_number=sale.number,
             item_count=sale.item_count,
             total=sale.total,
+            items=_items(uow.session, sale.id) if row.audit else None,
         )
         # A gate that retries (its answer lost) gets this verdict again, not "used".
         remember(uow.session, retry, status=200, body=verdict.to_dict(), now=now)
         uow.commit()
         return verdict
+
+
+def _items(session: Session, sale_id: str) -> tuple[tuple[str, int, int | None], ...]:
+    lines = session.execute(
+        select(SaleLine.name, SaleLine.quantity, SaleLine.weight_g)
+        .where(SaleLine.sale_id == sale_id)
+        .order_by(SaleLine.position)
+    )
+    return tuple((name, quantity, weight) for name, quantity, weight in lines)

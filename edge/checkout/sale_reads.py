@@ -88,9 +88,12 @@ def sale_dict(session: Session, sale: Sale) -> dict[str, Any]:
 
 
 def get_sale(ctx: StoreContext, principal: Principal, sale_id: str) -> dict[str, Any]:
-    """A sale with its lines and payments; devices see their own sales, staff see all."""
+    """A sale with its lines and payments; devices see their own sales, staff see all, and
+    find one by its number too (printed on the receipt: a return at the service desk)."""
     with ctx.db.read() as session:
         sale = session.get(Sale, sale_id)
+        if sale is None and principal.is_staff:
+            sale = session.execute(select(Sale).where(Sale.number == sale_id)).scalar_one_or_none()
         if sale is None or (not principal.is_staff and sale.device_id != principal.device_id):
             raise NotFound(f"no sale {sale_id}", code="unknown_sale", details={"sale_id": sale_id})
         return sale_dict(session, sale)

@@ -240,6 +240,12 @@ class CheckoutOut(BaseModel):
     exit_pass: ExitPassOut | None
 
 
+class AuditItem(BaseModel):
+    name: str
+    quantity: int
+    weight_g: int | None
+
+
 class ExitVerifyOut(BaseModel):
     valid: bool
     sale_id: str | None
@@ -248,6 +254,7 @@ class ExitVerifyOut(BaseModel):
     sale_number: str | None
     item_count: int | None
     total: int | None
+    items: list[AuditItem] | None = None  # an audited exit: what to check in the bag
 
 
 class ReturnLineOut(BaseModel):

@@ -16,7 +16,7 @@ pages = Blueprint(
 
 #: Every page served, for the route table's checks (a page is a shell: what it does goes
 #: through the API, whose routes say their roles).
-PAGES = (("GET", "/kiosk"), ("GET", "/exit"))
+PAGES = (("GET", "/kiosk"), ("GET", "/exit"), ("GET", "/staff"))
 
 
 @pages.get("/kiosk")
@@ -27,3 +27,8 @@ def kiosk() -> str:
 @pages.get("/exit")
 def exit_check() -> str:
     return render_template("exit.html")
+
+
+@pages.get("/staff")
+def staff() -> str:
+    return render_template("staff.html")

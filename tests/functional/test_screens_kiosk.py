@@ -9,68 +9,19 @@ CSRF header is refused."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import requests
 
 from tests.builders import MILK, RICE, SOAP
 from tests.functional.conftest import Live
-
-SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        raise AssertionError(
-            "Debian's chromium is needed for the screen tests (make installs it: apt-get "
-            "install chromium)"
-        )
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def _code(live: Live, role: str = "kiosk") -> str:
-    made = live.ok(
-        live.post("/api/v1/pairing-codes", "manager", json={"role": role, "name": f"{role} 7"}),
-        201,
-    )
-    return str(made["code"])
-
-
-def _wedge(page: object, barcode: str) -> None:
-    """What a USB scanner does: type the digits into the focused field, then Enter."""
-    page.keyboard.type(barcode, delay=5)  # type: ignore[attr-defined]
-    page.keyboard.press("Enter")  # type: ignore[attr-defined]
-
-
-def _pair_page(page: object, live: Live, path: str, role: str, shot: str | None = None) -> None:
-    """Open ``path`` and pair it with a manager's code for ``role`` (``shot``: a screenshot of
-    the pairing form, filled in)."""
-    page.goto(f"{live.base_url}{path}")  # type: ignore[attr-defined]
-    page.get_by_label("The manager's six-digit code").fill(_code(live, role))  # type: ignore[attr-defined]
-    if shot is not None:
-        page.screenshot(path=str(SHOTS / shot))  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Pair").click()  # type: ignore[attr-defined]
+from tests.functional.screens import SHOTS, pair_page, pairing_code, wedge
 
 
 def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
-    SHOTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _pair_page(page, live, "/kiosk", "kiosk", shot="kiosk-pairing.png")
+    pair_page(page, live, "/kiosk", "kiosk", shot="kiosk-pairing.png")
     page.locator("#till").wait_for(state="visible")
     # The token is in an HttpOnly cookie the page's scripts cannot read.
     cookies = {c["name"]: c for c in context.cookies()}
@@ -79,7 +30,7 @@ def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
     assert "aisle_device" not in page.evaluate("document.cookie")
     # Three scans by keyboard wedge: the scan field has the focus after each.
     for product in (MILK, RICE, MILK, SOAP):
-        _wedge(page, product["barcodes"].split("|")[0])
+        wedge(page, product["barcodes"].split("|")[0])
         page.wait_for_function(
             "n => document.querySelectorAll('#lines tbody tr').length >= n",
             arg=1,
@@ -107,7 +58,6 @@ def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
 
 
 def test_the_exit_checks_a_phones_pass_once(live: Live, browser: object) -> None:
-    SHOTS.mkdir(exist_ok=True)
     cart = live.ok(live.post("/api/v1/carts", "phone", json={"channel": "scan_to_buy"}), 201)
     cart = live.ok(
         live.post(f"/api/v1/carts/{cart['id']}/lines", "phone", json={"barcode": RICE["barcodes"]})
@@ -126,16 +76,16 @@ def test_the_exit_checks_a_phones_pass_once(live: Live, browser: object) -> None
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _pair_page(page, live, "/exit", "exit")
+    pair_page(page, live, "/exit", "exit")
     page.locator("#gate").wait_for(state="visible")
-    _wedge(page, token)
+    wedge(page, token)
     verdict = page.locator("#verdict")
     verdict.wait_for(state="visible")
     assert verdict.get_attribute("data-kind") in ("valid", "audit")
     assert paid["sale"]["number"] in page.locator("#verdict-detail").inner_text()
     page.screenshot(path=str(SHOTS / "exit-valid.png"))
     # The same pass again: used.
-    _wedge(page, token)
+    wedge(page, token)
     page.locator("#verdict[data-kind='invalid']").wait_for()
     page.screenshot(path=str(SHOTS / "exit-used.png"))
     assert errors == []
@@ -145,7 +95,9 @@ def test_the_exit_checks_a_phones_pass_once(live: Live, browser: object) -> None
 def test_a_pages_write_needs_its_csrf_token(live: Live) -> None:
     session = requests.Session()
     paired = session.post(
-        f"{live.base_url}/api/v1/pairing", json={"code": _code(live), "cookie": True}, timeout=10
+        f"{live.base_url}/api/v1/pairing",
+        json={"code": pairing_code(live), "cookie": True},
+        timeout=10,
     )
     assert paired.status_code == 201, paired.text
     assert paired.json()["token"] is None

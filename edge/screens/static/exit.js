@@ -24,6 +24,15 @@ $("pass-form").addEventListener("submit", async (event) => {
       $("verdict-detail").textContent =
         `#${verdict.sale_number} · ${verdict.item_count} 件 items · ${money(verdict.total, currency)}`;
     }
+    const items = $("verdict-items");
+    items.replaceChildren();
+    for (const item of verdict.items || []) {
+      const li = document.createElement("li");
+      li.textContent = item.weight_g
+        ? `${item.name} × ${item.quantity} (${item.weight_g} g)`
+        : `${item.name} × ${item.quantity}`;
+      items.append(li);
+    }
     box.hidden = false;
     say("");
   } catch (error) {

@@ -29,10 +29,43 @@ function show(next) {
     offers.append(item);
   }
   $("due").value = cart ? money(cart.due, cart.currency) : "0.00";
+  const waiting = Boolean(cart && cart.approval.required && !cart.approval.approved);
+  $("age-check").hidden = !waiting;
+  $("pay-card").disabled = waiting;
+  if (waiting) watch();
   const member = cart && cart.member;
   $("member-shown").textContent = member
     ? `${member.masked_phone} · 积分 points ${member.balance}${member.offline ? " · 离线 offline" : ""}`
     : "";
+}
+
+// While an attendant is wanted (an age check, a call), the kiosk asks again every two seconds.
+let watching = null;
+function watch() {
+  if (watching) return;
+  watching = setInterval(async () => {
+    try {
+      if (cart && cart.approval.required && !cart.approval.approved) {
+        show(await call("GET", `/api/v1/carts/${cart.id}`));
+      }
+      const mine = await call("GET", "/api/v1/assistance/mine");
+      $("help-coming").hidden = !mine.call;
+      const wanted = !$("help-coming").hidden || !$("age-check").hidden;
+      if (!wanted) {
+        clearInterval(watching);
+        watching = null;
+      }
+    } catch (error) {
+      failed(error);
+    }
+  }, 2000);
+}
+
+async function callForHelp() {
+  const body = cart ? { cart_id: cart.id } : {};
+  await call("POST", "/api/v1/assistance", body, { key: crypto.randomUUID() });
+  $("help-coming").hidden = false;
+  watch();
 }
 
 async function ensureCart() {
@@ -64,18 +97,20 @@ async function pay() {
   cart = null;
 }
 
+// A scanner does not wait for the answer: the field is emptied at once for the next code, and
+// the cart's writes go one after another in the order they were made (one cart, no lost scan).
+let queue = Promise.resolve();
 function on(formId, handler) {
-  $(formId).addEventListener("submit", async (event) => {
+  $(formId).addEventListener("submit", (event) => {
     event.preventDefault();
     const input = event.target.querySelector("input");
     const value = input.value.trim();
     if (!value) return;
-    try {
-      await handler(value);
-      input.value = "";
-    } catch (error) {
+    input.value = "";
+    queue = queue.then(() => handler(value)).catch((error) => {
+      if (formId !== "scan-form") input.value = value; // to correct and send again
       failed(error);
-    }
+    });
     if (formId === "scan-form") $("scan").focus();
   });
 }
@@ -90,6 +125,7 @@ on("coupon-form", async (code) => {
   show(await call("POST", `/api/v1/carts/${open.id}/coupons`, { code }));
 });
 $("pay-card").addEventListener("click", () => pay().catch(failed));
+$("call-help").addEventListener("click", () => callForHelp().catch(failed));
 $("new-cart").addEventListener("click", () => {
   show(null);
   $("receipt-box").hidden = true;
