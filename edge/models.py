@@ -1,7 +1,7 @@
 """Imports every feature's rows so the metadata is complete (for migrations and checks)."""
 
 from edge.assistance.models import AssistanceCall
-from edge.auth.models import Device, PairingCode
+from edge.auth.models import Device, PairingCode, StoreQr
 from edge.catalog.models import Barcode, Product
 from edge.checkout.models import (
     Cart,
@@ -58,6 +58,7 @@ __all__ = [
     "StockMovement",
     "StoreCampaign",
     "StorePromotion",
+    "StoreQr",
     "StoreSetting",
     "SyncRecovery",
     "SyncState",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from flask import Response, after_this_request, current_app
-from pydantic import BaseModel, Field
+from flask import Response, after_this_request, current_app, request
+from pydantic import BaseModel, Field, model_validator
 
 from edge.api_contract import PUBLIC, ApiBlueprint, RequestBody, free_text
 from edge.auth import pairing
@@ -15,6 +15,7 @@ from edge.auth.service import Principal, list_devices, revoke_device
 from edge.context import StoreContext
 from edge.idempotency import Retryable
 from edge.screens.cookies import set_device_cookies
+from shared.qr import qr_svg
 
 api = ApiBlueprint("devices", "/api/v1")
 MANAGERS = ("manager",)
@@ -109,9 +110,23 @@ class PairingCodeOut(BaseModel):
 
 
 class PairingIn(RequestBody):
-    code: str = Field(pattern=r"^[0-9]{6}$")
+    # A manager's six-digit code, or the token of the store's scan-and-go QR (a phone).
+    code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    join: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{16,64}$")
     # A page pairing itself: the token goes into an HttpOnly cookie, not the answer.
     cookie: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PairingIn:
+        if (self.code is None) == (self.join is None):
+            raise ValueError("send a pairing code or the store QR's join token, not both")
+        return self
+
+
+class StoreQrOut(BaseModel):
+    url: str
+    qr_svg: str
+    created_at: str
 
 
 class PairedOut(BaseModel):
@@ -160,13 +175,19 @@ def make_pairing_code(
     response=PairedOut,
     status=201,
     errors=(404, 422),
-    description="404 pairing_code_invalid for a code unknown, used, expired or void. With "
+    description="With join (the store QR's token) a shopper's phone joins as a phone device; "
+    "404 store_qr_invalid for a poster that is not the current one. "
+    "404 pairing_code_invalid for a code unknown, used, expired or void. With "
     "cookie true (a page in a browser) the token is set in an HttpOnly cookie, with a CSRF "
     "cookie whose value the page's writes send as X-CSRF-Token, and is not in the answer.",
 )
 def pair_with_code(body: PairingIn) -> dict[str, Any]:
     ctx = _ctx()
-    paired = pairing.redeem(ctx.db, body.code, now=ctx.clock.now())
+    if body.join is not None:
+        paired = pairing.join(ctx.db, body.join, now=ctx.clock.now())
+    else:
+        assert body.code is not None
+        paired = pairing.redeem(ctx.db, body.code, now=ctx.clock.now())
     if not body.cookie:
         return paired.to_dict()
 
@@ -176,3 +197,28 @@ def pair_with_code(body: PairingIn) -> dict[str, Any]:
         return response
 
     return {**paired.to_dict(), "token": None}
+
+
+@api.endpoint(
+    "POST",
+    "/store-qr",
+    summary="Make the store's scan-and-go QR for the door's poster (the last one stops working)",
+    roles=("tablet", "manager"),
+    connectivity="offline",
+    response=StoreQrOut,
+    status=201,
+    idempotency="optional",
+    description="The QR holds this server's /go page with a join token after the '#' (never "
+    "sent to a server by a browser); a phone that opens it joins as a phone device. Shown "
+    "once: print it.",
+)
+def make_store_qr(principal: Principal, retry: Retryable | None) -> dict[str, Any]:
+    ctx = _ctx()
+    now = ctx.clock.now()
+    base = request.host_url.rstrip("/")
+
+    def poster(token: str) -> dict[str, Any]:
+        url = f"{base}/go#join={token}"
+        return {"url": url, "qr_svg": qr_svg(url, scale=6), "created_at": now.isoformat()}
+
+    return pairing.new_store_qr(ctx.db, principal, now=now, answer=poster, retry=retry)

@@ -1,5 +1,5 @@
-"""Device rows: one per paired kiosk, phone, handheld, tablet, manager login or exit gate; and the
-short pairing codes a manager makes for a new device."""
+"""Device rows: one per paired kiosk, phone, handheld, tablet, manager login or exit gate; the
+short pairing codes a manager makes for a new device; and the store's scan-and-go QR."""
 
 from __future__ import annotations
 
@@ -54,3 +54,17 @@ class PairingCode(Base):
     used_at: Mapped[datetime | None]
     device_id: Mapped[str | None] = mapped_column(String(36))  # the device it paired
     voided_at: Mapped[datetime | None]
+
+
+class StoreQr(Base):
+    """The store's scan-and-go QR (on the door's poster): a shopper's phone that opens it joins
+    as a phone device. One is live at a time; making a new one retires the old poster. Only
+    its token's SHA-256 is kept."""
+
+    __tablename__ = "store_qr_codes"
+
+    id: Mapped[IdPk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -10,12 +10,19 @@ Six digits are a million codes, so guessing is bounded: every wrong code counts 
 code live at that moment, and a code against which :data:`MAX_FAILURES` wrong codes were tried is
 void (the manager makes a new one). A guesser then has at most ten tries in a million at each
 code. Only a code's SHA-256 is kept.
+
+A shopper's phone cannot wait for a manager: it joins by the store's QR on the door's poster
+(``POST /api/v1/store-qr`` makes it, :func:`join` redeems it). That token is long and random,
+not guessable, and works for any number of phones; making a new one retires the old poster. A
+phone joined this way is a ``phone`` device for :data:`JOIN_TTL`, then joins again; a phone can
+only open and pay for its own carts, so the QR hands out nothing a shopper could misuse.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +39,8 @@ PAIRABLE = ("kiosk", "phone", "handheld", "tablet", "exit")
 MAX_FAILURES = 10
 DEFAULT_TTL = timedelta(minutes=10)
 MAX_TTL = timedelta(hours=1)
+#: How long a phone joined by the store's QR keeps its token.
+JOIN_TTL = timedelta(days=30)
 
 
 def _hash(code: str) -> str:
@@ -158,3 +167,51 @@ def redeem(db: Database, code: str, *, now: datetime) -> Paired:
         )
         tx.commit()
     return Paired(device_id, row["role"], row["name"], token)
+
+
+def _join_hash(token: str) -> str:
+    return hashlib.sha256(f"aisle-store-qr:{token}".encode()).hexdigest()
+
+
+def new_store_qr(
+    db: Database,
+    by: Principal,
+    *,
+    now: datetime,
+    answer: Callable[[str], dict[str, Any]],
+    retry: Retryable | None = None,
+) -> dict[str, Any]:
+    """A new token for the store's scan-and-go QR, shown once as ``answer(token)`` (a retry
+    gets that answer again: a phone's token is nothing to hide from the store's own file); the
+    poster before it stops working."""
+    token = secrets.token_urlsafe(24)
+    stamp = to_sql_time(now)
+    shown = answer(token)
+    with db.raw_write() as tx:
+        tx.run("UPDATE store_qr_codes SET revoked_at = ? WHERE revoked_at IS NULL", (stamp,))
+        tx.run(
+            "INSERT INTO store_qr_codes (id, token_hash, created_by, created_at, revoked_at) "
+            "VALUES (?, ?, ?, ?, NULL)",
+            (new_id(), _join_hash(token), by.device_id, stamp),
+        )
+        remember(tx, retry, status=201, body=shown, now=now)
+        tx.commit()
+    return shown
+
+
+def join(db: Database, token: str, *, now: datetime) -> Paired:
+    """A shopper's phone opened the store's QR: it becomes a phone device; 404
+    ``store_qr_invalid`` for a token that is not the live poster's."""
+    with db.raw_write() as tx:
+        row = tx.one(
+            "SELECT id FROM store_qr_codes WHERE token_hash = ? AND revoked_at IS NULL",
+            (_join_hash(token.strip()),),
+        )
+        if row is None:
+            raise NotFound(
+                "this store QR is not the store's current one: scan the poster at the door",
+                code="store_qr_invalid",
+            )
+        device_id, device_token = add_device(tx, role="phone", name="", now=now, ttl=JOIN_TTL)
+        tx.commit()
+    return Paired(device_id, "phone", "", device_token)

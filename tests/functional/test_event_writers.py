@@ -155,6 +155,8 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
     call("DELETE", f"/api/v1/carts/{other['id']}/member", "kiosk")
     called = call("POST", "/api/v1/assistance", "kiosk", {"cart_id": other["id"]})
     call("POST", f"/api/v1/assistance/{called['id']}/answer", "tablet")
+    poster = call("POST", "/api/v1/store-qr", "tablet")
+    call("POST", "/api/v1/pairing", "exit", {"join": poster["url"].split("#join=")[1]})
     made = call("POST", "/api/v1/pairing-codes", "manager", {"role": "exit"})
     call("POST", "/api/v1/pairing", "exit", {"code": made["code"]})
     call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")

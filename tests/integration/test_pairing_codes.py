@@ -105,3 +105,33 @@ def test_who_may_make_codes_and_for_what(store) -> None:
         assert answer.status_code == 422, bad
     with store.db.read() as session:
         assert session.execute(text("SELECT count(*) FROM pairing_codes")).scalar() == 0
+
+
+def test_the_store_qr_joins_any_number_of_phones_until_a_new_one_is_made(store) -> None:
+    client = make_app_for(store).test_client()
+    made = client.post("/api/v1/store-qr", headers=_as(store, "tablet"))
+    assert made.status_code == 201, made.get_json()
+    poster = made.get_json()
+    assert poster["url"].startswith("http://localhost/go#join=") and "<svg" in poster["qr_svg"]
+    token = poster["url"].split("#join=")[1]
+    phones = [client.post("/api/v1/pairing", json={"join": token}) for _ in range(2)]
+    assert [p.status_code for p in phones] == [201, 201]
+    assert {p.get_json()["role"] for p in phones} == {"phone"}
+    assert len({p.get_json()["token"] for p in phones}) == 2
+    phone = {"Authorization": f"Bearer {phones[0].get_json()['token']}"}
+    assert client.get("/api/v1/me", headers=phone).get_json()["role"] == "phone"
+    # The phone's token lasts a month, then the phone scans the poster again.
+    listed = client.get("/api/v1/devices", headers=_as(store, "manager")).get_json()["devices"]
+    joined = next(d for d in listed if d["id"] == phones[0].get_json()["device_id"])
+    assert joined["expires_at"] is not None
+    # Only the hash is kept; a new poster retires the old one.
+    with store.db.read() as s:
+        kept = s.execute(text("SELECT token_hash FROM store_qr_codes")).scalars().all()
+    assert token not in str(kept)
+    client.post("/api/v1/store-qr", headers=_as(store, "manager"))
+    old = client.post("/api/v1/pairing", json={"join": token})
+    assert (old.status_code, old.get_json()["error"]["code"]) == (404, "store_qr_invalid")
+    # Shoppers cannot make posters; a body with both a code and a join token is refused.
+    assert client.post("/api/v1/store-qr", headers=_as(store, "phone")).status_code == 403
+    both = client.post("/api/v1/pairing", json={"join": token, "code": "123456"})
+    assert both.status_code == 422
