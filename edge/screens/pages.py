@@ -16,7 +16,7 @@ pages = Blueprint(
 
 #: Every page served, for the route table's checks (a page is a shell: what it does goes
 #: through the API, whose routes say their roles).
-PAGES = (("GET", "/kiosk"), ("GET", "/exit"), ("GET", "/staff"))
+PAGES = (("GET", "/kiosk"), ("GET", "/go"), ("GET", "/exit"), ("GET", "/staff"))
 
 
 @pages.get("/kiosk")
@@ -32,3 +32,8 @@ def exit_check() -> str:
 @pages.get("/staff")
 def staff() -> str:
     return render_template("staff.html")
+
+
+@pages.get("/go")
+def scan_and_go() -> str:
+    return render_template("go.html")

@@ -227,6 +227,19 @@ form("code-form", async (data) => {
     `${made.code} · ${made.role} · 有效至 until ${since(made.expires_at)}`;
 });
 
+$("poster-make").addEventListener("click", async () => {
+  try {
+    const poster = await call("POST", "/api/v1/store-qr", undefined, { key: crypto.randomUUID() });
+    const svg = new DOMParser().parseFromString(poster.qr_svg, "text/html").querySelector("svg");
+    $("poster-qr").replaceChildren(document.importNode(svg, true));
+    $("poster-link").href = poster.url;
+    $("poster-link").textContent = poster.url;
+    $("poster-link").hidden = false;
+  } catch (error) {
+    failed(error);
+  }
+});
+
 async function refreshAll() {
   await Promise.all([refreshBoard(), refreshSync(), refreshDay()]);
 }

@@ -1,0 +1,182 @@
+// Scan and go on a shopper's own phone: joined by the store's QR at the door (its token after
+// the '#', never sent in a request line), then scanning with the camera where the browser has
+// a BarcodeDetector (typed codes otherwise), paying in the app and showing the exit pass. The
+// member's balance, ledger and coupons show once their member code is given.
+import { ApiError, call, money } from "./api.js";
+import { failed, paired, say } from "./pairing.js";
+
+const $ = (id) => document.getElementById(id);
+let cart = null;
+let member = null;
+let queue = Promise.resolve();
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function show(next) {
+  cart = next;
+  const body = $("lines").querySelector("tbody");
+  body.replaceChildren();
+  for (const line of cart ? cart.lines : []) {
+    const row = document.createElement("tr");
+    row.append(cell(line.name), cell(String(line.quantity)), cell(money(line.total, cart.currency)));
+    body.append(row);
+  }
+  const offers = $("discounts");
+  offers.replaceChildren();
+  for (const offer of cart ? cart.discounts : []) {
+    const item = document.createElement("li");
+    item.textContent = `${offer.name}: -${money(offer.amount, cart.currency)}`;
+    offers.append(item);
+  }
+  $("due").value = cart ? money(cart.due, cart.currency) : "0.00";
+  const waiting = Boolean(cart && cart.approval.required && !cart.approval.approved);
+  $("age-check").hidden = !waiting;
+  $("pay").disabled = waiting;
+}
+
+async function ensureCart() {
+  if (!cart) show(await call("POST", "/api/v1/carts", { channel: "scan_to_buy" }));
+  return cart;
+}
+
+function scan(code) {
+  queue = queue
+    .then(async () => {
+      const open = await ensureCart();
+      show(await call("POST", `/api/v1/carts/${open.id}/lines`, { barcode: code }));
+      say("");
+    })
+    .catch(failed);
+  return queue;
+}
+
+async function pay() {
+  if (!cart || !cart.lines.length) return say("购物车是空的 The cart is empty", "error");
+  if (cart.approval.required && !cart.approval.approved) {
+    show(await call("GET", `/api/v1/carts/${cart.id}`));
+    if (!cart.approval.approved) return say("等待店员核验年龄 Waiting for the age check", "error");
+  }
+  const paid = await call(
+    "POST",
+    `/api/v1/carts/${cart.id}/checkout`,
+    { payments: [{ method: "wallet", amount: cart.due }] },
+    { key: crypto.randomUUID() },
+  );
+  // The QR is the server's own SVG (segno), parsed apart from the page (no script of it runs).
+  const svg = new DOMParser().parseFromString(paid.exit_pass.qr_svg, "text/html").querySelector("svg");
+  $("pass-qr").replaceChildren(document.importNode(svg, true));
+  $("pass-token").textContent = paid.exit_pass.token;
+  $("pass-box").hidden = false;
+  $("scanning").hidden = true;
+  say(`已支付 Paid ${money(paid.sale.total, paid.sale.currency)} · #${paid.sale.number}`, "done");
+  cart = null;
+  if (member) await showMember(member.id);
+}
+
+async function showMember(id) {
+  const list = (id_, items) => {
+    const box = $(id_);
+    box.replaceChildren();
+    for (const text of items) {
+      const li = document.createElement("li");
+      li.textContent = text;
+      box.append(li);
+    }
+  };
+  try {
+    const ledger = await call("GET", `/api/v1/members/${id}/ledger`);
+    $("member-shown").textContent = `${member.masked_phone} · 积分 points ${ledger.balance}`;
+    list(
+      "ledger",
+      ledger.entries.map((e) => `${e.created_at.slice(0, 10)} ${e.kind} ${e.points > 0 ? "+" : ""}${e.points}`),
+    );
+    const { coupons } = await call("GET", `/api/v1/members/${id}/coupons`);
+    list(
+      "my-coupons",
+      coupons.map((c) => `${c.name} · ${c.status} · ${c.valid_until.slice(0, 10)}`),
+    );
+  } catch (error) {
+    // The ledger and coupons are the cloud's: offline, the store's own word is shown.
+    if (!(error instanceof ApiError) || error.status !== 503) throw error;
+    $("member-shown").textContent =
+      `${member.masked_phone} · 积分 points ${member.balance} · 离线 offline`;
+  }
+}
+
+async function attachMember(code) {
+  const open = await ensureCart();
+  show(await call("PUT", `/api/v1/carts/${open.id}/member`, { member_code: code }));
+  member = cart.member;
+  await showMember(member.id);
+}
+
+// The camera, where the browser can read barcodes itself.
+async function startCamera() {
+  const detector = new window.BarcodeDetector({
+    formats: ["ean_13", "ean_8", "upc_a", "upc_e", "code_128", "qr_code"],
+  });
+  const video = $("camera");
+  video.srcObject = await navigator.mediaDevices.getUserMedia({
+    video: { facingMode: "environment" },
+  });
+  video.hidden = false;
+  await video.play();
+  let last = "";
+  setInterval(async () => {
+    const found = await detector.detect(video).catch(() => []);
+    const code = found.length ? found[0].rawValue : "";
+    if (code && code !== last) scan(code);
+    last = code;
+  }, 300);
+}
+
+async function joinByStoreQr() {
+  const join = new URLSearchParams(location.hash.slice(1)).get("join");
+  if (!join) return;
+  history.replaceState(null, "", location.pathname); // the token leaves the address bar
+  try {
+    await call("POST", "/api/v1/pairing", { join, cookie: true });
+  } catch (error) {
+    failed(error);
+  }
+}
+
+$("scan-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = $("scan").value.trim();
+  $("scan").value = "";
+  if (value) scan(value);
+  $("scan").focus();
+});
+$("member-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = $("member").value.trim();
+  if (value) attachMember(value).catch(failed);
+});
+$("pay").addEventListener("click", () => {
+  queue = queue.then(pay).catch(failed);
+});
+$("call-help").addEventListener("click", async () => {
+  try {
+    await call("POST", "/api/v1/assistance", cart ? { cart_id: cart.id } : {}, {
+      key: crypto.randomUUID(),
+    });
+    say("店员马上就到 Help is on its way", "done");
+  } catch (error) {
+    failed(error);
+  }
+});
+$("again").addEventListener("click", () => {
+  $("pass-box").hidden = true;
+  $("scanning").hidden = false;
+  show(null);
+  say("");
+});
+$("camera-start").hidden = !("BarcodeDetector" in window && navigator.mediaDevices);
+$("camera-start").addEventListener("click", () => startCamera().catch(failed));
+
+joinByStoreQr().then(() => paired("shop", "scan"));
