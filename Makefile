@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/aisle demo
+	$(BIN)/aisle demo --serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

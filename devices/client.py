@@ -400,6 +400,27 @@ class AisleClient:
             headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         )
 
+    # -- pairing (a manager's, a tablet's) --------------------------------------------------
+
+    def pairing_code(self, role: str, name: str = "", ttl_s: int | None = None) -> dict[str, Any]:
+        """``POST /api/v1/pairing-codes``: six digits that pair one new device of ``role``."""
+        body: dict[str, Any] = {"role": role, "name": name}
+        if ttl_s is not None:
+            body["ttl_s"] = ttl_s
+        return self._request(
+            "pairing_code",
+            "POST",
+            "/api/v1/pairing-codes",
+            json_body=body,
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+
+    def store_qr(self) -> dict[str, Any]:
+        """``POST /api/v1/store-qr``: the door poster's scan-and-go link (the old one retires)."""
+        return self._request(
+            "store_qr", "POST", "/api/v1/store-qr", headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
+
     def sync_status(self) -> dict[str, Any]:
         """The store's link to the cloud: ``online``, ``outbox_pending`` and last push/pull."""
         return self._request("sync_status", "GET", "/api/v1/sync/status")

@@ -10,8 +10,15 @@ import click
 @click.option("--kiosks", default=3, show_default=True, help="per store")
 @click.option("--phones", default=3, show_default=True, help="per store")
 @click.option("--seed", default=7, show_default=True)
-def demo(seconds: float, kiosks: int, phones: int, seed: int) -> None:
+@click.option(
+    "--serve/--no-serve",
+    default=False,
+    help="then keep the stores up, printing their screens' addresses, until Ctrl-C",
+)
+def demo(seconds: float, kiosks: int, phones: int, seed: int, serve: bool) -> None:
     """A cloud and two stores; devices shop at both while one loses its link for a while."""
     from aisle.demo.run import run_demo
 
-    raise SystemExit(run_demo(duration_s=seconds, kiosks=kiosks, phones=phones, seed=seed))
+    raise SystemExit(
+        run_demo(duration_s=seconds, kiosks=kiosks, phones=phones, seed=seed, serve=serve)
+    )

@@ -30,6 +30,7 @@ from aisle.demo.members import member_journey
 from aisle.demo.processes import DemoError, aisle, stop
 from aisle.demo.promotions import promotion_tour, tours, write_promotions
 from aisle.demo.relay import Relay
+from aisle.demo.screens import serve_screens
 from devices.client import AisleClientError
 
 STORES = (("S001", "People's Square"), ("S002", "Riverside"))
@@ -42,13 +43,15 @@ def run_demo(
     phones: int = 3,
     seed: int = 7,
     workdir: Path | None = None,
+    serve: bool = False,
 ) -> int:
     """A cloud and two stores; devices shop at both for ``duration_s``, and store S002 loses its
     link to the cloud for the middle third of the run.
 
     Prints a summary per store and the cloud's view, and returns 0 when both stores sold, nothing
-    unexpected happened and every sale reached the cloud exactly once; 1 otherwise. Every
-    server is always stopped, also on Ctrl-C.
+    unexpected happened and every sale reached the cloud exactly once; 1 otherwise. With
+    ``serve`` the stores then stay up, their screens' addresses and pairing codes printed, until
+    Ctrl-C. Every server is always stopped, also on Ctrl-C.
     """
     if kiosks < 0 or phones < 0 or kiosks + phones == 0:
         raise ValueError("the demo needs at least one kiosk or phone")
@@ -86,13 +89,13 @@ def run_demo(
             f"Promotions, one of every kind, pulled by both stores; a cart each at {STORES[0][0]}:"
         )
         tour_totals, tour_problems = promotion_tour(stores[0], chosen)
-        wait_until_synced(stores[:1])
+        wait_until_synced(stores)  # S002 caught up too: its cloud lookups answer in time
         print("Coupons: a poster's QR, both stores offline, and a public code's store quota:")
         coupons = coupon_journey(stores, cloud, relays, plain, root)
         extra: dict[str, list[int]] = {stores[0].store_id: list(tour_totals)}
         for store_id, totals in coupons.sales.items():
             extra.setdefault(store_id, []).extend(totals)
-        return summarise_chain(
+        result = summarise_chain(
             stores,
             outcome,
             caught_up,
@@ -104,6 +107,9 @@ def run_demo(
             tour_sales=extra,
             tour_problems=[*tour_problems, *coupons.problems],
         )
+        if serve:
+            serve_screens(stores, plain, catalog.age_restricted_barcodes)
+        return result
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
