@@ -7,12 +7,13 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from flask import Response, after_this_request, current_app, request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from edge.api_contract import PUBLIC, ApiBlueprint, RequestBody, free_text
 from edge.auth import pairing
 from edge.auth.service import Principal, list_devices, revoke_device
 from edge.context import StoreContext
+from edge.errors import Unprocessable
 from edge.idempotency import Retryable
 from edge.screens.cookies import set_device_cookies
 from shared.qr import qr_svg
@@ -116,12 +117,6 @@ class PairingIn(RequestBody):
     # A page pairing itself: the token goes into an HttpOnly cookie, not the answer.
     cookie: bool = False
 
-    @model_validator(mode="after")
-    def _one_way(self) -> PairingIn:
-        if (self.code is None) == (self.join is None):
-            raise ValueError("send a pairing code or the store QR's join token, not both")
-        return self
-
 
 class StoreQrOut(BaseModel):
     url: str
@@ -183,6 +178,12 @@ def make_pairing_code(
 )
 def pair_with_code(body: PairingIn) -> dict[str, Any]:
     ctx = _ctx()
+    if (body.code is None) == (body.join is None):
+        raise Unprocessable(
+            "send a manager's pairing code or the store QR's join token: one of them",
+            code="pairing_code_or_join",
+            details={"field": "code"},
+        )
     if body.join is not None:
         paired = pairing.join(ctx.db, body.join, now=ctx.clock.now())
     else:

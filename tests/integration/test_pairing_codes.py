@@ -133,5 +133,7 @@ def test_the_store_qr_joins_any_number_of_phones_until_a_new_one_is_made(store) 
     assert (old.status_code, old.get_json()["error"]["code"]) == (404, "store_qr_invalid")
     # Shoppers cannot make posters; a body with both a code and a join token is refused.
     assert client.post("/api/v1/store-qr", headers=_as(store, "phone")).status_code == 403
-    both = client.post("/api/v1/pairing", json={"join": token, "code": "123456"})
-    assert both.status_code == 422
+    for body in ({"join": token, "code": "123456"}, {"cookie": True}):
+        refused = client.post("/api/v1/pairing", json=body)
+        assert refused.status_code == 422
+        assert refused.get_json()["error"]["code"] == "pairing_code_or_join"
