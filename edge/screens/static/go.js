@@ -3,6 +3,7 @@
 // a BarcodeDetector (typed codes otherwise), paying in the app and showing the exit pass. The
 // member's balance, ledger and coupons show once their member code is given.
 import { ApiError, call, money } from "./api.js";
+import { renderCart } from "./cart.js";
 import { failed, paired, say } from "./pairing.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,32 +11,9 @@ let cart = null;
 let member = null;
 let queue = Promise.resolve();
 
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
 function show(next) {
   cart = next;
-  const body = $("lines").querySelector("tbody");
-  body.replaceChildren();
-  for (const line of cart ? cart.lines : []) {
-    const row = document.createElement("tr");
-    row.append(cell(line.name), cell(String(line.quantity)), cell(money(line.total, cart.currency)));
-    body.append(row);
-  }
-  const offers = $("discounts");
-  offers.replaceChildren();
-  for (const offer of cart ? cart.discounts : []) {
-    const item = document.createElement("li");
-    item.textContent = `${offer.name}: -${money(offer.amount, cart.currency)}`;
-    offers.append(item);
-  }
-  $("due").value = cart ? money(cart.due, cart.currency) : "0.00";
-  const waiting = Boolean(cart && cart.approval.required && !cart.approval.approved);
-  $("age-check").hidden = !waiting;
-  $("pay").disabled = waiting;
+  renderCart(cart, "pay");
 }
 
 async function ensureCart() {

@@ -1,37 +1,15 @@
 // The self-checkout kiosk: pairs once with a manager's code, then takes scans (a USB scanner
 // types digits and Enter into the focused field), a member, a coupon, and a card payment.
-import { call, money } from "./api.js";
+import { call } from "./api.js";
+import { renderCart } from "./cart.js";
 import { failed, paired, say } from "./pairing.js";
 
 const $ = (id) => document.getElementById(id);
 let cart = null;
 
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
 function show(next) {
   cart = next;
-  const body = $("lines").querySelector("tbody");
-  body.replaceChildren();
-  for (const line of cart ? cart.lines : []) {
-    const row = document.createElement("tr");
-    row.append(cell(line.name), cell(String(line.quantity)), cell(money(line.total, cart.currency)));
-    body.append(row);
-  }
-  const offers = $("discounts");
-  offers.replaceChildren();
-  for (const offer of cart ? cart.discounts : []) {
-    const item = document.createElement("li");
-    item.textContent = `${offer.name}: -${money(offer.amount, cart.currency)}`;
-    offers.append(item);
-  }
-  $("due").value = cart ? money(cart.due, cart.currency) : "0.00";
-  const waiting = Boolean(cart && cart.approval.required && !cart.approval.approved);
-  $("age-check").hidden = !waiting;
-  $("pay-card").disabled = waiting;
+  const waiting = renderCart(cart, "pay-card");
   if (waiting) watch();
   const member = cart && cart.member;
   $("member-shown").textContent = member
