@@ -26,10 +26,10 @@ from edge.idempotency import (
     check_key,
     first_answer,
 )
-from edge.screens.cookies import request_token
 from shared.errors import ERROR_SCHEMA
 from shared.openapi import openapi_document as build_openapi_document
 from shared.openapi import path_parameters, query_parameters
+from shared.screens import request_token
 from shared.text import FREE_TEXT_PATTERN
 from shared.web import DeclaredBlueprint, DeclaredRoute, RequestBody, parse_query
 from shared.web import parse_body as parse_json_body

@@ -94,8 +94,8 @@ def build_context(
 def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
     """Build the store server's WSGI app; ``overrides`` go to :func:`build_context`."""
     from edge.route_table import all_apis
-    from edge.screens.cookies import add_security_headers
     from edge.screens.pages import pages
+    from shared.screens import add_security_headers, common
 
     app = Flask("edge")
     app.url_map.converters["sku"] = SkuConverter
@@ -110,6 +110,7 @@ def create_app(settings: EdgeSettings, **overrides: Any) -> Flask:
         specs.extend(api.specs)
     app.extensions["aisle_specs"] = specs
     app.register_blueprint(pages)
+    app.register_blueprint(common)
     # Routes whose success writes an outbox event, as each declares (``writes_events``).
     event_writers = frozenset(s.endpoint for s in specs if s.writes_events)
 

@@ -15,8 +15,8 @@ from edge.auth.service import Principal, list_devices, revoke_device
 from edge.context import StoreContext
 from edge.errors import Unprocessable
 from edge.idempotency import Retryable
-from edge.screens.cookies import set_device_cookies
 from shared.qr import qr_svg
+from shared.screens import set_token_cookies
 
 api = ApiBlueprint("devices", "/api/v1")
 MANAGERS = ("manager",)
@@ -194,7 +194,7 @@ def pair_with_code(body: PairingIn) -> dict[str, Any]:
 
     @after_this_request
     def _cookies(response: Response) -> Response:
-        set_device_cookies(response, paired.token)
+        set_token_cookies(response, paired.token)
         return response
 
     return {**paired.to_dict(), "token": None}

@@ -1,6 +1,7 @@
 """The store's screens: server-rendered pages whose small scripts use only the public device
 API (a page is a paired device like any other, its token in an HttpOnly cookie; see
-:mod:`edge.screens.cookies`). No build step: the scripts and styles are served as written."""
+:mod:`shared.screens`, which also serves the scripts every page shares). No build step: the
+scripts and styles are served as written."""
 
 from __future__ import annotations
 

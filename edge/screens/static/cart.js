@@ -1,6 +1,6 @@
 // A cart as the kiosk and the phone show it: its lines, the offers it takes, what is left to
 // pay, and whether it waits for an attendant's age check (the pay button is held meanwhile).
-import { money } from "./api.js";
+import { money } from "/screens/common/api.js";
 
 const $ = (id) => document.getElementById(id);
 

@@ -1,6 +1,6 @@
 // The exit gate: a QR scanner types the pass and Enter; the verdict says valid or not, and
 // whether this exit is picked for an audit.
-import { call, money } from "./api.js";
+import { call, money } from "/screens/common/api.js";
 import { failed, paired, say } from "./pairing.js";
 
 const $ = (id) => document.getElementById(id);

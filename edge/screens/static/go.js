@@ -2,7 +2,7 @@
 // the '#', never sent in a request line), then scanning with the camera where the browser has
 // a BarcodeDetector (typed codes otherwise), paying in the app and showing the exit pass. The
 // member's balance, ledger and coupons show once their member code is given.
-import { ApiError, call, money } from "./api.js";
+import { ApiError, call, money } from "/screens/common/api.js";
 import { renderCart } from "./cart.js";
 import { failed, paired, say } from "./pairing.js";
 

@@ -1,6 +1,6 @@
 // The self-checkout kiosk: pairs once with a manager's code, then takes scans (a USB scanner
 // types digits and Enter into the focused field), a member, a coupon, and a card payment.
-import { call } from "./api.js";
+import { call } from "/screens/common/api.js";
 import { renderCart } from "./cart.js";
 import { failed, paired, say } from "./pairing.js";
 

@@ -1,6 +1,6 @@
 // A page pairing itself once with a manager's six-digit code (the token goes into its cookie),
 // then showing its own part of the page.
-import { ApiError, call } from "./api.js";
+import { ApiError, call } from "/screens/common/api.js";
 
 export function say(text, kind = "info") {
   const box = document.getElementById("message");

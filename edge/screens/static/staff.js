@@ -1,7 +1,7 @@
 // The staff tablet: the attendant's board (calls and age checks, polled with its ETag every
 // two seconds), the link to HQ, the day's figures, stock, returns, and for a manager the
 // devices and their pairing codes.
-import { ApiError, call, money } from "./api.js";
+import { ApiError, call, money } from "/screens/common/api.js";
 import { failed, paired, say } from "./pairing.js";
 
 const $ = (id) => document.getElementById(id);
