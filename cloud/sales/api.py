@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import url_for
 from pydantic import BaseModel
 
-from cloud.sales.service import sales_page
+from cloud.sales.service import daily_sales, sales_page
 from cloud.web import CloudApi, ctx, int_arg, whole_number_param
 
 api = CloudApi("sales")
 
 MAX_LIMIT = 500
+
+
+class DaySales(BaseModel):
+    store_id: str
+    date: str
+    sales: int
+    total: int
+    currency: str
+
+
+class DailySalesOut(BaseModel):
+    days: list[DaySales]
 
 
 class SalesOut(BaseModel):
@@ -43,3 +56,17 @@ def store_sales(caller: Any, store_id: str) -> dict[str, Any]:
         else None
     )
     return {"sales": sales, "next": next_url}
+
+
+@api.route(
+    "GET",
+    "/reports/daily-sales",
+    summary="Sales and their total per store and day (the store's calendar), newest day first",
+    caller="hq",
+    response=DailySalesOut,
+    query=(whole_number_param("days", low=1, high=92, description="how many days back"),),
+)
+def get_daily_sales(caller: Any) -> dict[str, Any]:
+    days = int_arg("days", default=14, low=1, high=92)
+    since = ctx().clock.now() - timedelta(days=days)
+    return {"days": daily_sales(ctx().db, since=since)}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db import Database
@@ -77,3 +79,45 @@ def sales_page(
     """A page of a store's sales for HQ, after ``after_seq``."""
     with db.read() as session:
         return _sales_page(session, store_id, after_seq=after_seq, limit=limit)
+
+
+def daily_sales(db: Database, *, since: datetime) -> list[dict[str, Any]]:
+    """Each store's sales and their total per day of the store's own calendar (its time zone),
+    for sales made since ``since``, newest day first. Counted per hour of UTC in the database
+    and put on the store's days here (a zone whose offset is not whole hours puts the half
+    hour after midnight on the day before)."""
+    with db.read() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            hour = func.to_char(Sale.created_at, 'YYYY-MM-DD"T"HH24')
+        else:
+            hour = func.strftime("%Y-%m-%dT%H", Sale.created_at)
+        buckets = session.execute(
+            select(Sale.store_id, hour, func.count(), func.sum(Sale.total))
+            .where(Sale.created_at >= since)
+            .group_by(Sale.store_id, hour)
+        ).all()
+        stores = {
+            store_id: (ZoneInfo(zone), currency)
+            for store_id, zone, currency in session.execute(
+                select(Store.id, Store.timezone, Store.currency)
+            )
+        }
+    days: dict[tuple[str, str], list[int]] = {}
+    for store_id, at_hour, count, total in buckets:
+        zone = stores[store_id][0] if store_id in stores else UTC
+        local = datetime.fromisoformat(f"{at_hour}:00:00+00:00").astimezone(zone)
+        tally = days.setdefault((store_id, local.date().isoformat()), [0, 0])
+        tally[0] += int(count)
+        tally[1] += int(total or 0)
+    return [
+        {
+            "store_id": store_id,
+            "date": day,
+            "sales": count,
+            "total": total,
+            "currency": stores[store_id][1] if store_id in stores else "",
+        }
+        for (store_id, day), (count, total) in sorted(
+            days.items(), key=lambda kv: (kv[0][1], kv[0][0]), reverse=True
+        )
+    ]

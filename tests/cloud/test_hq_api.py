@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from tests.cloud.harness import sales
+from tests.cloud.harness import T0, sale_event, sales
 
 
 def _follow(cloud, url: str) -> list[dict]:
@@ -95,3 +96,27 @@ def test_unknown_stores_are_404(cloud):
         response = cloud.hq(path)
         assert response.status_code == 404
         assert response.get_json()["error"]["code"] == "unknown_store"
+
+
+
+def test_daily_sales_count_on_each_stores_own_calendar(cloud):
+    shanghai = cloud.store("S001")
+    london = cloud.store("S002", timezone="Europe/London")
+    # 09:30 UTC is 17:30 in Shanghai; 16:30 UTC is 00:30 the next day there, still the 25th in
+    # London.
+    late = T0 + timedelta(hours=7)
+    shanghai.push([sale_event(1, "S001", at=T0), sale_event(2, "S001", lines=1, at=late)])
+    london.push([sale_event(1, "S002", lines=3, at=late)])
+    cloud.clock.advance(days=1)
+    days = cloud.hq("/api/v1/reports/daily-sales?days=7").get_json()["days"]
+    assert [(d["store_id"], d["date"], d["sales"], d["total"]) for d in days] == [
+        ("S001", "2026-11-26", 1, 1001),
+        ("S002", "2026-11-25", 1, 1001 + 1002 + 1003),
+        ("S001", "2026-11-25", 1, 1001 + 1002),
+    ]
+    assert {d["currency"] for d in days} == {"CNY"}
+    # Older than the days asked for: not counted.
+    cloud.clock.advance(days=2)
+    assert cloud.hq("/api/v1/reports/daily-sales?days=1").get_json()["days"] == []
+    assert cloud.hq("/api/v1/reports/daily-sales?days=0").status_code == 422
+    assert cloud.client.get("/api/v1/reports/daily-sales").status_code == 401
