@@ -15,11 +15,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from cloud.context import CloudContext
 from cloud.db import Database
 from cloud.errors import Unavailable
+from cloud.hq import pages as hq_pages
 from cloud.migrations import current_revision, head_revision
 from cloud.settings import CloudSettings
 from cloud.web import CloudApi, CloudRoute, ctx, missing_authenticators, openapi_document
 from shared.clock import Clock, SystemClock
 from shared.pii import Keyring
+from shared.screens import add_security_headers
+from shared.screens import common as common_screens
 from shared.web import ErrorAnswer, install_error_handlers
 from sync.keys import load_or_create_private_key
 from sync.protocol import MAX_BATCH_BYTES, PROTOCOL_VERSION, accepted_versions
@@ -152,6 +155,9 @@ def create_app(settings: CloudSettings, **overrides: Any) -> Flask:
     if unauthenticated:
         raise RuntimeError(f"no authenticator registered for {sorted(unauthenticated)} callers")
     app.extensions["aisle_cloud_routes"] = routes
+    app.register_blueprint(hq_pages)
+    app.register_blueprint(common_screens)
+    app.after_request(add_security_headers)
 
     @app.after_request
     def _sign_answer(response: Response) -> Response:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Response, after_this_request, request
 from pydantic import BaseModel, Field
 
 from cloud.errors import Unauthorized, Unprocessable
 from cloud.stores.callers import channel_caller, check_version, hq_caller
-from cloud.stores.service import enroll
+from cloud.stores.service import authenticate_token, enroll
 from cloud.web import CloudApi, RequestBody, ctx, register_caller, request_target
+from shared.screens import clear_token_cookies, set_token_cookies
 from sync.keys import load_public_key_b64, public_key_b64
 from sync.signing import SignatureError, check_fresh, parse_signed_headers, verify_request
 
@@ -114,3 +115,54 @@ def enroll_store(body: EnrollBody) -> tuple[dict[str, Any], int]:
         "max_pull_limit": sync.max_pull_limit,
         "enrolled_at": now.isoformat(),
     }, 200
+
+
+class HqSignInBody(RequestBody):
+    token: str = Field(min_length=1, max_length=256)
+
+
+class HqSignedIn(BaseModel):
+    name: str
+
+
+@api.route(
+    "POST",
+    "/hq/session",
+    summary="Sign HQ's pages in with an HQ token (kept in an HttpOnly cookie, not the answer)",
+    caller="public",
+    body=HqSignInBody,
+    response=HqSignedIn,
+    errors=(401, 403),
+    description="The page's later writes send X-CSRF-Token equal to the aisle_csrf cookie.",
+)
+def hq_sign_in(body: HqSignInBody) -> dict[str, Any]:
+    with ctx().db.read() as session:
+        row = authenticate_token(session, body.token, role="hq")
+        name = row.name
+
+    @after_this_request
+    def _cookies(response: Response) -> Response:
+        set_token_cookies(response, body.token)
+        return response
+
+    return {"name": name}
+
+
+class HqSignedOut(BaseModel):
+    signed_out: bool
+
+
+@api.route(
+    "POST",
+    "/hq/sign-out",
+    summary="Sign HQ's pages out (their cookies are cleared)",
+    caller="public",
+    response=HqSignedOut,
+)
+def hq_sign_out() -> dict[str, Any]:
+    @after_this_request
+    def _cookies(response: Response) -> Response:
+        clear_token_cookies(response)
+        return response
+
+    return {"signed_out": True}

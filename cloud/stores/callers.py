@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from cloud.errors import UpgradeRequired
 from cloud.stores.service import authenticate_token
 from cloud.web import ctx
+from shared.screens import request_token
 from shared.web import bearer_token
 from sync.protocol import ERR_VERSION
 
@@ -45,7 +46,9 @@ def token_holder(role: str) -> TokenHolder:
     """The holder of this request's ``role`` token; 401/403 otherwise. A token found good is
     trusted for ``server.token_cache_s`` without reading the database again: HQ's busiest
     reads (a member lookup) then cost one statement, not two transactions."""
-    token = bearer_token()
+    # HQ's pages send the token in their cookie (and a CSRF token on writes); the channels'
+    # servers only ever send the header.
+    token = request_token() if role == "hq" else bearer_token()
     ttl = ctx().settings.server.token_cache_s
     now = time.monotonic()
     if token is not None and ttl > 0:

@@ -98,7 +98,6 @@ def test_unknown_stores_are_404(cloud):
         assert response.get_json()["error"]["code"] == "unknown_store"
 
 
-
 def test_daily_sales_count_on_each_stores_own_calendar(cloud):
     shanghai = cloud.store("S001")
     london = cloud.store("S002", timezone="Europe/London")
@@ -120,3 +119,36 @@ def test_daily_sales_count_on_each_stores_own_calendar(cloud):
     assert cloud.hq("/api/v1/reports/daily-sales?days=1").get_json()["days"] == []
     assert cloud.hq("/api/v1/reports/daily-sales?days=0").status_code == 422
     assert cloud.client.get("/api/v1/reports/daily-sales").status_code == 401
+
+
+def test_hqs_page_signs_in_with_its_token_kept_in_a_cookie(cloud):
+    cloud.store()
+    cloud.hq("/api/v1/stores")  # makes the HQ token
+    page = cloud.app.test_client()  # a browser: cookies only, no Authorization header
+    assert page.get("/api/v1/stores").status_code == 401
+    wrong = page.post("/api/v1/hq/session", json={"token": "not-a-token"})
+    assert wrong.status_code == 401
+    signed = page.post("/api/v1/hq/session", json={"token": cloud.hq_token})
+    assert signed.status_code == 200 and signed.get_json() == {"name": "tests"}
+    cookies = signed.headers.getlist("Set-Cookie")
+    assert any(c.startswith("aisle_device=") and "HttpOnly" in c for c in cookies)
+    assert cloud.hq_token not in signed.get_data(as_text=True)
+    assert page.get("/api/v1/stores").status_code == 200
+    # A write from the page needs the CSRF token its sign-in set.
+    rules = {"points_per_unit": 100}
+    refused = page.put("/api/v1/earn-rules", json=rules)
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "csrf_failed"
+    csrf = page.get_cookie("aisle_csrf").value
+    assert (
+        page.put("/api/v1/earn-rules", json=rules, headers={"X-CSRF-Token": csrf}).status_code
+        == 200
+    )
+    # A channel's token is not HQ's, cookie or not.
+    assert page.post("/api/v1/hq/session", json={"token": cloud.channel_token()}).status_code == 403
+    page.post("/api/v1/hq/sign-out")
+    assert page.get("/api/v1/stores").status_code == 401
+    shell = page.get("/hq")
+    assert (
+        shell.status_code == 200 and "script-src 'self'" in shell.headers["Content-Security-Policy"]
+    )
