@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -74,3 +75,24 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = make_store(tmp_path / "store")
     yield s
     s.ctx.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium, driven by Playwright (``executable_path``: no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.functional.screens import CHROMIUM, SHOTS
+
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(
+            "Debian's chromium is needed for the screen tests (make installs it: apt-get "
+            "install chromium)"
+        )
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()

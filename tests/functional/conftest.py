@@ -320,24 +320,3 @@ def declining(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         tmp_path_factory.mktemp("declining"), AISLE_PAYMENTS__DECLINE_RATE_BP="10000"
     ) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium, driven by Playwright (``executable_path``: no browser download)."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.functional.screens import CHROMIUM, SHOTS
-
-    if not Path(CHROMIUM).exists():
-        raise AssertionError(
-            "Debian's chromium is needed for the screen tests (make installs it: apt-get "
-            "install chromium)"
-        )
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()

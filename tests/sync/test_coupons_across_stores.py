@@ -6,7 +6,8 @@ both links cut, A takes it and refuses it a second time, and B, which cannot kno
 too: once the links heal, the cloud holds both sales and exactly one ``coupon_double_use``
 exception, for whichever redemption reached it second, with the amount that sale took off. A
 public code is taken at B offline within B's quota and refused beyond it, and the cloud raises
-B's quota when B's sales arrive, which B pulls.
+B's quota when B's sales arrive, which B pulls. HQ's page at the cloud, in headless Chromium,
+then lists the exception and both stores' sales of the day.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.functional.screens import SHOTS
 from tests.sync.fault_proxy import FaultProxy, Link
 from tests.sync.harness import CloudProcess, EdgeProcess, enrolled, wait_for
 
@@ -115,7 +117,9 @@ def stores(cloud: CloudProcess, tmp: Path, store_id: str) -> Iterator[tuple[Any,
             edge_b.stop()
 
 
-def test_one_coupon_at_two_stores(cloud: CloudProcess, stores: tuple[Any, ...]) -> None:
+def test_one_coupon_at_two_stores(
+    cloud: CloudProcess, stores: tuple[Any, ...], browser: Any
+) -> None:
     a, b, link_a, link_b = stores
     phone = {"Authorization": f"Bearer {a.store.tokens['phone']}"}
     member = _ok(a.call("POST", "/api/v1/members", json={"phone": PHONE}, headers=phone), 201)
@@ -213,3 +217,30 @@ def test_one_coupon_at_two_stores(cloud: CloudProcess, stores: tuple[Any, ...]) 
     )
     # Nothing more slipped through: still exactly one exception.
     assert len(exceptions()) == 1
+
+    # HQ's page lists the exception, and both stores' sales of the day.
+    _hq_page_shows(
+        cloud, browser, coupon["id"], [a.store.settings.store.id, b.store.settings.store.id]
+    )
+
+
+def _hq_page_shows(cloud: CloudProcess, browser: Any, coupon_id: str, store_ids: list[str]) -> None:
+    """HQ signs in at ``/hq`` in a real browser (headless Chromium) and sees the double use."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{cloud.url}/hq")
+    page.get_by_label("HQ token").fill(cloud.hq_token)
+    page.get_by_role("button", name="Sign in").click()
+    row = page.locator("#exceptions tbody tr").filter(has_text="coupon_double_use")
+    row.filter(has_text=coupon_id).wait_for()
+    for store_id in store_ids:
+        page.locator("#daily tbody tr").filter(has_text=store_id).first.wait_for()
+        page.locator("#stores tbody tr").filter(has_text=store_id).filter(has_text="ok").wait_for()
+    assert "3.00 CNY" in row.inner_text()
+    page.screenshot(path=str(SHOTS / "hq.png"), full_page=True)
+    # The token lives in an HttpOnly cookie: the page's scripts cannot read it.
+    assert cloud.hq_token not in page.evaluate("document.cookie")
+    assert errors == []
+    context.close()
