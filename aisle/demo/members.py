@@ -110,11 +110,15 @@ def member_journey(
             break
         time.sleep(0.5)
     ledger = _cloud(cloud, f"/api/v1/members/{member['id']}/ledger")
-    balances = {}
-    for store in stores:
-        with AisleClient(store.base_url, store.tokens["kiosk"][0], timeout=10) as kiosk:
-            seen = kiosk.attach_member(kiosk.create_cart("kiosk")["id"], PHONE)
-            balances[store.store_id] = int(seen["member"]["balance"])
+    balances: dict[str, int] = {}
+    while True:  # each store finds the member as the cloud has them, once its link is back
+        for store in stores:
+            with AisleClient(store.base_url, store.tokens["kiosk"][0], timeout=10) as kiosk:
+                seen = kiosk.attach_member(kiosk.create_cart("kiosk")["id"], PHONE)
+                balances[store.store_id] = int(seen["member"]["balance"])
+        if set(balances.values()) == {expected} or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
     return MemberOutcome(
         member_id=str(member["id"]),
         earned_offline=earned_offline,

@@ -108,7 +108,7 @@ def run_demo(
             tour_problems=[*tour_problems, *coupons.problems],
         )
         if serve:
-            serve_screens(stores, plain, catalog.age_restricted_barcodes)
+            serve_screens(cloud, stores, plain, catalog.age_restricted_barcodes)
         return result
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)

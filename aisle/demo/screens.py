@@ -1,8 +1,10 @@
-"""After the demo's run: the stores' screens, open for a person to use, until Ctrl-C.
+"""After the demo's run: HQ's page and the stores' screens, open for a person to use, until
+Ctrl-C.
 
 For each store the demo makes what a manager would hand out: a six-digit pairing code for a
 kiosk, a tablet and an exit gate (good for an hour), and the door's scan-and-go QR for phones.
-It prints each page's address with its code, and keeps the servers running."""
+It prints each page's address with its code, and HQ's with its token, and keeps the servers
+running."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from aisle.demo.chain import DemoStore
+from aisle.demo.chain import DemoCloud, DemoStore
 from devices.client import AisleClient
 
 CODE_TTL_S = 3600
@@ -33,6 +35,7 @@ def screen_links(store: DemoStore) -> list[tuple[str, str, str]]:
 
 
 def serve_screens(
+    cloud: DemoCloud,
     stores: list[DemoStore],
     plain: list[str],
     restricted: list[str],
@@ -44,7 +47,8 @@ def serve_screens(
     when a person is at the terminal; a script running the demo gets the addresses and its
     exit status)."""
     say("")
-    say("The stores' screens (pairing codes last an hour; Ctrl-C stops the demo):")
+    say("The screens (pairing codes last an hour; Ctrl-C stops the demo):")
+    say(f"  HQ      {cloud.url}/hq  (sign in with the HQ token {cloud.hq_token})")
     for store in stores:
         say(f"  {store.store_id} {store.name}")
         for page, url, how in screen_links(store):

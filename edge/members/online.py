@@ -4,9 +4,10 @@ Every call answers what the cloud said, or ``None`` when the cloud could not ans
 (no link, a timeout, an unsigned or refused answer): the caller then carries on with the
 store's own copy. After such a failure the calls stay quiet for ``members.online_retry_s``
 seconds: a checkout does not wait out the timeout at every scan of a member's code while the
-link is down. Only two refusals are passed on, because they are the chain's answer about
-the member and not a failure of the link: ``unknown_member`` (:class:`MemberUnknown`) and
-``points_insufficient`` (409, with what is available).
+link is down, unless the store's sync job has had an answer from the cloud since (the link is
+back: the next member call asks the cloud). Only two refusals are passed on, because they are
+the chain's answer about the member and not a failure of the link: ``unknown_member``
+(:class:`MemberUnknown`) and ``points_insufficient`` (409, with what is available).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
-from edge.db import Database
+from edge.db import Database, from_sql_time
 from edge.errors import Conflict
 from edge.settings import EdgeSettings
 from edge.sync_client.link import Link, link_of
@@ -72,12 +73,13 @@ class MemberCloud:
         self._lock = threading.Lock()
         self._channel: Channel | None = None
         self._quiet_until = 0.0  # time.monotonic(): until then, calls do not try the cloud
+        self._gave_up_at: datetime | None = None  # the store's clock when they went quiet
 
     def channel(self) -> Channel | None:
         """The client for the enrolled cloud (made once per link); None when not enrolled, or
         while the calls are quiet after the cloud failed to answer or the store's key could
         not be read."""
-        if time.monotonic() < self._quiet_until:
+        if time.monotonic() < self._quiet_until and not self._link_is_back():
             return None
         link = link_of(self._db)
         if link is None:
@@ -115,6 +117,23 @@ class MemberCloud:
         log.info("member %s: carrying on without the cloud (%s)", what, exc.code)
         with self._lock:
             self._quiet_until = time.monotonic() + self._settings.members.online_retry_s
+            self._gave_up_at = datetime.now(UTC)
+
+    def _link_is_back(self) -> bool:
+        """Whether the sync job has had an answer from the cloud since the calls went quiet
+        (one read of the store's sync state); then the quiet time ends."""
+        gave_up = self._gave_up_at
+        if gave_up is None:
+            return False
+        with self._db.raw_read() as tx:
+            row = tx.one("SELECT last_contact_at FROM sync_state WHERE id = 1")
+        contact = None if row is None else from_sql_time(row["last_contact_at"])
+        if contact is None or contact <= gave_up:
+            return False
+        with self._lock:
+            self._quiet_until = 0.0
+            self._gave_up_at = None
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,31 @@ def test_without_the_stores_key_member_calls_stay_quiet_too(
     said = [r for r in caplog.records if "member calls go without the cloud" in r.getMessage()]
     assert len(said) == 1, [r.getMessage() for r in said]
     assert _settle(dark, 0) == 0
+
+
+def test_once_the_sync_job_reaches_the_cloud_again_the_quiet_time_ends(
+    tmp_path: Path, dark: DarkCloud
+) -> None:
+    """The link is back when the store's sync job has had an answer from the cloud since the
+    member call failed: the next member call asks the cloud, not the store's copy, although the
+    quiet time has not run out (a shopper at the first till after an outage is found)."""
+    store = _store(tmp_path / "s", dark, retry_s=600)
+    assert _sign_up_and_find(store, 1) == [False]
+    assert _settle(dark, 1) == 1
+    back = datetime.now(UTC) + timedelta(seconds=1)
+    with sqlite3.connect(store.settings.database_path) as conn:
+        conn.execute(
+            "INSERT INTO sync_state (id, acked_seq, consecutive_failures, last_contact_at) "
+            "VALUES (1, 0, 0, ?) ON CONFLICT (id) DO UPDATE SET last_contact_at = excluded.last_contact_at",
+            (back.replace(tzinfo=None).isoformat(sep=" "),),
+        )
+    ctx = store.ctx
+    find_member(
+        ctx.db,
+        ctx.members_keyring,
+        _only_code(store),
+        region="CN",
+        now=store.clock.now(),
+        cloud=ctx.member_cloud,
+    )
+    assert _settle(dark, 2) == 2
