@@ -16,6 +16,7 @@ from flask import current_app, request
 from pydantic import BaseModel, Field
 from werkzeug.routing import BaseConverter
 
+from edge.auth.staff import STAFF_COOKIE, STAFF_HEADER, with_staff
 from edge.errors import Forbidden, NotFound
 from edge.idempotency import (
     KEY_MAX,
@@ -251,6 +252,7 @@ class ApiBlueprint(DeclaredBlueprint[RouteSpec]):
                 if roles:
                     ctx = current_app.extensions["aisle"]
                     principal = ctx.authenticator.authenticate(request_token(), now=ctx.clock.now())
+                    principal = with_staff(ctx.db, principal, staff_token(), now=ctx.clock.now())
                     if principal.role not in roles:
                         raise Forbidden(
                             f"role {principal.role!r} may not {summary[0].lower()}{summary[1:]}",
@@ -283,6 +285,12 @@ class ApiBlueprint(DeclaredBlueprint[RouteSpec]):
             return self.serve(spec, rule, view, run, status=status)
 
         return decorate
+
+
+def staff_token() -> str | None:
+    """The staff session a tablet's or handheld's request names: its header, or a page's
+    cookie."""
+    return request.headers.get(STAFF_HEADER) or request.cookies.get(STAFF_COOKIE) or None
 
 
 def _retryable(spec: RouteSpec, principal: Any) -> Retryable | None:

@@ -1,7 +1,7 @@
 """Imports every feature's rows so the metadata is complete (for migrations and checks)."""
 
 from edge.assistance.models import AssistanceCall
-from edge.auth.models import Device, PairingCode, StoreQr
+from edge.auth.models import Device, PairingCode, Staff, StaffSession, StoreQr
 from edge.catalog.models import Barcode, Product
 from edge.checkout.models import (
     Cart,
@@ -54,6 +54,8 @@ __all__ = [
     "SaleCoupon",
     "SaleDiscount",
     "SaleLine",
+    "Staff",
+    "StaffSession",
     "StockLevel",
     "StockMovement",
     "StoreCampaign",

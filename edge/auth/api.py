@@ -10,7 +10,7 @@ from flask import Response, after_this_request, current_app, request
 from pydantic import BaseModel, Field
 
 from edge.api_contract import PUBLIC, ApiBlueprint, RequestBody, free_text
-from edge.auth import pairing
+from edge.auth import pairing, staff
 from edge.auth.service import Principal, list_devices, revoke_device
 from edge.context import StoreContext
 from edge.errors import Unprocessable
@@ -36,12 +36,18 @@ class DeviceListOut(BaseModel):
     devices: list[DeviceOut]
 
 
+class StaffOut(BaseModel):
+    id: str
+    name: str
+
+
 class MeOut(BaseModel):
     device_id: str
-    role: str
+    role: str  # "manager" while a manager is signed in on this tablet or handheld
     name: str
     store_id: str
     currency: str
+    staff: StaffOut | None = None  # who is signed in on this device
 
 
 def _ctx() -> StoreContext:
@@ -64,6 +70,9 @@ def who_am_i(principal: Principal) -> dict[str, Any]:
         "name": principal.name,
         "store_id": ctx.store_id,
         "currency": ctx.currency,
+        "staff": None
+        if principal.staff_id is None
+        else {"id": principal.staff_id, "name": principal.staff_name},
     }
 
 
@@ -223,3 +232,83 @@ def make_store_qr(principal: Principal, retry: Retryable | None) -> dict[str, An
         return {"url": url, "qr_svg": qr_svg(url, scale=6), "created_at": now.isoformat()}
 
     return pairing.new_store_qr(ctx.db, principal, now=now, answer=poster, retry=retry)
+
+
+class StaffSignInIn(RequestBody):
+    staff_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    pin: str = Field(pattern=r"^[0-9]{4,8}$")
+    # A page signing in: the session goes into an HttpOnly cookie, not the answer.
+    cookie: bool = False
+
+
+class StaffSignedIn(BaseModel):
+    staff_id: str
+    name: str
+    role: str
+    expires_at: str
+    token: str | None
+
+
+class StaffSignedOut(BaseModel):
+    signed_out: bool
+
+
+@api.endpoint(
+    "POST",
+    "/staff/sign-in",
+    summary="Sign a staff member in on this tablet or handheld with their staff id and PIN",
+    roles=sorted(staff.SIGN_IN_ROLES),
+    connectivity="offline",
+    body=StaffSignInIn,
+    response=StaffSignedIn,
+    status=201,
+    errors=(409,),
+    idempotency="optional",
+    description="403 staff_sign_in_failed for an unknown id or a wrong PIN (five in a row lock "
+    "the account: 409 staff_locked, with locked_until). The session (12 hours) goes in the "
+    "X-Staff-Session header of the device's later requests, or with cookie true in an "
+    "HttpOnly cookie. A manager signed in has the manager's routes on this device.",
+)
+def staff_sign_in(
+    principal: Principal, body: StaffSignInIn, retry: Retryable | None
+) -> dict[str, Any]:
+    ctx = _ctx()
+    signed = staff.sign_in(ctx.db, principal, body.staff_id, body.pin, now=ctx.clock.now())
+    if not body.cookie:
+        return {**signed.to_dict(), "token": signed.token}
+
+    @after_this_request
+    def _cookie(response: Response) -> Response:
+        response.set_cookie(
+            staff.STAFF_COOKIE,
+            signed.token,
+            max_age=int(staff.SESSION_TTL.total_seconds()),
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+            path="/",
+        )
+        return response
+
+    return {**signed.to_dict(), "token": None}
+
+
+@api.endpoint(
+    "POST",
+    "/staff/sign-out",
+    summary="Sign the staff member out of this device",
+    roles=(*sorted(staff.SIGN_IN_ROLES), "manager"),
+    connectivity="offline",
+    response=StaffSignedOut,
+    idempotency="optional",
+)
+def staff_sign_out(principal: Principal, retry: Retryable | None) -> dict[str, Any]:
+    ctx = _ctx()
+    staff.sign_out(ctx.db, principal, now=ctx.clock.now())
+
+    @after_this_request
+    def _cookie(response: Response) -> Response:
+        response.delete_cookie(staff.STAFF_COOKIE, path="/", samesite="Strict")
+        return response
+
+    return {"signed_out": True}

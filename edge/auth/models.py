@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edge.db import Base, IdPk
@@ -68,3 +68,36 @@ class StoreQr(Base):
     created_by: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class Staff(Base):
+    """A member of the store's staff, who signs in on a tablet or handheld with their staff id
+    and PIN. Only the PIN's scrypt hash is kept; ``failures`` wrong PINs in a row lock the
+    account until ``locked_until``."""
+
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint("role IN ('attendant', 'manager')", name="role_known"),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # the staff number
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """A staff member signed in on one device, until ``expires_at`` or sign-out; only the
+    session token's SHA-256 is kept."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[IdPk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id"))
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

@@ -34,8 +34,12 @@ class Principal:
     """Who is calling: a paired device or a staff login, with its role and name."""
 
     device_id: str
-    role: str
+    role: str  # the device's, or "manager" while a manager is signed in on a staff device
     name: str = ""
+    # The staff member signed in on the device (sales, approvals, sign-ups and counts record
+    # them), if one is.
+    staff_id: str | None = None
+    staff_name: str = ""
 
     @property
     def is_staff(self) -> bool:

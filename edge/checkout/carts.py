@@ -53,8 +53,8 @@ _INSERT_CART = (
     "approved_lines, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _TOUCH = (
-    "UPDATE carts SET updated_at = ?, approved_at = ?, approved_by = ?, approved_lines = ? "
-    "WHERE id = ?"
+    "UPDATE carts SET updated_at = ?, approved_at = ?, approved_by = ?, approved_lines = ?, "
+    "approved_staff_id = ? WHERE id = ?"
 )
 
 
@@ -79,6 +79,7 @@ class CartHead:
     points: int = 0  # the points the member spends on this cart
     points_value: int = 0  # what they pay, in minor units
     points_hold_id: str | None = None  # the cloud's hold on them (None: set offline)
+    approved_staff_id: str | None = None  # the staff member signed in on the approving device
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> CartHead:
@@ -103,6 +104,7 @@ class CartHead:
             points=row["points"],
             points_value=row["points_value"],
             points_hold_id=row["points_hold_id"],
+            approved_staff_id=row["approved_staff_id"],
         )
 
 
@@ -234,6 +236,7 @@ class CartView:
             "required": self.needs_approval,
             "approved": self.approved,
             "approved_by": cart.approved_by,
+            "approved_staff_id": cart.approved_staff_id,
             "approved_at": cart.approved_at.isoformat() if cart.approved_at else None,
             "lines": [
                 {"line_id": line_id, "quantity": quantity}
@@ -513,7 +516,17 @@ def _touch(tx: RawTransaction, cart: CartHead, **changes: Any) -> CartHead:
     cart = replace(cart, **changes)
     approved_at = to_sql_time(cart.approved_at) if cart.approved_at else None
     covered = None if cart.approved_lines is None else json.dumps(cart.approved_lines)
-    tx.run(_TOUCH, (to_sql_time(cart.updated_at), approved_at, cart.approved_by, covered, cart.id))
+    tx.run(
+        _TOUCH,
+        (
+            to_sql_time(cart.updated_at),
+            approved_at,
+            cart.approved_by,
+            covered,
+            cart.approved_staff_id,
+            cart.id,
+        ),
+    )
     return cart
 
 
@@ -526,7 +539,9 @@ def _settle(
     changes: dict[str, Any] = {"updated_at": now}
     if cart.approved_at is not None and not approval_covers(cart, lines):
         # An approval covers what the attendant saw; more needs another look.
-        changes.update(approved_at=None, approved_by=None, approved_lines=None)
+        changes.update(
+            approved_at=None, approved_by=None, approved_lines=None, approved_staff_id=None
+        )
     # Before discounts: what the cart can come to at most, without pricing it under the lock.
     gross = sum(line.piece_price * line.quantity for line in lines)
     if gross > MAX_AMOUNT:
@@ -702,6 +717,7 @@ def approve(
             updated_at=now,
             approved_at=now,
             approved_by=principal.device_id,
+            approved_staff_id=principal.staff_id,
             approved_lines=covered,
         )
         offers = _offers(tx, cart, shop)

@@ -26,6 +26,9 @@ class Cart(Base):
     currency: Mapped[str] = mapped_column(String(3))
     approved_by: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
     approved_at: Mapped[datetime | None]
+    # The staff member signed in on the approving device, if one was. No foreign key: adding
+    # one would make SQLite copy the table in the upgrade.
+    approved_staff_id: Mapped[str | None] = mapped_column(String(16))
     # JSON {line id: quantity} of the age-restricted lines the attendant saw when approving.
     approved_lines: Mapped[str | None]
     # The member the shopper attached (by member code or phone number), if any. No foreign key:

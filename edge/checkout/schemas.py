@@ -92,6 +92,7 @@ class Approval(BaseModel):
     required: bool
     approved: bool
     approved_by: str | None = None  # the staff device or login that approved
+    approved_staff_id: str | None = None  # the staff member signed in on it, if one was
     approved_at: str | None = None
     lines: list[ApprovedLine] = []  # the restricted lines and quantities the approval covers
 

@@ -84,6 +84,7 @@ def create_movement(
         kind=body.kind,
         reason=body.reason,
         device_id=principal.device_id,
+        staff_id=principal.staff_id,
         now=ctx.clock.now(),
         retry=retry,
     ).to_dict()

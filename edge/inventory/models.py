@@ -27,6 +27,7 @@ class StockMovement(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     ref_id: Mapped[str | None] = mapped_column(String(36))
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
+    staff_id: Mapped[str | None] = mapped_column(String(16))  # signed in on the device, if any
     on_hand_after: Mapped[int]
     below_zero: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]

@@ -26,7 +26,7 @@ _APPLY = (
 )
 _INSERT_MOVEMENT = (
     "INSERT INTO stock_movements (id, sku, quantity, kind, reason, ref_id, device_id, "
-    "on_hand_after, below_zero, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "staff_id, on_hand_after, below_zero, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -64,6 +64,7 @@ def apply_movement(
     now: datetime,
     ref_id: str | None = None,
     device_id: str | None = None,
+    staff_id: str | None = None,
     emit_event: bool = True,
 ) -> Movement:
     """Append one movement and update the cached level, in the caller's transaction.
@@ -84,6 +85,7 @@ def apply_movement(
             reason,
             ref_id,
             device_id,
+            staff_id,
             on_hand,
             on_hand < 0,
             to_sql_time(now),
@@ -116,6 +118,7 @@ def post_movement(
     reason: str,
     device_id: str,
     now: datetime,
+    staff_id: str | None = None,
     retry: Retryable | None = None,
 ) -> Movement:
     """Staff stock change: receive (positive), shrink (loss, with a reason) or adjust (signed).
@@ -153,6 +156,7 @@ def post_movement(
             reason=reason.strip(),
             now=now,
             device_id=device_id,
+            staff_id=staff_id,
         )
         remember(uow.session, retry, status=201, body=movement.to_dict(), now=now)
         uow.commit()

@@ -79,7 +79,8 @@ def sign_up_member(
         phone=body.phone,
         name=body.name,
         device_id=principal.device_id,
-        recruited_by=principal.device_id if principal.is_staff else None,
+        # Who recruited them: the staff member signed in, else the staff device.
+        recruited_by=principal.staff_id or (principal.device_id if principal.is_staff else None),
         region=ctx.settings.members.default_region,
         now=ctx.clock.now(),
         retry=retry,
