@@ -276,6 +276,44 @@ def pair(role: str, name: str, ttl: str | None, config: str | None) -> None:
     click.echo(token)
 
 
+@edge.group("staff")
+def staff_group() -> None:
+    """The store's staff: who signs in on a tablet or handheld with a staff id and PIN."""
+
+
+@staff_group.command("add")
+@click.argument("staff_id")
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["attendant", "manager"]), default="attendant")
+@click.option(
+    "--pin",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="4 to 8 digits (asked when not given)",
+)
+@config_option
+def staff_add(staff_id: str, name: str, role: str, pin: str, config: str | None) -> None:
+    """Add a staff member who signs in with STAFF_ID and a PIN."""
+    from edge.auth.staff import add_staff
+    from edge.errors import Conflict, Unprocessable
+    from shared.clock import SystemClock
+
+    with _database(_load(config)) as db:
+        try:
+            add_staff(
+                db,
+                staff_id=staff_id,
+                name=name,
+                role="manager" if role == "manager" else "attendant",
+                pin=pin,
+                now=SystemClock().now(),
+            )
+        except (Conflict, Unprocessable) as exc:
+            raise click.ClickException(exc.message) from None
+    click.echo(f"added {role} {staff_id} ({name})")
+
+
 @edge.group("devices")
 def devices() -> None:
     """The paired devices: list them, revoke a lost one."""

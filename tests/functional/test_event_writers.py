@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from edge.auth.staff import add_staff
 from edge.coupons.service import apply_campaign_items
 from edge.route_table import all_specs
 from edge.sync_client.models import CloudLink
@@ -155,6 +156,9 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
     call("DELETE", f"/api/v1/carts/{other['id']}/member", "kiosk")
     called = call("POST", "/api/v1/assistance", "kiosk", {"cart_id": other["id"]})
     call("POST", f"/api/v1/assistance/{called['id']}/answer", "tablet")
+    add_staff(store.db, staff_id="E1", name="Li", role="attendant", pin="2468", now=now)
+    call("POST", "/api/v1/staff/sign-in", "tablet", {"staff_id": "E1", "pin": "2468"})
+    call("POST", "/api/v1/staff/sign-out", "tablet")
     poster = call("POST", "/api/v1/store-qr", "tablet")
     call("POST", "/api/v1/pairing", "exit", {"join": poster["url"].split("#join=")[1]})
     made = call("POST", "/api/v1/pairing-codes", "manager", {"role": "exit"})

@@ -175,7 +175,8 @@ def test_once_the_sync_job_reaches_the_cloud_again_the_quiet_time_ends(
     with sqlite3.connect(store.settings.database_path) as conn:
         conn.execute(
             "INSERT INTO sync_state (id, acked_seq, consecutive_failures, last_contact_at) "
-            "VALUES (1, 0, 0, ?) ON CONFLICT (id) DO UPDATE SET last_contact_at = excluded.last_contact_at",
+            "VALUES (1, 0, 0, ?) "
+            "ON CONFLICT (id) DO UPDATE SET last_contact_at = excluded.last_contact_at",
             (back.replace(tzinfo=None).isoformat(sep=" "),),
         )
     ctx = store.ctx
