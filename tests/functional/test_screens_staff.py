@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from tests.builders import BAIJIU, MILK
-from tests.functional.conftest import Live
+from tests.functional.conftest import Live, aisle
 from tests.functional.screens import SHOTS, new_page, pair_page, tab_to, wedge
 
 
@@ -89,16 +89,36 @@ def test_the_tablet_approves_answers_restocks_and_refunds(live: Live, browser: A
     tablet_context.close()
 
 
-def test_a_manager_pairs_and_revokes_devices_from_the_tablet_page(live: Live, browser: Any) -> None:
-    context, page, errors = new_page(browser, 1280, 1400)
-    # A manager's login in this browser: its token in the page's cookie, as pairing sets it.
-    context.add_cookies(
-        [
-            {"name": "aisle_device", "value": live.tokens["manager"], "url": live.base_url},
-            {"name": "aisle_csrf", "value": "manager-page", "url": live.base_url},
-        ]
+def test_a_manager_signs_in_on_the_tablet_pairs_and_revokes_devices(
+    live: Live, browser: Any
+) -> None:
+    aisle(
+        "edge",
+        "staff",
+        "add",
+        "M7",
+        "--name",
+        "Zhang Min",
+        "--role",
+        "manager",
+        "--pin",
+        "135790",
+        "--config",
+        str(live.data_dir / "edge.toml"),
     )
-    page.goto(f"{live.base_url}/staff")
+    context, page, errors = new_page(browser, 1280, 1400)
+    pair_page(page, live, "/staff", "tablet")
+    page.locator("#desk").wait_for(state="visible")
+    assert page.locator("#devices-box").is_hidden()
+    # A wrong PIN is refused and said; the right one signs the manager in.
+    page.get_by_label("Staff id").fill("M7")
+    page.get_by_label("PIN").fill("000000")
+    page.get_by_role("button", name="Sign in", exact=False).first.click()
+    page.locator("#message").filter(has_text="staff_sign_in_failed").wait_for()
+    page.get_by_label("PIN").fill("135790")
+    page.get_by_role("button", name="Sign in", exact=False).first.click()
+    page.locator("#staff-shown").filter(has_text="Zhang Min").wait_for()
+    assert "aisle_staff" not in page.evaluate("document.cookie")  # HttpOnly
     page.locator("#devices-box").wait_for(state="visible")
     page.get_by_label("New device's role").select_option("exit")
     page.get_by_label("Name").last.fill("north door")
@@ -117,5 +137,9 @@ def test_a_manager_pairs_and_revokes_devices_from_the_tablet_page(live: Live, br
         f"{live.base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     assert refused.status_code == 401
+    page.screenshot(path=str(SHOTS / "staff-manager.png"), full_page=True)
+    # Signed out, the tablet is a tablet again.
+    page.get_by_role("button", name="Sign out").click()
+    page.locator("#devices-box").wait_for(state="hidden")
     assert errors == []
     context.close()

@@ -240,15 +240,46 @@ $("poster-make").addEventListener("click", async () => {
   }
 });
 
+function showStaff(who) {
+  me = who;
+  const signedIn = Boolean(who.staff);
+  $("staff-form").hidden = signedIn;
+  $("staff-shown").hidden = !signedIn;
+  $("staff-name").textContent = signedIn
+    ? `${who.staff.name} (${who.staff.id})${who.role === "manager" ? " · 店长 manager" : ""}`
+    : "";
+  $("devices-box").hidden = who.role !== "manager";
+  if (who.role === "manager") refreshDevices().catch(failed);
+}
+
+form("staff-form", async (data) => {
+  await call(
+    "POST",
+    "/api/v1/staff/sign-in",
+    { staff_id: String(data.get("staff_id")).trim(), pin: String(data.get("pin")), cookie: true },
+    { key: crypto.randomUUID() },
+  );
+  $("staff-pin").value = "";
+  showStaff(await call("GET", "/api/v1/me"));
+  say("已登录 Signed in", "done");
+});
+$("staff-out").addEventListener("click", async () => {
+  try {
+    await call("POST", "/api/v1/staff/sign-out", undefined, { key: crypto.randomUUID() });
+    showStaff(await call("GET", "/api/v1/me"));
+    say("已退出 Signed out", "done");
+  } catch (error) {
+    failed(error);
+  }
+});
+
 async function refreshAll() {
   await Promise.all([refreshBoard(), refreshSync(), refreshDay()]);
 }
 
 paired("desk", "stock-sku", (who) => {
-  me = who;
-  $("devices-box").hidden = who.role !== "manager";
+  showStaff(who);
   refreshAll().catch(failed);
-  if (who.role === "manager") refreshDevices().catch(failed);
   setInterval(() => refreshBoard().catch(failed), 2000);
   setInterval(() => Promise.all([refreshSync(), refreshDay()]).catch(failed), 10000);
 });
