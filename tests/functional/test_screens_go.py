@@ -33,7 +33,7 @@ def test_a_phone_joins_by_the_door_qr_scans_pays_and_leaves(live: Live, browser:
     assert me["role"] == "phone"
     for product in (MILK, RICE):
         wedge(phone, product["barcodes"].split("|")[0])
-    phone.wait_for_function("document.querySelectorAll('#lines tbody tr').length === 2")
+    phone.locator("#lines tbody tr").nth(1).wait_for()
     phone.screenshot(path=str(SHOTS / "go-cart.png"))
     phone.get_by_role("button", name="Pay in the app").click()
     phone.locator("#pass-box").wait_for(state="visible")
