@@ -2,7 +2,9 @@
 enrolled with a real cloud, both real processes: three items scanned by keyboard wedge, the
 member attached by the code their app shows, a coupon they claimed from a poster applied, and
 the card payment made with the keyboard alone; the receipt shows the coupon and the member's
-points, and the cloud then holds the sale with the coupon redeemed once."""
+points, and the cloud then holds the sale with the coupon redeemed once. Then the member's own
+phone, joined by the door's QR, shows their points, ledger and coupons, and a second poster's
+QR scanned on it lands a new coupon there."""
 
 from __future__ import annotations
 
@@ -31,14 +33,13 @@ def edge(cloud: CloudProcess, tmp: Path, store_id: str) -> Iterator[EdgeProcess]
         "starts": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
         "ends": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
     }
-    campaign = {
-        "id": "poster-3-off",
-        "name": "3 off",
-        "offer": {"kind": "amount_off", "amount": 300},
-    }
+    campaigns = [
+        {"id": "poster-3-off", "name": "3 off", "offer": {"kind": "amount_off", "amount": 300}},
+        {"id": "poster-5-off", "name": "5 off", "offer": {"kind": "amount_off", "amount": 500}},
+    ]
     answer = requests.put(
         cloud.url + "/api/v1/campaigns",
-        json={"campaigns": [{**campaign, **dates}]},
+        json={"campaigns": [{**c, **dates} for c in campaigns]},
         headers={"Authorization": f"Bearer {cloud.hq_token}"},
         timeout=10,
     )
@@ -77,7 +78,7 @@ def test_a_member_and_their_coupon_at_the_kiosk(
 
     def pulled() -> bool:
         with sqlite3.connect(f"file:{edge.store.settings.database_path}?mode=ro", uri=True) as db:
-            return db.execute("SELECT COUNT(*) FROM coupon_campaigns").fetchone()[0] == 1
+            return db.execute("SELECT COUNT(*) FROM coupon_campaigns").fetchone()[0] == 2
 
     wait_for(pulled, timeout=30, what="the store pulling the campaign")
     code = _ok(
@@ -116,7 +117,6 @@ def test_a_member_and_their_coupon_at_the_kiosk(
     assert "3 off" in receipt, receipt
     assert "3.00" in receipt
     page.screenshot(path=str(SHOTS / "kiosk-member-receipt.png"))
-    assert errors == []
     context.close()
 
     # The cloud holds the sale, for the member, with the coupon redeemed once.
@@ -128,3 +128,38 @@ def test_a_member_and_their_coupon_at_the_kiosk(
     wait_for(lambda: len(at_cloud()) == 1, timeout=60, what="the sale at the cloud")
     coupons = cloud.get(f"/api/v1/members/{member['id']}/coupons")["coupons"]
     assert [(c["id"], c["status"]) for c in coupons] == [(coupon["id"], "redeemed")]
+    earned = cloud.get(f"/api/v1/members/{member['id']}")["balance"]
+    assert earned > 0
+
+    # The member's own phone: joined by the door's QR, the member page by their code, then the
+    # other poster's QR scanned: the coupon lands in their coupons.
+    door = _ok(
+        edge.call(
+            "POST",
+            "/api/v1/store-qr",
+            headers=_as(edge, "manager", **{"Idempotency-Key": uuid.uuid4().hex}),
+        ),
+        201,
+    )
+    context = browser.new_context(viewport={"width": 412, "height": 915})
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(door["url"])
+    page.locator("#shop").wait_for(state="visible")
+    page.get_by_label("Member code (from your member QR)").fill(member["code"])
+    page.get_by_role("button", name="Use my membership").click()
+    page.locator("#member-shown").filter(has_text=f"points {earned}").wait_for()
+    page.locator("#ledger li").first.wait_for()
+    page.locator("#my-coupons li").filter(has_text="3 off").filter(has_text="redeemed").wait_for()
+    other = cloud.get("/api/v1/campaigns/poster-5-off/claim")["claim"]
+    page.get_by_label("Type a barcode").fill(other)
+    page.keyboard.press("Enter")
+    page.locator("#my-coupons li").filter(has_text="5 off").wait_for()
+    page.screenshot(path=str(SHOTS / "go-member.png"), full_page=True)
+    assert errors == []
+    context.close()
+    coupons = cloud.get(f"/api/v1/members/{member['id']}/coupons")["coupons"]
+    assert sorted((c["campaign_id"], c["status"]) for c in coupons) == [
+        ("poster-3-off", "redeemed"),
+        ("poster-5-off", "issued"),
+    ]

@@ -21,7 +21,26 @@ async function ensureCart() {
   return cart;
 }
 
+// A campaign's poster QR claims a coupon into the member's account (it lands in "my coupons").
+const CLAIM_PREFIX = "AISLE-CLAIM:";
+
+async function claim(text) {
+  if (!member) return say("先出示会员码 Show your member code first", "error");
+  const got = await call(
+    "POST",
+    `/api/v1/members/${member.id}/coupons`,
+    { claim: text },
+    { key: crypto.randomUUID() },
+  );
+  say(`已领取 Claimed: ${got.name}`, "done");
+  await showMember(member.id);
+}
+
 function scan(code) {
+  if (code.toUpperCase().startsWith(CLAIM_PREFIX)) {
+    queue = queue.then(() => claim(code)).catch(failed);
+    return queue;
+  }
   queue = queue
     .then(async () => {
       const open = await ensureCart();
