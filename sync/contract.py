@@ -222,6 +222,7 @@ class SaleDoc(_Schema):
     item_count: Int
     device_id: str | None = text(64, default=None)
     approved_by: str | None = text(64, default=None)
+    staff_id: str | None = text(16, default=None)  # signed in on the selling device, if any
     created_at: Time
     lines: list[SaleLine] = Field(max_length=1000)
     payments: list[SalePayment] = Field(max_length=20)
@@ -232,10 +233,11 @@ class SaleDoc(_Schema):
 class SaleCompleted(Event):
     """Version 2 adds the sale's member and points (``sale.member``); a version 1 sale had
     none. Version 3 adds the coupons it redeemed (``sale.coupons``); a version 2 sale had
-    none."""
+    none. Version 4 adds the staff member signed in on the selling device (``sale.staff_id``);
+    a version 3 sale had none."""
 
     TYPE: ClassVar[str] = SALE_COMPLETED
-    SCHEMA_VERSION: ClassVar[int] = 3
+    SCHEMA_VERSION: ClassVar[int] = 4
 
     store_id: StoreId
     sale: SaleDoc

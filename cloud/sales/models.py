@@ -28,6 +28,7 @@ class Sale(Base):
     change: Mapped[int] = mapped_column(BigInteger)
     item_count: Mapped[int]
     device_id: Mapped[str | None] = mapped_column(String(64))
+    staff_id: Mapped[str | None] = mapped_column(String(16))  # signed in on the device, if any
     payments: Mapped[str] = mapped_column(Text)  # JSON list of {method, amount, reference}
     created_at: Mapped[datetime]  # the store's clock: data, not order
     received_at: Mapped[datetime]  # the cloud's clock

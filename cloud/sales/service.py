@@ -63,6 +63,7 @@ def _sales_page(
             "change": s.change,
             "item_count": s.item_count,
             "device_id": s.device_id,
+            "staff_id": s.staff_id,
             "created_at": s.created_at.isoformat(),
             "received_at": s.received_at.isoformat(),
             "lines": lines.get(s.id, []),

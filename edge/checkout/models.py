@@ -78,6 +78,7 @@ class Sale(Base):
     channel: Mapped[str] = mapped_column(String(16))
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
     approved_by: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
+    staff_id: Mapped[str | None] = mapped_column(String(16))  # signed in on the device, if any
     currency: Mapped[str] = mapped_column(String(3))
     subtotal: Mapped[int]
     discount: Mapped[int]

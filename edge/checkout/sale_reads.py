@@ -62,6 +62,7 @@ def sale_dict(session: Session, sale: Sale) -> dict[str, Any]:
         "item_count": sale.item_count,
         "device_id": sale.device_id,
         "approved_by": sale.approved_by,
+        "staff_id": sale.staff_id,
         "created_at": sale.created_at.isoformat(),
         "lines": line_dicts(lines),
         "discounts": discounts_of(session, sale.id),

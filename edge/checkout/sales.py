@@ -189,7 +189,8 @@ _INSERT_SALE = (
     "INSERT INTO sales (id, number, cart_id, idempotency_key, channel, device_id, approved_by, "
     "currency, subtotal, discount, tax, total, paid, change, item_count, created_at, "
     "member_id, points_earned, points_burned, points_balance_after, points_value, "
-    "points_hold_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "points_hold_id, staff_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: The member's points on their balance here, in the sale's transaction.
 _MOVED = "UPDATE members SET balance = balance + ?, updated_at = ? WHERE id = ? RETURNING balance"
@@ -280,6 +281,7 @@ def _write_sale(
                 points["balance_after"],
                 cart.points_value if points["burned"] else 0,
                 cart.points_hold_id if points["burned"] else None,
+                principal.staff_id,
             ),
         )
         tx.cur.executemany(INSERT_SALE_LINE, line_rows(sale["id"], sale["lines"]))
@@ -357,6 +359,7 @@ def _sale_shape(
         "item_count": view.item_count,
         "device_id": principal.device_id,
         "approved_by": view.cart.approved_by,
+        "staff_id": principal.staff_id,
         "created_at": now.isoformat(),
         "lines": [
             {

@@ -220,6 +220,7 @@ class SaleOut(BaseModel):
     item_count: int
     device_id: str
     approved_by: str | None
+    staff_id: str | None = None  # the staff member signed in on the selling device, if any
     created_at: str
     lines: list[SaleLineOut]
     payments: list[PaymentOut]

@@ -152,3 +152,15 @@ def test_hqs_page_signs_in_with_its_token_kept_in_a_cookie(cloud):
     assert (
         shell.status_code == 200 and "script-src 'self'" in shell.headers["Content-Security-Policy"]
     )
+
+
+def test_a_sale_keeps_the_staff_member_who_sold_it_and_older_sales_still_arrive(cloud):
+    store = cloud.store()
+    with_staff = sale_event(1, "S001")
+    with_staff["payload"]["sale"]["staff_id"] = "E100"
+    older = sale_event(2, "S001")  # as a store not yet upgraded writes it: version 3
+    older["payload"]["schema_version"] = 3
+    del older["payload"]["sale"]["staff_id"]
+    assert store.push([with_staff, older]).get_json()["applied"] == 2
+    sales = cloud.hq("/api/v1/stores/S001/sales").get_json()["sales"]
+    assert [s["staff_id"] for s in sales] == ["E100", None]

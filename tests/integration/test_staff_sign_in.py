@@ -136,6 +136,26 @@ def test_approvals_counts_and_sign_ups_record_the_staff_member(store) -> None:
         ).fetchone()[0]
     assert staff == "E100"
     assert json.loads(payload)["recruited_by"] == "E100"
+    # A sale rung up at the tablet (a bottle at the service desk): the sale and its event name
+    # the staff member.
+    cart = client.post("/api/v1/carts", json={"channel": "kiosk"}, headers=tablet).get_json()
+    cart = client.post(
+        f"/api/v1/carts/{cart['id']}/lines", json={"barcode": MILK["barcodes"]}, headers=tablet
+    ).get_json()
+    paid = client.post(
+        f"/api/v1/carts/{cart['id']}/checkout",
+        json={"payments": [{"method": "cash", "amount": cart["due"]}]},
+        headers={**tablet, "Idempotency-Key": "desk-sale-1"},
+    )
+    assert paid.status_code == 201, paid.get_json()
+    sale = paid.get_json()["sale"]
+    assert sale["staff_id"] == "E100"
+    with sqlite3.connect(store.settings.database_path) as conn:
+        event = conn.execute(
+            "SELECT payload FROM outbox WHERE type = 'sale.completed' AND aggregate_id = ?",
+            (sale["id"],),
+        ).fetchone()[0]
+    assert json.loads(event)["sale"]["staff_id"] == "E100"
 
 
 def test_staff_are_added_with_the_command_line(store, tmp_path) -> None:
