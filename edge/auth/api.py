@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from edge.api_contract import PUBLIC, ApiBlueprint, RequestBody, free_text
 from edge.auth import pairing, staff
-from edge.auth.service import Principal, list_devices, revoke_device
+from edge.auth.service import Principal, list_devices, rename_device, revoke_device
 from edge.context import StoreContext
 from edge.errors import Unprocessable
 from edge.idempotency import Retryable
@@ -104,6 +104,29 @@ def revoke(principal: Principal, device_id: str, retry: Retryable | None) -> dic
     ctx = _ctx()
     now = ctx.clock.now()
     return revoke_device(ctx.db, device_id, now=now, by=principal, retry=retry).to_dict(now)
+
+
+class RenameIn(RequestBody):
+    name: str = free_text(min_length=1, max_length=100)
+
+
+@api.endpoint(
+    "PATCH",
+    "/devices/<device_id>",
+    summary="Rename a device",
+    roles=MANAGERS,
+    connectivity="offline",
+    body=RenameIn,
+    response=DeviceOut,
+    errors=(404, 422),
+    idempotency="optional",
+)
+def rename(
+    principal: Principal, device_id: str, body: RenameIn, retry: Retryable | None
+) -> dict[str, Any]:
+    ctx = _ctx()
+    now = ctx.clock.now()
+    return rename_device(ctx.db, device_id, body.name, now=now, retry=retry).to_dict(now)
 
 
 class PairingCodeIn(RequestBody):

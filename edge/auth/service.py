@@ -162,6 +162,28 @@ def list_devices(db: Database) -> list[DeviceInfo]:
     return [_info(row) for row in rows]
 
 
+def rename_device(
+    db: Database,
+    device_id: str,
+    name: str,
+    *,
+    now: datetime,
+    retry: Retryable | None = None,
+) -> DeviceInfo:
+    """Give a device a new name (what the tablet's board and the lists show)."""
+    name = check_name(name)
+    with db.raw_write() as tx:
+        if tx.one("SELECT 1 FROM devices WHERE id = ?", (device_id,)) is None:
+            raise NotFound(
+                f"no device {device_id}", code="unknown_device", details={"device_id": device_id}
+            )
+        tx.run("UPDATE devices SET name = ? WHERE id = ?", (name, device_id))
+        info = _info(tx.one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,)))
+        remember(tx, retry, status=200, body=info.to_dict(now), now=now)
+        tx.commit()
+    return info
+
+
 def revoke_device(
     db: Database,
     device_id: str,

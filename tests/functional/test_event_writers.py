@@ -163,6 +163,7 @@ def test_routes_that_write_outbox_events_declare_it(tmp_path: Path) -> None:
     call("POST", "/api/v1/pairing", "exit", {"join": poster["url"].split("#join=")[1]})
     made = call("POST", "/api/v1/pairing-codes", "manager", {"role": "exit"})
     call("POST", "/api/v1/pairing", "exit", {"code": made["code"]})
+    call("PATCH", f"/api/v1/devices/{store.devices['kiosk']}", "manager", {"name": "kiosk 9"})
     call("POST", f"/api/v1/devices/{store.devices['kiosk']}/revoke", "manager")
 
     writes = {s.endpoint for s in all_specs() if s.method in WRITE_METHODS}

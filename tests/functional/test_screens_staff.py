@@ -121,7 +121,7 @@ def test_a_manager_signs_in_on_the_tablet_pairs_and_revokes_devices(
     assert "aisle_staff" not in page.evaluate("document.cookie")  # HttpOnly
     page.locator("#devices-box").wait_for(state="visible")
     page.get_by_label("New device's role").select_option("exit")
-    page.get_by_label("Name").last.fill("north door")
+    page.locator("#code-name").fill("north door")
     page.get_by_role("button", name="Make a pairing code").click()
     shown = page.locator("#code-shown")
     shown.filter(has_text="exit").wait_for()
@@ -130,8 +130,13 @@ def test_a_manager_signs_in_on_the_tablet_pairs_and_revokes_devices(
     paired = live.post("/api/v1/pairing", json={"code": code})
     assert paired.status_code == 201, paired.text
     page.reload()
-    page.get_by_role("button", name="Revoke north door").click()
-    page.locator("#devices tr").filter(has_text="north door").filter(has_text="revoked").wait_for()
+    page.get_by_label("Name of north door").fill("north gate")
+    page.get_by_role("button", name="Rename north door").click()
+    page.locator("#message").filter(has_text="Renamed").wait_for()
+    page.get_by_role("button", name="Revoke north gate").click()
+    page.locator("#devices tr").filter(has_text="revoked").get_by_label(
+        "Name of north gate"
+    ).wait_for()
     token = paired.json()["token"]
     refused = live.http.get(
         f"{live.base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10

@@ -137,3 +137,30 @@ def test_the_store_qr_joins_any_number_of_phones_until_a_new_one_is_made(store) 
         refused = client.post("/api/v1/pairing", json=body)
         assert refused.status_code == 422
         assert refused.get_json()["error"]["code"] == "pairing_code_or_join"
+
+
+def test_a_manager_renames_a_device(store) -> None:
+    client = make_app_for(store).test_client()
+    kiosk = store.devices["kiosk"]
+    renamed = client.patch(
+        f"/api/v1/devices/{kiosk}",
+        json={"name": "kiosk by the door"},
+        headers=_as(store, "manager"),
+    )
+    assert renamed.status_code == 200 and renamed.get_json()["name"] == "kiosk by the door"
+    me = client.get("/api/v1/me", headers=_as(store, "kiosk")).get_json()
+    assert me["name"] == "kiosk by the door"
+    assert (
+        client.patch(
+            f"/api/v1/devices/{kiosk}", json={"name": "x"}, headers=_as(store, "tablet")
+        ).status_code
+        == 403
+    )
+    bad = client.patch(
+        f"/api/v1/devices/{kiosk}", json={"name": "a\u202eb"}, headers=_as(store, "manager")
+    )
+    assert bad.status_code == 422
+    missing = client.patch(
+        "/api/v1/devices/nope", json={"name": "x"}, headers=_as(store, "manager")
+    )
+    assert (missing.status_code, missing.get_json()["error"]["code"]) == (404, "unknown_device")

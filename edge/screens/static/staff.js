@@ -141,7 +141,22 @@ async function refreshDevices() {
   body.replaceChildren();
   for (const d of devices) {
     const row = document.createElement("tr");
-    for (const text of [d.name, d.role, d.status]) {
+    const nameCell = document.createElement("td");
+    const nameInput = document.createElement("input");
+    nameInput.value = d.name;
+    nameInput.setAttribute("aria-label", `名称 Name of ${d.name || d.role}`);
+    nameCell.append(
+      nameInput,
+      button(`改名 Rename ${d.name || d.role}`, async () => {
+        await call("PATCH", `/api/v1/devices/${d.id}`, { name: nameInput.value.trim() }, {
+          key: crypto.randomUUID(),
+        });
+        say("已改名 Renamed", "done");
+        await refreshDevices();
+      }),
+    );
+    row.append(nameCell);
+    for (const text of [d.role, d.status]) {
       const td = document.createElement("td");
       td.textContent = text;
       row.append(td);
