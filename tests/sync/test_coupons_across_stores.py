@@ -172,6 +172,9 @@ def test_one_coupon_at_two_stores(
     assert _error(refused) == (409, "coupon_quota_reached")
     assert refused.json()["error"]["details"]["quota"] == 1
 
+    # A's kiosk screen, meanwhile, says the store is offline from HQ where it matters.
+    _kiosk_says_offline(a, browser)
+
     # The links heal: both sales reach the cloud, and one exception says what slipped through.
     link_a.fault = link_b.fault = "pass"
 
@@ -243,4 +246,19 @@ def _hq_page_shows(cloud: CloudProcess, browser: Any, coupon_id: str, store_ids:
     # The token lives in an HttpOnly cookie: the page's scripts cannot read it.
     assert cloud.hq_token not in page.evaluate("document.cookie")
     assert errors == []
+    context.close()
+
+
+def _kiosk_says_offline(edge: EdgeProcess, browser: Any) -> None:
+    manager = {"Authorization": f"Bearer {edge.store.tokens['manager']}"}
+    code = _ok(
+        edge.call("POST", "/api/v1/pairing-codes", json={"role": "kiosk"}, headers=manager), 201
+    )["code"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{edge.url}/kiosk")
+    page.get_by_label("The manager's six-digit code").fill(code)
+    page.keyboard.press("Enter")
+    page.locator("#offline").wait_for(state="visible", timeout=40_000)
+    page.screenshot(path=str(SHOTS / "kiosk-offline.png"))
     context.close()

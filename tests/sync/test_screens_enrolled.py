@@ -81,6 +81,19 @@ def test_a_member_and_their_coupon_at_the_kiosk(
             return db.execute("SELECT COUNT(*) FROM coupon_campaigns").fetchone()[0] == 2
 
     wait_for(pulled, timeout=30, what="the store pulling the campaign")
+    # The member earned points at an earlier visit (through the API), which the cloud holds.
+    earlier = edge.open_cart(items=2)
+    earlier = _ok(
+        edge.call(
+            "PUT", f"/api/v1/carts/{earlier['id']}/member", json={"member_code": member["code"]}
+        )
+    )
+    _ok(edge.pay(earlier, uuid.uuid4().hex), 201)
+
+    def balance() -> int:
+        return int(cloud.get(f"/api/v1/members/{member['id']}")["balance"])
+
+    wait_for(lambda: balance() > 10, timeout=60, what="the earlier visit's points at the cloud")
     code = _ok(
         edge.call(
             "POST",
@@ -105,6 +118,11 @@ def test_a_member_and_their_coupon_at_the_kiosk(
     page.get_by_label("Member phone or code").fill(member["code"])
     page.keyboard.press("Enter")
     page.locator("#member-shown").filter(has_text=member["masked_phone"]).wait_for()
+    # They spend ten points: the form shows once the member has some.
+    page.get_by_label("Points to spend").fill("10")
+    page.keyboard.press("Enter")
+    page.locator("#member-shown").filter(has_text="using 10").wait_for()
+    assert page.locator("#offline").is_hidden()  # the store reaches HQ
     page.get_by_label("Coupon code").fill(coupon["code"])
     page.keyboard.press("Enter")
     page.locator("#discounts li").filter(has_text="3 off").wait_for()
@@ -125,7 +143,7 @@ def test_a_member_and_their_coupon_at_the_kiosk(
     def at_cloud() -> list[dict[str, Any]]:
         return cloud.sales_of(store_id)
 
-    wait_for(lambda: len(at_cloud()) == 1, timeout=60, what="the sale at the cloud")
+    wait_for(lambda: len(at_cloud()) == 2, timeout=60, what="the sales at the cloud")
     coupons = cloud.get(f"/api/v1/members/{member['id']}/coupons")["coupons"]
     assert [(c["id"], c["status"]) for c in coupons] == [(coupon["id"], "redeemed")]
     earned = cloud.get(f"/api/v1/members/{member['id']}")["balance"]

@@ -12,9 +12,22 @@ function show(next) {
   const waiting = renderCart(cart, "pay-card");
   if (waiting) watch();
   const member = cart && cart.member;
+  const spent = cart && cart.points ? ` · 已用 using ${cart.points.points}` : "";
   $("member-shown").textContent = member
-    ? `${member.masked_phone} · 积分 points ${member.balance}${member.offline ? " · 离线 offline" : ""}`
+    ? `${member.masked_phone} · 积分 points ${member.balance}${spent}${member.offline ? " · 离线 offline" : ""}`
     : "";
+  $("points-form").hidden = !(member && member.balance > 0);
+}
+
+// Whether the store reaches HQ, asked every 15 seconds: offline, the kiosk says so where it
+// matters (members and points), and goes on selling.
+async function watchLink() {
+  try {
+    const s = await call("GET", "/api/v1/sync/status");
+    $("offline").hidden = !s.enrolled || s.online;
+  } catch (error) {
+    $("offline").hidden = true;
+  }
 }
 
 // While an attendant is wanted (an age check, a call), the kiosk asks again every two seconds.
@@ -98,6 +111,10 @@ on("member-form", async (who) => {
   const open = await ensureCart();
   show(await call("PUT", `/api/v1/carts/${open.id}/member`, { member_code: who }));
 });
+on("points-form", async (points) => {
+  const open = await ensureCart();
+  show(await call("PUT", `/api/v1/carts/${open.id}/points`, { points: Number(points) }));
+});
 on("coupon-form", async (code) => {
   const open = await ensureCart();
   show(await call("POST", `/api/v1/carts/${open.id}/coupons`, { code }));
@@ -110,4 +127,7 @@ $("new-cart").addEventListener("click", () => {
   say("");
   $("scan").focus();
 });
-paired("till", "scan");
+paired("till", "scan", () => {
+  watchLink();
+  setInterval(watchLink, 15000);
+});
