@@ -187,7 +187,7 @@ def test_a_coupon_accepted_offline_prices_the_cart_and_the_sale_redeems_it(store
             text("SELECT payload FROM outbox WHERE type = 'sale.completed'")
         ).scalar_one()
     sent = json.loads(payload)
-    assert sent["schema_version"] == 3
+    assert sent["schema_version"] == 4
     assert sent["sale"]["coupons"][0]["coupon_id"] == coupon_id
     # The store saw it used: another cart, here, offline, is refused it.
     again = _cart(store, ann, milk=4)

@@ -64,11 +64,11 @@ def test_a_member_attached_by_code_earns_points_on_the_sale(enrolled: Live) -> N
     assert done["sale"]["member"]["id"] == member["id"]
     assert done["receipt"]["points"] == {"earned": earned, "burned": 0, "balance_after": earned}
     assert f"+{earned}" in done["receipt"]["text"] and "Points balance" in done["receipt"]["text"]
-    # Read back, and sent to the cloud with the sale (schema version 2).
+    # Read back, and sent to the cloud with the sale (at the current schema version, 4).
     again = live.ok(live.get(f"/api/v1/sales/{done['sale']['id']}", "kiosk"))
     assert again["points"] == done["sale"]["points"]
     event = _last_sale_event(live)
-    assert event["schema_version"] == 3
+    assert event["schema_version"] == 4
     assert event["sale"]["member"] == {
         "id": member["id"],
         "earned": earned,
