@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from cloud.errors import Unauthorized, Unprocessable
 from cloud.stores.callers import channel_caller, check_version, hq_caller
-from cloud.stores.service import authenticate_token, enroll
+from cloud.stores.service import enroll, hq_token_holder
 from cloud.web import CloudApi, RequestBody, ctx, register_caller, request_target
 from shared.screens import clear_token_cookies, set_token_cookies
 from sync.keys import load_public_key_b64, public_key_b64
@@ -136,9 +136,7 @@ class HqSignedIn(BaseModel):
     description="The page's later writes send X-CSRF-Token equal to the aisle_csrf cookie.",
 )
 def hq_sign_in(body: HqSignInBody) -> dict[str, Any]:
-    with ctx().db.read() as session:
-        row = authenticate_token(session, body.token, role="hq")
-        name = row.name
+    name = hq_token_holder(ctx().db, body.token)
 
     @after_this_request
     def _cookies(response: Response) -> Response:

@@ -330,3 +330,9 @@ def authenticate_token(session: Session, token: str | None, *, role: str) -> Api
     if row.role != role:
         raise Forbidden(f"this route needs a {role} token", details={"role": row.role})
     return row
+
+
+def hq_token_holder(db: Database, token: str) -> str:
+    """The name of the HQ token ``token`` (HQ's page signing in); 401 or 403 otherwise."""
+    with db.read() as session:
+        return authenticate_token(session, token, role="hq").name
