@@ -73,9 +73,21 @@ def raise_open_files_limit(wanted: int = WANTED_FILES) -> int:
     return soft
 
 
+_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+def _hold_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+def _release_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
 def _default_stop_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _release_stop_signals()  # one that came meanwhile is delivered now: the child stops
 
 
 def default_stop_signals_in_forks() -> None:
@@ -84,9 +96,17 @@ def default_stop_signals_in_forks() -> None:
     A forked worker inherits the master's handlers, which only set a flag in the master's
     memory: a stop signal that arrived while the worker started (before granian set the
     worker's own handlers) was lost, and the worker was killed after the grace period. Reset
-    right after the fork, before the worker runs any code, the default applies until granian
-    sets its handlers: a starting worker serves no one, and stops at once."""
-    os.register_at_fork(after_in_child=_default_stop_signals)
+    right after the fork, the default applies until granian sets its handlers: a starting
+    worker serves no one, and stops at once. The signals are held back from just before the
+    fork until that reset, because the interpreter's own fork hooks (threading's, logging's)
+    run Python code in the child first, where the inherited handler would swallow a stop the
+    master sent to the worker it had just forked (as it does when told to stop while
+    respawning one). The master, held back only while it forks, gets its own right after."""
+    os.register_at_fork(
+        before=_hold_stop_signals,  # hooks run before a fork in reverse order: this one first
+        after_in_parent=_release_stop_signals,
+        after_in_child=_default_stop_signals,  # in order after a fork: this one last
+    )
 
 
 class EdgeServer:
