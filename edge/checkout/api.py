@@ -28,6 +28,7 @@ from edge.checkout.schemas import (
 )
 from edge.context import StoreContext
 from edge.idempotency import Retryable
+from edge.members.points import open_cart_for
 
 api = ApiBlueprint("checkout", "/api/v1")
 SHOPPERS = ("kiosk", "phone", "tablet", "manager")
@@ -42,12 +43,16 @@ def _ctx() -> StoreContext:
 @api.endpoint(
     "POST",
     "/carts",
-    summary="Open a cart",
+    summary="Open a cart (for a member, when their code or phone number is given)",
     roles=SHOPPERS,
     connectivity="offline",
     body=CreateCartIn,
     response=CartOut,
     status=201,
+    errors=(404, 409),
+    description="With member_code, the member is found as PUT /carts/{id}/member finds them "
+    "(the cloud first, within the store's short member timeout, else the store's own copy) "
+    "and the cart opens with them attached; nothing opens when nobody has that code.",
     idempotency="optional",
     links={
         "ReadCart": ("checkout_get_cart", {"cart_id": "$response.body#/id"}),
@@ -60,6 +65,20 @@ def create_cart(
     principal: Principal, body: CreateCartIn, retry: Retryable | None
 ) -> dict[str, Any]:
     ctx = _ctx()
+    if body.member_code is not None:
+        return open_cart_for(
+            ctx.db,
+            ctx.members_keyring,
+            ctx.member_cloud,
+            principal,
+            body.member_code,
+            channel=body.channel,
+            currency=ctx.currency,
+            region=ctx.settings.members.default_region,
+            shop=ctx.shop,
+            now=ctx.clock.now(),
+            retry=retry,
+        ).to_dict()
     return carts.create_cart(
         ctx.db,
         principal,

@@ -50,7 +50,8 @@ _INSERT_LINE = (
 )
 _INSERT_CART = (
     "INSERT INTO carts (id, channel, status, device_id, currency, approved_by, approved_at, "
-    "approved_lines, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "approved_lines, created_at, updated_at, member_id, member_online, member_by_code) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _TOUCH = (
     "UPDATE carts SET updated_at = ?, approved_at = ?, approved_by = ?, approved_lines = ?, "
@@ -469,6 +470,24 @@ def _priced(cart: CartHead, lines: list[CartLineRow], offers: _Offers) -> CartVi
     return CartView(cart, lines, priced, totals, discounts=applied, coupons=offers.coupons)
 
 
+def check_channel(principal: Principal, channel: str) -> None:
+    """The channel a cart opens on, for this device: 422 or 403 when it may not."""
+    if channel not in CHANNELS:
+        raise Unprocessable("channel must be kiosk or scan_to_buy", details={"field": "channel"})
+    if principal.role == "phone" and channel != "scan_to_buy":
+        raise Forbidden("a phone opens scan_to_buy carts only", details={"channel": channel})
+
+
+@dataclass(frozen=True)
+class CartMember:
+    """The member a cart opens for: their id, whether the cloud gave them (``online``) and
+    whether the member code their app shows named them (``by_code``)."""
+
+    member_id: str
+    online: bool
+    by_code: bool
+
+
 def create_cart(
     db: Database,
     principal: Principal,
@@ -477,12 +496,12 @@ def create_cart(
     currency: str,
     now: datetime,
     retry: Retryable | None = None,
+    member: CartMember | None = None,
+    shop: Shop | None = None,
 ) -> CartView:
-    """Open an empty cart for this device."""
-    if channel not in CHANNELS:
-        raise Unprocessable("channel must be kiosk or scan_to_buy", details={"field": "channel"})
-    if principal.role == "phone" and channel != "scan_to_buy":
-        raise Forbidden("a phone opens scan_to_buy carts only", details={"channel": channel})
+    """Open an empty cart for this device, for ``member`` when one was named (``shop`` is then
+    needed to show them on the cart)."""
+    check_channel(principal, channel)
     cart = CartHead(
         id=new_id(),
         channel=channel,
@@ -494,14 +513,35 @@ def create_cart(
         approved_lines=None,
         created_at=now,
         updated_at=now,
+        member_id=None if member is None else member.member_id,
+        member_online=member is not None and member.online,
+        member_by_code=member is not None and member.by_code,
     )
     stamp = to_sql_time(now)
     with db.raw_write(durable=False) as tx:
         tx.run(
             _INSERT_CART,
-            (cart.id, channel, "open", cart.device_id, currency, None, None, None, stamp, stamp),
+            (
+                cart.id,
+                channel,
+                "open",
+                cart.device_id,
+                currency,
+                None,
+                None,
+                None,
+                stamp,
+                stamp,
+                cart.member_id,
+                cart.member_online,
+                cart.member_by_code,
+            ),
         )
-        view = CartView(cart, [], [], CartTotals(0, 0, 0, 0))
+        if member is None:
+            view = CartView(cart, [], [], CartTotals(0, 0, 0, 0))
+        else:
+            assert shop is not None, "a cart opened for a member is shown with the shop's rules"
+            view = view_of(tx, cart, shop)  # 409 member_changed: merged away since the lookup
         remember(tx, retry, status=201, body=view.to_dict(), now=now)
         tx.commit()
     return view

@@ -20,6 +20,9 @@ class ReceiptQuery(RequestBody):
 
 class CreateCartIn(RequestBody):
     channel: Literal["kiosk", "scan_to_buy"]
+    # The member the cart is for, as ``PUT /carts/{id}/member`` takes them (the code their
+    # app shows, or their phone number): a shopper who shows it first opens the cart with it.
+    member_code: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class AddLineIn(RequestBody):

@@ -18,8 +18,11 @@ from zoneinfo import ZoneInfo
 
 from edge.auth.service import Principal
 from edge.checkout.carts import (
+    CartMember,
     CartView,
     MemberChanged,
+    check_channel,
+    create_cart,
     load_cart,
     require_open,
     set_member,
@@ -27,6 +30,7 @@ from edge.checkout.carts import (
     view_of,
 )
 from edge.db import Database, RawTransaction, to_sql_time
+from edge.idempotency import Retryable
 from edge.errors import Conflict, Forbidden
 from edge.members.online import MemberCloud
 from edge.members.service import bind_device, find_member
@@ -249,6 +253,47 @@ def attach_member(
             # The store's pull merged the member away between the lookup and the cart's
             # write: the lookup, made again, finds them under the survivor's id.
             if attempt == ATTACH_TRIES - 1:
+                raise
+    if by_code and principal.role == "phone":
+        bind_device(db, member.id, principal.device_id, now=now)
+    return view
+
+
+def open_cart_for(
+    db: Database,
+    keyring: Keyring,
+    cloud: MemberCloud | None,
+    principal: Principal,
+    typed: str,
+    *,
+    channel: str,
+    currency: str,
+    region: str,
+    shop: Shop,
+    now: datetime,
+    retry: Retryable | None = None,
+) -> CartView:
+    """Open a cart for the member a member code or phone number names (found as
+    :func:`attach_member` finds them): one request where a shopper who shows their code first
+    would make two, and nothing opened when nobody has that code (404 ``unknown_member``)."""
+    check_channel(principal, channel)
+    by_code = is_member_code(typed.strip())
+    for attempt in range(ATTACH_TRIES):
+        member, online = find_member(db, keyring, typed, region=region, now=now, cloud=cloud)
+        try:
+            view = create_cart(
+                db,
+                principal,
+                channel=channel,
+                currency=currency,
+                now=now,
+                retry=retry,
+                member=CartMember(member.id, online, by_code),
+                shop=shop,
+            )
+            break
+        except MemberChanged:
+            if attempt == ATTACH_TRIES - 1:  # merged away between lookup and insert, again
                 raise
     if by_code and principal.role == "phone":
         bind_device(db, member.id, principal.device_id, now=now)

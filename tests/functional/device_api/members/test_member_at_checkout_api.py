@@ -193,3 +193,99 @@ def test_a_members_ledger_is_read_on_their_own_phone_and_by_staff(enrolled: Live
     assert live.ok(live.get(url, "phone2"), 503)["error"]["code"] == "cloud_unavailable"
     bad = live.ok(live.get(url + "?limit=0", "phone"), 422)
     assert bad["error"]["details"]["fields"][0]["field"] == "limit"
+
+
+def _carts_of(live: Live, device_role: str) -> int:
+    with sqlite3.connect(live.data_dir / "edge.sqlite3") as conn:
+        return conn.execute(
+            "SELECT count(*) FROM carts JOIN devices ON devices.id = carts.device_id "
+            "WHERE devices.role = ?",
+            (device_role,),
+        ).fetchone()[0]
+
+
+def test_a_cart_opened_with_the_members_code_is_theirs_from_the_first_scan(
+    enrolled: Live,
+) -> None:
+    live = enrolled
+    member = live.ok(live.post("/api/v1/members", "tablet", json={"phone": "13655550020"}), 201)
+    _give_balance(live, member["id"], 300)
+    key = {"Idempotency-Key": "open-for-member-20"}
+    body = {"channel": "kiosk", "member_code": member["code"]}
+    cart = live.ok(live.post("/api/v1/carts", "kiosk", json=body, headers=key), 201)
+    assert cart["member"] == {
+        "id": member["id"],
+        "masked_phone": "136****0020",
+        "balance": 300,
+        "tier": "basic",
+        "offline": True,
+    }
+    # A retry of the same opening is the same cart, not a second one.
+    again = live.ok(live.post("/api/v1/carts", "kiosk", json=body, headers=key), 201)
+    assert again["id"] == cart["id"]
+    # Opened by the code their app shows: the kiosk may spend their points on it.
+    scan(live, cart["id"], MILK_CODE, 2)
+    spent = live.ok(live.put(f"/api/v1/carts/{cart['id']}/points", "kiosk", json={"points": 10}))
+    assert spent["points"]["points"] == 10
+    total = spent["totals"]["total"]
+    done = live.ok(checkout(live, cart["id"], [{"method": "cash", "amount": total}]), 201)
+    assert done["sale"]["member"]["id"] == member["id"]
+    assert done["sale"]["points"]["burned"] == 10
+    # Opened by phone number: the member earns, but a shopper's kiosk may not spend for them.
+    by_phone = live.ok(
+        live.post(
+            "/api/v1/carts", "kiosk", json={"channel": "kiosk", "member_code": "136-5555-0020"}
+        ),
+        201,
+    )
+    assert by_phone["member"]["id"] == member["id"]
+    scan(live, by_phone["id"], MILK_CODE, 1)
+    refused = live.ok(
+        live.put(f"/api/v1/carts/{by_phone['id']}/points", "kiosk", json={"points": 1}), 403
+    )
+    assert refused["error"]["code"] == "member_code_required"
+
+
+def test_a_phone_that_opens_a_cart_with_its_members_code_may_read_their_ledger(
+    enrolled: Live,
+) -> None:
+    live = enrolled
+    member = live.ok(live.post("/api/v1/members", "tablet", json={"phone": "13655550021"}), 201)
+    url = f"/api/v1/members/{member['id']}/ledger"
+    assert live.ok(live.get(url, "phone2"), 404)["error"]["code"] == "unknown_member"
+    cart = live.ok(
+        live.post(
+            "/api/v1/carts",
+            "phone2",
+            json={"channel": "scan_to_buy", "member_code": member["code"]},
+        ),
+        201,
+    )
+    assert cart["member"]["id"] == member["id"]
+    assert live.ok(live.get(url, "phone2"), 503)["error"]["code"] == "cloud_unavailable"
+
+
+def test_no_cart_opens_for_an_unknown_member_or_a_bad_phone(enrolled: Live) -> None:
+    live = enrolled
+    before = _carts_of(live, "kiosk")
+    unknown = live.ok(
+        live.post(
+            "/api/v1/carts", "kiosk", json={"channel": "kiosk", "member_code": "13655559998"}
+        ),
+        404,
+    )
+    assert unknown["error"]["code"] == "unknown_member"
+    bad = live.ok(
+        live.post("/api/v1/carts", "kiosk", json={"channel": "kiosk", "member_code": "12"}), 422
+    )
+    assert bad["error"]["code"] == "bad_phone"
+    empty = live.ok(
+        live.post("/api/v1/carts", "kiosk", json={"channel": "kiosk", "member_code": ""}), 422
+    )
+    assert empty["error"]["details"]["fields"][0]["field"] == "member_code"
+    assert _carts_of(live, "kiosk") == before
+    # A phone still opens scan-to-buy carts only, member or not.
+    wrong = live.ok(
+        live.post("/api/v1/carts", "phone", json={"channel": "kiosk", "member_code": "136"}), 403
+    )
+    assert wrong["error"]["code"] == "forbidden"
