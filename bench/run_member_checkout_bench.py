@@ -9,21 +9,26 @@ members are signed up at the store while the cloud answers, so the store keeps e
 Then ``--devices`` kiosk connections run sales open loop: each device starts a sale on its own
 fixed schedule (``--rate`` sales a second in all, phases spread at random) whatever the
 server's speed, and every latency counts from the sale's scheduled start. A sale is: open a
-cart, scan ``--items`` items, (attach a member by the code their app shows), pay cash. Rows,
-one after the other, on the same store:
+cart, scan ``--items`` items, pay cash; with a member, by the code their app shows, either
+given when the cart opens (``at opening``: ``POST /carts {"member_code"}``) or attached after
+the scans (``attached``: ``PUT /carts/{id}/member``, one request more). Rows, one after the
+other, on the same store:
 
 * ``no member, cloud up``: the sale alone, the cloud up (the store pushes its sales meanwhile);
-* ``member, cloud first``: the cloud up, so each lookup asks it first (within the store's
-  0.3 s member timeout), as a store online does; the sale earns points;
-* then, the cloud stopped, ``--pairs`` times over: ``no member, cloud stopped`` and ``member,
-  store's copy``, where the store answers the lookup from its own copy (the cached lookup).
+* ``member at opening, cloud first`` and ``member attached, cloud first``: the cloud up, so
+  each lookup asks it first (within the store's 0.3 s member timeout), as a store online does;
+  the sale earns points;
+* then, the cloud stopped, ``--groups`` groups of three rows (their order turning from one group
+  to the next): ``no member, cloud stopped``, ``member at opening, store's copy`` and ``member
+  attached, store's copy``, where the store answers the lookup from its own copy (the cached
+  lookup).
 
 Reports per request kind and for the whole sale: count, p50, p99 and max, and what a member
-adds to the sale's p99: in each pair, the median over the pairs, and between all the sales of
-the pairs' member rows pooled and all those of their rows without (a p99 of a few thousand
-sales, which one stall of the machine moves less than the p99 of one row's 900). Writes JSON
-to ``bench/results/``. The target (DESIGN.md section 7): a cached member lookup adds under 5 ms
-at p99.
+adds to the sale's p99, for each way of giving the member: in each group, the median over the
+groups, and between all the sales of the groups' member rows pooled and all those of their
+rows without (a p99 of a few thousand sales, which one stall of the machine moves less than
+the p99 of one row's 900). Writes JSON to ``bench/results/``. The target (DESIGN.md section 7):
+a cached member lookup adds under 5 ms at p99.
 """
 
 from __future__ import annotations
@@ -64,8 +69,10 @@ async def _sale(
     member: str | None,
     rng: random.Random,
     reconnects: list[int],
+    member_at: str = "attach",
 ) -> tuple[dict[str, float], str | None]:
-    """One sale; the time each request took, and a failure if any."""
+    """One sale; the time each request took, and a failure if any. ``member_at``: ``open``
+    gives the member with the cart's opening, ``attach`` attaches them after the scans."""
     took: dict[str, float] = {}
     loop = asyncio.get_running_loop()
 
@@ -79,20 +86,25 @@ async def _sale(
             raise RuntimeError(f"{kind}: {status} {data[:200]!r}")
         return json.loads(data)
 
+    opening: dict[str, Any] = {"channel": "kiosk"}
+    if member is not None and member_at == "open":
+        opening["member_code"] = member
     try:
         try:
-            cart = await call("cart", "POST", "/api/v1/carts", {"channel": "kiosk"}, 201)
+            cart = await call("cart", "POST", "/api/v1/carts", opening, 201)
         except (ConnectionResetError, asyncio.IncompleteReadError):
             # The store closes a kept-alive connection quiet for longer than its header
             # timeout; a device reconnects at its next request (the wait counts in the sale).
             await conn.close()
             reconnects[0] += 1
-            cart = await call("cart", "POST", "/api/v1/carts", {"channel": "kiosk"}, 201)
+            cart = await call("cart", "POST", "/api/v1/carts", opening, 201)
+        if "member_code" in opening and cart["member"] is None:
+            raise RuntimeError("the cart did not open for the member")
         for code in rng.sample(codes, len(codes)):
             cart = await call(
                 "scan", "POST", f"/api/v1/carts/{cart['id']}/lines", {"barcode": code}, 200
             )
-        if member is not None:
+        if member is not None and member_at == "attach":
             cart = await call(
                 "member", "PUT", f"/api/v1/carts/{cart['id']}/member", {"member_code": member}, 200
             )
@@ -120,6 +132,7 @@ async def _device(
     codes: list[str],
     items: int,
     members: list[str] | None,
+    member_at: str,
     seed: int,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -130,7 +143,9 @@ async def _device(
         if delay > 0:
             await asyncio.sleep(delay)
         member = None if members is None else rng.choice(members)
-        took, failure = await _sale(conn, rng.sample(codes, items), member, rng, out["reconnects"])
+        took, failure = await _sale(
+            conn, rng.sample(codes, items), member, rng, out["reconnects"], member_at
+        )
         done = loop.time()
         if due >= measure_from:
             if failure is not None:
@@ -151,6 +166,7 @@ async def run_sales(
     codes: list[str],
     *,
     members: list[str] | None,
+    member_at: str = "attach",
     devices: int,
     rate: float,
     warmup: float,
@@ -178,6 +194,7 @@ async def run_sales(
                 codes=codes,
                 items=items,
                 members=members,
+                member_at=member_at,
                 seed=i,
             )
             for i, c in enumerate(conns)
@@ -272,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=45.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument(
-        "--pairs", type=int, default=4, help="rows without and with a member, the cloud stopped"
+        "--groups",
+        type=int,
+        default=4,
+        help="groups of rows without and with a member, the cloud stopped",
     )
     parser.add_argument("--pg-url", default=os.environ.get("AISLE_TEST_POSTGRES_URL", DEFAULT_PG))
     args = parser.parse_args(argv)
@@ -298,43 +318,46 @@ def main(argv: list[str] | None = None) -> int:
             "cloud", _serve("cloud", fx["ccfg"], cport), {**os.environ, **fx["cenv"]}, cport
         )
         with Server("store", _serve("edge", fx["ecfg"], eport), _edge_env(), eport):
-            # The cloud answers for the first two rows (the store pushes its sales meanwhile,
-            # as in trading) and is stopped for the other four, where rows with and without a
-            # member alternate under the same conditions (the store's sync retrying its pushes).
+            # The cloud answers for the first rows (the store pushes its sales meanwhile, as in
+            # trading) and is stopped for the others, where rows with and without a member
+            # alternate under the same conditions (the store's sync retrying its pushes).
             cloud.__enter__()
             try:
-                for name, members in RUNS:
-                    result["runs"][name] = _one(name, eport, fx, members, args)
+                for name, member_at in RUNS:
+                    result["runs"][name] = _one(name, eport, fx, member_at, args)
             finally:
                 cloud.__exit__(None, None, None)
-            for n in range(1, args.pairs + 1):
-                for name, members in PAIR:
-                    result["runs"][f"{name} {n}"] = _one(f"{name} {n}", eport, fx, members, args)
+            for n in range(1, args.groups + 1):
+                turn = (n - 1) % len(GROUP)
+                for name, member_at in GROUP[turn:] + GROUP[:turn]:
+                    result["runs"][f"{name} {n}"] = _one(f"{name} {n}", eport, fx, member_at, args)
     runs = result["runs"]
     sales = {name: run.pop("sale_seconds") for name, run in runs.items()}
+    base_of = {name: RUNS[0][0] for name, _ in RUNS[1:]}
+    for n in range(1, args.groups + 1):
+        base_of.update({f"{name} {n}": f"{GROUP[0][0]} {n}" for name, _ in GROUP[1:]})
     # Each member row against the row without a member under the same link, run beside it.
-    pairs = [("member, cloud first", "no member, cloud up")] + [
-        (f"{PAIR[1][0]} {n}", f"{PAIR[0][0]} {n}") for n in range(1, args.pairs + 1)
-    ]
-    for name, base in pairs:
+    for name, base in base_of.items():
         runs[name]["adds_to_sale_p99_ms"] = (
             runs[name]["sale"]["p99_ms"] - runs[base]["sale"]["p99_ms"]
         )
         log(f"{name} adds {runs[name]['adds_to_sale_p99_ms']:.1f} ms to the sale's p99 of {base}")
-    cached = pairs[1:]
-    with_member = summarize([x for name, _ in cached for x in sales[name]])
-    without = summarize([x for _, base in cached for x in sales[base]])
-    result["cached_lookup"] = {
-        "pairs": len(cached),
-        "adds_to_sale_p99_ms_median_of_pairs": statistics.median(
-            runs[name]["adds_to_sale_p99_ms"] for name, _ in cached
-        ),
-        "pooled_with_member": with_member,
-        "pooled_without": without,
-        "adds_to_pooled_sale_p99_ms": with_member["p99_ms"] - without["p99_ms"],
-        "adds_to_pooled_sale_p50_ms": with_member["p50_ms"] - without["p50_ms"],
-    }
-    log(f"cached lookup over {len(cached)} pairs: {result['cached_lookup']}")
+    without = summarize([x for n in range(1, args.groups + 1) for x in sales[f"{GROUP[0][0]} {n}"]])
+    result["cached_lookup"] = {}
+    for name, member_at in GROUP[1:]:
+        rows = [f"{name} {n}" for n in range(1, args.groups + 1)]
+        with_member = summarize([x for row in rows for x in sales[row]])
+        result["cached_lookup"][member_at] = {
+            "groups": len(rows),
+            "adds_to_sale_p99_ms_median_of_groups": statistics.median(
+                runs[row]["adds_to_sale_p99_ms"] for row in rows
+            ),
+            "pooled_with_member": with_member,
+            "pooled_without": without,
+            "adds_to_pooled_sale_p99_ms": with_member["p99_ms"] - without["p99_ms"],
+            "adds_to_pooled_sale_p50_ms": with_member["p50_ms"] - without["p50_ms"],
+        }
+        log(f"cached lookup, {name}: {result['cached_lookup'][member_at]}")
     out_dir = BENCH / "results"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"member-checkout-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
@@ -343,21 +366,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-#: The rows with the cloud up, in order: (name, whether a member is attached).
-RUNS = (("no member, cloud up", False), ("member, cloud first", True))
-#: Each pair of rows with the cloud stopped.
-PAIR = (("no member, cloud stopped", False), ("member, store's copy", True))
+#: The rows with the cloud up, in order: (name, how the member is given: None for no member).
+RUNS: tuple[tuple[str, str | None], ...] = (
+    ("no member, cloud up", None),
+    ("member at opening, cloud first", "open"),
+    ("member attached, cloud first", "attach"),
+)
+#: Each group of rows with the cloud stopped (the first, without a member, is the others' base).
+GROUP: tuple[tuple[str, str | None], ...] = (
+    ("no member, cloud stopped", None),
+    ("member at opening, store's copy", "open"),
+    ("member attached, store's copy", "attach"),
+)
 
 
 def _one(
-    name: str, port: int, fx: dict[str, Any], members: bool, args: argparse.Namespace
+    name: str, port: int, fx: dict[str, Any], member_at: str | None, args: argparse.Namespace
 ) -> dict[str, Any]:
     run = asyncio.run(
         run_sales(
             f"http://127.0.0.1:{port}",
             fx["token"],
             fx["codes"],
-            members=fx["members"] if members else None,
+            members=None if member_at is None else fx["members"],
+            member_at=member_at or "attach",
             devices=args.devices,
             rate=args.rate,
             warmup=args.warmup,
