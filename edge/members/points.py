@@ -30,8 +30,8 @@ from edge.checkout.carts import (
     view_of,
 )
 from edge.db import Database, RawTransaction, to_sql_time
-from edge.idempotency import Retryable
 from edge.errors import Conflict, Forbidden
+from edge.idempotency import Retryable
 from edge.members.online import MemberCloud
 from edge.members.service import bind_device, find_member
 from edge.pricing.store_promotions import Shop

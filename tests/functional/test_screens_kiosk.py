@@ -9,6 +9,8 @@ CSRF header is refused."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import requests
 
 from tests.builders import MILK, RICE, SOAP
@@ -21,6 +23,10 @@ def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with sqlite3.connect(live.data_dir / "edge.sqlite3") as conn:
+        (kiosk_carts,) = conn.execute(
+            "SELECT count(*) FROM carts WHERE channel = 'kiosk'"
+        ).fetchone()
     pair_page(page, live, "/kiosk", "kiosk", shot="kiosk-pairing.png")
     page.locator("#till").wait_for(state="visible")
     # The token is in an HttpOnly cookie the page's scripts cannot read.
@@ -28,6 +34,16 @@ def test_a_kiosk_pairs_scans_and_pays(live: Live, browser: object) -> None:
     assert cookies["aisle_device"]["httpOnly"] is True
     assert cookies["aisle_device"]["sameSite"] == "Strict"
     assert "aisle_device" not in page.evaluate("document.cookie")
+    # A member shown before the first scan opens the cart for them; one the store does not
+    # know (this store is not enrolled with a cloud) opens nothing, and the page says so.
+    page.get_by_label("Member phone or code").fill("13912340001")
+    page.get_by_role("button", name="会员 Member", exact=True).click()
+    page.locator("#message").filter(has_text="unknown_member").wait_for()
+    with sqlite3.connect(live.data_dir / "edge.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM carts WHERE channel = 'kiosk'").fetchone() == (
+            kiosk_carts,
+        )
+    page.get_by_label("Scan or type a barcode").focus()
     # Three scans by keyboard wedge, typed one after another as a scanner does (the page queues
     # them; the field keeps the focus). No wait_for_function: its polling evaluates a string,
     # which the page's CSP forbids.

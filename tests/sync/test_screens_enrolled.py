@@ -174,6 +174,21 @@ def test_a_member_and_their_coupon_at_the_kiosk(
     page.keyboard.press("Enter")
     page.locator("#my-coupons li").filter(has_text="5 off").wait_for()
     page.screenshot(path=str(SHOTS / "go-member.png"), full_page=True)
+    # They shop: the cart their code opened is theirs, and so is the next one, opened with
+    # their code by the first scan after they paid.
+    wedge(page, MILK["barcodes"].split("|")[0])
+    page.locator("#lines tbody tr").first.wait_for()
+    page.get_by_role("button", name="Pay in the app").click()
+    page.locator("#pass-box").wait_for(state="visible")
+    page.get_by_role("button", name="Shop again").click()
+    wedge(page, RICE["barcodes"].split("|")[0])
+    page.locator("#lines tbody tr").filter(has_text=RICE["name"][:10]).wait_for()
+    with sqlite3.connect(edge.store.settings.data_dir / "edge.sqlite3") as conn:
+        carts = conn.execute(
+            "SELECT status, member_id, member_by_code FROM carts WHERE channel = 'scan_to_buy' "
+            "ORDER BY created_at"
+        ).fetchall()
+    assert carts == [("checked_out", member["id"], 1), ("open", member["id"], 1)]
     assert errors == []
     context.close()
     coupons = cloud.get(f"/api/v1/members/{member['id']}/coupons")["coupons"]

@@ -9,6 +9,7 @@ import { failed, paired, say } from "./pairing.js";
 const $ = (id) => document.getElementById(id);
 let cart = null;
 let member = null;
+let memberCode = null; // what the shopper showed, for their next carts
 let queue = Promise.resolve();
 
 function show(next) {
@@ -16,8 +17,19 @@ function show(next) {
   renderCart(cart, "pay");
 }
 
+// Once the shopper has shown their member code, each new cart opens for them (one request).
 async function ensureCart() {
-  if (!cart) show(await call("POST", "/api/v1/carts", { channel: "scan_to_buy" }));
+  if (cart) return cart;
+  try {
+    const opening = memberCode
+      ? { channel: "scan_to_buy", member_code: memberCode }
+      : { channel: "scan_to_buy" };
+    show(await call("POST", "/api/v1/carts", opening));
+  } catch (error) {
+    if (!memberCode || error.code !== "unknown_member") throw error;
+    memberCode = null; // no longer known here: the shopper shows their code again
+    show(await call("POST", "/api/v1/carts", { channel: "scan_to_buy" }));
+  }
   return cart;
 }
 
@@ -105,9 +117,13 @@ async function showMember(id) {
 }
 
 async function attachMember(code) {
-  const open = await ensureCart();
-  show(await call("PUT", `/api/v1/carts/${open.id}/member`, { member_code: code }));
+  show(
+    cart
+      ? await call("PUT", `/api/v1/carts/${cart.id}/member`, { member_code: code })
+      : await call("POST", "/api/v1/carts", { channel: "scan_to_buy", member_code: code }),
+  );
   member = cart.member;
+  memberCode = code;
   await showMember(member.id);
 }
 
@@ -172,6 +188,7 @@ $("again").addEventListener("click", () => {
   $("scanning").hidden = false;
   show(null);
   say("");
+  $("scan").focus(); // a scanner's next code lands in the field at once
 });
 $("camera-start").hidden = !("BarcodeDetector" in window && navigator.mediaDevices);
 $("camera-start").addEventListener("click", () => startCamera().catch(failed));

@@ -108,8 +108,12 @@ function on(formId, handler) {
 
 on("scan-form", scan);
 on("member-form", async (who) => {
-  const open = await ensureCart();
-  show(await call("PUT", `/api/v1/carts/${open.id}/member`, { member_code: who }));
+  // Shown before the first scan: the cart opens for the member (one request, not two).
+  show(
+    cart
+      ? await call("PUT", `/api/v1/carts/${cart.id}/member`, { member_code: who })
+      : await call("POST", "/api/v1/carts", { channel: "kiosk", member_code: who }),
+  );
 });
 on("points-form", async (points) => {
   const open = await ensureCart();
