@@ -9,26 +9,23 @@ members are signed up at the store while the cloud answers, so the store keeps e
 Then ``--devices`` kiosk connections run sales open loop: each device starts a sale on its own
 fixed schedule (``--rate`` sales a second in all, phases spread at random) whatever the
 server's speed, and every latency counts from the sale's scheduled start. A sale is: open a
-cart, scan ``--items`` items, pay cash; with a member, by the code their app shows, either
-given when the cart opens (``at opening``: ``POST /carts {"member_code"}``) or attached after
-the scans (``attached``: ``PUT /carts/{id}/member``, one request more). Rows, one after the
-other, on the same store:
+cart, scan ``--items`` items, pay cash. Each sale is, at random, one of three kinds: no member
+(``none``); a member by the code their app shows given when the cart opens (``open``:
+``POST /carts {"member_code"}``); or attached after the scans (``attach``:
+``PUT /carts/{id}/member``, one request more). The kinds are mixed within every row so that each
+meets the same moments of the machine: rows run one after the other differ by more than the
+5 ms sought (a shared VM's neighbours come and go), mixed sales do not. Rows, each
+``--duration`` seconds measured, on the same store:
 
-* ``no member, cloud up``: the sale alone, the cloud up (the store pushes its sales meanwhile);
-* ``member at opening, cloud first`` and ``member attached, cloud first``: the cloud up, so
-  each lookup asks it first (within the store's 0.3 s member timeout), as a store online does;
-  the sale earns points;
-* then, the cloud stopped, ``--groups`` groups of three rows (their order turning from one group
-  to the next): ``no member, cloud stopped``, ``member at opening, store's copy`` and ``member
-  attached, store's copy``, where the store answers the lookup from its own copy (the cached
+* ``cloud up``: each lookup asks the cloud first (within the store's 0.3 s member timeout), as
+  a store online does; the store pushes its sales meanwhile;
+* ``cloud stopped 1..--rows``: the store answers every lookup from its own copy (the cached
   lookup).
 
-Reports per request kind and for the whole sale: count, p50, p99 and max, and what a member
-adds to the sale's p99, for each way of giving the member: in each group, the median over the
-groups, and between all the sales of the groups' member rows pooled and all those of their
-rows without (a p99 of a few thousand sales, which one stall of the machine moves less than
-the p99 of one row's 900). Writes JSON to ``bench/results/``. The target (DESIGN.md section 7):
-a cached member lookup adds under 5 ms at p99.
+Reports for each row and kind the whole sale's and each request's p50, p99 and max, and what a
+member adds to the sale's p50 and p99, row by row and over the rows with the cloud stopped
+pooled. Sales with a member earn points. Writes JSON to ``bench/results/``. The target
+(DESIGN.md section 7): a cached member lookup adds under 5 ms at p99.
 """
 
 from __future__ import annotations
@@ -38,7 +35,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -121,6 +117,10 @@ async def _sale(
     return took, None
 
 
+#: How a sale gives its member: none, with the cart's opening, or attached after the scans.
+KINDS = ("none", "open", "attach")
+
+
 async def _device(
     conn: Connection,
     out: dict[str, Any],
@@ -131,8 +131,7 @@ async def _device(
     stop: float,
     codes: list[str],
     items: int,
-    members: list[str] | None,
-    member_at: str,
+    members: list[str],
     seed: int,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -142,18 +141,19 @@ async def _device(
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        member = None if members is None else rng.choice(members)
+        how = rng.choice(KINDS)
+        member = None if how == "none" else rng.choice(members)
         took, failure = await _sale(
-            conn, rng.sample(codes, items), member, rng, out["reconnects"], member_at
+            conn, rng.sample(codes, items), member, rng, out["reconnects"], how
         )
         done = loop.time()
         if due >= measure_from:
             if failure is not None:
                 out["failures"].append(failure)
             else:
-                out["sale"].append(done - due)
+                out["sale"][how].append(done - due)
                 for kind, seconds in took.items():
-                    out.setdefault(kind, []).append(seconds)
+                    out["requests"][how].setdefault(kind, []).append(seconds)
         due += interval
         while due < loop.time() - interval:  # a sale that ran over its slot skips the missed
             out["skipped"] += due >= measure_from
@@ -165,14 +165,15 @@ async def run_sales(
     token: str,
     codes: list[str],
     *,
-    members: list[str] | None,
-    member_at: str = "attach",
+    members: list[str],
     devices: int,
     rate: float,
     warmup: float,
     duration: float,
     items: int,
 ) -> dict[str, Any]:
+    """One row: sales of the three kinds mixed at random (a third each), so that each kind
+    meets the same moments of the machine."""
     host, port = url.removeprefix("http://").split(":")
     conns = [Connection(host, int(port), token) for _ in range(devices)]
     for start in range(0, devices, 50):
@@ -180,7 +181,13 @@ async def run_sales(
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.5
     interval = devices / rate
-    out: dict[str, Any] = {"sale": [], "failures": [], "skipped": 0, "reconnects": [0]}
+    out: dict[str, Any] = {
+        "sale": {how: [] for how in KINDS},
+        "requests": {how: {} for how in KINDS},
+        "failures": [],
+        "skipped": 0,
+        "reconnects": [0],
+    }
     rng = random.Random(7)
     await asyncio.gather(
         *(
@@ -194,7 +201,6 @@ async def run_sales(
                 codes=codes,
                 items=items,
                 members=members,
-                member_at=member_at,
                 seed=i,
             )
             for i, c in enumerate(conns)
@@ -203,15 +209,17 @@ async def run_sales(
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
     return {
         "sale_seconds": out["sale"],
-        "sales_per_s": len(out["sale"]) / duration,
+        "sales_per_s": sum(len(v) for v in out["sale"].values()) / duration,
         "failures": len(out["failures"]),
         "failure_samples": out["failures"][:3],
         "skipped": out["skipped"],
         "reconnects": out["reconnects"][0],
-        **{
-            kind: summarize(v)
-            for kind, v in out.items()
-            if isinstance(v, list) and kind not in ("failures", "reconnects")
+        "kinds": {
+            how: {
+                "sale": summarize(out["sale"][how]),
+                **{kind: summarize(v) for kind, v in out["requests"][how].items()},
+            }
+            for how in KINDS
         },
     }
 
@@ -286,14 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="sales a second in all")
     parser.add_argument("--items", type=int, default=5)
     parser.add_argument("--members", type=int, default=200)
-    parser.add_argument("--duration", type=float, default=45.0)
+    parser.add_argument("--duration", type=float, default=150.0, help="seconds measured a row")
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument(
-        "--groups",
-        type=int,
-        default=4,
-        help="groups of rows without and with a member, the cloud stopped",
-    )
+    parser.add_argument("--rows", type=int, default=3, help="rows with the cloud stopped")
     parser.add_argument("--pg-url", default=os.environ.get("AISLE_TEST_POSTGRES_URL", DEFAULT_PG))
     args = parser.parse_args(argv)
     result: dict[str, Any] = {
@@ -318,46 +321,41 @@ def main(argv: list[str] | None = None) -> int:
             "cloud", _serve("cloud", fx["ccfg"], cport), {**os.environ, **fx["cenv"]}, cport
         )
         with Server("store", _serve("edge", fx["ecfg"], eport), _edge_env(), eport):
-            # The cloud answers for the first rows (the store pushes its sales meanwhile, as in
-            # trading) and is stopped for the others, where rows with and without a member
-            # alternate under the same conditions (the store's sync retrying its pushes).
+            # The cloud answers for the first row (each lookup asks it first; the store pushes
+            # its sales meanwhile, as in trading) and is stopped for the others, where the
+            # store answers every lookup from its own copy: the cached lookup.
             cloud.__enter__()
             try:
-                for name, member_at in RUNS:
-                    result["runs"][name] = _one(name, eport, fx, member_at, args)
+                result["runs"]["cloud up"] = _one("cloud up", eport, fx, args)
             finally:
                 cloud.__exit__(None, None, None)
-            for n in range(1, args.groups + 1):
-                turn = (n - 1) % len(GROUP)
-                for name, member_at in GROUP[turn:] + GROUP[:turn]:
-                    result["runs"][f"{name} {n}"] = _one(f"{name} {n}", eport, fx, member_at, args)
+            for n in range(1, args.rows + 1):
+                result["runs"][f"cloud stopped {n}"] = _one(f"cloud stopped {n}", eport, fx, args)
     runs = result["runs"]
     sales = {name: run.pop("sale_seconds") for name, run in runs.items()}
-    base_of = {name: RUNS[0][0] for name, _ in RUNS[1:]}
-    for n in range(1, args.groups + 1):
-        base_of.update({f"{name} {n}": f"{GROUP[0][0]} {n}" for name, _ in GROUP[1:]})
-    # Each member row against the row without a member under the same link, run beside it.
-    for name, base in base_of.items():
-        runs[name]["adds_to_sale_p99_ms"] = (
-            runs[name]["sale"]["p99_ms"] - runs[base]["sale"]["p99_ms"]
-        )
-        log(f"{name} adds {runs[name]['adds_to_sale_p99_ms']:.1f} ms to the sale's p99 of {base}")
-    without = summarize([x for n in range(1, args.groups + 1) for x in sales[f"{GROUP[0][0]} {n}"]])
-    result["cached_lookup"] = {}
-    for name, member_at in GROUP[1:]:
-        rows = [f"{name} {n}" for n in range(1, args.groups + 1)]
-        with_member = summarize([x for row in rows for x in sales[row]])
-        result["cached_lookup"][member_at] = {
-            "groups": len(rows),
-            "adds_to_sale_p99_ms_median_of_groups": statistics.median(
-                runs[row]["adds_to_sale_p99_ms"] for row in rows
-            ),
-            "pooled_with_member": with_member,
-            "pooled_without": without,
-            "adds_to_pooled_sale_p99_ms": with_member["p99_ms"] - without["p99_ms"],
-            "adds_to_pooled_sale_p50_ms": with_member["p50_ms"] - without["p50_ms"],
-        }
-        log(f"cached lookup, {name}: {result['cached_lookup'][member_at]}")
+    cached = [f"cloud stopped {n}" for n in range(1, args.rows + 1)]
+    pooled = {how: summarize([x for row in cached for x in sales[row][how]]) for how in KINDS}
+    result["cached_lookup"] = {
+        "rows": len(cached),
+        "pooled": pooled,
+        **{
+            f"{how}_adds_to_sale_p99_ms": pooled[how]["p99_ms"] - pooled["none"]["p99_ms"]
+            for how in KINDS[1:]
+        },
+        **{
+            f"{how}_adds_to_sale_p50_ms": pooled[how]["p50_ms"] - pooled["none"]["p50_ms"]
+            for how in KINDS[1:]
+        },
+        **{
+            f"{how}_adds_to_sale_p99_ms_by_row": [
+                runs[row]["kinds"][how]["sale"]["p99_ms"]
+                - runs[row]["kinds"]["none"]["sale"]["p99_ms"]
+                for row in cached
+            ]
+            for how in KINDS[1:]
+        },
+    }
+    log(f"cached lookup over {len(cached)} rows: {result['cached_lookup']}")
     out_dir = BENCH / "results"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"member-checkout-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
@@ -366,30 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-#: The rows with the cloud up, in order: (name, how the member is given: None for no member).
-RUNS: tuple[tuple[str, str | None], ...] = (
-    ("no member, cloud up", None),
-    ("member at opening, cloud first", "open"),
-    ("member attached, cloud first", "attach"),
-)
-#: Each group of rows with the cloud stopped (the first, without a member, is the others' base).
-GROUP: tuple[tuple[str, str | None], ...] = (
-    ("no member, cloud stopped", None),
-    ("member at opening, store's copy", "open"),
-    ("member attached, store's copy", "attach"),
-)
-
-
-def _one(
-    name: str, port: int, fx: dict[str, Any], member_at: str | None, args: argparse.Namespace
-) -> dict[str, Any]:
+def _one(name: str, port: int, fx: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     run = asyncio.run(
         run_sales(
             f"http://127.0.0.1:{port}",
             fx["token"],
             fx["codes"],
-            members=None if member_at is None else fx["members"],
-            member_at=member_at or "attach",
+            members=fx["members"],
             devices=args.devices,
             rate=args.rate,
             warmup=args.warmup,
@@ -397,16 +378,20 @@ def _one(
             items=args.items,
         )
     )
-    log(
-        f"{name}: {run['sales_per_s']:.1f} sales/s, "
-        f"sale p50 {run['sale']['p50_ms']:.1f} p99 {run['sale']['p99_ms']:.1f} ms; "
-        + ", ".join(
-            f"{k} p50 {run[k]['p50_ms']:.1f} p99 {run[k]['p99_ms']:.1f} ms"
-            for k in ("cart", "scan", "member", "pay")
-            if k in run
+    for how in KINDS:
+        kind = run["kinds"][how]
+        log(
+            f"{name}, member {how}: sale p50 {kind['sale']['p50_ms']:.1f} "
+            f"p99 {kind['sale']['p99_ms']:.1f} ms ({kind['sale']['count']} sales); "
+            + ", ".join(
+                f"{k} p50 {kind[k]['p50_ms']:.1f} p99 {kind[k]['p99_ms']:.1f} ms"
+                for k in ("cart", "scan", "member", "pay")
+                if k in kind
+            )
         )
-        + f"; failures {run['failures']}, skipped {run['skipped']}, "
-        f"reconnects {run['reconnects']}"
+    log(
+        f"{name}: {run['sales_per_s']:.1f} sales/s; failures {run['failures']}, "
+        f"skipped {run['skipped']}, reconnects {run['reconnects']}"
     )
     return run
 
