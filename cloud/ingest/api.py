@@ -41,12 +41,26 @@ BATCH_CONTENT: dict[str, Any] = {
 }
 
 
+class SyncStateOut(BaseModel):
+    store_id: str
+    high_water_seq: int
+    events_applied: int
+    quarantined: int
+    last_seen_at: str | None
+    last_push_at: str | None
+    clock_skew_s: float | None
+    protocol_version: int | None
+    diverged: bool
+    diverged_at: str | None
+
+
 class StoreRow(EnrolledStore):
     updated_at: str
     enrolled_at: str | None
     revoked_at: str | None
     high_water_seq: int
     last_seen_at: str | None
+    sync: SyncStateOut | None  # None until the store's first signed call
 
 
 class StoresOut(BaseModel):
@@ -85,19 +99,6 @@ class QuarantinedEventOut(BaseModel):
 
 class QuarantineOut(BaseModel):
     quarantined: list[QuarantinedEventOut]
-
-
-class SyncStateOut(BaseModel):
-    store_id: str
-    high_water_seq: int
-    events_applied: int
-    quarantined: int
-    last_seen_at: str | None
-    last_push_at: str | None
-    clock_skew_s: float | None
-    protocol_version: int | None
-    diverged: bool
-    diverged_at: str | None
 
 
 def _not_too_large() -> None:

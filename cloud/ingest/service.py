@@ -392,8 +392,12 @@ def _sync_state(session: Session, store_id: str) -> dict[str, Any]:
     state = session.get(StoreSyncState, store_id)
     if state is None:
         raise NotFound(f"no enrolled store {store_id!r}", code="unknown_store")
+    return _state_dict(state)
+
+
+def _state_dict(state: StoreSyncState) -> dict[str, Any]:
     return {
-        "store_id": store_id,
+        "store_id": state.store_id,
         "high_water_seq": state.high_water_seq,
         "events_applied": state.events_applied,
         "quarantined": state.quarantined,
@@ -436,7 +440,9 @@ def quarantine_count(session: Session) -> int:
 
 
 def stores_with_sync(db: Database) -> list[dict[str, Any]]:
-    """Every store with its enrollment and sync position, for HQ."""
+    """Every store with its enrollment and sync position and state (what
+    ``GET /stores/{id}/sync-state`` says of it; None until its first signed call), for HQ: one
+    read for the whole chain."""
     with db.read() as session:
         states = {s.store_id: s for s in session.execute(select(StoreSyncState)).scalars()}
         out = []
@@ -447,6 +453,7 @@ def stores_with_sync(db: Database) -> list[dict[str, Any]]:
                     **store,
                     "high_water_seq": state.high_water_seq if state else 0,
                     "last_seen_at": _iso(state.last_seen_at) if state else None,
+                    "sync": _state_dict(state) if state else None,
                 }
             )
         return out

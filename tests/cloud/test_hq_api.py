@@ -71,6 +71,10 @@ def test_stores_and_quarantine_lists(cloud):
         ("S001", 1, True),
         ("S002", 0, False),
     ]
+    # Each row carries what the store's own sync-state read says: HQ's page reads the chain once.
+    assert stores[0]["sync"] == cloud.hq("/api/v1/stores/S001/sync-state").get_json()
+    assert stores[0]["sync"]["quarantined"] == 1
+    assert stores[1]["sync"] is None
     quarantined = cloud.hq("/api/v1/quarantine").get_json()["quarantined"]
     assert [(q["store_id"], q["seq"], q["type"]) for q in quarantined] == [("S001", 1, "nope")]
     assert quarantined[0]["event"]["type"] == "nope"

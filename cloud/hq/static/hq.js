@@ -37,16 +37,11 @@ const ago = (iso) => {
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "-");
 
 async function showStores() {
-  const { stores } = await call("GET", "/api/v1/stores");
-  const states = await Promise.all(
-    stores.map((s) =>
-      s.enrolled_at ? call("GET", `/api/v1/stores/${encodeURIComponent(s.id)}/sync-state`) : null,
-    ),
-  );
+  const { stores } = await call("GET", "/api/v1/stores"); // each with its sync state: one read
   rows(
     "stores",
-    stores.map((s, i) => {
-      const st = states[i];
+    stores.map((s) => {
+      const st = s.sync;
       const state = s.revoked_at
         ? "停用 revoked"
         : !s.enrolled_at
