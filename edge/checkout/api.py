@@ -75,7 +75,6 @@ def create_cart(
             channel=body.channel,
             currency=ctx.currency,
             region=ctx.settings.members.default_region,
-            shop=ctx.shop,
             now=ctx.clock.now(),
             retry=retry,
         ).to_dict()

@@ -311,7 +311,12 @@ def view_of(
     (the merge moves the carts that already named them), which the caller's transaction then
     drops."""
     lines = _lines_of(tx, cart)
-    view = _priced(cart, lines, _offers(tx, cart, shop, extra_coupons))
+    return _with_member(tx, _priced(cart, lines, _offers(tx, cart, shop, extra_coupons)))
+
+
+def _with_member(tx: RawTransaction, view: CartView) -> CartView:
+    """The view with the cart's member shown (409 ``member_changed``: see :func:`view_of`)."""
+    cart = view.cart
     if cart.member_id is None:
         return view
     row = tx.one(_MEMBER, (cart.member_id,))
@@ -497,10 +502,8 @@ def create_cart(
     now: datetime,
     retry: Retryable | None = None,
     member: CartMember | None = None,
-    shop: Shop | None = None,
 ) -> CartView:
-    """Open an empty cart for this device, for ``member`` when one was named (``shop`` is then
-    needed to show them on the cart)."""
+    """Open an empty cart for this device, for ``member`` when one was named."""
     check_channel(principal, channel)
     cart = CartHead(
         id=new_id(),
@@ -537,11 +540,8 @@ def create_cart(
                 cart.member_by_code,
             ),
         )
-        if member is None:
-            view = CartView(cart, [], [], CartTotals(0, 0, 0, 0))
-        else:
-            assert shop is not None, "a cart opened for a member is shown with the shop's rules"
-            view = view_of(tx, cart, shop)  # 409 member_changed: merged away since the lookup
+        # Nothing to price yet; 409 member_changed when merged away since the lookup.
+        view = _with_member(tx, CartView(cart, [], [], CartTotals(0, 0, 0, 0)))
         remember(tx, retry, status=201, body=view.to_dict(), now=now)
         tx.commit()
     return view

@@ -269,7 +269,6 @@ def open_cart_for(
     channel: str,
     currency: str,
     region: str,
-    shop: Shop,
     now: datetime,
     retry: Retryable | None = None,
 ) -> CartView:
@@ -289,7 +288,6 @@ def open_cart_for(
                 now=now,
                 retry=retry,
                 member=CartMember(member.id, online, by_code),
-                shop=shop,
             )
             break
         except MemberChanged:

@@ -122,3 +122,34 @@ def test_an_attach_raced_by_a_merge_answers_the_survivor(store, monkeypatch) -> 
         now=store.clock.now(),
     )
     assert view.member is not None and view.member["id"] == survivor[0]
+
+
+def test_a_cart_opened_for_a_member_merged_meanwhile_opens_for_the_survivor(
+    store, monkeypatch
+) -> None:
+    merged = _signed_up(store)
+    survivor: list[str] = []
+    looked_up = points.find_member
+
+    def find_then_merged(*args, **kwargs):
+        found = looked_up(*args, **kwargs)
+        if not survivor:
+            survivor.append(_merge(store, merged)[0])
+        return found
+
+    monkeypatch.setattr(points, "find_member", find_then_merged)
+    view = points.open_cart_for(
+        store.db,
+        store.ctx.members_keyring,
+        None,
+        _kiosk(store),
+        PHONE,
+        channel="kiosk",
+        currency="CNY",
+        region="CN",
+        now=store.clock.now(),
+    )
+    assert view.member is not None and view.member["id"] == survivor[0]
+    with store.db.raw_read() as tx:
+        # The first try's insert was rolled back with its refusal: one cart, the survivor's.
+        assert [tuple(row) for row in tx.all("SELECT member_id FROM carts")] == [(survivor[0],)]
