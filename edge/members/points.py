@@ -12,6 +12,7 @@ amount.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -233,30 +234,26 @@ def attach_member(
     """Attach the member a member code or phone number names (the cloud asked first). A code
     proves the member (their own app shows it): a shopper's kiosk or phone may then spend their
     points, and a shopper's own phone may read their ledger from then on."""
-    by_code = is_member_code(typed.strip())
-    for attempt in range(ATTACH_TRIES):
-        member, online = find_member(db, keyring, typed, region=region, now=now, cloud=cloud)
-        try:
-            view = change_member(
-                db,
-                cloud,
-                principal,
-                cart_id,
-                member.id,
-                shop=shop,
-                now=now,
-                online=online,
-                by_code=by_code,
-            )
-            break
-        except MemberChanged:
-            # The store's pull merged the member away between the lookup and the cart's
-            # write: the lookup, made again, finds them under the survivor's id.
-            if attempt == ATTACH_TRIES - 1:
-                raise
-    if by_code and principal.role == "phone":
-        bind_device(db, member.id, principal.device_id, now=now)
-    return view
+    return _for_member(
+        db,
+        keyring,
+        cloud,
+        principal,
+        typed,
+        region=region,
+        now=now,
+        write=lambda member: change_member(
+            db,
+            cloud,
+            principal,
+            cart_id,
+            member.member_id,
+            shop=shop,
+            now=now,
+            online=member.online,
+            by_code=member.by_code,
+        ),
+    )
 
 
 def open_cart_for(
@@ -276,22 +273,49 @@ def open_cart_for(
     :func:`attach_member` finds them): one request where a shopper who shows their code first
     would make two, and nothing opened when nobody has that code (404 ``unknown_member``)."""
     check_channel(principal, channel)
+    return _for_member(
+        db,
+        keyring,
+        cloud,
+        principal,
+        typed,
+        region=region,
+        now=now,
+        write=lambda member: create_cart(
+            db,
+            principal,
+            channel=channel,
+            currency=currency,
+            now=now,
+            retry=retry,
+            member=member,
+        ),
+    )
+
+
+def _for_member(
+    db: Database,
+    keyring: Keyring,
+    cloud: MemberCloud | None,
+    principal: Principal,
+    typed: str,
+    *,
+    region: str,
+    now: datetime,
+    write: Callable[[CartMember], CartView],
+) -> CartView:
+    """Look the member up and ``write`` the cart for them; when the store's pull merged them
+    away between the lookup and the write (409 ``member_changed``, nothing written), the lookup,
+    made again, finds them under the survivor's id. A phone that showed the member's code may
+    read their ledger from then on."""
     by_code = is_member_code(typed.strip())
     for attempt in range(ATTACH_TRIES):
         member, online = find_member(db, keyring, typed, region=region, now=now, cloud=cloud)
         try:
-            view = create_cart(
-                db,
-                principal,
-                channel=channel,
-                currency=currency,
-                now=now,
-                retry=retry,
-                member=CartMember(member.id, online, by_code),
-            )
+            view = write(CartMember(member.id, online, by_code))
             break
         except MemberChanged:
-            if attempt == ATTACH_TRIES - 1:  # merged away between lookup and insert, again
+            if attempt == ATTACH_TRIES - 1:
                 raise
     if by_code and principal.role == "phone":
         bind_device(db, member.id, principal.device_id, now=now)

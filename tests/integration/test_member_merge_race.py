@@ -84,6 +84,23 @@ def _merge(store, merged: str) -> tuple[str, str]:
     return survivor, code
 
 
+def _merged_after_the_first_lookup(store, monkeypatch) -> list[str]:
+    """A member signed up here, whom the store's pull merges away right after the first lookup
+    of them: the list gets the survivor's id then."""
+    merged = _signed_up(store)
+    survivor: list[str] = []
+    looked_up = points.find_member
+
+    def find_then_merged(*args, **kwargs):
+        found = looked_up(*args, **kwargs)
+        if not survivor:  # the pull commits the merge right after the first lookup
+            survivor.append(_merge(store, merged)[0])
+        return found
+
+    monkeypatch.setattr(points, "find_member", find_then_merged)
+    return survivor
+
+
 def test_a_cart_write_naming_a_member_merged_away_is_refused_cleanly(store) -> None:
     merged = _signed_up(store)
     cart_id = _cart(store)
@@ -98,18 +115,8 @@ def test_a_cart_write_naming_a_member_merged_away_is_refused_cleanly(store) -> N
 
 
 def test_an_attach_raced_by_a_merge_answers_the_survivor(store, monkeypatch) -> None:
-    merged = _signed_up(store)
     cart_id = _cart(store)
-    survivor: list[str] = []
-    looked_up = points.find_member
-
-    def find_then_merged(*args, **kwargs):
-        found = looked_up(*args, **kwargs)
-        if not survivor:  # the pull commits the merge right after the first lookup
-            survivor.append(_merge(store, merged)[0])
-        return found
-
-    monkeypatch.setattr(points, "find_member", find_then_merged)
+    survivor = _merged_after_the_first_lookup(store, monkeypatch)
     view = points.attach_member(
         store.db,
         store.ctx.members_keyring,
@@ -127,17 +134,7 @@ def test_an_attach_raced_by_a_merge_answers_the_survivor(store, monkeypatch) -> 
 def test_a_cart_opened_for_a_member_merged_meanwhile_opens_for_the_survivor(
     store, monkeypatch
 ) -> None:
-    merged = _signed_up(store)
-    survivor: list[str] = []
-    looked_up = points.find_member
-
-    def find_then_merged(*args, **kwargs):
-        found = looked_up(*args, **kwargs)
-        if not survivor:
-            survivor.append(_merge(store, merged)[0])
-        return found
-
-    monkeypatch.setattr(points, "find_member", find_then_merged)
+    survivor = _merged_after_the_first_lookup(store, monkeypatch)
     view = points.open_cart_for(
         store.db,
         store.ctx.members_keyring,
