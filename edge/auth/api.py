@@ -11,7 +11,13 @@ from pydantic import BaseModel, Field
 
 from edge.api_contract import PUBLIC, ApiBlueprint, RequestBody, free_text
 from edge.auth import pairing, staff
-from edge.auth.service import Principal, list_devices, rename_device, revoke_device
+from edge.auth.service import (
+    Principal,
+    active_phones,
+    list_devices,
+    rename_device,
+    revoke_device,
+)
 from edge.context import StoreContext
 from edge.errors import Unprocessable
 from edge.idempotency import Retryable
@@ -34,6 +40,13 @@ class DeviceOut(BaseModel):
 
 class DeviceListOut(BaseModel):
     devices: list[DeviceOut]
+    phones_active: int  # shoppers' phones that may use the store now, listed or not
+
+
+class DeviceQuery(RequestBody):
+    """``?phones=false``: the store's own devices only, without the shoppers' phones."""
+
+    phones: bool = Field(default=True, strict=False)
 
 
 class StaffOut(BaseModel):
@@ -83,11 +96,15 @@ def who_am_i(principal: Principal) -> dict[str, Any]:
     roles=MANAGERS,
     connectivity="offline",
     response=DeviceListOut,
+    query=DeviceQuery,
 )
-def get_devices(principal: Principal) -> dict[str, Any]:
+def get_devices(principal: Principal, query: DeviceQuery) -> dict[str, Any]:
     ctx = _ctx()
     now = ctx.clock.now()
-    return {"devices": [d.to_dict(now) for d in list_devices(ctx.db)]}
+    return {
+        "devices": [d.to_dict(now) for d in list_devices(ctx.db, phones=query.phones)],
+        "phones_active": active_phones(ctx.db, now=now),
+    }
 
 
 @api.endpoint(

@@ -155,11 +155,26 @@ def _info(row: Any) -> DeviceInfo:
     )
 
 
-def list_devices(db: Database) -> list[DeviceInfo]:
-    """Every device ever paired, newest first (revoked ones stay listed, for the record)."""
+def list_devices(db: Database, *, phones: bool = True) -> list[DeviceInfo]:
+    """Every device ever paired, newest first (revoked ones stay listed, for the record);
+    without shoppers' phones when ``phones`` is false (the door's QR makes one per shopper)."""
+    where = "" if phones else "WHERE role != 'phone' "
     with db.raw_read() as tx:
-        rows = tx.all(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY created_at DESC, id DESC")
+        rows = tx.all(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices {where}ORDER BY created_at DESC, id DESC"
+        )
     return [_info(row) for row in rows]
+
+
+def active_phones(db: Database, *, now: datetime) -> int:
+    """How many shoppers' phones may use the store now (neither revoked nor expired)."""
+    with db.raw_read() as tx:
+        row = tx.one(
+            "SELECT count(*) FROM devices WHERE role = 'phone' AND revoked_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            (to_sql_time(now),),
+        )
+    return int(row[0])
 
 
 def rename_device(

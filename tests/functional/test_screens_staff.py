@@ -142,6 +142,11 @@ def test_a_manager_signs_in_on_the_tablet_pairs_and_revokes_devices(
         f"{live.base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     assert refused.status_code == 401
+    # Shoppers' phones are counted, not listed (the live store has its paired test phones).
+    assert page.locator("#devices tr").filter(has_text="phone").count() == 0
+    counted = live.ok(live.get("/api/v1/devices", "manager"))["phones_active"]
+    assert counted >= 1
+    page.locator("#phones-active").filter(has_text=f"in use: {counted}").wait_for()
     page.screenshot(path=str(SHOTS / "staff-manager.png"), full_page=True)
     # Signed out, the tablet is a tablet again.
     page.get_by_role("button", name="Sign out").click()

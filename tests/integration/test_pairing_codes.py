@@ -124,6 +124,19 @@ def test_the_store_qr_joins_any_number_of_phones_until_a_new_one_is_made(store) 
     listed = client.get("/api/v1/devices", headers=_as(store, "manager")).get_json()["devices"]
     joined = next(d for d in listed if d["id"] == phones[0].get_json()["device_id"])
     assert joined["expires_at"] is not None
+    # The manager's list of the store's own devices leaves the shoppers' phones out and counts
+    # those that may still shop; the month over, the joined ones count no more.
+    own = client.get("/api/v1/devices?phones=false", headers=_as(store, "manager")).get_json()
+    assert {d["role"] for d in own["devices"]} == {d["role"] for d in listed} - {"phone"}
+    active = sum(d["role"] == "phone" and d["status"] == "active" for d in listed)
+    assert own["phones_active"] == active >= 2
+    store.clock.advance(days=31)
+    later = client.get("/api/v1/devices", headers=_as(store, "manager")).get_json()
+    assert later["phones_active"] == active - 2
+    assert (
+        client.get("/api/v1/devices?phones=maybe", headers=_as(store, "manager")).status_code == 422
+    )
+    store.clock.advance(days=-31)
     # Only the hash is kept; a new poster retires the old one.
     with store.db.read() as s:
         kept = s.execute(text("SELECT token_hash FROM store_qr_codes")).scalars().all()

@@ -136,7 +136,10 @@ function showSale(found) {
 }
 
 async function refreshDevices() {
-  const { devices } = await call("GET", "/api/v1/devices");
+  // The store's own devices; shoppers' phones (one per shopper who scanned the door's QR) are
+  // only counted.
+  const { devices, phones_active } = await call("GET", "/api/v1/devices?phones=false");
+  $("phones-active").textContent = `顾客手机 Shoppers' phones in use: ${phones_active}`;
   const body = $("devices").querySelector("tbody");
   body.replaceChildren();
   for (const d of devices) {
