@@ -320,19 +320,27 @@ def devices() -> None:
 
 
 @devices.command("list")
+@click.option(
+    "--phones/--no-phones",
+    default=True,
+    show_default=True,
+    help="List the shoppers' phones too (the door's QR makes one per shopper); counted anyway.",
+)
 @config_option
-def devices_list(config: str | None) -> None:
+def devices_list(phones: bool, config: str | None) -> None:
     """Every paired device with its role, name and status (tokens are never shown again)."""
-    from edge.auth.service import list_devices
+    from edge.auth.service import active_phones, list_devices
     from shared.clock import SystemClock
 
-    with _database(_load(config)) as db:
-        rows = list_devices(db)
     now = SystemClock().now()
+    with _database(_load(config)) as db:
+        rows = list_devices(db, phones=phones)
+        in_use = active_phones(db, now=now)
     click.echo(f"{'id':36}  {'role':8}  {'status':8}  {'paired':16}  name")
     for d in rows:
         paired = d.created_at.strftime("%Y-%m-%d %H:%M")
         click.echo(f"{d.id:36}  {d.role:8}  {d.status(now):8}  {paired:16}  {d.name}")
+    click.echo(f"shoppers' phones in use: {in_use}")
 
 
 @devices.command("revoke")

@@ -150,6 +150,10 @@ def test_the_command_line_revokes_and_tokens_can_expire(live: Live) -> None:
     assert live.http.get(live.base_url + "/api/v1/stock/MILK1L", headers=headers).ok
     listed = aisle("edge", "devices", "list", "--config", _config(live))
     assert device_id in listed and "active" in listed
+    phones = [line for line in listed.splitlines() if line.split()[1:3] == ["phone", "active"]]
+    assert phones and f"shoppers' phones in use: {len(phones)}" in listed
+    own = aisle("edge", "devices", "list", "--no-phones", "--config", _config(live))
+    assert device_id in own and " phone " not in own
     assert "revoked" in aisle("edge", "devices", "revoke", device_id, "--config", _config(live))
     response = live.http.get(live.base_url + "/api/v1/stock/MILK1L", headers=headers)
     assert response.status_code == 401
