@@ -166,9 +166,6 @@ class MaintenanceSettings(Section):
     # A card payment still open this long after any checkout could have finished with it (the
     # acquirer's timeout twice and the write lock's wait) was left by a crash, and is released.
     abandoned_payment_grace_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
-    # A shopper's phone whose token expired this long ago and that nothing in the store names
-    # is deleted (the door's QR makes one per shopper who scans it).
-    phone_keep_days: float = Field(default=30.0, ge=0.0, le=3650.0)
 
 
 class MembersSettings(Section):

@@ -301,7 +301,6 @@ class SyncScheduler:
                         self.runner.db,
                         now=self.runner.clock.now(),
                         keep_days=settings.maintenance.outbox_keep_days,
-                        phone_keep_days=settings.maintenance.phone_keep_days,
                     )
         except Exception:  # a bug must not stop the schedule; the next run tries again
             log.exception("maintenance run failed")
