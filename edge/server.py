@@ -26,6 +26,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 from typing import Any
 
 from edge.http_gateway import Gateway
@@ -74,20 +75,23 @@ def raise_open_files_limit(wanted: int = WANTED_FILES) -> int:
 
 
 _STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+_held = threading.local()  # the forking thread's signal mask from before the fork
 
 
 def _hold_stop_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    _held.mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
 
 
 def _release_stop_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_SETMASK, getattr(_held, "mask", set()))
 
 
 def _default_stop_signals() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    _release_stop_signals()  # one that came meanwhile is delivered now: the child stops
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    finally:
+        _release_stop_signals()  # one that came meanwhile is delivered now: the child stops
 
 
 def default_stop_signals_in_forks() -> None:

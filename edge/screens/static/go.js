@@ -28,6 +28,8 @@ async function ensureCart() {
   } catch (error) {
     if (!memberCode || error.code !== "unknown_member") throw error;
     memberCode = null; // no longer known here: the shopper shows their code again
+    member = null;
+    $("member-shown").textContent = "";
     show(await call("POST", "/api/v1/carts", { channel: "scan_to_buy" }));
   }
   return cart;
@@ -168,7 +170,8 @@ $("scan-form").addEventListener("submit", (event) => {
 $("member-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const value = $("member").value.trim();
-  if (value) attachMember(value).catch(failed);
+  // In turn with the scans: a scan and the member must not each open a cart.
+  if (value) queue = queue.then(() => attachMember(value)).catch(failed);
 });
 $("pay").addEventListener("click", () => {
   queue = queue.then(pay).catch(failed);
