@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -155,6 +155,16 @@ def _info(row: Any) -> DeviceInfo:
     )
 
 
+def _device_row(tx: RawTransaction, device_id: str) -> Any:
+    """The device's row; 404 ``unknown_device`` when no device has that id."""
+    row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+    if row is None:
+        raise NotFound(
+            f"no device {device_id}", code="unknown_device", details={"device_id": device_id}
+        )
+    return row
+
+
 def list_devices(db: Database, *, phones: bool = True) -> list[DeviceInfo]:
     """Every device ever paired, newest first (revoked ones stay listed, for the record);
     without shoppers' phones when ``phones`` is false (the door's QR makes one per shopper)."""
@@ -188,12 +198,8 @@ def rename_device(
     """Give a device a new name (what the tablet's board and the lists show)."""
     name = check_name(name)
     with db.raw_write() as tx:
-        if tx.one("SELECT 1 FROM devices WHERE id = ?", (device_id,)) is None:
-            raise NotFound(
-                f"no device {device_id}", code="unknown_device", details={"device_id": device_id}
-            )
+        info = replace(_info(_device_row(tx, device_id)), name=name)
         tx.run("UPDATE devices SET name = ? WHERE id = ?", (name, device_id))
-        info = _info(tx.one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,)))
         remember(tx, retry, status=200, body=info.to_dict(now), now=now)
         tx.commit()
     return info
@@ -219,11 +225,7 @@ def revoke_device(
             details={"device_id": device_id},
         )
     with db.raw_write() as tx:
-        row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
-        if row is None:
-            raise NotFound(
-                f"no device {device_id}", code="unknown_device", details={"device_id": device_id}
-            )
+        row = _device_row(tx, device_id)
         if row["revoked_at"] is None:
             tx.run("UPDATE devices SET revoked_at = ? WHERE id = ?", (to_sql_time(now), device_id))
         row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))

@@ -1,6 +1,6 @@
 // A cart as the kiosk and the phone show it: its lines, the offers it takes, what is left to
 // pay, and whether it waits for an attendant's age check (the pay button is held meanwhile).
-import { money } from "/screens/common/api.js";
+import { call, money } from "/screens/common/api.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,4 +32,12 @@ export function renderCart(cart, payButton) {
   $("age-check").hidden = !waiting;
   $(payButton).disabled = waiting;
   return waiting;
+}
+
+// A member shown by code or phone: attached to the open cart, or, before the first scan, the
+// cart opened for them (one request, not two).
+export function withMember(cart, channel, code) {
+  return cart
+    ? call("PUT", `/api/v1/carts/${cart.id}/member`, { member_code: code })
+    : call("POST", "/api/v1/carts", { channel, member_code: code });
 }

@@ -3,7 +3,7 @@
 // a BarcodeDetector (typed codes otherwise), paying in the app and showing the exit pass. The
 // member's balance, ledger and coupons show once their member code is given.
 import { ApiError, call, money } from "/screens/common/api.js";
-import { renderCart } from "./cart.js";
+import { renderCart, withMember } from "./cart.js";
 import { failed, paired, say } from "./pairing.js";
 
 const $ = (id) => document.getElementById(id);
@@ -119,11 +119,7 @@ async function showMember(id) {
 }
 
 async function attachMember(code) {
-  show(
-    cart
-      ? await call("PUT", `/api/v1/carts/${cart.id}/member`, { member_code: code })
-      : await call("POST", "/api/v1/carts", { channel: "scan_to_buy", member_code: code }),
-  );
+  show(await withMember(cart, "scan_to_buy", code));
   member = cart.member;
   memberCode = code;
   await showMember(member.id);

@@ -1,7 +1,7 @@
 // The self-checkout kiosk: pairs once with a manager's code, then takes scans (a USB scanner
 // types digits and Enter into the focused field), a member, a coupon, and a card payment.
 import { call } from "/screens/common/api.js";
-import { renderCart } from "./cart.js";
+import { renderCart, withMember } from "./cart.js";
 import { failed, paired, say } from "./pairing.js";
 
 const $ = (id) => document.getElementById(id);
@@ -107,14 +107,7 @@ function on(formId, handler) {
 }
 
 on("scan-form", scan);
-on("member-form", async (who) => {
-  // Shown before the first scan: the cart opens for the member (one request, not two).
-  show(
-    cart
-      ? await call("PUT", `/api/v1/carts/${cart.id}/member`, { member_code: who })
-      : await call("POST", "/api/v1/carts", { channel: "kiosk", member_code: who }),
-  );
-});
+on("member-form", async (who) => show(await withMember(cart, "kiosk", who)));
 on("points-form", async (points) => {
   const open = await ensureCart();
   show(await call("PUT", `/api/v1/carts/${open.id}/points`, { points: Number(points) }));
